@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs what building and booting the kernels needs, or prints the exact
+# commands when it cannot (not root, no apt). Shared by run-qemu.sh and .ci/run
+# so CI installs exactly what a new user's first run installs.
+#
+# Usage: scripts/setup.sh [--check]   (--check: report only, install nothing)
+set -euo pipefail
+
+CHECK_ONLY=0
+[[ "${1:-}" == "--check" ]] && CHECK_ONLY=1
+
+missing_qemu=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || missing_qemu+=(qemu-system-x86)
+command -v qemu-system-i386   >/dev/null 2>&1 || missing_qemu+=(qemu-system-x86)
+command -v qemu-system-ppc64  >/dev/null 2>&1 || missing_qemu+=(qemu-system-ppc)
+# Deduplicate.
+mapfile -t missing_qemu < <(printf '%s\n' "${missing_qemu[@]}" | sort -u | sed '/^$/d')
+
+BACKPORTS=/etc/apt/sources.list.d/bookworm-backports.sources
+qemu_cmds() {
+    cat <<EOT
+  # QEMU 10 from Debian bookworm-backports (bookworm's own qemu-system 7.2
+  # conflicts with the image's backported qemu-utils):
+  sudo tee $BACKPORTS <<'EOS'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOS
+  sudo apt-get update
+  sudo apt-get install -y -t bookworm-backports --no-install-recommends ${missing_qemu[*]}
+EOT
+}
+
+if ((${#missing_qemu[@]})); then
+    if ((CHECK_ONLY)) || [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        echo "setup: missing QEMU packages: ${missing_qemu[*]}" >&2
+        echo "setup: install them with:" >&2
+        qemu_cmds >&2
+        exit 1
+    fi
+    echo "setup: installing ${missing_qemu[*]} from bookworm-backports" >&2
+    if [[ ! -f $BACKPORTS ]]; then
+        # Same URIs and Signed-By as the image's own Debian entry.
+        uris=$(awk '/^URIs:/ && /debian$/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+        [[ -n "$uris" ]] || uris=http://deb.debian.org/debian
+        cat >"$BACKPORTS" <<EOS
+Types: deb
+URIs: $uris
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOS
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports \
+        --no-install-recommends "${missing_qemu[@]}" >&2
+fi
+
+# Rust: the pinned nightly with rust-src (build-std) and llvm-tools (objdump).
+# RUSTUP_AUTO_INSTALL=0 on this machine, so rust-toolchain.toml alone is not enough.
+TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$(dirname "$0")/../rust-toolchain.toml")
+if ! command -v rustup >/dev/null; then
+    echo "setup: rustup not found; install it from https://rustup.rs then rerun" >&2
+    exit 1
+fi
+have=$(rustup component list --installed --toolchain "$TOOLCHAIN" 2>/dev/null || true)
+need=()
+grep -q '^rust-src' <<<"$have" || need+=(rust-src)
+grep -q '^llvm-tools' <<<"$have" || need+=(llvm-tools)
+if ((${#need[@]})); then
+    if ((CHECK_ONLY)); then
+        echo "setup: missing rustup components; run: rustup component add ${need[*]} --toolchain $TOOLCHAIN" >&2
+        exit 1
+    fi
+    echo "setup: rustup component add ${need[*]} --toolchain $TOOLCHAIN" >&2
+    rustup component add "${need[@]}" --toolchain "$TOOLCHAIN" >&2
+fi
+exit 0

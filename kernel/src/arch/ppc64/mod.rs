@@ -1,0 +1,2 @@
+//! ppc64 backend (placeholder until written).
+compile_error!("ppc64 backend not written yet");

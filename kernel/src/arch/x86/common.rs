@@ -1,0 +1,100 @@
+//! Code shared by the x86_64 and i686 backends: port I/O, the COM1 UART and
+//! QEMU's isa-debug-exit device.
+
+use super::super::ExitStatus;
+use core::arch::asm;
+
+/// Writes a byte to an I/O port.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+fn outb(port: u16, value: u8) {
+    // SAFETY: port I/O to the UART and the debug-exit device, which QEMU
+    // provides at these ports; it has no memory effects.
+    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) }
+}
+
+/// Reads a byte from an I/O port.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+fn inb(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: reading the UART's status register has no memory effects.
+    unsafe { asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags)) }
+    value
+}
+
+const COM1: u16 = 0x3f8;
+
+/// Programs COM1 for 115200 8N1, FIFOs on, interrupts off.
+pub fn serial_init() {
+    outb(COM1 + 1, 0x00); // no interrupts
+    outb(COM1 + 3, 0x80); // DLAB on
+    outb(COM1, 0x01); // divisor 1: 115200 baud
+    outb(COM1 + 1, 0x00);
+    outb(COM1 + 3, 0x03); // 8N1, DLAB off
+    outb(COM1 + 2, 0xc7); // FIFOs on and cleared
+    outb(COM1 + 4, 0x03); // DTR, RTS
+}
+
+/// Writes raw bytes to COM1, waiting for room in the transmitter.
+///
+/// Not traced: the console is what reports tracing problems.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn console_write(bytes: &[u8]) {
+    for &b in bytes {
+        while inb(COM1 + 5) & 0x20 == 0 {}
+        outb(COM1, b);
+    }
+}
+
+/// The isa-debug-exit device (`-device isa-debug-exit,iobase=0xf4`): QEMU
+/// exits with `(value << 1) | 1`, so 0x10 gives 33 (success) and 0x11 gives
+/// 35 (failure). Anything else, a triple fault included, is not 33.
+pub fn exit(status: ExitStatus) -> ! {
+    let v = match status {
+        ExitStatus::Success => 0x10,
+        ExitStatus::Failure => 0x11,
+    };
+    outb(0xf4, v);
+    // Only reached without the device: stop here rather than return.
+    loop {
+        // SAFETY: halting with interrupts disabled stops this CPU for good.
+        unsafe { asm!("cli; hlt", options(nomem, nostack)) }
+    }
+}
+
+/// Reads the time-stamp counter.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn clock_ticks() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: rdtsc only reads the counter.
+    unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Reads `len` bytes of kernel memory at `addr` into a fixed buffer.
+///
+/// # Safety
+/// `addr..addr + N` must be mapped and readable.
+pub unsafe fn read_bytes<const N: usize>(addr: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (i, b) in out.iter_mut().enumerate() {
+        // SAFETY: the caller guarantees the range is readable.
+        *b = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
+    }
+    out
+}
+
+/// Returns the NUL-terminated string at physical address `addr` (identity
+/// mapped), at most `max` bytes.
+///
+/// # Safety
+/// `addr` must point to readable memory holding a NUL within `max` bytes, or
+/// `max` readable bytes, that stay unchanged for the kernel's lifetime.
+pub unsafe fn c_string(addr: usize, max: usize) -> &'static [u8] {
+    let mut len = 0;
+    // SAFETY: the caller guarantees these bytes are readable.
+    while len < max && unsafe { core::ptr::read_volatile((addr + len) as *const u8) } != 0 {
+        len += 1;
+    }
+    // SAFETY: `len` bytes at `addr` were just read and stay valid.
+    unsafe { core::slice::from_raw_parts(addr as *const u8, len) }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds the test kernel for one arch and runs the post-link passes.
+# Prints the path of the finished ELF on stdout (everything else on stderr).
+#
+# Usage: scripts/build-kernel.sh <x86_64|i686|ppc64> [--debug] [--variant V]
+#   variants (i686 only besides the default):
+#     fentry     5-byte patchable entry before the prologue (default)
+#     mcount     `call mcount` after `push %ebp; mov %esp,%ebp`, sites found after linking
+#     nodynamic  mcount calls left in place; mcount checks a function pointer
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+arch=${1:?usage: build-kernel.sh <x86_64|i686|ppc64> [--debug] [--variant V]}
+shift
+profile=release variant=fentry
+while (($#)); do
+    case "$1" in
+        --debug) profile=debug ;;
+        --variant) variant=${2:?--variant needs a value}; shift ;;
+        *) echo "build-kernel: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+case "$arch" in x86_64|i686|ppc64) ;; *) echo "build-kernel: unknown arch '$arch'" >&2; exit 2 ;; esac
+case "$variant" in
+    fentry) features=() ;;
+    mcount|nodynamic)
+        [[ $arch == i686 ]] || { echo "build-kernel: variant $variant exists only on i686" >&2; exit 2; }
+        features=(--features "$variant") ;;
+    *) echo "build-kernel: unknown variant '$variant'" >&2; exit 2 ;;
+esac
+
+cd "$ROOT"
+cargo_profile=()
+[[ $profile == release ]] && cargo_profile=(--release)
+
+# Host tool first (plain host build; no build-std).
+cargo build -q --release -p ftrace-tools >&2
+tools="$ROOT/target/release/ftrace-tools"
+
+RUSTC_WORKSPACE_WRAPPER="$ROOT/scripts/rustc-wrapper.sh" \
+cargo build -q "${cargo_profile[@]}" -p kernel --bin kernel \
+    --target "$ROOT/$arch-target.json" \
+    -Zbuild-std=core,alloc,compiler_builtins \
+    -Zbuild-std-features=compiler-builtins-mem \
+    "${features[@]}" >&2
+
+built="$ROOT/target/$arch-target/$profile/kernel"
+out="$ROOT/target/kernel-$arch-$variant-$profile.elf"
+cp "$built" "$out"
+if [[ $variant != fentry ]]; then
+    "$tools" mcount-sites "$out" >&2
+fi
+"$tools" embed-symtab "$out" >&2
+echo "$out"

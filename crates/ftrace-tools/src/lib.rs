@@ -1,1 +1,22 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+pub mod elf;
+pub mod error;
+pub mod mcount;
+pub mod sites;
+pub mod symbols;
+
+#[cfg(test)]
+mod testutil;
+
+pub use elf::Patch;
+pub use error::{Error, FileError};
+pub use mcount::{
+    embed_mcount_sites, embed_mcount_sites_file, encode_mcount_sites, mcount_sites, EmbedMcount,
+    DEFAULT_MCOUNT_SYMBOL, MCOUNT_WINDOW,
+};
+pub use sites::{patchable_sites, sites_report, Site};
+pub use symbols::{
+    demangle, embed_symtab, embed_symtab_file, function_symbols, symbol_table, symbols_report,
+    EmbedSymtab, FunctionSymbol,
+};

@@ -9,7 +9,7 @@ static HEAP: LockedHeap = LockedHeap::empty();
 const HEAP_SIZE: usize = 8 * 1024 * 1024;
 
 #[repr(align(4096))]
-struct HeapSpace([u8; HEAP_SIZE]);
+struct HeapSpace(#[expect(dead_code, reason = "only its address is used")] [u8; HEAP_SIZE]);
 
 static mut HEAP_SPACE: HeapSpace = HeapSpace([0; HEAP_SIZE]);
 

@@ -1,1 +1,183 @@
-//! QEMU test harness.
+//! Integration-test harness: builds the test kernel for an arch (once per
+//! test process), boots it through `run-qemu.sh` and returns what it printed
+//! and how QEMU ended.
+//!
+//! Assertions compare whole outputs line by line ([`assert_lines`]); the only
+//! wildcard is `{N}`, a decimal number, for values that change whenever the
+//! kernel's code changes (site counts, addresses are never compared loosely).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// Seconds a single boot may take before the runner kills it.
+pub const BOOT_TIMEOUT: u32 = 60;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// How a boot ended, as decoded by `run-qemu.sh`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0: success marker and success status.
+    Success,
+    /// Exit 1: the kernel reported failure, panicked or QEMU died.
+    Failure,
+    /// Exit 3: timeout.
+    Timeout,
+    /// Anything else (usage or build problems).
+    Other(i32),
+}
+
+/// What one boot printed.
+#[derive(Debug)]
+pub struct Boot {
+    /// The console output (stdout of QEMU), raw bytes.
+    pub stdout: Vec<u8>,
+    /// The runner's diagnostics.
+    pub stderr: String,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+impl Boot {
+    /// The console output as text (lossy for non-UTF-8 bytes).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// The console output's lines.
+    pub fn lines(&self) -> Vec<String> {
+        self.text().lines().map(str::to_owned).collect()
+    }
+}
+
+fn check_prerequisites() {
+    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = CHECKED.get_or_init(|| {
+        let out = Command::new(root().join("scripts/setup.sh"))
+            .arg("--check")
+            .output()
+            .map_err(|e| format!("cannot run scripts/setup.sh: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    });
+    if let Err(msg) = r {
+        panic!(
+            "QEMU tests cannot run: prerequisites are missing.\n{msg}\n\
+             Run `scripts/setup.sh` (as root it installs them), or the commands above."
+        );
+    }
+}
+
+/// Builds (once per process) the kernel for `arch` and `variant`, returning
+/// the ELF's path. Panics with the build's output when it fails.
+pub fn kernel(arch: &str, variant: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<(String, String), PathBuf>>> = OnceLock::new();
+    check_prerequisites();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(&(arch.to_owned(), variant.to_owned())) {
+        return p.clone();
+    }
+    let out = Command::new(root().join("scripts/build-kernel.sh"))
+        .args([arch, "--variant", variant])
+        .output()
+        .expect("cannot run scripts/build-kernel.sh");
+    assert!(
+        out.status.success(),
+        "building the {arch}/{variant} kernel failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    built.insert((arch.to_owned(), variant.to_owned()), path.clone());
+    path
+}
+
+/// Boots the default variant of `arch` with `cmdline`.
+pub fn boot(arch: &str, cmdline: &[u8]) -> Boot {
+    boot_variant(arch, "fentry", cmdline)
+}
+
+/// Boots a build variant of `arch` with `cmdline` (raw bytes, passed to QEMU
+/// unchanged).
+pub fn boot_variant(arch: &str, variant: &str, cmdline: &[u8]) -> Boot {
+    use std::os::unix::ffi::OsStrExt;
+    let elf = kernel(arch, variant);
+    let out = Command::new(root().join("run-qemu.sh"))
+        .arg(arch)
+        .arg(std::ffi::OsStr::from_bytes(cmdline))
+        .arg("--kernel")
+        .arg(&elf)
+        .args(["--timeout", &BOOT_TIMEOUT.to_string()])
+        .output()
+        .expect("cannot run run-qemu.sh");
+    let outcome = match out.status.code() {
+        Some(0) => Outcome::Success,
+        Some(1) => Outcome::Failure,
+        Some(3) => Outcome::Timeout,
+        Some(c) => Outcome::Other(c),
+        None => Outcome::Other(-1),
+    };
+    Boot { stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), outcome }
+}
+
+/// Does `line` match `pattern`, where `{N}` stands for a decimal number?
+pub fn line_matches(pattern: &str, line: &str) -> bool {
+    let mut parts = pattern.split("{N}");
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = line.strip_prefix(first) else { return false };
+    for part in parts {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let Some(r) = rest.strip_prefix(part) else { return false };
+        rest = r;
+    }
+    rest.is_empty()
+}
+
+/// Asserts that the output's lines are exactly `expected` (with `{N}`
+/// wildcards), printing both in full when they differ.
+pub fn assert_lines(boot: &Boot, expected: &[&str]) {
+    let lines = boot.lines();
+    let ok = lines.len() == expected.len()
+        && lines.iter().zip(expected).all(|(l, e)| line_matches(e, l));
+    assert!(
+        ok,
+        "console output differs.\n--- expected ---\n{}\n--- actual ---\n{}\n--- runner ---\n{}",
+        expected.join("\n"),
+        lines.join("\n"),
+        boot.stderr
+    );
+}
+
+/// Extracts the number in a line `prefix{N}...`.
+pub fn number_after(boot: &Boot, prefix: &str) -> Option<u64> {
+    boot.lines().iter().find_map(|l| {
+        let rest = l.strip_prefix(prefix)?;
+        let d: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        d.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_matches;
+
+    #[test]
+    fn wildcards_match_numbers_only() {
+        assert!(line_matches("sites: {N} patchable, 0 unexpected", "sites: 25 patchable, 0 unexpected"));
+        assert!(!line_matches("sites: {N} patchable", "sites:  patchable"));
+        assert!(!line_matches("sites: {N} patchable", "sites: 2x patchable"));
+        assert!(!line_matches("a", "ab"));
+        assert!(line_matches("x", "x"));
+    }
+}

@@ -3,7 +3,9 @@
 #[path = "common.rs"]
 mod common;
 
-pub use common::{clock_ticks, console_write, exit};
+#[expect(unused_imports, reason = "used by the tracer platform in the next step")]
+pub use common::clock_ticks;
+pub use common::{console_write, exit};
 
 core::arch::global_asm!(include_str!("../../../../boot/i686.S"), options(att_syntax));
 

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Builds the test kernel for one arch, boots it in QEMU with the console on
+# stdout, and exits 0 only when the kernel reported success.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")" && pwd)
+
+usage() {
+    cat <<'EOT'
+Usage: ./run-qemu.sh <x86_64|i686|ppc64> ["kernel command line"] [options]
+
+Builds the kernel (release by default), boots it under QEMU (TCG, one CPU)
+with the console on stdout and exits with:
+  0   the kernel printed "rftrace: success" and left QEMU with its success
+      status (x86: isa-debug-exit 0x10 = QEMU status 33; ppc64: RTAS power-off)
+  1   the kernel reported failure or panicked (or QEMU died, e.g. triple fault)
+  2   bad usage
+  3   timeout: the kernel hung
+  4   the build failed, or QEMU / toolchain components are missing
+
+Options:
+  --debug            build without optimisations
+  --variant V        build variant (i686 only besides the default):
+                       fentry     5-byte patchable nop at function entry (default)
+                       mcount     `call mcount` after the frame-pointer prologue,
+                                  sites found after linking (Linux's recordmcount)
+                       nodynamic  mcount calls stay; mcount checks a function pointer
+  --timeout SECONDS  kill QEMU after this long (default 60, or $RFTRACE_TIMEOUT)
+  --icount           tie guest time to instructions (-icount shift=0): one
+                     nanosecond of guest time per instruction, for benchmarks
+  --kernel PATH      boot this ELF instead of building one
+  --print-command    print the QEMU command instead of running it
+  -h, --help         this text
+
+Kernel command line (Linux's option names where Linux has them):
+  ftrace=function             start the function tracer at boot
+  ftrace_filter=PATTERNS      trace only matching functions (demo_*,!demo_fib)
+  ftrace_notrace=PATTERNS     never trace matching functions
+  test=NAME                   run a test scenario (panic, ...)
+
+Missing QEMU or rustup components are installed when possible (root with
+apt), otherwise the exact commands to run are printed.
+EOT
+}
+
+arch="" cmdline="" have_cmdline=0 build_args=() timeout=${RFTRACE_TIMEOUT:-60}
+icount=0 kernel="" print_only=0
+while (($#)); do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --debug) build_args+=(--debug) ;;
+        --variant) build_args+=(--variant "${2:?--variant needs a value}"); shift ;;
+        --timeout) timeout=${2:?--timeout needs a value}; shift ;;
+        --icount) icount=1 ;;
+        --kernel) kernel=${2:?--kernel needs a path}; shift ;;
+        --print-command) print_only=1 ;;
+        -*) echo "run-qemu: unknown option '$1' (see --help)" >&2; exit 2 ;;
+        *)
+            if [[ -z $arch ]]; then arch=$1
+            elif ((!have_cmdline)); then cmdline=$1; have_cmdline=1
+            else echo "run-qemu: unexpected argument '$1' (quote the command line)" >&2; exit 2
+            fi ;;
+    esac
+    shift
+done
+case "$arch" in
+    x86_64|i686|ppc64) ;;
+    "") usage >&2; exit 2 ;;
+    *) echo "run-qemu: unknown arch '$arch' (x86_64, i686 or ppc64)" >&2; exit 2 ;;
+esac
+[[ $timeout =~ ^[0-9]+$ ]] || { echo "run-qemu: --timeout needs whole seconds" >&2; exit 2; }
+
+"$ROOT/scripts/setup.sh" || exit 4
+
+if [[ -z $kernel ]]; then
+    kernel=$("$ROOT/scripts/build-kernel.sh" "$arch" "${build_args[@]}") || {
+        echo "run-qemu: build failed" >&2; exit 4; }
+fi
+
+qemu=()
+case "$arch" in
+    x86_64|i686)
+        bin=qemu-system-x86_64; [[ $arch == i686 ]] && bin=qemu-system-i386
+        # -nodefaults: only the devices listed here. The sercon-port item
+        # keeps SeaBIOS off the serial port, so stdout is the kernel's alone.
+        qemu=("$bin" -display none -nodefaults -no-reboot -m 128M
+              -serial stdio
+              -fw_cfg name=etc/sercon-port,string=0
+              -device isa-debug-exit,iobase=0xf4,iosize=0x04
+              -kernel "$kernel" -append "$cmdline")
+        ;;
+    ppc64)
+        # x-vof=on: QEMU's minimal firmware (fast boot, client interface for
+        # the command line and RTAS). The cap-* settings silence TCG warnings.
+        # panic=exit-failure: ibm,os-term (the kernel's failure exit) exits 1.
+        qemu=(qemu-system-ppc64
+              -M pseries,x-vof=on,usb=off,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off
+              -m 256M -nodefaults -display none -no-reboot
+              -action panic=exit-failure
+              -chardev stdio,id=con -device spapr-vty,chardev=con
+              -kernel "$kernel" -append "$cmdline")
+        ;;
+esac
+((icount)) && qemu+=(-icount shift=0)
+
+if ((print_only)); then
+    printf '%q ' "${qemu[@]}"; echo
+    exit 0
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+# stdin from /dev/null: QEMU's stdio chardev must not steal the terminal.
+timeout --foreground -k 5 "$timeout" "${qemu[@]}" </dev/null 2> >(grep -v 'fw_cfg item names should be prefixed' >&2) | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+marker=0
+grep -qx 'rftrace: success' "$log" && marker=1
+case "$arch" in x86_64|i686) ok_status=33 ;; ppc64) ok_status=0 ;; esac
+
+if ((status == 124 || status == 137)); then
+    echo "run-qemu: TIMEOUT after ${timeout}s: the kernel hung" >&2; exit 3
+elif ((status == ok_status && marker)); then
+    exit 0
+elif ((status == ok_status)); then
+    echo "run-qemu: FAILED: QEMU exited $status without the success marker" >&2; exit 1
+else
+    echo "run-qemu: FAILED: QEMU exited with status $status (success is $ok_status)" >&2; exit 1
+fi

@@ -61,13 +61,24 @@ pub fn section_slot(
     data: &[u8],
     name: &'static str,
 ) -> Result<SectionSlot, Error> {
-    let section = file.section_by_name(name).ok_or(Error::SectionMissing(name))?;
+    let section = file
+        .section_by_name(name)
+        .ok_or(Error::SectionMissing(name))?;
     let (offset, size) = section.file_range().ok_or(Error::SectionNoBits(name))?;
     let end = offset.saturating_add(size);
     if end > data.len() as u64 {
-        return Err(Error::SectionOutsideFile { section: name, end, file_len: data.len() });
+        return Err(Error::SectionOutsideFile {
+            section: name,
+            end,
+            file_len: data.len(),
+        });
     }
-    Ok(SectionSlot { name, offset, size, address: section.address() })
+    Ok(SectionSlot {
+        name,
+        offset,
+        size,
+        address: section.address(),
+    })
 }
 
 /// Address of the defined symbol called exactly `name` (raw, not demangled).
@@ -107,7 +118,12 @@ impl Patch {
         }
         let mut bytes = vec![0u8; available];
         bytes[..table.len()].copy_from_slice(table);
-        Ok(Patch { section: slot.name, offset: slot.offset, bytes, used: table.len() })
+        Ok(Patch {
+            section: slot.name,
+            offset: slot.offset,
+            bytes,
+            used: table.len(),
+        })
     }
 
     /// Applies the patch to an in-memory image of the file.
@@ -137,13 +153,21 @@ mod tests {
     fn rejects_non_elf() {
         assert!(matches!(parse(&[]), Err(Error::NotElf)));
         assert!(matches!(parse(b"\x7fEL"), Err(Error::NotElf)));
-        assert!(matches!(parse(b"MZ\x90\x00 not an elf at all"), Err(Error::NotElf)));
+        assert!(matches!(
+            parse(b"MZ\x90\x00 not an elf at all"),
+            Err(Error::NotElf)
+        ));
         assert!(matches!(parse(b"\x7fELF"), Err(Error::Malformed(_))));
     }
 
     #[test]
     fn patch_fills_with_zeros() {
-        let slot = SectionSlot { name: ".x", offset: 2, size: 4, address: 0 };
+        let slot = SectionSlot {
+            name: ".x",
+            offset: 2,
+            size: 4,
+            address: 0,
+        };
         let p = Patch::fill(&slot, &[7, 8], "C").unwrap();
         assert_eq!((p.bytes.as_slice(), p.used), (&[7, 8, 0, 0][..], 2));
         let mut image = [1u8; 8];

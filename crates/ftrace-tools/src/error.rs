@@ -76,12 +76,21 @@ impl fmt::Display for Error {
                 "section `{s}` has no bytes in the file (SHT_NOBITS): the linker script must \
                  make it PROGBITS (fill it, e.g. `. += SIZE` after a `BYTE(0)`, not NOLOAD/.bss)"
             ),
-            Error::SectionOutsideFile { section, end, file_len } => write!(
+            Error::SectionOutsideFile {
+                section,
+                end,
+                file_len,
+            } => write!(
                 f,
                 "section `{section}` ends at file offset {end} but the file has only {file_len} \
                  bytes (truncated ELF)"
             ),
-            Error::SectionTooSmall { section, needed, available, constant } => write!(
+            Error::SectionTooSmall {
+                section,
+                needed,
+                available,
+                constant,
+            } => write!(
                 f,
                 "table needs {needed} bytes but section `{section}` holds {available}: raise \
                  `{constant}`"
@@ -103,7 +112,10 @@ impl fmt::Display for Error {
             ),
             Error::UnsupportedMachine(m) => write!(f, "unsupported machine: {m}"),
             Error::AddressTooWide(a) => {
-                write!(f, "address {a:#x} does not fit in a 32-bit mcount table entry")
+                write!(
+                    f,
+                    "address {a:#x} does not fit in a 32-bit mcount table entry"
+                )
             }
             Error::BadSiteTable(e) => write!(f, "bad patchable-function-entry site table: {e}"),
             Error::Io(e) => write!(f, "{e}"),
@@ -138,7 +150,10 @@ pub struct FileError {
 impl FileError {
     /// Attaches `path` to `error`.
     pub fn new(path: &Path, error: Error) -> Self {
-        FileError { path: path.to_path_buf(), error }
+        FileError {
+            path: path.to_path_buf(),
+            error,
+        }
     }
 }
 

@@ -12,11 +12,11 @@ mod testutil;
 pub use elf::Patch;
 pub use error::{Error, FileError};
 pub use mcount::{
-    embed_mcount_sites, embed_mcount_sites_file, encode_mcount_sites, mcount_sites, EmbedMcount,
-    DEFAULT_MCOUNT_SYMBOL, MCOUNT_WINDOW,
+    DEFAULT_MCOUNT_SYMBOL, EmbedMcount, MCOUNT_WINDOW, embed_mcount_sites, embed_mcount_sites_file,
+    encode_mcount_sites, mcount_sites,
 };
-pub use sites::{patchable_sites, sites_report, Site};
+pub use sites::{Site, patchable_sites, sites_report};
 pub use symbols::{
-    demangle, embed_symtab, embed_symtab_file, function_symbols, symbol_table, symbols_report,
-    EmbedSymtab, FunctionSymbol,
+    EmbedSymtab, FunctionSymbol, demangle, embed_symtab, embed_symtab_file, function_symbols,
+    symbol_table, symbols_report,
 };

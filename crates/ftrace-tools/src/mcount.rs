@@ -71,22 +71,32 @@ pub fn mcount_sites(data: &[u8], symbol: &str) -> Result<Vec<u32>, Error> {
         if elf::st_type(&sym) != object::elf::STT_FUNC || sym.address() == target {
             continue;
         }
-        let SymbolSection::Section(index) = sym.section() else { continue };
-        let Ok(section) = file.section_by_index(index) else { continue };
+        let SymbolSection::Section(index) = sym.section() else {
+            continue;
+        };
+        let Ok(section) = file.section_by_index(index) else {
+            continue;
+        };
         if !elf::is_executable(&section) {
             continue;
         }
         // Section bytes from the function start; empty for NOBITS or an
         // address outside the section.
         let code = section.data()?;
-        let Some(start) = sym.address().checked_sub(section.address()) else { continue };
-        let Some(code) = code.get(start as usize..) else { continue };
+        let Some(start) = sym.address().checked_sub(section.address()) else {
+            continue;
+        };
+        let Some(code) = code.get(start as usize..) else {
+            continue;
+        };
         let mut window = MCOUNT_WINDOW;
         if sym.size() != 0 {
             window = window.min(sym.size().saturating_sub(CALL_LEN - 1));
         }
         for off in 0..window {
-            let Some(insn) = code.get(off as usize..(off + CALL_LEN) as usize) else { break };
+            let Some(insn) = code.get(off as usize..(off + CALL_LEN) as usize) else {
+                break;
+            };
             if insn[0] != CALL_REL32 {
                 continue;
             }
@@ -195,8 +205,16 @@ mod tests {
         put(&mut code, BASE + 0x13, &call(BASE + 0x13, MCOUNT));
         // f2: a longer prologue: push %ebx/%edi/%esi; sub $0x1000,%esp;
         // mov 8(%ebp),%esi; then call mcount at offset 15.
-        put(&mut code, BASE + 0x40, &[0x55, 0x89, 0xe5, 0x53, 0x57, 0x56]);
-        put(&mut code, BASE + 0x46, &[0x81, 0xec, 0x00, 0x10, 0x00, 0x00]);
+        put(
+            &mut code,
+            BASE + 0x40,
+            &[0x55, 0x89, 0xe5, 0x53, 0x57, 0x56],
+        );
+        put(
+            &mut code,
+            BASE + 0x46,
+            &[0x81, 0xec, 0x00, 0x10, 0x00, 0x00],
+        );
         put(&mut code, BASE + 0x4c, &[0x8b, 0x75, 0x08]);
         put(&mut code, BASE + 0x4f, &call(BASE + 0x4f, MCOUNT));
         // f2 calls mcount again later (not at entry): only the first counts.
@@ -205,13 +223,22 @@ mod tests {
         put(&mut code, BASE + 0x90, &[0x55, 0x89, 0xe5]);
         put(&mut code, BASE + 0x93, &call(BASE + 0x93, BASE + 0x10));
         // f4: call mcount beyond the window: not a site.
-        put(&mut code, BASE + 0xa0 + MCOUNT_WINDOW, &call(BASE + 0xa0 + MCOUNT_WINDOW, MCOUNT));
+        put(
+            &mut code,
+            BASE + 0xa0 + MCOUNT_WINDOW,
+            &call(BASE + 0xa0 + MCOUNT_WINDOW, MCOUNT),
+        );
         // Unsymbolized code (no FUNC covers it) calling mcount: not a site.
         put(&mut code, BASE + 0x180, &call(BASE + 0x180, MCOUNT));
         // mcount itself: `ret`.
         put(&mut code, MCOUNT, &[0xc3]);
         let text = f.section(".text", BASE, TEXT, code);
-        f.section(ftrace_abi::MCOUNT_SITES_SECTION, BASE + 0x1000, RODATA, vec![0; 64]);
+        f.section(
+            ftrace_abi::MCOUNT_SITES_SECTION,
+            BASE + 0x1000,
+            RODATA,
+            vec![0; 64],
+        );
         f.func("_ZN6kernel2f117h0000000000000001E", text, BASE + 0x10, 0x20)
             .func("f2", text, BASE + 0x40, 0x40)
             .func("f3", text, BASE + 0x90, 0x10)
@@ -229,11 +256,18 @@ mod tests {
         assert_eq!(result.patch.used, 12);
         result.patch.apply(&mut image);
         let file = elf::parse(&image).unwrap();
-        let bytes = file.section_by_name(ftrace_abi::MCOUNT_SITES_SECTION).unwrap().data().unwrap();
+        let bytes = file
+            .section_by_name(ftrace_abi::MCOUNT_SITES_SECTION)
+            .unwrap()
+            .data()
+            .unwrap();
         let mut want = encode_mcount_sites(&expected);
         want.resize(64, 0);
         assert_eq!(bytes, want.as_slice());
-        assert_eq!(&bytes[..12], &[2, 0, 0, 0, 0x13, 0, 0x10, 0, 0x4f, 0, 0x10, 0]);
+        assert_eq!(
+            &bytes[..12],
+            &[2, 0, 0, 0, 0x13, 0, 0x10, 0, 0x4f, 0, 0x10, 0]
+        );
     }
 
     #[test]
@@ -248,19 +282,29 @@ mod tests {
     #[test]
     fn other_symbol_name() {
         let (mut f, expected) = kernel();
-        f.symbols.iter_mut().find(|s| s.name == "mcount").unwrap().name = "__fentry__".into();
+        f.symbols
+            .iter_mut()
+            .find(|s| s.name == "mcount")
+            .unwrap()
+            .name = "__fentry__".into();
         let image = f.build();
         assert!(matches!(
             embed_mcount_sites(&image, "mcount"),
             Err(Error::SymbolMissing(s)) if s == "mcount"
         ));
-        assert_eq!(embed_mcount_sites(&image, "__fentry__").unwrap().sites, expected);
+        assert_eq!(
+            embed_mcount_sites(&image, "__fentry__").unwrap().sites,
+            expected
+        );
     }
 
     #[test]
     fn errors() {
         let (mut f, _) = kernel();
-        assert!(matches!(embed_mcount_sites(&[], "mcount"), Err(Error::NotElf)));
+        assert!(matches!(
+            embed_mcount_sites(&[], "mcount"),
+            Err(Error::NotElf)
+        ));
 
         // Missing symbol.
         let image = {
@@ -282,7 +326,11 @@ mod tests {
         // Table too small: 2 sites need 12 bytes.
         f.sections[1].data = Some(vec![0; 8]);
         match embed_mcount_sites(&f.build(), "mcount") {
-            Err(Error::SectionTooSmall { needed: 12, available: 8, .. }) => {}
+            Err(Error::SectionTooSmall {
+                needed: 12,
+                available: 8,
+                ..
+            }) => {}
             other => panic!("{other:?}"),
         }
 
@@ -296,6 +344,9 @@ mod tests {
         // Not x86.
         let mut g = kernel().0;
         g.machine = EM_PPC64;
-        assert!(matches!(mcount_sites(&g.build(), "mcount"), Err(Error::UnsupportedMachine(_))));
+        assert!(matches!(
+            mcount_sites(&g.build(), "mcount"),
+            Err(Error::UnsupportedMachine(_))
+        ));
     }
 }

@@ -10,7 +10,7 @@ use object::{Object, ObjectSection};
 
 use crate::elf;
 use crate::error::Error;
-use crate::symbols::{function_symbols, FunctionSymbol};
+use crate::symbols::{FunctionSymbol, function_symbols};
 
 /// One site of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,10 @@ pub fn patchable_sites(data: &[u8]) -> Result<Vec<Site>, Error> {
                 (_, false) => u64::from_le_bytes(c.try_into().unwrap_or_default()),
                 (_, true) => u64::from_be_bytes(c.try_into().unwrap_or_default()),
             };
-            Site { addr, function: containing(&functions, addr) }
+            Site {
+                addr,
+                function: containing(&functions, addr),
+            }
         })
         .collect())
 }
@@ -75,7 +78,9 @@ pub fn patchable_sites(data: &[u8]) -> Result<Vec<Site>, Error> {
 /// The function containing `addr`, with the same rule as the kernel's
 /// lookup: the last symbol starting at or below it, within its size.
 fn containing(functions: &[FunctionSymbol], addr: u64) -> Option<(String, u64)> {
-    let i = functions.partition_point(|f| f.addr <= addr).checked_sub(1)?;
+    let i = functions
+        .partition_point(|f| f.addr <= addr)
+        .checked_sub(1)?;
     let f = &functions[i];
     let off = addr - f.addr;
     (f.size == 0 || off < u64::from(f.size)).then(|| (f.name.clone(), off))
@@ -126,8 +131,22 @@ mod tests {
         let ro = f.section(".rodata", base + 0x1000, RODATA, rodata);
         f.func("_ZN6kernel1a17h0123456789abcdefE", text, base + 0x10, 0x20)
             .func("b", text, base + 0x40, 0x20)
-            .symbol(ftrace_abi::SITES_START_SYMBOL, Some(ro), base + 0x1008, 0, STT_NOTYPE, STB_GLOBAL)
-            .symbol(ftrace_abi::SITES_STOP_SYMBOL, Some(ro), base + 0x1008 + 3 * w, 0, STT_NOTYPE, STB_GLOBAL);
+            .symbol(
+                ftrace_abi::SITES_START_SYMBOL,
+                Some(ro),
+                base + 0x1008,
+                0,
+                STT_NOTYPE,
+                STB_GLOBAL,
+            )
+            .symbol(
+                ftrace_abi::SITES_STOP_SYMBOL,
+                Some(ro),
+                base + 0x1008 + 3 * w,
+                0,
+                STT_NOTYPE,
+                STB_GLOBAL,
+            );
         f
     }
 
@@ -142,9 +161,18 @@ mod tests {
             assert_eq!(
                 sites,
                 [
-                    Site { addr: base + 0x10, function: Some(("kernel::a".into(), 0)) },
-                    Site { addr: base + 0x48, function: Some(("b".into(), 8)) },
-                    Site { addr: base + 0xf8, function: None },
+                    Site {
+                        addr: base + 0x10,
+                        function: Some(("kernel::a".into(), 0))
+                    },
+                    Site {
+                        addr: base + 0x48,
+                        function: Some(("b".into(), 8))
+                    },
+                    Site {
+                        addr: base + 0xf8,
+                        function: None
+                    },
                 ]
             );
         }
@@ -165,7 +193,8 @@ mod tests {
     #[test]
     fn errors() {
         let mut f = kernel(true, false, EM_X86_64, 0x1000);
-        f.symbols.retain(|s| s.name != ftrace_abi::SITES_STOP_SYMBOL);
+        f.symbols
+            .retain(|s| s.name != ftrace_abi::SITES_STOP_SYMBOL);
         assert!(matches!(
             patchable_sites(&f.build()),
             Err(Error::SymbolMissing(s)) if s == "__ftrace_sites_stop"
@@ -173,15 +202,24 @@ mod tests {
 
         let mut f = kernel(true, false, EM_X86_64, 0x1000);
         f.symbols.last_mut().unwrap().value -= 4;
-        assert!(matches!(patchable_sites(&f.build()), Err(Error::BadSiteTable(_))));
+        assert!(matches!(
+            patchable_sites(&f.build()),
+            Err(Error::BadSiteTable(_))
+        ));
 
         let mut f = kernel(true, false, EM_X86_64, 0x1000);
         f.symbols.last_mut().unwrap().value = 0x1000;
-        assert!(matches!(patchable_sites(&f.build()), Err(Error::BadSiteTable(_))));
+        assert!(matches!(
+            patchable_sites(&f.build()),
+            Err(Error::BadSiteTable(_))
+        ));
 
         let mut f = kernel(true, false, EM_X86_64, 0x1000);
         f.symbols.last_mut().unwrap().value += 0x1000;
-        assert!(matches!(patchable_sites(&f.build()), Err(Error::BadSiteTable(_))));
+        assert!(matches!(
+            patchable_sites(&f.build()),
+            Err(Error::BadSiteTable(_))
+        ));
 
         // An empty table is fine.
         let mut f = kernel(true, false, EM_X86_64, 0x1000);

@@ -70,8 +70,12 @@ pub fn function_symbols(file: &object::File<'_>) -> Vec<FunctionSymbol> {
     // Candidates grouped by section, with the section's end address.
     let mut by_section: BTreeMap<usize, (u64, Vec<Candidate>)> = BTreeMap::new();
     for sym in file.symbols() {
-        let SymbolSection::Section(index) = sym.section() else { continue };
-        let Ok(section) = file.section_by_index(index) else { continue };
+        let SymbolSection::Section(index) = sym.section() else {
+            continue;
+        };
+        let Ok(section) = file.section_by_index(index) else {
+            continue;
+        };
         if !elf::is_executable(&section) {
             continue;
         }
@@ -88,7 +92,9 @@ pub fn function_symbols(file: &object::File<'_>) -> Vec<FunctionSymbol> {
         if !is_func && sym.address() >= end {
             continue;
         }
-        let entry = by_section.entry(index.0).or_insert_with(|| (end, Vec::new()));
+        let entry = by_section
+            .entry(index.0)
+            .or_insert_with(|| (end, Vec::new()));
         entry.1.push(Candidate {
             addr: sym.address(),
             size: sym.size(),
@@ -119,7 +125,9 @@ pub fn function_symbols(file: &object::File<'_>) -> Vec<FunctionSymbol> {
             *slot = (*slot).max(size);
         }
     }
-    out.into_iter().map(|((addr, name), size)| FunctionSymbol { addr, size, name }).collect()
+    out.into_iter()
+        .map(|((addr, name), size)| FunctionSymbol { addr, size, name })
+        .collect()
 }
 
 /// The symbol table of the ELF image `data`, encoded in the ELF's byte order
@@ -130,8 +138,10 @@ pub fn symbol_table(data: &[u8]) -> Result<(Vec<u8>, Vec<FunctionSymbol>), Error
     if symbols.is_empty() {
         return Err(Error::NoFunctionSymbols);
     }
-    let triples: Vec<(u64, u32, &str)> =
-        symbols.iter().map(|s| (s.addr, s.size, s.name.as_str())).collect();
+    let triples: Vec<(u64, u32, &str)> = symbols
+        .iter()
+        .map(|s| (s.addr, s.size, s.name.as_str()))
+        .collect();
     let table = ftrace_abi::symtab::encode(&triples, !file.is_little_endian());
     Ok((table, symbols))
 }
@@ -166,7 +176,10 @@ pub fn embed_symtab(data: &[u8]) -> Result<EmbedSymtab, Error> {
     let slot = elf::section_slot(&file, data, ftrace_abi::SYMTAB_SECTION)?;
     let (table, symbols) = symbol_table(data)?;
     let patch = Patch::fill(&slot, &table, "ftrace_abi::SYMTAB_RESERVED")?;
-    Ok(EmbedSymtab { patch, count: symbols.len() })
+    Ok(EmbedSymtab {
+        patch,
+        count: symbols.len(),
+    })
 }
 
 /// [`embed_symtab`] on the file at `path`, written in place.
@@ -189,8 +202,17 @@ pub fn symbols_report(data: &[u8]) -> Result<String, Error> {
     let table = ftrace_abi::symtab::SymbolTable::parse(&bytes)
         .map_err(|e| Error::Malformed(format!("encoded table does not parse back: {e}")))?;
     let mut out = String::new();
-    let order = if !file.is_little_endian() { "big" } else { "little" };
-    let _ = writeln!(out, "{} symbols, {} bytes, {order}-endian", table.len(), bytes.len());
+    let order = if !file.is_little_endian() {
+        "big"
+    } else {
+        "little"
+    };
+    let _ = writeln!(
+        out,
+        "{} symbols, {} bytes, {order}-endian",
+        table.len(),
+        bytes.len()
+    );
     for s in table.iter() {
         let _ = writeln!(out, "{:0width$x} {:8x} {}", s.addr, s.size, s.name);
     }
@@ -213,21 +235,75 @@ mod tests {
         let mut f = Fixture::new(is_64, big, machine);
         let text = f.section(".text", base, TEXT, vec![0x90; 0x100]);
         let rodata = f.section(".rodata", base + 0x1000, RODATA, vec![0; 0x20]);
-        f.section(ftrace_abi::SYMTAB_SECTION, base + 0x2000, RODATA, vec![0; reserved]);
+        f.section(
+            ftrace_abi::SYMTAB_SECTION,
+            base + 0x2000,
+            RODATA,
+            vec![0; reserved],
+        );
         f.func(LEAF, text, base + 0x10, 0x20)
             .func(OUTER, text, base + 0x40, 0x30)
             // A local function, the way most Rust functions end up.
-            .symbol("_ZN4core3ptr13drop_in_place17h1111111111111111E", Some(text), base + 0x80, 8, STT_FUNC, STB_LOCAL)
+            .symbol(
+                "_ZN4core3ptr13drop_in_place17h1111111111111111E",
+                Some(text),
+                base + 0x80,
+                8,
+                STT_FUNC,
+                STB_LOCAL,
+            )
             // Asm label without `.type`: sized up to the next symbol.
-            .symbol("ftrace_caller", Some(text), base + 0xa0, 0, STT_NOTYPE, STB_GLOBAL)
-            .symbol("ftrace_caller_end", Some(text), base + 0xb0, 0, STT_NOTYPE, STB_GLOBAL)
+            .symbol(
+                "ftrace_caller",
+                Some(text),
+                base + 0xa0,
+                0,
+                STT_NOTYPE,
+                STB_GLOBAL,
+            )
+            .symbol(
+                "ftrace_caller_end",
+                Some(text),
+                base + 0xb0,
+                0,
+                STT_NOTYPE,
+                STB_GLOBAL,
+            )
             // Linker-script markers: aliasing a function, and past the end.
             .symbol("_stext", Some(text), base + 0x10, 0, STT_NOTYPE, STB_GLOBAL)
-            .symbol("_etext", Some(text), base + 0x100, 0, STT_NOTYPE, STB_GLOBAL)
+            .symbol(
+                "_etext",
+                Some(text),
+                base + 0x100,
+                0,
+                STT_NOTYPE,
+                STB_GLOBAL,
+            )
             // Not functions.
-            .symbol("local_label", Some(text), base + 0xc0, 0, STT_NOTYPE, STB_LOCAL)
-            .symbol("DATA", Some(rodata), base + 0x1000, 4, STT_OBJECT, STB_GLOBAL)
-            .symbol("rodata_label", Some(rodata), base + 0x1004, 0, STT_NOTYPE, STB_GLOBAL)
+            .symbol(
+                "local_label",
+                Some(text),
+                base + 0xc0,
+                0,
+                STT_NOTYPE,
+                STB_LOCAL,
+            )
+            .symbol(
+                "DATA",
+                Some(rodata),
+                base + 0x1000,
+                4,
+                STT_OBJECT,
+                STB_GLOBAL,
+            )
+            .symbol(
+                "rodata_label",
+                Some(rodata),
+                base + 0x1004,
+                0,
+                STT_NOTYPE,
+                STB_GLOBAL,
+            )
             .symbol("ABS", None, 0x1234, 0, STT_NOTYPE, STB_GLOBAL);
         f
     }
@@ -260,9 +336,19 @@ mod tests {
         assert_eq!(got, expected(base));
         assert_eq!(
             table.lookup(base + 0x14),
-            Some((Symbol { addr: base + 0x10, size: 0x20, name: "kernel::demo::demo_leaf" }, 4))
+            Some((
+                Symbol {
+                    addr: base + 0x10,
+                    size: 0x20,
+                    name: "kernel::demo::demo_leaf"
+                },
+                4
+            ))
         );
-        assert_eq!(table.find("kernel::demo::demo_outer").map(|s| s.addr), Some(base + 0x40));
+        assert_eq!(
+            table.find("kernel::demo::demo_outer").map(|s| s.addr),
+            Some(base + 0x40)
+        );
     }
 
     #[test]
@@ -284,15 +370,28 @@ mod tests {
     fn dedupes_identical_address_and_name() {
         let mut f = kernel(true, false, EM_X86_64, 0x1000, 4096);
         // Same function under another hash, same address: one entry.
-        f.func("_ZN6kernel4demo9demo_leaf17haaaaaaaaaaaaaaaaE", 0, 0x1010, 0x20);
+        f.func(
+            "_ZN6kernel4demo9demo_leaf17haaaaaaaaaaaaaaaaE",
+            0,
+            0x1010,
+            0x20,
+        );
         let (_, syms) = symbol_table(&f.build()).unwrap();
-        assert_eq!(syms.iter().filter(|s| s.name == "kernel::demo::demo_leaf").count(), 1);
+        assert_eq!(
+            syms.iter()
+                .filter(|s| s.name == "kernel::demo::demo_leaf")
+                .count(),
+            1
+        );
     }
 
     #[test]
     fn demangles_without_hash() {
         assert_eq!(demangle(LEAF), "kernel::demo::demo_leaf");
-        assert_eq!(demangle("_RNvNtCs1234_6kernel4demo9demo_leaf"), "kernel::demo::demo_leaf");
+        assert_eq!(
+            demangle("_RNvNtCs1234_6kernel4demo9demo_leaf"),
+            "kernel::demo::demo_leaf"
+        );
         assert_eq!(demangle("ftrace_caller"), "ftrace_caller");
     }
 
@@ -315,7 +414,13 @@ mod tests {
     fn section_errors() {
         let mut f = kernel(true, false, EM_X86_64, 0x1000, 16);
         match embed_symtab(&f.build()) {
-            Err(e @ Error::SectionTooSmall { needed: 257, available: 16, .. }) => assert_eq!(
+            Err(
+                e @ Error::SectionTooSmall {
+                    needed: 257,
+                    available: 16,
+                    ..
+                },
+            ) => assert_eq!(
                 e.to_string(),
                 "table needs 257 bytes but section `.ftrace_symtab` holds 16: raise \
                  `ftrace_abi::SYMTAB_RESERVED`"
@@ -331,20 +436,48 @@ mod tests {
 
         f.sections.pop();
         f.nobits(ftrace_abi::SYMTAB_SECTION, 0x9000, 4096);
-        assert!(matches!(embed_symtab(&f.build()), Err(Error::SectionNoBits(".ftrace_symtab"))));
+        assert!(matches!(
+            embed_symtab(&f.build()),
+            Err(Error::SectionNoBits(".ftrace_symtab"))
+        ));
+    }
+
+    #[test]
+    fn section_beyond_the_end_of_the_file() {
+        let mut image = kernel(true, false, EM_X86_64, 0x1000, 4096).build();
+        // Point `sh_offset` of section 3 (.ftrace_symtab) past the end.
+        let shoff = u64::from_le_bytes(image[0x28..0x30].try_into().unwrap()) as usize;
+        let field = shoff + 3 * 64 + 0x18;
+        let past = image.len() as u64 - 100;
+        image[field..field + 8].copy_from_slice(&past.to_le_bytes());
+        match embed_symtab(&image) {
+            Err(Error::SectionOutsideFile {
+                section: ".ftrace_symtab",
+                end,
+                file_len,
+            }) => {
+                assert_eq!((end, file_len), (past + 4096, image.len()));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn no_function_symbols() {
         let mut f = kernel(true, false, EM_X86_64, 0x1000, 4096);
         f.symbols.retain(|s| s.st_type == STT_OBJECT);
-        assert!(matches!(embed_symtab(&f.build()), Err(Error::NoFunctionSymbols)));
+        assert!(matches!(
+            embed_symtab(&f.build()),
+            Err(Error::NoFunctionSymbols)
+        ));
     }
 
     #[test]
     fn malformed_input() {
         assert!(matches!(embed_symtab(&[]), Err(Error::NotElf)));
-        let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let noise: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         assert!(matches!(embed_symtab(&noise), Err(Error::NotElf)));
         let image = kernel(true, false, EM_X86_64, 0x1000, 4096).build();
         for len in [4, 20, 64, image.len() / 2, image.len() - 1] {

@@ -6,9 +6,9 @@
 //! (`#[path]`-included from `tests/cli.rs`).
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+use object::Endianness;
 use object::elf;
 use object::write::elf::{FileHeader, SectionHeader, Sym, Writer};
-use object::Endianness;
 
 /// One section of a fixture.
 pub struct FxSection {
@@ -62,7 +62,13 @@ pub const RODATA: u64 = elf::SHF_ALLOC as u64;
 impl Fixture {
     /// An empty fixture for a machine.
     pub fn new(is_64: bool, big_endian: bool, machine: u16) -> Self {
-        Fixture { is_64, big_endian, machine, sections: Vec::new(), symbols: Vec::new() }
+        Fixture {
+            is_64,
+            big_endian,
+            machine,
+            sections: Vec::new(),
+            symbols: Vec::new(),
+        }
     }
 
     /// Adds a `SHT_PROGBITS` section and returns its index.
@@ -99,18 +105,36 @@ impl Fixture {
         st_type: u8,
         bind: u8,
     ) -> &mut Self {
-        self.symbols.push(FxSymbol { name: name.into(), section, value, size, st_type, bind });
+        self.symbols.push(FxSymbol {
+            name: name.into(),
+            section,
+            value,
+            size,
+            st_type,
+            bind,
+        });
         self
     }
 
     /// Adds a global `STT_FUNC` symbol.
     pub fn func(&mut self, name: &str, section: usize, value: u64, size: u64) -> &mut Self {
-        self.symbol(name, Some(section), value, size, elf::STT_FUNC, elf::STB_GLOBAL)
+        self.symbol(
+            name,
+            Some(section),
+            value,
+            size,
+            elf::STT_FUNC,
+            elf::STB_GLOBAL,
+        )
     }
 
     /// Writes the ELF image.
     pub fn build(&self) -> Vec<u8> {
-        let endian = if self.big_endian { Endianness::Big } else { Endianness::Little };
+        let endian = if self.big_endian {
+            Endianness::Big
+        } else {
+            Endianness::Little
+        };
         let mut buf = Vec::new();
         let mut w = Writer::new(endian, self.is_64, &mut buf);
         w.reserve_file_header();
@@ -182,7 +206,11 @@ impl Fixture {
         for (i, s) in self.sections.iter().enumerate() {
             w.write_section_header(&SectionHeader {
                 name: Some(names[i]),
-                sh_type: if s.data.is_some() { elf::SHT_PROGBITS } else { elf::SHT_NOBITS },
+                sh_type: if s.data.is_some() {
+                    elf::SHT_PROGBITS
+                } else {
+                    elf::SHT_NOBITS
+                },
                 sh_flags: s.flags,
                 sh_addr: s.addr,
                 sh_offset: offsets[i] as u64,

@@ -33,7 +33,10 @@ impl Drop for Scratch {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ftrace-tools")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_ftrace-tools"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -49,10 +52,25 @@ fn kernel() -> Vec<u8> {
     code[0x30] = 0xc3;
     let mut f = Fixture::new(false, false, EM_386);
     let text = f.section(".text", BASE, TEXT, code);
-    f.section(ftrace_abi::MCOUNT_SITES_SECTION, BASE + 0x100, RODATA, vec![0; 16]);
-    f.section(ftrace_abi::SYMTAB_SECTION, BASE + 0x200, RODATA, vec![0; 256]);
-    f.func("_ZN6kernel4demo9demo_leaf17h0123456789abcdefE", text, BASE, 0x30)
-        .symbol("mcount", Some(text), BASE + 0x30, 0, STT_NOTYPE, STB_GLOBAL);
+    f.section(
+        ftrace_abi::MCOUNT_SITES_SECTION,
+        BASE + 0x100,
+        RODATA,
+        vec![0; 16],
+    );
+    f.section(
+        ftrace_abi::SYMTAB_SECTION,
+        BASE + 0x200,
+        RODATA,
+        vec![0; 256],
+    );
+    f.func(
+        "_ZN6kernel4demo9demo_leaf17h0123456789abcdefE",
+        text,
+        BASE,
+        0x30,
+    )
+    .symbol("mcount", Some(text), BASE + 0x30, 0, STT_NOTYPE, STB_GLOBAL);
     f.build()
 }
 
@@ -64,28 +82,47 @@ fn embed_symtab_and_mcount_sites_in_place() {
 
     let o = run(&["mcount-sites", path]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stderr(&o), format!("recorded 1 mcount sites (8 bytes of 16) into {path}\n"));
+    assert_eq!(
+        stderr(&o),
+        format!("recorded 1 mcount sites (8 bytes of 16) into {path}\n")
+    );
 
     let o = run(&["embed-symtab", path]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stderr(&o), format!("embedded 2 symbols (101 bytes of 256) into {path}\n"));
+    assert_eq!(
+        stderr(&o),
+        format!("embedded 2 symbols (101 bytes of 256) into {path}\n")
+    );
 
     let patched = std::fs::read(path).unwrap();
     assert_eq!(patched.len(), original.len());
     let elf = object::File::parse(&*patched).unwrap();
     use object::{Object, ObjectSection};
-    let sites = elf.section_by_name(ftrace_abi::MCOUNT_SITES_SECTION).unwrap();
+    let sites = elf
+        .section_by_name(ftrace_abi::MCOUNT_SITES_SECTION)
+        .unwrap();
     let symtab = elf.section_by_name(ftrace_abi::SYMTAB_SECTION).unwrap();
     assert_eq!(&sites.data().unwrap()[..8], &[1, 0, 0, 0, 3, 0, 0x10, 0]);
     let table = SymbolTable::parse(symtab.data().unwrap()).unwrap();
     let names: Vec<_> = table.iter().map(|s| (s.addr, s.size, s.name)).collect();
-    assert_eq!(names, [(BASE, 0x30, "kernel::demo::demo_leaf"), (BASE + 0x30, 0x10, "mcount")]);
+    assert_eq!(
+        names,
+        [
+            (BASE, 0x30, "kernel::demo::demo_leaf"),
+            (BASE + 0x30, 0x10, "mcount")
+        ]
+    );
 
     // Only the two sections changed.
     let ranges = [sites.file_range().unwrap(), symtab.file_range().unwrap()];
     for (i, (a, b)) in original.iter().zip(&patched).enumerate() {
-        let inside = ranges.iter().any(|&(o, s)| (o..o + s).contains(&(i as u64)));
-        assert!(inside || a == b, "byte {i} changed outside the patched sections");
+        let inside = ranges
+            .iter()
+            .any(|&(o, s)| (o..o + s).contains(&(i as u64)));
+        assert!(
+            inside || a == b,
+            "byte {i} changed outside the patched sections"
+        );
     }
 
     let o = run(&["symbols", path]);
@@ -127,7 +164,12 @@ fn errors_name_the_file_and_exit_1() {
 
 #[test]
 fn bad_usage_exits_2() {
-    for args in [&[][..], &["frobnicate"], &["embed-symtab"], &["sites", "a", "b"]] {
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["embed-symtab"],
+        &["sites", "a", "b"],
+    ] {
         let o = run(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(stderr(&o).contains("usage:"));

@@ -1,2 +1,46 @@
-//! placeholder
+//! Linux-style dynamic function tracing for `no_std` kernels: the
+//! architecture-neutral core.
+//!
+//! * [`record`]: one [`Record`] per patchable site (Linux's `dyn_ftrace`).
+//! * [`arch`]: the [`Arch`] trait every backend implements, with the
+//!   read-compare-write protocol and [`PatchError`].
+//! * [`platform`]: the [`Platform`] trait the embedding kernel implements.
+//! * [`ops`]: callbacks ([`Ops`], Linux's `ftrace_ops`) and the lock-free
+//!   dispatchers trampolines call.
+//! * [`filter`]: `set_ftrace_filter`-style glob patterns.
+//! * [`update`]: the engine, [`Ftrace`], that patches sites to match the
+//!   registered callbacks.
+//! * [`regs`]: the register frame trampolines build.
+//! * [`recursion`]: per-CPU, per-context recursion protection.
+//! * `mock` (feature `mock`, and in tests): a simulated arch and platform.
+//!
+//! Nothing here is architecture-specific: no `asm!`, no `cfg(target_arch)`.
 #![no_std]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod arch;
+pub mod filter;
+#[cfg(any(test, feature = "mock"))]
+pub mod mock;
+pub mod ops;
+pub mod platform;
+pub mod record;
+pub mod recursion;
+pub mod regs;
+pub mod symbols;
+pub mod update;
+
+pub use arch::{Arch, Insn, PatchError, SiteError, Trampoline};
+pub use ops::{FtraceFunc, Ops, OpsFlags};
+pub use platform::{Context, Platform, TextFault};
+pub use record::{RecFlags, Record};
+pub use recursion::RecursionGuard;
+pub use regs::FtraceRegs;
+pub use symbols::Symbols;
+pub use update::{Error, Ftrace, InitReport, Phase, SiteFailure, SiteState};
+
+#[cfg(test)]
+mod tests;

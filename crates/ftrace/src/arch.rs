@@ -1,0 +1,317 @@
+//! The contract with architecture backends: the [`Arch`] trait.
+//!
+//! Every patch follows one protocol (Linux's `ftrace_make_nop` /
+//! `ftrace_make_call` / `ftrace_modify_call`): **read** the site, **compare**
+//! it with the bytes the record's state says must be there, and **only then
+//! write**. A site holding anything else is never written; the error says what
+//! was expected and what was found.
+//!
+//! A simple backend supplies only the encoders ([`Arch::nop_insn`],
+//! [`Arch::call_insn`]), [`Arch::trampoline_addr`] and the constants; every
+//! other hook has a default built on [`replace_insn`] and the [`Platform`]
+//! text accessors. Backends needing more (x86's `int3` protocol, ppc64's
+//! out-of-line stubs) override the hooks they need.
+
+use core::fmt;
+
+use crate::ops::Ops;
+use crate::platform::Platform;
+use crate::record::Record;
+
+/// Largest instruction (sequence) an [`Insn`] holds.
+pub const INSN_MAX: usize = 8;
+
+/// A small, fixed-size instruction buffer: what a site holds or should hold.
+///
+/// Displayed as space-separated hex bytes (`0f 1f 44 00 00`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Insn {
+    bytes: [u8; INSN_MAX],
+    len: u8,
+}
+
+impl Insn {
+    /// An instruction of the given bytes.
+    ///
+    /// # Panics
+    /// When `bytes` is longer than [`INSN_MAX`].
+    pub const fn new(bytes: &[u8]) -> Self {
+        assert!(bytes.len() <= INSN_MAX, "instruction longer than INSN_MAX");
+        let mut b = [0u8; INSN_MAX];
+        let mut i = 0;
+        while i < bytes.len() {
+            b[i] = bytes[i];
+            i += 1;
+        }
+        Insn { bytes: b, len: bytes.len() as u8 }
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    /// Number of bytes.
+    pub const fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True for a zero-length instruction.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl fmt::Display for Insn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.as_bytes().iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Insn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Insn({self})")
+    }
+}
+
+/// Why a site could not be patched. The meaning is fixed across backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchError {
+    /// Reading the site faulted.
+    ReadFault,
+    /// The site does not hold what its state says; nothing was written.
+    Mismatch {
+        /// Bytes the record's state requires.
+        expected: Insn,
+        /// Bytes actually found.
+        found: Insn,
+    },
+    /// Writing the site faulted (the site may hold the old bytes or, for
+    /// backends that write in steps, an intermediate executable state).
+    WriteFault,
+    /// The target cannot be reached from the site with the site's
+    /// instruction (e.g. beyond a rel32 or a 24-bit branch).
+    OutOfRange {
+        /// The site address.
+        site: usize,
+        /// The unreachable target.
+        target: usize,
+    },
+    /// Backend-specific failure.
+    Other(&'static str),
+}
+
+impl fmt::Display for PatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PatchError::ReadFault => f.write_str("fault reading the site"),
+            PatchError::Mismatch { expected, found } => {
+                write!(f, "expected {expected}, found {found}")
+            }
+            PatchError::WriteFault => f.write_str("fault writing the site"),
+            PatchError::OutOfRange { site, target } => {
+                write!(f, "target {target:#x} out of range of site {site:#x}")
+            }
+            PatchError::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A patch error located at a site, as returned by [`Arch::finish_batch`]
+/// (which commits many sites at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteError {
+    /// Record `ip` of the site that failed.
+    pub ip: usize,
+    /// What went wrong.
+    pub error: PatchError,
+}
+
+/// The shared trampolines every backend provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Trampoline {
+    /// Saves the argument registers only (`ftrace_caller`).
+    Caller,
+    /// Saves the full register frame and resumes at [`FtraceRegs::ip`]
+    /// (`ftrace_regs_caller`).
+    ///
+    /// [`FtraceRegs::ip`]: crate::regs::FtraceRegs::ip
+    RegsCaller,
+}
+
+/// The generic read-compare-write step: reads `old.len()` bytes at `ip`,
+/// fails with [`PatchError::Mismatch`] unless they equal `old`, then writes
+/// `new`. Writes nothing when `old == new`.
+///
+/// Does not synchronise cores; the batch does that once ([`Arch::finish_batch`]).
+pub fn replace_insn(p: &dyn Platform, ip: usize, old: &Insn, new: &Insn) -> Result<(), PatchError> {
+    let found = read_insn(p, ip, old.len())?;
+    if found != *old {
+        return Err(PatchError::Mismatch { expected: *old, found });
+    }
+    if old == new {
+        return Ok(());
+    }
+    // SAFETY: `ip` is a patch site that currently holds `old` (checked just
+    // above), and the backend calling us encoded `new` as a valid
+    // replacement for it (the `Arch` safety contract).
+    unsafe { p.text_write(ip, new.as_bytes()) }.map_err(|_| PatchError::WriteFault)
+}
+
+/// Reads `len` (at most [`INSN_MAX`]) bytes at `ip` through the platform.
+pub fn read_insn(p: &dyn Platform, ip: usize, len: usize) -> Result<Insn, PatchError> {
+    let mut buf = [0u8; INSN_MAX];
+    let len = len.min(INSN_MAX);
+    // SAFETY: `ip` comes from the site table (or a backend) and designates
+    // kernel text of at least `len` bytes (the `Arch` safety contract).
+    unsafe { p.text_read(ip, &mut buf[..len]) }.map_err(|_| PatchError::ReadFault)?;
+    Ok(Insn::new(&buf[..len]))
+}
+
+/// One implementation per architecture (Linux's `arch/*/kernel/ftrace.c`).
+///
+/// The arch-neutral engine decides *what* every site should call; the
+/// backend knows *how* to encode and patch it. Methods with default bodies are
+/// optional hooks (Linux's `__weak` functions).
+///
+/// All patching methods follow the protocol described in the
+/// [module docs](self): read, compare with the expected bytes, only then
+/// write; on [`PatchError::Mismatch`] nothing is written.
+///
+/// # Safety
+///
+/// Implementations must guarantee:
+///
+/// 1. [`nop_insn`](Self::nop_insn) and [`call_insn`](Self::call_insn) encode
+///    instructions that are valid at a site of [`SITE_LEN`](Self::SITE_LEN)
+///    bytes, and a site swapped between them stays executable by every CPU
+///    at every intermediate step of the backend's write sequence.
+/// 2. The patching hooks write only inside the site (and backend-owned
+///    memory such as stubs), and only after verifying the old bytes.
+/// 3. [`trampoline_addr`](Self::trampoline_addr) returns trampolines that
+///    save the state documented in [`crate::regs::FtraceRegs`], call the
+///    function set with [`update_ftrace_func`](Self::update_ftrace_func) (or
+///    [`crate::ops::FTRACE_TRACE_FUNC`]) passing the site's record `ip`,
+///    the parent ip, [`crate::ops::FTRACE_TRACE_OP`] and the frame, and
+///    resume the traced function correctly.
+/// 4. [`ARG_REGS`](Self::ARG_REGS) entries index [`FtraceRegs::gpr`] slots the
+///    trampolines fill.
+///
+/// [`FtraceRegs::gpr`]: crate::regs::FtraceRegs::gpr
+pub unsafe trait Arch: Send + Sync {
+    /// Bytes of one patch site.
+    const SITE_LEN: usize;
+
+    /// Indices into [`FtraceRegs::gpr`](crate::regs::FtraceRegs::gpr) of the
+    /// integer argument registers, in argument order.
+    const ARG_REGS: &'static [usize];
+
+    /// The canonical nop a disabled site holds.
+    fn nop_insn(&self) -> Insn;
+
+    /// The call instruction placed at `site` to call `target`.
+    fn call_insn(&self, site: usize, target: usize) -> Result<Insn, PatchError>;
+
+    /// What the site of `rec` must hold when it calls `target` (`None`: the
+    /// nop). The default is [`nop_insn`](Self::nop_insn) /
+    /// [`call_insn`](Self::call_insn) at `rec.ip`; a backend whose site calls
+    /// through a stub (ppc64) returns the branch to the stub.
+    ///
+    /// The engine uses this for the default patch hooks, for
+    /// [`crate::Ftrace::check_all_nops`] and to re-read sites after a failed
+    /// batch.
+    fn expected_insn(&self, rec: &Record, target: Option<usize>) -> Result<Insn, PatchError> {
+        match target {
+            None => Ok(self.nop_insn()),
+            Some(t) => self.call_insn(rec.ip, t),
+        }
+    }
+
+    /// Prepares a freshly recorded site (Linux's `ftrace_init_nop`): checks
+    /// the compiler's pattern and rewrites it to the canonical nop where they
+    /// differ; may move `rec.ip` (ppc64: to the nop after the TOC setup) and
+    /// use `rec.arch`. Must keep records sorted (move `ip` only within its
+    /// function).
+    ///
+    /// The default accepts only a site already holding
+    /// [`nop_insn`](Self::nop_insn).
+    fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
+        let nop = self.nop_insn();
+        let found = read_insn(p, rec.ip, nop.len())?;
+        if found == nop { Ok(()) } else { Err(PatchError::Mismatch { expected: nop, found }) }
+    }
+
+    /// Turns the call to `old_target` at `rec` into the nop.
+    fn make_nop(&self, p: &dyn Platform, rec: &Record, old_target: usize) -> Result<(), PatchError> {
+        let old = self.expected_insn(rec, Some(old_target))?;
+        let new = self.expected_insn(rec, None)?;
+        replace_insn(p, rec.ip, &old, &new)
+    }
+
+    /// Turns the nop at `rec` into a call to `target`.
+    fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
+        let old = self.expected_insn(rec, None)?;
+        let new = self.expected_insn(rec, Some(target))?;
+        replace_insn(p, rec.ip, &old, &new)
+    }
+
+    /// Turns the call to `old_target` at `rec` into a call to `new_target`.
+    fn modify_call(
+        &self,
+        p: &dyn Platform,
+        rec: &Record,
+        old_target: usize,
+        new_target: usize,
+    ) -> Result<(), PatchError> {
+        let old = self.expected_insn(rec, Some(old_target))?;
+        let new = self.expected_insn(rec, Some(new_target))?;
+        replace_insn(p, rec.ip, &old, &new)
+    }
+
+    /// Called before the patch hooks of one update. Backends that queue
+    /// writes (x86) start a queue here.
+    fn begin_batch(&self, _p: &dyn Platform) {}
+
+    /// Commits the batch. The default, for backends writing immediately,
+    /// synchronises cores once. Backends that queue writes apply them here
+    /// (with one core synchronisation per phase) and, on failure, leave every
+    /// site holding its old or new instruction.
+    fn finish_batch(&self, p: &dyn Platform) -> Result<(), SiteError> {
+        p.sync_cores();
+        Ok(())
+    }
+
+    /// Abandons the batch after a hook failed: queued writes are dropped;
+    /// sites already written stay written. The default synchronises cores.
+    fn abort_batch(&self, p: &dyn Platform) {
+        p.sync_cores();
+    }
+
+    /// Repoints the patchable call inside trampoline `which` (Linux's
+    /// `ftrace_call` label) to the C-ABI function `func`
+    /// ([`crate::ops::ftrace_ops_list_func`] or
+    /// [`crate::ops::ftrace_ops_assist_func`]).
+    ///
+    /// The engine also stores `func` in [`crate::ops::FTRACE_TRACE_FUNC`]
+    /// before calling this; the default does nothing, which suits
+    /// trampolines that call indirectly through that symbol.
+    fn update_ftrace_func(&self, _p: &dyn Platform, _which: Trampoline, _func: usize) -> Result<(), PatchError> {
+        Ok(())
+    }
+
+    /// Address of trampoline `which`.
+    fn trampoline_addr(&self, which: Trampoline) -> usize;
+
+    /// A trampoline dedicated to `ops` (Linux's
+    /// `arch_ftrace_update_trampoline`): when `Some` and a site is wanted by
+    /// that one ops only, the site calls it directly. Default: none.
+    fn ops_trampoline(&self, _ops: &Ops) -> Option<usize> {
+        None
+    }
+}

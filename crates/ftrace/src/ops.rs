@@ -1,0 +1,347 @@
+//! Callbacks (Linux's `struct ftrace_ops`) and the lock-free dispatch path.
+//!
+//! # What the trampolines call
+//!
+//! A trampoline loads [`FTRACE_TRACE_OP`] and calls the C-ABI function its
+//! inner call points at (patched with
+//! [`Arch::update_ftrace_func`](crate::arch::Arch::update_ftrace_func) and
+//! mirrored in [`FTRACE_TRACE_FUNC`]) with
+//! `(ip, parent_ip, op, regs)`:
+//!
+//! * [`ftrace_ops_assist_func`] when exactly one callback is registered: it
+//!   calls that callback directly (no list walk, no filter check: only the
+//!   sites it wants are enabled), under the recursion guard;
+//! * [`ftrace_ops_list_func`] otherwise: it walks the published list and
+//!   calls each callback whose filter accepts `ip`.
+//!
+//! Either function copes with being passed the "wrong" op while an update
+//! switches between the two, so the trampoline may read the pair without
+//! synchronisation.
+//!
+//! # Lock-free publication
+//!
+//! The registered list and each callback's filter sets are immutable
+//! snapshots published through `AtomicPtr`. The dispatcher counts itself in a
+//! reader counter around every access. The update engine retires replaced
+//! snapshots and frees them only after observing the counter at zero after
+//! the replacement was published (any reader counted later sees the new
+//! snapshot). It never waits for that: when tracing is busy the snapshots stay
+//! retired until a later update or [`Ftrace::reclaim`](crate::Ftrace::reclaim)
+//! catches a quiet moment.
+
+use alloc::boxed::Box;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+use crate::platform::Platform;
+use crate::recursion::RecursionState;
+use crate::regs::FtraceRegs;
+
+/// A tracing callback: `ip` is the traced function's site (the record's
+/// `ip`), `parent_ip` its return address, `ops` the registered [`Ops`]
+/// (giving access to [`Ops::private`]), `regs` the frame the trampoline built
+/// (complete only with [`OpsFlags::SAVE_REGS`]).
+///
+/// Runs in any context with the recursion guard held: traced functions it
+/// calls are not traced again.
+pub type FtraceFunc = fn(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs);
+
+bitflags::bitflags! {
+    /// Properties of an [`Ops`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct OpsFlags: u32 {
+        /// The callback needs the full register frame: its sites call the
+        /// regs trampoline.
+        const SAVE_REGS = 1 << 0;
+        /// The callback may change [`FtraceRegs::ip`]. At most one such
+        /// callback may want any function; implies the full frame.
+        const IPMODIFY = 1 << 1;
+        /// State, not set by users: the ops is registered.
+        const ENABLED = 1 << 16;
+    }
+}
+
+/// Internal state bit: this ops is an engine's list ops.
+const STATE_LIST: u32 = 1 << 31;
+
+/// A sorted set of site addresses: a resolved filter.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IpSet {
+    ips: Box<[usize]>,
+}
+
+impl IpSet {
+    /// A set from sorted, deduplicated addresses.
+    pub fn from_sorted(ips: Box<[usize]>) -> Self {
+        debug_assert!(ips.windows(2).all(|w| w[0] < w[1]));
+        IpSet { ips }
+    }
+
+    /// Membership test, O(log n).
+    pub fn contains(&self, ip: usize) -> bool {
+        self.ips.binary_search(&ip).is_ok()
+    }
+
+    /// Number of addresses.
+    pub fn len(&self) -> usize {
+        self.ips.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.ips.is_empty()
+    }
+
+    /// The sorted addresses.
+    pub fn as_slice(&self) -> &[usize] {
+        &self.ips
+    }
+}
+
+/// A registered callback. Usually a `static`:
+///
+/// ```
+/// use ftrace::ops::{Ops, OpsFlags};
+/// use ftrace::regs::FtraceRegs;
+///
+/// fn count(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
+///     let _ = ops.private();
+/// }
+/// static COUNTER: Ops = Ops::new(count, OpsFlags::empty());
+/// assert!(!COUNTER.is_enabled());
+/// ```
+pub struct Ops {
+    func: FtraceFunc,
+    flags: OpsFlags,
+    private: usize,
+    /// `OpsFlags::ENABLED` and `STATE_LIST`.
+    state: AtomicU32,
+    /// Published filter (`null`: every function).
+    filter: AtomicPtr<IpSet>,
+    /// Published notrace set (`null`: none).
+    notrace: AtomicPtr<IpSet>,
+    /// The engine this ops is registered with (set at registration, kept
+    /// afterwards so late callers still find their recursion state).
+    owner: AtomicPtr<Dispatch>,
+}
+
+impl core::fmt::Debug for Ops {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ops")
+            .field("func", &(self.func as usize as *const ()))
+            .field("flags", &self.flags())
+            .field("private", &self.private)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ops {
+    /// A callback calling `func`, with `flags` (the `ENABLED` state bit is
+    /// ignored) and no private data.
+    pub const fn new(func: FtraceFunc, flags: OpsFlags) -> Self {
+        Self::with_private(func, flags, 0)
+    }
+
+    /// Like [`new`](Self::new) with a private word for the callback.
+    pub const fn with_private(func: FtraceFunc, flags: OpsFlags, private: usize) -> Self {
+        Ops {
+            func,
+            flags: OpsFlags::from_bits_truncate(flags.bits() & !OpsFlags::ENABLED.bits()),
+            private,
+            state: AtomicU32::new(0),
+            filter: AtomicPtr::new(ptr::null_mut()),
+            notrace: AtomicPtr::new(ptr::null_mut()),
+            owner: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// The callback function.
+    pub fn func(&self) -> FtraceFunc {
+        self.func
+    }
+
+    /// The flags, including the `ENABLED` state.
+    pub fn flags(&self) -> OpsFlags {
+        let mut f = self.flags;
+        f.set(OpsFlags::ENABLED, self.is_enabled());
+        f
+    }
+
+    /// The private word given at construction.
+    pub fn private(&self) -> usize {
+        self.private
+    }
+
+    /// True while registered.
+    pub fn is_enabled(&self) -> bool {
+        self.state.load(Ordering::Acquire) & OpsFlags::ENABLED.bits() != 0
+    }
+
+    /// True when the sites this ops wants must call the regs trampoline.
+    pub fn needs_regs(&self) -> bool {
+        self.flags.intersects(OpsFlags::SAVE_REGS | OpsFlags::IPMODIFY)
+    }
+
+    /// True when the published filter and notrace sets select `ip`: the
+    /// filter is empty or contains `ip`, and notrace does not (notrace wins).
+    pub fn wants(&self, ip: usize) -> bool {
+        // SAFETY: published sets are only freed after a quiescent period of
+        // the owner's reader counter (module docs); the engine (the only
+        // writer) and the dispatcher (which counts itself) are the callers.
+        unsafe { Self::selects(self.filter.load(Ordering::Acquire), self.notrace.load(Ordering::Acquire), ip) }
+    }
+
+    /// # Safety
+    /// Both pointers are null or point to live sets.
+    pub(crate) unsafe fn selects(filter: *const IpSet, notrace: *const IpSet, ip: usize) -> bool {
+        // SAFETY: guaranteed by the caller.
+        let (filter, notrace) = unsafe { (filter.as_ref(), notrace.as_ref()) };
+        filter.is_none_or(|f| f.is_empty() || f.contains(ip)) && !notrace.is_some_and(|n| n.contains(ip))
+    }
+
+    pub(crate) fn filter_ptr(&self) -> *mut IpSet {
+        self.filter.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn notrace_ptr(&self) -> *mut IpSet {
+        self.notrace.load(Ordering::Acquire)
+    }
+
+    /// Publishes a new filter (or notrace) set, returning the old pointer for
+    /// retirement.
+    pub(crate) fn swap_set(&self, notrace: bool, new: *mut IpSet) -> *mut IpSet {
+        let slot = if notrace { &self.notrace } else { &self.filter };
+        slot.swap(new, Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_enabled(&self, on: bool) {
+        if on {
+            self.state.fetch_or(OpsFlags::ENABLED.bits(), Ordering::Release);
+        } else {
+            self.state.fetch_and(!OpsFlags::ENABLED.bits(), Ordering::Release);
+        }
+    }
+
+    pub(crate) fn set_owner(&self, d: &'static Dispatch) {
+        self.owner.store(d as *const Dispatch as *mut Dispatch, Ordering::Release);
+    }
+
+    fn owner(&self) -> Option<&'static Dispatch> {
+        // SAFETY: `owner` is null or was set from a `&'static Dispatch`
+        // (`set_owner`), which is never freed.
+        unsafe { self.owner.load(Ordering::Acquire).as_ref() }
+    }
+
+    fn is_list(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & STATE_LIST != 0
+    }
+
+    /// The list ops of an engine: its function is [`ops_list_func`].
+    pub(crate) fn new_list(owner: &'static Dispatch) -> Self {
+        let ops = Ops::new(ops_list_func, OpsFlags::empty());
+        ops.state.store(STATE_LIST | OpsFlags::ENABLED.bits(), Ordering::Relaxed);
+        ops.set_owner(owner);
+        ops
+    }
+}
+
+/// Hot-path state shared by an engine and its dispatchers. Allocated once per
+/// [`Ftrace`](crate::Ftrace) and never freed.
+pub(crate) struct Dispatch {
+    pub(crate) platform: &'static dyn Platform,
+    /// Published list of registered callbacks (never null).
+    pub(crate) list: AtomicPtr<OpsList>,
+    /// Dispatchers currently reading published snapshots.
+    pub(crate) readers: AtomicUsize,
+    /// Recursion bits of the dispatchers.
+    pub(crate) recursion: RecursionState,
+}
+
+/// A published snapshot of registered callbacks.
+pub(crate) type OpsList = Box<[&'static Ops]>;
+
+impl Dispatch {
+    /// Calls every listed callback selecting `ip`. The caller holds the
+    /// recursion guard.
+    fn walk(&self, ip: usize, parent_ip: usize, regs: &mut FtraceRegs) {
+        self.readers.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: `list` always points to a live snapshot: replaced ones are
+        // freed only after `readers` was observed at zero after their
+        // replacement (module docs), and we are counted in `readers`.
+        let list = unsafe { &*self.list.load(Ordering::SeqCst) };
+        for &op in list.iter() {
+            if op.is_enabled() && op.wants(ip) {
+                (op.func)(ip, parent_ip, op, regs);
+            }
+        }
+        self.readers.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// The list dispatcher (Linux's `ftrace_ops_list_func`) as an
+/// [`FtraceFunc`]: calls every registered callback of `ops`' engine whose
+/// filter accepts `ip`, under the recursion guard. `ops` may be any ops
+/// registered with the engine (normally its list ops). Lock-free.
+pub fn ops_list_func(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
+    let Some(d) = ops.owner() else { return };
+    let Some(_guard) = d.recursion.try_enter(d.platform) else { return };
+    d.walk(ip, parent_ip, regs);
+}
+
+/// C-ABI entry of [`ops_list_func`] for trampolines.
+///
+/// # Safety
+///
+/// `ops` is null or points to a `'static` [`Ops`] (what
+/// [`FTRACE_TRACE_OP`] holds); `regs` points to a frame valid for writes
+/// that nothing else accesses during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftrace_ops_list_func(ip: usize, parent_ip: usize, ops: *const Ops, regs: *mut FtraceRegs) {
+    // SAFETY: guaranteed by the caller (the trampoline passes
+    // FTRACE_TRACE_OP and its own frame).
+    let (Some(ops), Some(regs)) = (unsafe { ops.as_ref() }, unsafe { regs.as_mut() }) else { return };
+    ops_list_func(ip, parent_ip, ops, regs);
+}
+
+/// C-ABI entry trampolines call when a single callback is registered: calls
+/// `ops`' function directly under the recursion guard (a list ops passed
+/// during a switch is walked instead).
+///
+/// # Safety
+///
+/// As for [`ftrace_ops_list_func`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftrace_ops_assist_func(ip: usize, parent_ip: usize, ops: *const Ops, regs: *mut FtraceRegs) {
+    // SAFETY: guaranteed by the caller (the trampoline passes
+    // FTRACE_TRACE_OP and its own frame).
+    let (Some(ops), Some(regs)) = (unsafe { ops.as_ref() }, unsafe { regs.as_mut() }) else { return };
+    let Some(d) = ops.owner() else { return };
+    let Some(_guard) = d.recursion.try_enter(d.platform) else { return };
+    if ops.is_list() {
+        d.walk(ip, parent_ip, regs);
+    } else if ops.is_enabled() {
+        (ops.func)(ip, parent_ip, ops, regs);
+    }
+}
+
+/// Address of [`ftrace_ops_list_func`].
+pub fn list_func_addr() -> usize {
+    ftrace_ops_list_func as *const () as usize
+}
+
+/// Address of [`ftrace_ops_assist_func`].
+pub fn assist_func_addr() -> usize {
+    ftrace_ops_assist_func as *const () as usize
+}
+
+/// Symbol `FTRACE_TRACE_OP` (Linux's `function_trace_op`): the ops pointer
+/// trampolines pass as third argument. Set by the engine before any site is
+/// enabled; null before.
+#[unsafe(no_mangle)]
+pub static FTRACE_TRACE_OP: AtomicPtr<Ops> = AtomicPtr::new(ptr::null_mut());
+
+/// Symbol `FTRACE_TRACE_FUNC` (Linux's `ftrace_trace_function`): address of
+/// the C-ABI function trampolines call, for backends that call through it
+/// instead of patching their inner call. Zero before the first update.
+#[unsafe(no_mangle)]
+pub static FTRACE_TRACE_FUNC: AtomicUsize = AtomicUsize::new(0);

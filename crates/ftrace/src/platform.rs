@@ -1,0 +1,129 @@
+//! What the embedding kernel provides: the [`Platform`] trait.
+//!
+//! This is the whole contract between the tracer and its host kernel. It is
+//! kept small on purpose: a kernel with one CPU, a monotonic clock and a way
+//! to write its own text can implement it in an afternoon.
+
+/// Execution context of the current CPU, used to keep one recursion bit per
+/// context (an interrupt arriving inside a callback may trace again; the same
+/// context re-entering itself may not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Context {
+    /// Thread / process context.
+    Normal = 0,
+    /// Deferred interrupt work (bottom halves). Kernels without the concept
+    /// never return it.
+    Softirq = 1,
+    /// Hardware interrupt handler.
+    Irq = 2,
+    /// Non-maskable interrupt (or anything that can interrupt `Irq` with
+    /// interrupts masked, such as a machine check).
+    Nmi = 3,
+}
+
+impl Context {
+    /// Number of contexts, i.e. recursion bits per CPU.
+    pub const COUNT: usize = 4;
+}
+
+/// Returned by [`Platform::text_read`] and [`Platform::text_write`] when the
+/// address is not mapped, not kernel text, or the access faulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextFault;
+
+impl core::fmt::Display for TextFault {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("fault accessing kernel text")
+    }
+}
+
+/// Services the host kernel provides to the tracer.
+///
+/// Every method except the text accessors may be called from the tracing hot
+/// path, that is from *any* traced function, in any context (including NMI),
+/// with or without interrupts enabled. They must therefore not take locks that
+/// traced code may hold, must not allocate, and should themselves be compiled
+/// without patchable entries (or be tolerant of recursion: the dispatcher's
+/// recursion guard stops the second level).
+///
+/// # Safety
+///
+/// Implementations must guarantee:
+///
+/// 1. [`cpu_id`](Self::cpu_id) returns a value `< nr_cpus()` that is stable
+///    while the caller cannot migrate (interrupts disabled or inside a
+///    trampoline), and two CPUs never report the same id at the same time.
+/// 2. [`context`](Self::context) reports the context of the *current* CPU
+///    accurately, so that the recursion bits of distinct nesting levels
+///    differ.
+/// 3. [`text_write`](Self::text_write) writes exactly the given bytes at the
+///    given kernel-text address (or fails without writing anything it was not
+///    asked to), and makes them visible to data reads of every CPU before it
+///    returns; [`text_read`](Self::text_read) reads the current bytes.
+/// 4. [`sync_cores`](Self::sync_cores) returns only after every CPU has
+///    executed a serialising instruction (so no CPU executes stale
+///    instructions fetched before the call).
+/// 5. [`irq_restore`](Self::irq_restore) restores exactly the state captured
+///    by the matching [`irq_save`](Self::irq_save).
+///
+/// The update engine relies on these to keep every patched site in a state
+/// the CPU can execute.
+pub unsafe trait Platform: Sync {
+    /// Id of the current CPU, `0..nr_cpus()`. Ids at or above
+    /// [`crate::recursion::MAX_CPUS`] are not traced.
+    fn cpu_id(&self) -> usize;
+
+    /// Number of CPUs the kernel may run on.
+    fn nr_cpus(&self) -> usize;
+
+    /// Monotonic time in nanoseconds (for tracers' timestamps). Must be
+    /// callable from any context.
+    fn clock_ns(&self) -> u64;
+
+    /// Context the current CPU is executing in.
+    fn context(&self) -> Context;
+
+    /// Reads `buf.len()` bytes of kernel text at `addr`.
+    ///
+    /// The default performs plain volatile byte reads, which suits kernels
+    /// whose text is mapped readable (the usual case).
+    ///
+    /// # Safety
+    ///
+    /// `addr..addr + buf.len()` must be a patch site (or other text) the
+    /// caller obtained from the site table or an arch backend; with the
+    /// default implementation it must be mapped and readable.
+    unsafe fn text_read(&self, addr: usize, buf: &mut [u8]) -> Result<(), TextFault> {
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees that the range is mapped,
+            // readable kernel text (this function's contract).
+            *b = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` to kernel text at `addr`, e.g. through a writable alias
+    /// mapping or by briefly lifting write protection.
+    ///
+    /// Must not reorder the writes in a way that another CPU could observe
+    /// bytes other than the old or new ones at a position (byte-wise
+    /// atomicity); multi-byte atomicity protocols (x86's `int3` dance) are
+    /// the arch backend's job, not the platform's.
+    ///
+    /// # Safety
+    ///
+    /// The caller (an arch backend) guarantees that the new bytes leave every
+    /// CPU able to execute the site at every intermediate step.
+    unsafe fn text_write(&self, addr: usize, bytes: &[u8]) -> Result<(), TextFault>;
+
+    /// Makes every CPU serialise its instruction stream (IPI + serialising
+    /// instruction on SMP; a single serialising instruction on one CPU).
+    fn sync_cores(&self);
+
+    /// Disables interrupts on the current CPU and returns the previous state.
+    fn irq_save(&self) -> usize;
+
+    /// Restores the interrupt state returned by [`irq_save`](Self::irq_save).
+    fn irq_restore(&self, flags: usize);
+}

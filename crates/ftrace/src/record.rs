@@ -1,0 +1,175 @@
+//! Patch-site records (Linux's `struct dyn_ftrace`).
+//!
+//! One [`Record`] per patchable site, sorted by address so that a site is
+//! found by binary search.
+
+use alloc::vec::Vec;
+
+bitflags::bitflags! {
+    /// State bits of a [`Record`], packed with the reference count (the
+    /// number of callbacks that want the site) in the low [`REF_BITS`] bits
+    /// of the same `u32`, as Linux does.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct RecFlags: u32 {
+        /// The site failed a check; it is never touched again.
+        const FAILED = 1 << 31;
+        /// The site currently calls a trampoline.
+        const ENABLED = 1 << 30;
+        /// A callback that wants the site needs the full register frame.
+        const REGS = 1 << 29;
+        /// The site currently calls [`Trampoline::RegsCaller`](crate::arch::Trampoline::RegsCaller).
+        const REGS_EN = 1 << 28;
+        /// A callback that may change the resume address wants the site.
+        const IPMODIFY = 1 << 27;
+        /// Exactly one callback with its own trampoline wants the site.
+        const TRAMP = 1 << 26;
+        /// The site currently calls a callback's own trampoline.
+        const TRAMP_EN = 1 << 25;
+    }
+}
+
+/// Bits of [`Record::flags`] holding the reference count.
+pub const REF_BITS: u32 = 25;
+/// Mask of the reference count in [`Record::flags`].
+pub const REF_MASK: u32 = (1 << REF_BITS) - 1;
+
+/// One patchable site.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    /// Address of the site (the first byte the backend patches).
+    pub ip: usize,
+    /// [`RecFlags`] in the high bits, reference count in the low
+    /// [`REF_BITS`] bits.
+    pub flags: u32,
+    /// Padding, kept explicit so the layout is obvious; always zero.
+    _pad: u32,
+    /// Arch-private slot (ppc64 stores the address of the site's stub).
+    pub arch: usize,
+}
+
+const _: () = assert!(core::mem::size_of::<Record>() <= 16 + core::mem::size_of::<usize>());
+
+impl Record {
+    /// A fresh record for the site at `ip`: no flags, count 0.
+    pub const fn new(ip: usize) -> Self {
+        Record { ip, flags: 0, _pad: 0, arch: 0 }
+    }
+
+    /// The state bits.
+    pub fn rec_flags(&self) -> RecFlags {
+        RecFlags::from_bits_truncate(self.flags)
+    }
+
+    /// Number of callbacks that want the site.
+    pub fn refcount(&self) -> u32 {
+        self.flags & REF_MASK
+    }
+
+    /// True when the site failed and is never touched again.
+    pub fn is_failed(&self) -> bool {
+        self.rec_flags().contains(RecFlags::FAILED)
+    }
+
+    /// True when the site currently calls a trampoline.
+    pub fn is_enabled(&self) -> bool {
+        self.rec_flags().contains(RecFlags::ENABLED)
+    }
+
+    /// Replaces the state bits, keeping the count.
+    pub fn set_rec_flags(&mut self, f: RecFlags) {
+        self.flags = (self.flags & REF_MASK) | f.bits();
+    }
+
+    /// Sets or clears some state bits, keeping the others and the count.
+    pub fn set(&mut self, f: RecFlags, on: bool) {
+        let mut cur = self.rec_flags();
+        cur.set(f, on);
+        self.set_rec_flags(cur);
+    }
+
+    /// Replaces the count (saturating at [`REF_MASK`]), keeping the bits.
+    pub fn set_refcount(&mut self, n: u32) {
+        self.flags = (self.flags & !REF_MASK) | n.min(REF_MASK);
+    }
+}
+
+/// The sorted table of records.
+#[derive(Debug, Default)]
+pub struct Records {
+    recs: Vec<Record>,
+}
+
+impl Records {
+    /// Builds the table from site addresses in any order. Zero entries (the
+    /// linker's mark for discarded functions) and duplicates are dropped.
+    pub fn from_sites(sites: impl IntoIterator<Item = usize>) -> Self {
+        let mut ips: Vec<usize> = sites.into_iter().filter(|&ip| ip != 0).collect();
+        ips.sort_unstable();
+        ips.dedup();
+        Records { recs: ips.into_iter().map(Record::new).collect() }
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    /// True when there is no record.
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// All records in address order.
+    pub fn as_slice(&self) -> &[Record] {
+        &self.recs
+    }
+
+    /// All records, mutably. Callers must keep them sorted by `ip`.
+    pub fn as_mut_slice(&mut self) -> &mut [Record] {
+        &mut self.recs
+    }
+
+    /// Index of the record at exactly `ip`. O(log n).
+    pub fn index_of(&self, ip: usize) -> Option<usize> {
+        self.recs.binary_search_by_key(&ip, |r| r.ip).ok()
+    }
+
+    /// The record at exactly `ip`. O(log n).
+    pub fn find(&self, ip: usize) -> Option<&Record> {
+        self.index_of(ip).map(|i| &self.recs[i])
+    }
+
+    /// Re-sorts after backends moved `ip`s during init.
+    pub(crate) fn resort(&mut self) {
+        self.recs.sort_by_key(|r| r.ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_and_flags() {
+        #[cfg(target_pointer_width = "64")]
+        assert!(core::mem::size_of::<Record>() <= 16 + core::mem::size_of::<usize>());
+        let mut r = Record::new(0x10);
+        r.set_refcount(3);
+        r.set(RecFlags::ENABLED | RecFlags::REGS, true);
+        assert_eq!(r.refcount(), 3);
+        assert!(r.is_enabled());
+        r.set(RecFlags::REGS, false);
+        assert_eq!(r.rec_flags(), RecFlags::ENABLED);
+        r.set_refcount(0);
+        assert_eq!(r.rec_flags(), RecFlags::ENABLED);
+    }
+
+    #[test]
+    fn sorted_lookup() {
+        let t = Records::from_sites([0x30, 0, 0x10, 0x20, 0x10]);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.index_of(0x20), Some(1));
+        assert_eq!(t.index_of(0x21), None);
+    }
+}

@@ -1,0 +1,98 @@
+//! The register frame trampolines build (Linux's `struct ftrace_regs`).
+//!
+//! The layout is `#[repr(C)]` and read by assembly through the `OFF_*`
+//! constants below (pass them to `global_asm!` as `const` operands; never
+//! hard-code offsets).
+
+use core::mem::offset_of;
+
+use crate::arch::Arch;
+
+/// [`FtraceRegs::flags`] bit: the full frame was saved
+/// ([`Trampoline::RegsCaller`](crate::arch::Trampoline::RegsCaller)); without
+/// it only the argument registers and the fixed fields are valid.
+pub const FREGS_FULL: usize = 1 << 0;
+
+/// Register state of a traced function at its patch site.
+#[repr(C)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FtraceRegs {
+    /// General-purpose registers in an order each backend documents. The
+    /// caller trampoline saves (and restores) only the argument registers;
+    /// the regs trampoline saves all of them and restores them on return, so
+    /// a callback may change arguments.
+    pub gpr: [usize; 32],
+    /// Resume address. Trampolines set it to where the traced function
+    /// continues after the site; a callback registered with
+    /// [`OpsFlags::IPMODIFY`](crate::ops::OpsFlags::IPMODIFY) may replace it
+    /// (e.g. with another function's entry: live patching) and the regs
+    /// trampoline resumes there.
+    pub ip: usize,
+    /// Return address of the traced function (its caller).
+    pub parent_ip: usize,
+    /// Stack pointer at the site (value on entry of the traced function).
+    pub sp: usize,
+    /// Address of the slot holding the traced function's return address
+    /// (stack slot or saved link register), so that a graph tracer can
+    /// replace it.
+    pub ret_slot: usize,
+    /// `FREGS_*` bits, e.g. [`FREGS_FULL`].
+    pub flags: usize,
+    /// Reserved for backends and future use; trampolines zero them.
+    pub spare: [usize; 3],
+}
+
+/// Offset of [`FtraceRegs::gpr`].
+pub const OFF_GPR: usize = offset_of!(FtraceRegs, gpr);
+/// Offset of [`FtraceRegs::ip`].
+pub const OFF_IP: usize = offset_of!(FtraceRegs, ip);
+/// Offset of [`FtraceRegs::parent_ip`].
+pub const OFF_PARENT_IP: usize = offset_of!(FtraceRegs, parent_ip);
+/// Offset of [`FtraceRegs::sp`].
+pub const OFF_SP: usize = offset_of!(FtraceRegs, sp);
+/// Offset of [`FtraceRegs::ret_slot`].
+pub const OFF_RET_SLOT: usize = offset_of!(FtraceRegs, ret_slot);
+/// Offset of [`FtraceRegs::flags`].
+pub const OFF_FLAGS: usize = offset_of!(FtraceRegs, flags);
+/// Size of [`FtraceRegs`] (a multiple of the word size; backends round the
+/// stack frame up to their alignment).
+pub const FREGS_SIZE: usize = core::mem::size_of::<FtraceRegs>();
+
+const _: () = assert!(OFF_GPR == 0 && OFF_IP == 32 * core::mem::size_of::<usize>());
+
+impl FtraceRegs {
+    /// An all-zero frame.
+    pub const fn zeroed() -> Self {
+        FtraceRegs { gpr: [0; 32], ip: 0, parent_ip: 0, sp: 0, ret_slot: 0, flags: 0, spare: [0; 3] }
+    }
+
+    /// True when the full register frame was saved.
+    pub fn is_full(&self) -> bool {
+        self.flags & FREGS_FULL != 0
+    }
+
+    /// Integer argument `n` (0-based) according to `A::ARG_REGS`; `None` past
+    /// the register arguments.
+    pub fn arg<A: Arch>(&self, n: usize) -> Option<usize> {
+        A::ARG_REGS.get(n).map(|&r| self.gpr[r])
+    }
+
+    /// Sets integer argument `n`; returns false past the register arguments.
+    /// Effective only on the regs trampoline (or for argument registers the
+    /// caller trampoline restores).
+    pub fn set_arg<A: Arch>(&mut self, n: usize, v: usize) -> bool {
+        match A::ARG_REGS.get(n) {
+            Some(&r) => {
+                self.gpr[r] = v;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Default for FtraceRegs {
+    fn default() -> Self {
+        Self::zeroed()
+    }
+}

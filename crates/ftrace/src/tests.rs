@@ -1,0 +1,569 @@
+//! Host tests of the engine over the mock arch.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeSet;
+
+use ftrace_abi::symtab::{SymbolTable, encode};
+use proptest::prelude::*;
+
+use crate::arch::{Arch, Insn, PatchError};
+use crate::filter::{FilterError, glob_match};
+use crate::mock::{self, ALT_NOP, CALLER, MockArch, MockPlatform, NOP, REGS_CALLER, SITE_STRIDE, TEXT_BASE};
+use crate::ops::{Ops, OpsFlags};
+use crate::platform::Context;
+use crate::record::RecFlags;
+use crate::recursion::RecursionState;
+use crate::regs::FtraceRegs;
+use crate::{Error, Ftrace, SiteState};
+
+type Ft = Ftrace<MockArch, MockPlatform>;
+
+/// A symbol table naming site `i` `names[i]` (each function one stride).
+fn symtab(names: &[String]) -> SymbolTable<'static> {
+    let syms: Vec<(u64, u32, &str)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| ((TEXT_BASE + i * SITE_STRIDE) as u64, SITE_STRIDE as u32, n.as_str()))
+        .collect();
+    let bytes: &'static [u8] = Box::leak(encode(&syms, false).into_boxed_slice());
+    SymbolTable::parse(bytes).unwrap()
+}
+
+fn setup(names: &[String]) -> Ft {
+    let (p, sites) = MockPlatform::with_sites(names.len());
+    let mut ft = Ftrace::new(MockArch::new(), p, sites, Some(symtab(names)));
+    let rep = ft.init();
+    assert!(rep.failed.is_empty(), "{rep}");
+    ft
+}
+
+fn numbered(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("m::f{i}")).collect()
+}
+
+fn count_cb(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
+    // SAFETY: every ops using this callback has a leaked AtomicUsize as its
+    // private word (`counting_ops`).
+    unsafe { &*(ops.private() as *const AtomicUsize) }.fetch_add(1, Ordering::Relaxed);
+}
+
+fn counting_ops(flags: OpsFlags) -> (&'static Ops, &'static AtomicUsize) {
+    let c: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    (Box::leak(Box::new(Ops::with_private(count_cb, flags, c as *const _ as usize))), c)
+}
+
+fn nop_cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
+
+fn leak_ops(flags: OpsFlags) -> &'static Ops {
+    Box::leak(Box::new(Ops::new(nop_cb, flags)))
+}
+
+fn site(i: usize) -> usize {
+    TEXT_BASE + i * SITE_STRIDE
+}
+
+#[test]
+fn mock_encoders_round_trip() {
+    let a = MockArch::new();
+    for (s, t) in [(0x1000_0000usize, CALLER), (0x1000_0010, REGS_CALLER), (0x2000_0000, 0x1000_0000), (100, 105)] {
+        let insn = a.call_insn(s, t).unwrap();
+        assert_eq!(insn.len(), MockArch::SITE_LEN);
+        assert_eq!(MockArch::decode_call(s, insn.as_bytes()), Some(t));
+    }
+    assert!(matches!(a.call_insn(0, 0x1_0000_0000), Err(PatchError::OutOfRange { .. })));
+    assert_eq!(a.nop_insn().to_string(), "0f 1f 44 00 00");
+    assert_eq!(MockArch::decode_call(0, &NOP), None);
+}
+
+#[test]
+fn register_unregister_patches_and_dispatches() {
+    let mut ft = setup(&numbered(8));
+    let (a, ca) = counting_ops(OpsFlags::empty());
+    let (b, cb) = counting_ops(OpsFlags::SAVE_REGS);
+    let mut regs = FtraceRegs::zeroed();
+
+    ft.register(a).unwrap();
+    assert_eq!(ft.enabled_count(), 8);
+    assert_eq!(ft.site_state(3), SiteState::Caller);
+    assert_eq!(ft.trace_func(), crate::ops::assist_func_addr(), "single ops: direct");
+    assert!(mock::call_site(&ft, site(3), 0x42, &mut regs));
+    assert_eq!(ca.load(Ordering::Relaxed), 1);
+
+    assert_eq!(ft.set_filter(b, "f2,f5").unwrap(), 2);
+    ft.register(b).unwrap();
+    assert_eq!(ft.trace_func(), crate::ops::list_func_addr(), "two ops: list");
+    assert_eq!(ft.site_state(2), SiteState::RegsCaller);
+    assert_eq!(ft.site_state(3), SiteState::Caller);
+    assert_eq!(ft.records()[2].refcount(), 2);
+    assert!(ft.records()[2].rec_flags().contains(RecFlags::ENABLED | RecFlags::REGS | RecFlags::REGS_EN));
+    mock::call_site(&ft, site(2), 0, &mut regs);
+    mock::call_site(&ft, site(3), 0, &mut regs);
+    assert_eq!((ca.load(Ordering::Relaxed), cb.load(Ordering::Relaxed)), (3, 1));
+
+    ft.unregister(a).unwrap();
+    assert_eq!(ft.enabled_count(), 2);
+    assert_eq!(ft.trace_op() as *const Ops, b as *const Ops);
+    assert!(!mock::call_site(&ft, site(3), 0, &mut regs));
+    ft.unregister(b).unwrap();
+    assert_eq!(ft.enabled_count(), 0);
+    assert_eq!(ft.check_all_nops(), 0);
+    assert_eq!(ft.unregister(b), Err(Error::NotRegistered));
+    assert_eq!(ft.recursions(), 0);
+}
+
+#[test]
+fn double_register_rejected() {
+    let mut ft = setup(&numbered(2));
+    let a = leak_ops(OpsFlags::empty());
+    ft.register(a).unwrap();
+    assert_eq!(ft.register(a), Err(Error::AlreadyRegistered));
+    let mut other = setup(&numbered(2));
+    assert_eq!(other.register(a), Err(Error::AlreadyRegistered), "registered with another engine");
+}
+
+#[test]
+fn ops_trampoline_used_only_when_alone() {
+    let mut ft = setup(&numbered(4));
+    let (a, ca) = counting_ops(OpsFlags::empty());
+    let b = leak_ops(OpsFlags::empty());
+    ft.arch().add_ops_trampoline(a, 0x2000_2000);
+    ft.register(a).unwrap();
+    assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(0x2000_2000));
+    assert!(ft.records()[0].rec_flags().contains(RecFlags::TRAMP | RecFlags::TRAMP_EN));
+    ft.set_filter(b, "f0").unwrap();
+    ft.register(b).unwrap();
+    assert_eq!(ft.site_state(0), SiteState::Caller);
+    assert_eq!(ft.site_state(1), SiteState::OpsTrampoline(0x2000_2000));
+    let mut regs = FtraceRegs::zeroed();
+    mock::call_site(&ft, site(1), 0, &mut regs);
+    assert_eq!(ca.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn init_rewrites_alt_nop_and_reports_corruption() {
+    let (p, sites) = MockPlatform::with_sites(5);
+    p.poke(site(1), &ALT_NOP);
+    p.poke(site(3), &[0xcc; 5]);
+    let names = numbered(5);
+    let mut ft = Ftrace::new(MockArch::new(), p, sites, Some(symtab(&names)));
+    let rep = ft.init();
+    assert_eq!(rep.total, 5);
+    assert_eq!(rep.failed.len(), 1);
+    assert_eq!(
+        rep.failed[0].to_string(),
+        format!("ftrace: failed to init site m::f3+0x0 at {:#x}: expected 0f 1f 44 00 00, found cc cc cc cc cc", site(3))
+    );
+    assert_eq!(rep.to_string(), "ftrace: 5 sites, 1 failed");
+    assert_eq!(p.peek(site(1), 5), NOP, "alternative nop rewritten");
+    assert_eq!(p.peek(site(3), 5), [0xcc; 5], "corrupt site left alone");
+    assert!(ft.records()[3].is_failed());
+    assert_eq!(ft.failed_count(), 1);
+
+    // FAILED sticks: updates never touch it.
+    let a = leak_ops(OpsFlags::empty());
+    ft.register(a).unwrap();
+    assert_eq!(ft.enabled_count(), 4);
+    assert_eq!(ft.site_state(3), SiteState::Failed);
+    assert_eq!(p.peek(site(3), 5), [0xcc; 5]);
+    ft.unregister(a).unwrap();
+    assert_eq!(ft.check_all_nops(), 0);
+    assert_eq!(p.peek(site(3), 5), [0xcc; 5]);
+}
+
+#[test]
+fn unknown_symbol_in_report() {
+    let (p, sites) = MockPlatform::with_sites(1);
+    p.poke(site(0), &[0x90; 5]);
+    let mut ft = Ftrace::new(MockArch::new(), p, sites, None);
+    let rep = ft.init();
+    assert!(rep.failed[0].to_string().starts_with("ftrace: failed to init site <unknown> at 0x10000000: expected"));
+}
+
+/// Asserts every non-failed site holds exactly the nop or the call its
+/// record's state says.
+fn assert_bytes_match_state(ft: &Ft) {
+    let p = ft.platform();
+    for (i, r) in ft.records().iter().enumerate() {
+        let bytes = p.peek(r.ip, 5);
+        match ft.site_state(i) {
+            SiteState::Failed => {}
+            SiteState::Nop => {
+                assert_eq!(bytes, NOP, "site {i}");
+                assert!(!r.is_enabled());
+            }
+            SiteState::Caller => assert_eq!(MockArch::decode_call(r.ip, &bytes), Some(CALLER), "site {i}"),
+            SiteState::RegsCaller => {
+                assert_eq!(MockArch::decode_call(r.ip, &bytes), Some(REGS_CALLER), "site {i}");
+                assert!(r.rec_flags().contains(RecFlags::REGS_EN | RecFlags::ENABLED));
+            }
+            SiteState::OpsTrampoline(t) => assert_eq!(MockArch::decode_call(r.ip, &bytes), Some(t)),
+        }
+    }
+}
+
+#[test]
+fn mismatch_during_update_kills_tracing() {
+    let mut ft = setup(&numbered(10));
+    let a = leak_ops(OpsFlags::empty());
+    ft.register(a).unwrap();
+    // Someone else scribbles over site 6.
+    ft.platform().poke(site(6), &[0x0f, 0x0b, 0x90, 0x90, 0x90]);
+    let b = leak_ops(OpsFlags::SAVE_REGS);
+    let err = ft.register(b).unwrap_err();
+    let Error::Patch(f) = err else { panic!("{err:?}") };
+    assert_eq!(f.ip, site(6));
+    let expected = ft.arch().call_insn(site(6), CALLER).unwrap();
+    assert_eq!(
+        f.error,
+        PatchError::Mismatch { expected, found: Insn::new(&[0x0f, 0x0b, 0x90, 0x90, 0x90]) }
+    );
+    assert!(f.to_string().starts_with("ftrace: failed to update site m::f6+0x0 at 0x10000060: expected e8 "));
+    assert!(ft.is_killed());
+    assert_eq!(ft.kill_reason(), Some(&f));
+    assert!(ft.records()[6].is_failed());
+    assert_eq!(ft.platform().peek(site(6), 5), [0x0f, 0x0b, 0x90, 0x90, 0x90]);
+    assert!(!a.is_enabled() && !b.is_enabled());
+    assert!(ft.registered().is_empty());
+    assert_bytes_match_state(&ft);
+    // Sites 0..6 were retargeted to the regs trampoline, 7.. still call the caller.
+    assert_eq!(ft.site_state(0), SiteState::RegsCaller);
+    assert_eq!(ft.site_state(9), SiteState::Caller);
+    assert!(ft.records().iter().all(|r| r.refcount() == 0));
+    assert_eq!(ft.register(a), Err(Error::Killed));
+    assert_eq!(ft.set_filter(a, "f1"), Err(Error::Killed));
+    // The dispatcher finds no callback any more.
+    let mut regs = FtraceRegs::zeroed();
+    assert!(mock::call_site(&ft, site(0), 0, &mut regs));
+}
+
+#[test]
+fn write_fault_during_update_kills_tracing() {
+    let mut ft = setup(&numbered(4));
+    ft.platform().fail_write_at.store(site(2) + 1, Ordering::Relaxed);
+    let err = ft.register(leak_ops(OpsFlags::empty())).unwrap_err();
+    assert!(matches!(err, Error::Patch(f) if f.error == PatchError::WriteFault && f.ip == site(2)));
+    assert!(ft.is_killed());
+    assert_bytes_match_state(&ft);
+    assert_eq!(ft.enabled_count(), 2);
+    assert_eq!(ft.check_all_nops(), 2);
+}
+
+#[test]
+fn ipmodify_conflict_rejected() {
+    let mut ft = setup(&numbered(6));
+    let a = leak_ops(OpsFlags::IPMODIFY);
+    let b = leak_ops(OpsFlags::IPMODIFY);
+    ft.set_filter(a, "f1,f2").unwrap();
+    ft.set_filter(b, "f3").unwrap();
+    ft.register(a).unwrap();
+    ft.register(b).unwrap();
+    assert_eq!(ft.site_state(1), SiteState::RegsCaller, "IPMODIFY implies the full frame");
+    assert!(ft.records()[1].rec_flags().contains(RecFlags::IPMODIFY));
+    let err = ft.add_filter(b, "f2").unwrap_err();
+    assert!(matches!(err, Error::IpmodifyConflict { ip, .. } if ip == site(2)), "{err:?}");
+    assert_eq!(err.to_string(), "ftrace: two IPMODIFY callbacks would share m::f2+0x0 at 0x10000020");
+    assert_eq!(ft.records()[2].refcount(), 1, "nothing changed");
+    let c = leak_ops(OpsFlags::IPMODIFY);
+    assert!(matches!(ft.register(c), Err(Error::IpmodifyConflict { .. })));
+    assert!(!c.is_enabled());
+    assert!(!ft.is_killed());
+    // A non-IPMODIFY ops may share.
+    ft.register(leak_ops(OpsFlags::empty())).unwrap();
+    assert_bytes_match_state(&ft);
+}
+
+#[test]
+fn filter_semantics() {
+    let names: Vec<String> =
+        ["kernel::demo::demo_leaf", "kernel::demo::demo_mid", "kernel::demo::other", "kernel::main", "lib::demo_x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    let mut ft = setup(&names);
+    let a = leak_ops(OpsFlags::empty());
+    let sel = |ft: &Ft, o: &Ops| -> Vec<usize> { (0..ft.len()).filter(|&i| o.wants(site(i))).collect() };
+    assert_eq!(ft.set_filter(a, "demo_*").unwrap(), 3, "last segment");
+    assert_eq!(sel(&ft, a), [0, 1, 4]);
+    assert_eq!(ft.set_filter(a, "kernel::demo::*").unwrap(), 3, "qualified: full path");
+    assert_eq!(sel(&ft, a), [0, 1, 2]);
+    let e = ft.set_filter(a, "demo::demo_*").unwrap_err();
+    assert_eq!(e.to_string(), "ftrace: no function matches 'demo::demo_*'");
+    assert_eq!(sel(&ft, a), [0, 1, 2], "unchanged after an error");
+    assert_eq!(ft.set_filter(a, "*demo*,!*_mid").unwrap(), 3);
+    assert_eq!(sel(&ft, a), [0, 2, 4]);
+    ft.add_filter(a, "main").unwrap();
+    assert_eq!(sel(&ft, a), [0, 2, 3, 4]);
+    ft.add_filter(a, "!k*::other").unwrap();
+    assert_eq!(sel(&ft, a), [0, 3, 4]);
+    ft.set_notrace(a, "*leaf,main").unwrap();
+    assert_eq!(sel(&ft, a), [4], "notrace wins");
+    ft.clear_filter(a).unwrap();
+    assert_eq!(sel(&ft, a), [1, 2, 4], "empty filter: all but notrace");
+    ft.clear_notrace(a).unwrap();
+    assert_eq!(sel(&ft, a), [0, 1, 2, 3, 4]);
+    ft.register(a).unwrap();
+    ft.set_filter(a, "other").unwrap();
+    assert_eq!(ft.enabled_count(), 1);
+    assert_eq!(ft.site_state(2), SiteState::Caller);
+
+    let Error::Filter(errs) = ft.set_filter(a, "nope*, demo_leaf ,x[1], !").unwrap_err() else { panic!() };
+    assert_eq!(errs.len(), 2, "malformed patterns reported before matching");
+    assert!(errs[0].to_string().starts_with("ftrace: bad filter pattern 'x[1]': "));
+    assert_eq!(errs[1].to_string(), "ftrace: bad filter pattern '!': '!' without a pattern");
+    let Error::Filter(errs) = ft.set_filter(a, "nope*,demo_leaf,zz").unwrap_err() else { panic!() };
+    assert_eq!(
+        errs,
+        [FilterError::NoMatch { pattern: "nope*".into() }, FilterError::NoMatch { pattern: "zz".into() }]
+    );
+    assert_eq!(ft.enabled_count(), 1, "nothing applied");
+}
+
+#[test]
+fn filter_on_ten_thousand_functions() {
+    let n = 10_000;
+    let names: Vec<String> = (0..n).map(|i| format!("kernel::mod{}::func_{i}", i % 7)).collect();
+    let mut ft = setup(&names);
+    let a = leak_ops(OpsFlags::empty());
+    // func_1, func_1x, func_1xx, func_1xxx: 1 + 10 + 100 + 1000.
+    assert_eq!(ft.set_filter(a, "func_1*").unwrap(), 1111);
+    ft.set_filter(a, "func_1*,!*5,kernel::mod3::*").unwrap();
+    let want: Vec<usize> = (0..n)
+        .filter(|i| (i.to_string().starts_with('1') && i % 10 != 5) || i % 7 == 3)
+        .collect();
+    let got: Vec<usize> = (0..n).filter(|&i| a.wants(site(i))).collect();
+    assert_eq!(got, want);
+    ft.register(a).unwrap();
+    assert_eq!(ft.enabled_count(), want.len());
+    ft.set_notrace(a, "kernel::mod3::func_3").unwrap();
+    assert_eq!(ft.enabled_count(), want.len() - 1);
+    assert_bytes_match_state(&ft);
+}
+
+#[test]
+fn recursion_guard() {
+    let st = RecursionState::new();
+    let p = MockPlatform::new(0);
+    let g = st.try_enter(&p).unwrap();
+    assert!(st.try_enter(&p).is_none(), "same context refused");
+    assert_eq!(st.recursions(), 1);
+    p.set_context(Context::Irq);
+    let g2 = st.try_enter(&p).expect("irq nests");
+    p.set_context(Context::Nmi);
+    let g3 = st.try_enter(&p).expect("nmi nests");
+    assert!(st.try_enter(&p).is_none());
+    drop(g3);
+    p.set_context(Context::Irq);
+    drop(g2);
+    p.set_context(Context::Normal);
+    p.set_cpu(1);
+    let g4 = st.try_enter(&p).expect("other cpu");
+    drop(g4);
+    p.set_cpu(0);
+    drop(g);
+    let _g = st.try_enter(&p).expect("released");
+    p.set_cpu(crate::recursion::MAX_CPUS);
+    assert!(st.try_enter(&p).is_none());
+    assert_eq!((st.recursions(), st.dropped()), (2, 1));
+}
+
+std::thread_local! {
+    static REENTER: core::cell::Cell<Option<&'static Ft>> = const { core::cell::Cell::new(None) };
+    static DEPTH: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+fn reentering_cb(ip: usize, parent: usize, _ops: &Ops, regs: &mut FtraceRegs) {
+    DEPTH.with(|d| d.set(d.get() + 1));
+    // The callback calls traced code: the nested call must not recurse.
+    if let Some(ft) = REENTER.with(|r| r.get()) {
+        mock::call_site(ft, ip, parent, regs);
+    }
+}
+
+#[test]
+fn dispatch_does_not_recurse() {
+    for two in [false, true] {
+        let names = numbered(2);
+        let mut ft = setup(&names);
+        let a: &'static Ops = Box::leak(Box::new(Ops::new(reentering_cb, OpsFlags::empty())));
+        ft.register(a).unwrap();
+        if two {
+            ft.register(leak_ops(OpsFlags::empty())).unwrap();
+        }
+        let ft: &'static Ft = Box::leak(Box::new(ft));
+        REENTER.with(|r| r.set(Some(ft)));
+        DEPTH.with(|d| d.set(0));
+        let mut regs = FtraceRegs::zeroed();
+        mock::call_site(ft, site(0), 0, &mut regs);
+        assert_eq!(DEPTH.with(|d| d.get()), 1);
+        assert_eq!(ft.recursions(), 1);
+        REENTER.with(|r| r.set(None));
+    }
+}
+
+/// Straightforward recursive glob matcher: the oracle.
+fn naive_glob(p: &[u8], s: &[u8]) -> bool {
+    match p.split_first() {
+        None => s.is_empty(),
+        Some((b'*', rest)) => (0..=s.len()).any(|i| naive_glob(rest, &s[i..])),
+        Some((c, rest)) => s.first() == Some(c) && naive_glob(rest, &s[1..]),
+    }
+}
+
+fn naive_name_match(p: &str, name: &str) -> bool {
+    naive_glob(p.as_bytes(), name.as_bytes())
+        || (!p.contains("::") && naive_glob(p.as_bytes(), name.rsplit("::").next().unwrap_or("").as_bytes()))
+}
+
+proptest! {
+    #[test]
+    fn glob_matches_oracle(p in "[ab*:]{0,8}", s in "[ab:]{0,10}") {
+        prop_assert_eq!(glob_match(&p, &s), naive_glob(p.as_bytes(), s.as_bytes()));
+        prop_assert_eq!(crate::filter::Glob::new(&p).matches_name(&s), naive_name_match(&p, &s));
+    }
+}
+
+const PATTERNS: &[&str] = &["f1*", "*3", "f2", "m::f4*", "!f1*", "*", "f*7*", "!*9", "m::f0,f33"];
+const NSITES: usize = 50;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Register(usize),
+    Unregister(usize),
+    SetFilter(usize, usize),
+    AddFilter(usize, usize),
+    SetNotrace(usize, usize),
+    ClearFilter(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let o = 0..4usize;
+    let pat = 0..PATTERNS.len();
+    prop_oneof![
+        o.clone().prop_map(Step::Register),
+        o.clone().prop_map(Step::Unregister),
+        (o.clone(), pat.clone()).prop_map(|(o, p)| Step::SetFilter(o, p)),
+        (o.clone(), pat.clone()).prop_map(|(o, p)| Step::AddFilter(o, p)),
+        (o.clone(), pat).prop_map(|(o, p)| Step::SetNotrace(o, p)),
+        o.prop_map(Step::ClearFilter),
+    ]
+}
+
+/// Model of one ops: registered, filter (empty: all), notrace.
+#[derive(Debug, Clone, Default)]
+struct Model {
+    on: bool,
+    filter: BTreeSet<usize>,
+    notrace: BTreeSet<usize>,
+}
+
+fn model_apply(set: &mut BTreeSet<usize>, pats: &str, names: &[String]) {
+    for p in pats.split(',') {
+        let (neg, g) = match p.strip_prefix('!') {
+            Some(g) => (true, g),
+            None => (false, p),
+        };
+        for (i, n) in names.iter().enumerate() {
+            if naive_name_match(g, n) {
+                if neg { set.remove(&i) } else { set.insert(i) };
+            }
+        }
+    }
+}
+
+const FLAGS: [OpsFlags; 4] = [OpsFlags::empty(), OpsFlags::SAVE_REGS, OpsFlags::IPMODIFY, OpsFlags::IPMODIFY];
+
+fn wanted(models: &[Model], i: usize) -> Vec<usize> {
+    (0..models.len())
+        .filter(|&o| {
+            let m = &models[o];
+            m.on && (m.filter.is_empty() || m.filter.contains(&i)) && !m.notrace.contains(&i)
+        })
+        .collect()
+}
+
+fn conflict(models: &[Model]) -> bool {
+    (0..NSITES).any(|i| wanted(models, i).iter().filter(|&&o| FLAGS[o].contains(OpsFlags::IPMODIFY)).count() > 1)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn random_updates_keep_bytes_and_flags_consistent(steps in proptest::collection::vec(step(), 1..30)) {
+        let names = numbered(NSITES);
+        let mut ft = setup(&names);
+        let ops: Vec<&'static Ops> = FLAGS.iter().map(|&f| leak_ops(f)).collect();
+        ft.arch().add_ops_trampoline(ops[0], 0x2000_3000);
+        let mut models = alloc::vec![Model::default(); ops.len()];
+        for s in steps {
+            let mut next = models.clone();
+            let r = match s {
+                Step::Register(o) => {
+                    let r = ft.register(ops[o]).map(|_| ());
+                    if models[o].on { prop_assert_eq!(r, Err(Error::AlreadyRegistered)); continue; }
+                    next[o].on = true;
+                    r
+                }
+                Step::Unregister(o) => {
+                    let r = ft.unregister(ops[o]);
+                    if !models[o].on { prop_assert_eq!(r, Err(Error::NotRegistered)); continue; }
+                    next[o].on = false;
+                    r
+                }
+                Step::SetFilter(o, p) => {
+                    next[o].filter.clear();
+                    model_apply(&mut next[o].filter, PATTERNS[p], &names);
+                    ft.set_filter(ops[o], PATTERNS[p]).map(|_| ())
+                }
+                Step::AddFilter(o, p) => {
+                    model_apply(&mut next[o].filter, PATTERNS[p], &names);
+                    ft.add_filter(ops[o], PATTERNS[p]).map(|_| ())
+                }
+                Step::SetNotrace(o, p) => {
+                    next[o].notrace.clear();
+                    model_apply(&mut next[o].notrace, PATTERNS[p], &names);
+                    ft.set_notrace(ops[o], PATTERNS[p]).map(|_| ())
+                }
+                Step::ClearFilter(o) => {
+                    next[o].filter.clear();
+                    ft.clear_filter(ops[o])
+                }
+            };
+            if conflict(&next) {
+                prop_assert!(matches!(r, Err(Error::IpmodifyConflict { .. })), "{:?}", r);
+            } else {
+                prop_assert_eq!(r, Ok(()));
+                models = next;
+            }
+            // Every site agrees with the model, bytes and flags.
+            for i in 0..NSITES {
+                let w = wanted(&models, i);
+                let regs = w.iter().any(|&o| FLAGS[o] != OpsFlags::empty());
+                let state = match w.len() {
+                    0 => SiteState::Nop,
+                    1 if w[0] == 0 => SiteState::OpsTrampoline(0x2000_3000),
+                    _ if regs => SiteState::RegsCaller,
+                    _ => SiteState::Caller,
+                };
+                prop_assert_eq!(ft.site_state(i), state, "site {}", i);
+                let r = ft.records()[i];
+                prop_assert_eq!(r.refcount() as usize, w.len());
+                prop_assert_eq!(r.is_enabled(), !w.is_empty());
+                prop_assert_eq!(r.rec_flags().contains(RecFlags::REGS), regs);
+                prop_assert_eq!(r.rec_flags().contains(RecFlags::REGS_EN), state == SiteState::RegsCaller);
+            }
+            assert_bytes_match_state(&ft);
+            let on: Vec<usize> = (0..ops.len()).filter(|&o| models[o].on).collect();
+            let single = on.len() == 1;
+            prop_assert_eq!(ft.trace_func() == crate::ops::assist_func_addr(), single);
+        }
+        for (o, m) in models.iter().enumerate() {
+            if m.on { ft.unregister(ops[o]).unwrap(); }
+        }
+        prop_assert_eq!(ft.check_all_nops(), 0);
+        prop_assert_eq!(ft.enabled_count(), 0);
+    }
+}

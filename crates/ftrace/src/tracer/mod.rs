@@ -1,0 +1,6 @@
+//! Tracers built on the engine: callbacks that record events into per-CPU
+//! buffers, and Linux's output formats.
+
+pub mod buffer;
+pub mod function;
+pub mod output;

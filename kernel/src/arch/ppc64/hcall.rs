@@ -1,0 +1,94 @@
+//! PAPR hypercalls (`sc 1`): the hypervisor console and the RTAS entry.
+//!
+//! Everything here is notrace: the console reports tracing problems and the
+//! exit path must work whatever state the tracer is in.
+
+use core::arch::asm;
+
+/// `H_BUSY`: try the same call again.
+const H_BUSY: i64 = 1;
+/// `H_PUT_TERM_CHAR`: write up to 16 bytes to a virtual terminal.
+const H_PUT_TERM_CHAR: u64 = 0x58;
+/// QEMU's private hypercall that runs an RTAS call (`KVMPPC_H_RTAS`):
+/// r4 = physical address of the RTAS argument buffer.
+const KVMPPC_H_RTAS: u64 = 0xf000;
+/// Virtual terminal number 0: QEMU maps it to the first `spapr-vty`.
+const VTY_DEFAULT: u64 = 0;
+/// Bytes one `H_PUT_TERM_CHAR` carries (in r6 and r7).
+const TERM_CHUNK: usize = 16;
+
+/// Makes hypercall `opcode` with up to four arguments in r4-r7 and returns
+/// the status from r3.
+///
+/// # Safety
+/// The hypercall and its arguments must be valid for the current state:
+/// any memory they name (physical addresses, MMU off) must be valid for the
+/// accesses that hypercall performs.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+unsafe fn hcall(opcode: u64, args: [u64; 4]) -> i64 {
+    let status: i64;
+    // SAFETY: the caller vouches for the hypercall and its arguments. The
+    // PAPR calling convention clobbers at most the volatile registers
+    // (r0, r3-r12, cr, ctr, xer), which clobber_abi("C") covers; the
+    // stack is untouched.
+    unsafe {
+        asm!(
+            "sc 1",
+            inlateout("r3") opcode => status,
+            inlateout("r4") args[0] => _,
+            inlateout("r5") args[1] => _,
+            inlateout("r6") args[2] => _,
+            inlateout("r7") args[3] => _,
+            clobber_abi("C"),
+            options(nostack),
+        );
+    }
+    status
+}
+
+/// Writes raw bytes to the hypervisor console (`H_PUT_TERM_CHAR`, 16 bytes
+/// per call, retried while the hypervisor answers `H_BUSY`). Other errors
+/// drop the chunk: there is nowhere to report them.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn console_write(bytes: &[u8]) {
+    for chunk in bytes.chunks(TERM_CHUNK) {
+        // The bytes travel in r6:r7, first byte most significant.
+        let mut buf = [0u8; TERM_CHUNK];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let hi = u64::from_be_bytes([buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7]]);
+        let lo = u64::from_be_bytes([buf[8], buf[9], buf[10], buf[11], buf[12], buf[13], buf[14], buf[15]]);
+        loop {
+            // SAFETY: H_PUT_TERM_CHAR only reads its register arguments.
+            let status = unsafe { hcall(H_PUT_TERM_CHAR, [VTY_DEFAULT, chunk.len() as u64, hi, lo]) };
+            if status != H_BUSY {
+                break;
+            }
+        }
+    }
+}
+
+/// RTAS argument buffer: `{token, nargs, nret, args[nargs], rets[nret]}`,
+/// all 32-bit big-endian cells (native on this big-endian kernel).
+#[repr(C)]
+pub struct RtasArgs {
+    /// The service's token, read from the `/rtas` node.
+    pub token: u32,
+    /// Number of input cells at the start of `cells`.
+    pub nargs: u32,
+    /// Number of output cells following the inputs.
+    pub nret: u32,
+    /// Inputs, then outputs.
+    pub cells: [u32; 8],
+}
+
+/// Runs an RTAS call through QEMU's `KVMPPC_H_RTAS` hypercall and returns
+/// the hypercall status (the RTAS status is in the output cells).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn rtas_call(args: &mut RtasArgs) -> i64 {
+    let addr = core::ptr::from_mut(args) as u64;
+    // SAFETY: `args` is a live, exclusively borrowed RtasArgs; with the MMU
+    // off its address is the physical address QEMU reads the header and
+    // inputs from and writes the outputs to, within `cells` (callers keep
+    // nargs + nret <= 8).
+    unsafe { hcall(KVMPPC_H_RTAS, [addr, 0, 0, 0]) }
+}

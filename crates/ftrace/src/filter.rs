@@ -228,6 +228,6 @@ mod tests {
         let e = parse("!, x[ab], a!b").unwrap_err();
         assert_eq!(e.len(), 3);
         assert!(e[1].to_string().contains("'x[ab]'"));
-        assert_eq!(parse(" !foo* , bar").unwrap()[0].negate, true);
+        assert!(parse(" !foo* , bar").unwrap()[0].negate);
     }
 }

@@ -11,6 +11,23 @@
 //! other hook has a default built on [`replace_insn`] and the [`Platform`]
 //! text accessors. Backends needing more (x86's `int3` protocol, ppc64's
 //! out-of-line stubs) override the hooks they need.
+//!
+//! # Porting checklist
+//!
+//! Use the same names in every port so they can be compared:
+//!
+//! 1. `SITE_LEN`, `ARG_REGS` (and the `gpr` order in the backend's docs).
+//! 2. Encoders `nop_insn` / `call_insn`, with host tests of their round trip.
+//! 3. `init_site` if the compiler's pattern differs from the canonical nop
+//!    (i686 `mcount` calls, ppc64 TOC setup and stubs in `Record::arch`).
+//! 4. Two trampolines, `ftrace_caller` and `ftrace_regs_caller`, in `.S`
+//!    files: build a [`FtraceRegs`](crate::regs::FtraceRegs) using the
+//!    `regs::OFF_*` constants, load `FTRACE_TRACE_OP`, call the patchable
+//!    inner call (label `ftrace_call` / `ftrace_regs_call`) whose target
+//!    `update_ftrace_func` rewrites (or call through `FTRACE_TRACE_FUNC`),
+//!    restore, and resume (the regs trampoline at `FtraceRegs::ip`).
+//! 5. On SMP with multi-byte sites, override the batch hooks to make every
+//!    write safe against concurrent execution.
 
 use core::fmt;
 

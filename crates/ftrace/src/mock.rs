@@ -159,15 +159,14 @@ impl MockArch {
     }
 
     /// Gives `ops` its own trampoline at `addr`.
-    pub fn add_ops_trampoline(&self, ops: &Ops, addr: usize) {
+    pub fn add_ops_trampoline(&self, ops: &'static Ops, addr: usize) {
         self.ops_tramps.lock().push((ops as *const Ops as usize, addr));
     }
 
     /// The ops owning the trampoline at `addr`.
     pub fn ops_of_trampoline(&self, addr: usize) -> Option<&'static Ops> {
         let p = self.ops_tramps.lock().iter().find(|(_, a)| *a == addr).map(|(o, _)| *o)?;
-        // SAFETY: only `&Ops` are registered with `add_ops_trampoline`, and
-        // tests pass `'static` ones.
+        // SAFETY: only `&'static Ops` are stored (`add_ops_trampoline`).
         Some(unsafe { &*(p as *const Ops) })
     }
 

@@ -184,7 +184,9 @@ impl Ops {
 
     /// True when the published filter and notrace sets select `ip`: the
     /// filter is empty or contains `ip`, and notrace does not (notrace wins).
-    pub fn wants(&self, ip: usize) -> bool {
+    /// Crate-private: only safe for the engine and counted dispatchers (see
+    /// [`Ftrace::ops_wants`](crate::Ftrace::ops_wants) for the public form).
+    pub(crate) fn wants(&self, ip: usize) -> bool {
         // SAFETY: published sets are only freed after a quiescent period of
         // the owner's reader counter (module docs); the engine (the only
         // writer) and the dispatcher (which counts itself) are the callers.

@@ -650,6 +650,13 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         }
     }
 
+    /// True when `ops`' current filter and notrace sets select the site at
+    /// `ip` (whether or not `ops` is registered).
+    pub fn ops_wants(&self, ops: &Ops, ip: usize) -> bool {
+        // The engine is the only writer of published sets and is borrowed.
+        ops.wants(ip)
+    }
+
     /// Number of sites.
     pub fn len(&self) -> usize {
         self.records.len()

@@ -12,6 +12,8 @@
 //!   registered callbacks.
 //! * [`regs`]: the register frame trampolines build.
 //! * [`recursion`]: per-CPU, per-context recursion protection.
+//! * [`tracer`]: the function tracer, its per-CPU event buffer and Linux's
+//!   output format.
 //! * `mock` (feature `mock`, and in tests): a simulated arch and platform.
 //!
 //! Nothing here is architecture-specific: no `asm!`, no `cfg(target_arch)`.
@@ -31,6 +33,7 @@ pub mod record;
 pub mod recursion;
 pub mod regs;
 pub mod symbols;
+pub mod tracer;
 pub mod update;
 
 pub use arch::{Arch, Insn, PatchError, SiteError, Trampoline};

@@ -107,3 +107,51 @@ pub fn write_trace(w: &mut dyn Write, symbols: &Symbols) -> fmt::Result {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::{MockArch, MockPlatform, SITE_STRIDE, call_site};
+    use crate::update::Ftrace;
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use ftrace_abi::symtab::{SymbolTable, encode};
+
+    /// The only test touching the global tracer: filter, record through the
+    /// mock trampolines, print exactly, unregister.
+    #[test]
+    fn traces_filtered_calls_in_linux_format() {
+        let (p, sites) = MockPlatform::with_sites(4);
+        let names: Vec<String> = (0..4).map(|i| format!("kernel::demo::f{i}")).collect();
+        let syms: Vec<(u64, u32, &str)> =
+            sites.iter().zip(&names).map(|(&s, n)| (s as u64, SITE_STRIDE as u32, n.as_str())).collect();
+        let table = SymbolTable::parse(alloc::boxed::Box::leak(encode(&syms, false).into_boxed_slice())).unwrap();
+        let mut ft = Ftrace::new(MockArch::new(), p, sites.iter().copied(), Some(table));
+        assert_eq!(ft.init().failed.len(), 0);
+
+        init(p, 8);
+        ft.set_filter(ops(), "f1,f3").unwrap();
+        ft.register(ops()).unwrap();
+        let mut regs = FtraceRegs::zeroed();
+        for (i, &s) in sites.iter().enumerate() {
+            let parent = sites[(i + 1) % 4] + 7;
+            let called = call_site(&ft, s, parent, &mut regs);
+            assert_eq!(called, i == 1 || i == 3, "site {i}");
+        }
+        let mut out = String::new();
+        write_trace(&mut out, ft.symbols()).unwrap();
+        let lines: Vec<&str> = out.lines().skip(2).take(1).chain(out.lines().skip(12)).collect();
+        assert_eq!(
+            lines,
+            [
+                "# entries-in-buffer/entries-written: 2/2   #P:1",
+                "          <idle>-0       [000] .....     0.000000: kernel::demo::f1 <-kernel::demo::f2",
+                "          <idle>-0       [000] .....     0.000000: kernel::demo::f3 <-kernel::demo::f0",
+            ]
+        );
+        assert_eq!((recursions(), lost()), (0, 0));
+        ft.unregister(ops()).unwrap();
+        assert_eq!(ft.check_all_nops(), 0);
+    }
+}

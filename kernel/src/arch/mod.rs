@@ -13,6 +13,25 @@
 //!   nanosecond of guest time under `-icount shift=0`).
 //!
 //! and calls [`crate::kmain`] with the command line once it has a stack.
+//!
+//! For the tracer, each backend also provides (used by `crate::platform`'s
+//! `ftrace::Platform` implementation and `crate::tracing`):
+//!
+//! - `type FtraceArch` (implements `ftrace::Arch`) and
+//!   `fn ftrace_arch() -> FtraceArch`;
+//! - `fn ftrace_sites() -> alloc::vec::Vec<usize>`: the addresses handed to
+//!   `Ftrace::new` (normally `crate::platform::sites().to_vec()`; i686
+//!   mcount builds read the post-link table instead);
+//! - `unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), ftrace::TextFault>`
+//!   (with whatever cache maintenance the arch needs for code);
+//! - `fn sync_cores()`, `fn irq_save() -> usize`, `fn irq_restore(usize)`,
+//!   `fn clock_ns() -> u64`, `fn context() -> ftrace::Context`;
+//! - `fn trap_init()`: install exception handlers the tracer needs (x86:
+//!   the `#BP` handler of the int3 patching protocol);
+//! - `const CORRUPT_SITE: &[u8]`: harmless, executable bytes that are not
+//!   the canonical nop, written over one site by `test=corrupt`;
+//! - `fn scenario(name: &str) -> Option<bool>`: arch-only `test=` scenarios
+//!   (None: not an arch scenario).
 
 #[cfg_attr(target_arch = "x86_64", path = "x86/x86_64.rs")]
 #[cfg_attr(target_arch = "x86", path = "x86/i686.rs")]

@@ -127,3 +127,66 @@ pub unsafe trait Platform: Sync {
     /// Restores the interrupt state returned by [`irq_save`](Self::irq_save).
     fn irq_restore(&self, flags: usize);
 }
+
+/// A [`Platform`] made of plain function pointers.
+///
+/// Its methods live in this crate, which is built without patchable
+/// entries, so they are never traced themselves. That matters on the hot
+/// path: the recursion guard calls [`Platform::cpu_id`] and
+/// [`Platform::context`] *before* it can refuse a nested call, so a traced
+/// implementation of them would recurse without end. A kernel whose
+/// compiler cannot exempt trait methods from instrumentation (rustc's
+/// `patchable_function_entry` attribute is refused on them) fills this
+/// struct with functions it has marked untraced instead of implementing the
+/// trait itself.
+#[derive(Debug, Clone, Copy)]
+pub struct FnPlatform {
+    /// [`Platform::cpu_id`].
+    pub cpu_id: fn() -> usize,
+    /// [`Platform::nr_cpus`].
+    pub nr_cpus: fn() -> usize,
+    /// [`Platform::clock_ns`].
+    pub clock_ns: fn() -> u64,
+    /// [`Platform::context`].
+    pub context: fn() -> Context,
+    /// [`Platform::text_write`], with the same contract.
+    pub text_write: unsafe fn(usize, &[u8]) -> Result<(), TextFault>,
+    /// [`Platform::sync_cores`].
+    pub sync_cores: fn(),
+    /// [`Platform::irq_save`].
+    pub irq_save: fn() -> usize,
+    /// [`Platform::irq_restore`].
+    pub irq_restore: fn(usize),
+}
+
+// SAFETY: every method forwards to the function the kernel supplied; the
+// guarantees listed on `Platform` are the kernel's to keep for each of
+// them, as documented on the fields.
+unsafe impl Platform for FnPlatform {
+    fn cpu_id(&self) -> usize {
+        (self.cpu_id)()
+    }
+    fn nr_cpus(&self) -> usize {
+        (self.nr_cpus)()
+    }
+    fn clock_ns(&self) -> u64 {
+        (self.clock_ns)()
+    }
+    fn context(&self) -> Context {
+        (self.context)()
+    }
+    unsafe fn text_write(&self, addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
+        // SAFETY: the caller upholds `text_write`'s contract, which the
+        // supplied function shares.
+        unsafe { (self.text_write)(addr, bytes) }
+    }
+    fn sync_cores(&self) {
+        (self.sync_cores)()
+    }
+    fn irq_save(&self) -> usize {
+        (self.irq_save)()
+    }
+    fn irq_restore(&self, flags: usize) {
+        (self.irq_restore)(flags)
+    }
+}

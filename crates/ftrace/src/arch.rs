@@ -332,3 +332,9 @@ pub unsafe trait Arch: Send + Sync {
         None
     }
 }
+
+/// The 64-bit PowerPC backend (ELFv2): stubs, encoders and trampolines. Its
+/// encoders and patch logic build everywhere for host tests; only the
+/// trampolines are gated on powerpc64 inside it.
+#[path = "arch/ppc64/mod.rs"]
+pub mod ppc64;

@@ -1,0 +1,279 @@
+/* ppc64 (ELFv2) function-tracer trampolines: ftrace_caller and
+ * ftrace_regs_caller. Included by arch/ppc64/mod.rs with global_asm!; the
+ * {off_*} / {fregs_*} operands are the FtraceRegs layout from regs.rs.
+ *
+ * Entered from a site's stub (see mod.rs):
+ *
+ *   stub+0:  mflr r0           r0 = the traced function's return address
+ *   stub+4:  bl   <here>       LR = stub+8
+ *   stub+8:  mtlr r0
+ *   stub+12: b    site+4       <- decoded here to find the site
+ *
+ * with r1 = the traced function's stack pointer (no frame of its own yet)
+ * and r3-r10 / f1-f13 holding its arguments. Both trampolines:
+ *   1. open a frame and save r0, r2-r12 (the regs one: r0-r31), f0-f13,
+ *      FPSCR, CR, CTR, XER and LR into it;
+ *   2. fill FtraceRegs: ip = site+4 (resume address), parent_ip = r0,
+ *      sp = r1 at the site, ret_slot = &gpr[0] (the stub's `mtlr r0`
+ *      restores the return address from there), flags, spare = 0;
+ *   3. load the kernel TOC and call (ip = site, parent_ip, FTRACE_TRACE_OP,
+ *      &regs) through the patchable `bl` at ftrace_call / ftrace_regs_call;
+ *   4. restore everything and `blr` back into the stub (balanced with its
+ *      `bl`), except when a regs-trampoline callback changed regs.ip:
+ *      then `bctr` to it with LR = the return address and r12 = the target
+ *      (see "Redirect" in mod.rs).
+ */
+
+/* Frame: ELFv2 header (back chain, CR, LR, TOC: 32 bytes) and a
+ * parameter save area (64) for the callee, then our save areas. */
+    .set FT_REGS,   112                         /* struct FtraceRegs */
+    .set FT_FPR,    FT_REGS + {fregs_size}      /* f0-f13 */
+    .set FT_FPSCR,  FT_FPR + 14 * 8
+    .set FT_CR,     FT_FPSCR + 8
+    .set FT_CTR,    FT_CR + 8
+    .set FT_XER,    FT_CTR + 8
+    .set FT_LR,     FT_XER + 8                  /* stub+8 */
+    .set FT_RESUME, FT_LR + 8                   /* site+4, to detect a redirect */
+    .set FT_FRAME,  (FT_RESUME + 8 + 15) & ~15  /* ELFv2: 16-byte aligned */
+    .set FT_GPR,    FT_REGS + {off_gpr}
+
+/* Save: everything up to and including the FtraceRegs fields. */
+    .macro FT_SAVE full
+    stdu    %r1, -FT_FRAME(%r1)
+    std     %r0,  FT_GPR + 0*8(%r1)
+    std     %r2,  FT_GPR + 2*8(%r1)
+    std     %r3,  FT_GPR + 3*8(%r1)
+    std     %r4,  FT_GPR + 4*8(%r1)
+    std     %r5,  FT_GPR + 5*8(%r1)
+    std     %r6,  FT_GPR + 6*8(%r1)
+    std     %r7,  FT_GPR + 7*8(%r1)
+    std     %r8,  FT_GPR + 8*8(%r1)
+    std     %r9,  FT_GPR + 9*8(%r1)
+    std     %r10, FT_GPR + 10*8(%r1)
+    std     %r11, FT_GPR + 11*8(%r1)
+    std     %r12, FT_GPR + 12*8(%r1)
+    .if \full
+    std     %r13, FT_GPR + 13*8(%r1)
+    std     %r14, FT_GPR + 14*8(%r1)
+    std     %r15, FT_GPR + 15*8(%r1)
+    std     %r16, FT_GPR + 16*8(%r1)
+    std     %r17, FT_GPR + 17*8(%r1)
+    std     %r18, FT_GPR + 18*8(%r1)
+    std     %r19, FT_GPR + 19*8(%r1)
+    std     %r20, FT_GPR + 20*8(%r1)
+    std     %r21, FT_GPR + 21*8(%r1)
+    std     %r22, FT_GPR + 22*8(%r1)
+    std     %r23, FT_GPR + 23*8(%r1)
+    std     %r24, FT_GPR + 24*8(%r1)
+    std     %r25, FT_GPR + 25*8(%r1)
+    std     %r26, FT_GPR + 26*8(%r1)
+    std     %r27, FT_GPR + 27*8(%r1)
+    std     %r28, FT_GPR + 28*8(%r1)
+    std     %r29, FT_GPR + 29*8(%r1)
+    std     %r30, FT_GPR + 30*8(%r1)
+    std     %r31, FT_GPR + 31*8(%r1)
+    .else
+    /* Not saved by the caller trampoline: zero them so the frame holds no
+     * stale stack contents. */
+    li      %r11, 0
+    std     %r11, FT_GPR + 13*8(%r1)
+    std     %r11, FT_GPR + 14*8(%r1)
+    std     %r11, FT_GPR + 15*8(%r1)
+    std     %r11, FT_GPR + 16*8(%r1)
+    std     %r11, FT_GPR + 17*8(%r1)
+    std     %r11, FT_GPR + 18*8(%r1)
+    std     %r11, FT_GPR + 19*8(%r1)
+    std     %r11, FT_GPR + 20*8(%r1)
+    std     %r11, FT_GPR + 21*8(%r1)
+    std     %r11, FT_GPR + 22*8(%r1)
+    std     %r11, FT_GPR + 23*8(%r1)
+    std     %r11, FT_GPR + 24*8(%r1)
+    std     %r11, FT_GPR + 25*8(%r1)
+    std     %r11, FT_GPR + 26*8(%r1)
+    std     %r11, FT_GPR + 27*8(%r1)
+    std     %r11, FT_GPR + 28*8(%r1)
+    std     %r11, FT_GPR + 29*8(%r1)
+    std     %r11, FT_GPR + 30*8(%r1)
+    std     %r11, FT_GPR + 31*8(%r1)
+    .endif
+    addi    %r11, %r1, FT_FRAME                 /* r1 at the site */
+    std     %r11, FT_GPR + 1*8(%r1)
+    std     %r11, FT_REGS + {off_sp}(%r1)
+    std     %r0,  FT_REGS + {off_parent_ip}(%r1)
+    mfcr    %r11
+    std     %r11, FT_CR(%r1)
+    mfctr   %r11
+    std     %r11, FT_CTR(%r1)
+    mfxer   %r11
+    std     %r11, FT_XER(%r1)
+    stfd    %f0,  FT_FPR + 0*8(%r1)
+    stfd    %f1,  FT_FPR + 1*8(%r1)
+    stfd    %f2,  FT_FPR + 2*8(%r1)
+    stfd    %f3,  FT_FPR + 3*8(%r1)
+    stfd    %f4,  FT_FPR + 4*8(%r1)
+    stfd    %f5,  FT_FPR + 5*8(%r1)
+    stfd    %f6,  FT_FPR + 6*8(%r1)
+    stfd    %f7,  FT_FPR + 7*8(%r1)
+    stfd    %f8,  FT_FPR + 8*8(%r1)
+    stfd    %f9,  FT_FPR + 9*8(%r1)
+    stfd    %f10, FT_FPR + 10*8(%r1)
+    stfd    %f11, FT_FPR + 11*8(%r1)
+    stfd    %f12, FT_FPR + 12*8(%r1)
+    stfd    %f13, FT_FPR + 13*8(%r1)
+    mffs    %f0
+    stfd    %f0,  FT_FPSCR(%r1)
+    /* The site: decode the stub's last word, `b site+4`, at LR+4. Its LI
+     * field (mask 0x03fffffc) is a signed 26-bit byte displacement. */
+    mflr    %r11                                /* stub+8 */
+    std     %r11, FT_LR(%r1)
+    lwz     %r12, 4(%r11)
+    rlwinm  %r12, %r12, 0, 6, 29
+    sldi    %r12, %r12, 38
+    sradi   %r12, %r12, 38
+    add     %r12, %r12, %r11
+    addi    %r12, %r12, 4                       /* site+4 */
+    std     %r12, FT_RESUME(%r1)
+    std     %r12, FT_REGS + {off_ip}(%r1)
+    addi    %r11, %r1, FT_GPR                   /* &gpr[0] */
+    std     %r11, FT_REGS + {off_ret_slot}(%r1)
+    li      %r11, (\full) * {fregs_full}
+    std     %r11, FT_REGS + {off_flags}(%r1)
+    li      %r11, 0
+    std     %r11, FT_REGS + {off_spare} + 0*8(%r1)
+    std     %r11, FT_REGS + {off_spare} + 1*8(%r1)
+    std     %r11, FT_REGS + {off_spare} + 2*8(%r1)
+    /* Arguments of the dispatcher; r2 = the kernel TOC for its local entry. */
+    lis     %r2, .TOC.@ha
+    addi    %r2, %r2, .TOC.@l
+    addi    %r3, %r12, -4                       /* ip: the site */
+    mr      %r4, %r0                            /* parent_ip */
+    lis     %r5, FTRACE_TRACE_OP@ha
+    ld      %r5, FTRACE_TRACE_OP@l(%r5)         /* op */
+    addi    %r6, %r1, FT_REGS                   /* regs */
+    .endm
+
+/* Restore what FT_SAVE saved, except r0, r11, r12 and LR (the exits
+ * differ in how they use them). Clobbers CR last: callers branch on CR
+ * before this. */
+    .macro FT_RESTORE full
+    lfd     %f0,  FT_FPSCR(%r1)
+    mtfsf   0xff, %f0
+    lfd     %f0,  FT_FPR + 0*8(%r1)
+    lfd     %f1,  FT_FPR + 1*8(%r1)
+    lfd     %f2,  FT_FPR + 2*8(%r1)
+    lfd     %f3,  FT_FPR + 3*8(%r1)
+    lfd     %f4,  FT_FPR + 4*8(%r1)
+    lfd     %f5,  FT_FPR + 5*8(%r1)
+    lfd     %f6,  FT_FPR + 6*8(%r1)
+    lfd     %f7,  FT_FPR + 7*8(%r1)
+    lfd     %f8,  FT_FPR + 8*8(%r1)
+    lfd     %f9,  FT_FPR + 9*8(%r1)
+    lfd     %f10, FT_FPR + 10*8(%r1)
+    lfd     %f11, FT_FPR + 11*8(%r1)
+    lfd     %f12, FT_FPR + 12*8(%r1)
+    lfd     %f13, FT_FPR + 13*8(%r1)
+    ld      %r11, FT_CTR(%r1)
+    mtctr   %r11
+    ld      %r11, FT_XER(%r1)
+    mtxer   %r11
+    ld      %r11, FT_CR(%r1)
+    mtcrf   0xff, %r11
+    .if \full
+    /* r13 is the thread pointer: never taken from the frame. */
+    ld      %r14, FT_GPR + 14*8(%r1)
+    ld      %r15, FT_GPR + 15*8(%r1)
+    ld      %r16, FT_GPR + 16*8(%r1)
+    ld      %r17, FT_GPR + 17*8(%r1)
+    ld      %r18, FT_GPR + 18*8(%r1)
+    ld      %r19, FT_GPR + 19*8(%r1)
+    ld      %r20, FT_GPR + 20*8(%r1)
+    ld      %r21, FT_GPR + 21*8(%r1)
+    ld      %r22, FT_GPR + 22*8(%r1)
+    ld      %r23, FT_GPR + 23*8(%r1)
+    ld      %r24, FT_GPR + 24*8(%r1)
+    ld      %r25, FT_GPR + 25*8(%r1)
+    ld      %r26, FT_GPR + 26*8(%r1)
+    ld      %r27, FT_GPR + 27*8(%r1)
+    ld      %r28, FT_GPR + 28*8(%r1)
+    ld      %r29, FT_GPR + 29*8(%r1)
+    ld      %r30, FT_GPR + 30*8(%r1)
+    ld      %r31, FT_GPR + 31*8(%r1)
+    .endif
+    ld      %r0,  FT_GPR + 0*8(%r1)
+    ld      %r2,  FT_GPR + 2*8(%r1)
+    ld      %r3,  FT_GPR + 3*8(%r1)
+    ld      %r4,  FT_GPR + 4*8(%r1)
+    ld      %r5,  FT_GPR + 5*8(%r1)
+    ld      %r6,  FT_GPR + 6*8(%r1)
+    ld      %r7,  FT_GPR + 7*8(%r1)
+    ld      %r8,  FT_GPR + 8*8(%r1)
+    ld      %r9,  FT_GPR + 9*8(%r1)
+    ld      %r10, FT_GPR + 10*8(%r1)
+    .endm
+
+/* Normal exit: LR = stub+8, r11/r12 restored, frame popped, `blr`. */
+    .macro FT_RETURN
+    ld      %r11, FT_LR(%r1)
+    mtlr    %r11
+    ld      %r11, FT_GPR + 11*8(%r1)
+    ld      %r12, FT_GPR + 12*8(%r1)
+    addi    %r1, %r1, FT_FRAME
+    blr
+    .endm
+
+    .section .text.ftrace_trampolines, "ax"
+
+/* ftrace_caller: argument registers only; resumes at site+4. */
+    .balign 16
+    .globl ftrace_caller
+    .type ftrace_caller, @function
+ftrace_caller:
+    FT_SAVE 0
+    /* Patch point: update_ftrace_func rewrites this `bl` (one aligned
+     * word) to the dispatcher's local entry; the call depends on r2 = the
+     * kernel TOC and r3-r6 as set up just above. */
+    .globl ftrace_call
+ftrace_call:
+    bl      ftrace_stub
+    FT_RESTORE 0
+    FT_RETURN
+    .size ftrace_caller, . - ftrace_caller
+
+/* ftrace_regs_caller: the full frame (FREGS_FULL); every GPR but r1/r13 is
+ * restored from it, and a changed regs.ip redirects the call. */
+    .balign 16
+    .globl ftrace_regs_caller
+    .type ftrace_regs_caller, @function
+ftrace_regs_caller:
+    FT_SAVE 1
+    /* Patch point, as ftrace_call. */
+    .globl ftrace_regs_call
+ftrace_regs_call:
+    bl      ftrace_stub
+    ld      %r11, FT_RESUME(%r1)
+    ld      %r12, FT_REGS + {off_ip}(%r1)
+    cmpd    %r11, %r12
+    bne     .Lftrace_regs_redirect
+    FT_RESTORE 1
+    FT_RETURN
+.Lftrace_regs_redirect:
+    /* Continue at regs.ip as if the traced function's caller had called
+     * it: LR = return address (gpr[0]), CTR = r12 = the target (ELFv2
+     * global entries derive the TOC from r12). CTR, volatile at a function
+     * entry, is not restored. */
+    FT_RESTORE 1
+    mtlr    %r0
+    ld      %r12, FT_REGS + {off_ip}(%r1)
+    mtctr   %r12
+    ld      %r11, FT_GPR + 11*8(%r1)
+    addi    %r1, %r1, FT_FRAME
+    bctr
+    .size ftrace_regs_caller, . - ftrace_regs_caller
+
+/* The initial target of both patch points: returns at once. */
+    .balign 4
+    .globl ftrace_stub
+    .type ftrace_stub, @function
+ftrace_stub:
+    blr
+    .size ftrace_stub, . - ftrace_stub

@@ -1,0 +1,370 @@
+//! The 64-bit PowerPC backend (big-endian ELFv2, e.g. QEMU `pseries`).
+//!
+//! # Sites and stubs
+//!
+//! Every traced function carries one `nop` (`-Zpatchable-function-entry=1`)
+//! at its local entry: after the TOC set-up pair when the function has one,
+//! first otherwise. The site table points at the global entry;
+//! [`Ppc64Arch::init_site`](crate::Arch::init_site) moves `Record::ip` to the
+//! nop, checks that it holds `0x60000000`, and writes the function's own
+//! 16-byte stub into the area the linker reserved (one per site), storing
+//! the stub's address in `Record::arch`:
+//!
+//! ```text
+//! site:    nop                 enabled: b stub
+//!
+//! stub+0:  mflr r0             r0 = return address of the traced function
+//! stub+4:  bl   ftrace_caller  (or ftrace_regs_caller) LR = stub+8
+//! stub+8:  mtlr r0             LR = return address again
+//! stub+12: b    site+4         continue the traced function
+//! ```
+//!
+//! A site is a single word, so enabling and disabling are one aligned store
+//! each (`nop` <-> `b stub`). Switching a site between the two trampolines
+//! rewrites only the stub's `bl` (one aligned store); the site keeps its
+//! `b stub`. Enabling writes the stub's `bl` first, then the site, so a CPU
+//! entering the function sees either the old nop or the complete new path.
+//!
+//! `b` and `bl` reach +-32 MiB. A stub or trampoline beyond that is reported
+//! as [`PatchError::OutOfRange`] for the record concerned; nothing is
+//! written.
+//!
+//! # Trampolines
+//!
+//! `ftrace_caller` and `ftrace_regs_caller` (`ftrace_64.S`) find the site by
+//! decoding the stub's final branch (at LR+4), build an
+//! [`FtraceRegs`](crate::regs::FtraceRegs) (`gpr[n]` is register `rn`;
+//! `gpr[0]` holds the return address, which the stub's `mtlr r0` restores,
+//! so [`FtraceRegs::ret_slot`](crate::regs::FtraceRegs::ret_slot) points at
+//! it), call the dispatcher through the patchable `bl` at the labels
+//! `ftrace_call` / `ftrace_regs_call`, restore everything the ELFv2 ABI
+//! lets a callee clobber (r0, r2-r12, f0-f13, FPSCR, CR, CTR, XER, LR) and
+//! return with `blr` into the stub.
+//!
+//! # Redirect
+//!
+//! When a callback of the regs trampoline changes
+//! [`FtraceRegs::ip`](crate::regs::FtraceRegs::ip), the trampoline cannot
+//! return into the stub (its last word always branches to `site+4`). It
+//! instead jumps to the new address with `bctr`, with LR = the traced
+//! function's return address (as if its caller had called the new address)
+//! and r12 = CTR = the new address (what an ELFv2 global entry expects). The
+//! cost: the link-stack entry pushed by the stub's `bl` is never popped, so
+//! one later `blr` is mispredicted. Only redirected calls pay it; the common
+//! path returns with `blr`.
+//!
+//! The encoders and this backend's logic build on every host (see the tests,
+//! which use [`crate::mock::MockPlatform`]); only the trampolines themselves
+//! need a powerpc64 target.
+
+pub mod insn;
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::arch::{Arch, Insn, PatchError, Trampoline, read_insn, replace_insn};
+use crate::platform::Platform;
+use crate::record::Record;
+
+use insn::{MFLR_R0, MTLR_R0, NOP, STUB_BL, STUB_RESUME, STUB_SIZE, TRAP, branch, decode_branch, from_insn, to_insn};
+
+/// Addresses the backend works with: the stub area and the trampolines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// First byte of the stub area (16-byte aligned).
+    pub stubs_start: usize,
+    /// One past the last byte of the stub area.
+    pub stubs_end: usize,
+    /// `ftrace_caller`.
+    pub caller: usize,
+    /// `ftrace_regs_caller`.
+    pub regs_caller: usize,
+    /// The patchable `bl` inside `ftrace_caller` (label `ftrace_call`).
+    pub caller_call: usize,
+    /// The patchable `bl` inside `ftrace_regs_caller` (label `ftrace_regs_call`).
+    pub regs_caller_call: usize,
+}
+
+/// The ppc64 [`Arch`] implementation: sites branch to per-site stubs that
+/// call the trampolines (see the [module docs](self)).
+#[derive(Debug)]
+pub struct Ppc64Arch {
+    layout: Layout,
+    /// Next free stub (handed out by `init_site`).
+    next_stub: AtomicUsize,
+}
+
+/// What a stub word should be and what it is, for [`Ppc64Arch::check_stub`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StubMismatch {
+    /// Address of the differing word.
+    pub addr: usize,
+    /// The expected word.
+    pub expected: u32,
+    /// The word found.
+    pub found: u32,
+}
+
+impl Ppc64Arch {
+    /// A backend for the given addresses (host tests, or kernels whose
+    /// trampolines live elsewhere).
+    pub const fn with_layout(layout: Layout) -> Self {
+        Ppc64Arch { next_stub: AtomicUsize::new(layout.stubs_start), layout }
+    }
+
+    /// The backend with this crate's trampolines and the stub area
+    /// `stubs` (the linker script's `__ftrace_stubs_start..__ftrace_stubs_stop`).
+    #[cfg(target_arch = "powerpc64")]
+    pub fn new(stubs: core::ops::Range<usize>) -> Self {
+        Self::with_layout(Layout {
+            stubs_start: stubs.start,
+            stubs_end: stubs.end,
+            caller: tramp::caller(),
+            regs_caller: tramp::regs_caller(),
+            caller_call: tramp::caller_call(),
+            regs_caller_call: tramp::regs_caller_call(),
+        })
+    }
+
+    /// The addresses in use.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The stubs handed out so far (`stubs_start..` the first free one).
+    pub fn stubs_used(&self) -> core::ops::Range<usize> {
+        self.layout.stubs_start..self.next_stub.load(Ordering::Relaxed).min(self.layout.stubs_end)
+    }
+
+    /// The stub of `rec`; an error for a record `init_site` did not prepare.
+    pub fn stub_of(rec: &Record) -> Result<usize, PatchError> {
+        match rec.arch {
+            0 => Err(PatchError::Other("ppc64: record has no stub")),
+            s => Ok(s),
+        }
+    }
+
+    /// The four words `rec`'s stub must hold while it calls `tramp`.
+    pub fn expected_stub(rec: &Record, tramp: usize) -> Result<[u32; 4], PatchError> {
+        insn::stub_words(Self::stub_of(rec)?, rec.ip, tramp)
+    }
+
+    /// Compares `rec`'s stub with the encoding for `tramp`, word by word;
+    /// returns the first difference.
+    pub fn check_stub(&self, p: &dyn Platform, rec: &Record, tramp: usize) -> Result<Option<StubMismatch>, PatchError> {
+        let stub = Self::stub_of(rec)?;
+        let want = Self::expected_stub(rec, tramp)?;
+        for (i, &w) in want.iter().enumerate() {
+            let found = read_word(p, stub + 4 * i)?;
+            if found != w {
+                return Ok(Some(StubMismatch { addr: stub + 4 * i, expected: w, found }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the stub of `rec` and returns the trampoline its `bl` calls
+    /// after checking the three fixed words (`Mismatch` on the first that
+    /// differs).
+    fn stub_target(&self, p: &dyn Platform, rec: &Record) -> Result<usize, PatchError> {
+        let stub = Self::stub_of(rec)?;
+        let resume = branch(stub + 4 * STUB_RESUME, rec.ip + 4, false)?;
+        for (i, want) in [(0, MFLR_R0), (2, MTLR_R0), (STUB_RESUME, resume)] {
+            expect_word(p, stub + 4 * i, want)?;
+        }
+        let bl = read_word(p, stub + 4 * STUB_BL)?;
+        match decode_branch(stub + 4 * STUB_BL, bl) {
+            Some((t, true)) => Ok(t),
+            _ => Err(PatchError::Mismatch { expected: to_insn(branch(stub + 4, self.layout.caller, true)?), found: to_insn(bl) }),
+        }
+    }
+
+    /// Points `rec`'s stub at `tramp` (one aligned store of its `bl`),
+    /// after checking the stub; writes nothing when it already does.
+    fn retarget_stub(&self, p: &dyn Platform, rec: &Record, tramp: usize) -> Result<(), PatchError> {
+        let stub = Self::stub_of(rec)?;
+        let new = branch(stub + 4 * STUB_BL, tramp, true)?;
+        let cur = self.stub_target(p, rec)?;
+        if cur == tramp {
+            return Ok(());
+        }
+        let old = branch(stub + 4 * STUB_BL, cur, true)?;
+        replace_insn(p, stub + 4 * STUB_BL, &to_insn(old), &to_insn(new))
+    }
+}
+
+/// Reads one aligned word.
+fn read_word(p: &dyn Platform, addr: usize) -> Result<u32, PatchError> {
+    from_insn(&read_insn(p, addr, 4)?).ok_or(PatchError::ReadFault)
+}
+
+/// Fails with `Mismatch` unless the word at `addr` is `want`.
+fn expect_word(p: &dyn Platform, addr: usize, want: u32) -> Result<(), PatchError> {
+    let found = read_word(p, addr)?;
+    if found == want { Ok(()) } else { Err(PatchError::Mismatch { expected: to_insn(want), found: to_insn(found) }) }
+}
+
+// SAFETY:
+// 1. The site is one aligned word swapped between `nop` and `b stub` with a
+//    single store; the stub is complete (written at init, its `bl` updated
+//    before the site points at it) whenever a site branches to it, and
+//    retargeting it is one aligned store of a `bl`.
+// 2. Writes go only to the site, its own stub (inside the stub area) and
+//    the trampolines' patchable `bl`, each after reading and comparing.
+// 3. The trampolines in ftrace_64.S follow the `FtraceRegs` contract and
+//    resume at `site+4` (or `FtraceRegs::ip` in the regs trampoline).
+// 4. `ARG_REGS` are r3-r10, which both trampolines save in `gpr[3..=10]`.
+unsafe impl Arch for Ppc64Arch {
+    const SITE_LEN: usize = 4;
+    /// r3-r10 (`gpr[n]` is `rn`).
+    const ARG_REGS: &'static [usize] = &[3, 4, 5, 6, 7, 8, 9, 10];
+
+    fn nop_insn(&self) -> Insn {
+        to_insn(NOP)
+    }
+
+    /// The direct form (`bl target` at `site`), for callers that want it;
+    /// enabled sites actually hold `b stub` (see
+    /// [`expected_insn`](Self::expected_insn)).
+    fn call_insn(&self, site: usize, target: usize) -> Result<Insn, PatchError> {
+        branch(site, target, true).map(to_insn)
+    }
+
+    /// `nop` when disabled; `b stub` whatever the trampoline, which only the
+    /// stub names.
+    fn expected_insn(&self, rec: &Record, target: Option<usize>) -> Result<Insn, PatchError> {
+        match target {
+            None => Ok(self.nop_insn()),
+            Some(_) => branch(rec.ip, Self::stub_of(rec)?, false).map(to_insn),
+        }
+    }
+
+    /// Moves `rec.ip` from the global entry to the nop (after the TOC pair
+    /// when present), checks it holds `nop`, takes the next stub and writes
+    /// it (calling `ftrace_caller`) over the linker's `trap` fill. The site
+    /// stays a nop.
+    fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
+        let w0 = read_word(p, rec.ip)?;
+        if w0 != NOP {
+            let w1 = read_word(p, rec.ip + 4)?;
+            if insn::is_toc_setup(w0, w1) {
+                rec.ip += 8;
+            }
+        }
+        expect_word(p, rec.ip, NOP)?;
+        if rec.arch != 0 {
+            return Err(PatchError::Other("ppc64: site already has a stub"));
+        }
+        let stub = self.next_stub.load(Ordering::Relaxed);
+        if stub + STUB_SIZE > self.layout.stubs_end {
+            return Err(PatchError::Other("ppc64: stub area full"));
+        }
+        // Every branch this site will ever need must reach: the site to its
+        // stub, the stub to both trampolines and back to the site.
+        branch(rec.ip, stub, false)?;
+        insn::stub_words(stub, rec.ip, self.layout.regs_caller)?;
+        let words = insn::stub_words(stub, rec.ip, self.layout.caller)?;
+        for (i, w) in words.iter().enumerate() {
+            replace_insn(p, stub + 4 * i, &to_insn(TRAP), &to_insn(*w))?;
+        }
+        // The engine initialises sites one at a time under `&mut self`.
+        self.next_stub.store(stub + STUB_SIZE, Ordering::Relaxed);
+        rec.arch = stub;
+        Ok(())
+    }
+
+    /// Stub first (its `bl` to `target`), then the site `nop` -> `b stub`.
+    fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
+        let b_stub = self.expected_insn(rec, Some(target))?;
+        expect_word(p, rec.ip, NOP)?;
+        self.retarget_stub(p, rec, target)?;
+        replace_insn(p, rec.ip, &self.nop_insn(), &b_stub)
+    }
+
+    /// Site `b stub` -> `nop`; the stub is left as it is (unreachable).
+    fn make_nop(&self, p: &dyn Platform, rec: &Record, old_target: usize) -> Result<(), PatchError> {
+        let b_stub = self.expected_insn(rec, Some(old_target))?;
+        replace_insn(p, rec.ip, &b_stub, &self.nop_insn())
+    }
+
+    /// Only the stub's `bl` changes (after checking the site branches to
+    /// the stub and the stub calls `old_target`).
+    fn modify_call(&self, p: &dyn Platform, rec: &Record, old_target: usize, new_target: usize) -> Result<(), PatchError> {
+        let stub = Self::stub_of(rec)?;
+        let b_stub = self.expected_insn(rec, Some(old_target))?;
+        expect_word(p, rec.ip, from_insn(&b_stub).unwrap_or(NOP))?;
+        let old = branch(stub + 4 * STUB_BL, old_target, true)?;
+        let new = branch(stub + 4 * STUB_BL, new_target, true)?;
+        replace_insn(p, stub + 4 * STUB_BL, &to_insn(old), &to_insn(new))
+    }
+
+    /// Rewrites the `bl` at `ftrace_call` / `ftrace_regs_call` to the local
+    /// entry of `func` (the trampolines load the kernel TOC into r2, so the
+    /// local entry is the right one and r12 need not hold `func`).
+    fn update_ftrace_func(&self, p: &dyn Platform, which: Trampoline, func: usize) -> Result<(), PatchError> {
+        let at = match which {
+            Trampoline::Caller => self.layout.caller_call,
+            Trampoline::RegsCaller => self.layout.regs_caller_call,
+        };
+        let entry = insn::local_entry(func, read_word(p, func)?, read_word(p, func + 4)?);
+        let new = branch(at, entry, true)?;
+        let cur = read_word(p, at)?;
+        match decode_branch(at, cur) {
+            Some((_, true)) => replace_insn(p, at, &to_insn(cur), &to_insn(new)),
+            _ => Err(PatchError::Mismatch { expected: to_insn(new), found: to_insn(cur) }),
+        }
+    }
+
+    fn trampoline_addr(&self, which: Trampoline) -> usize {
+        match which {
+            Trampoline::Caller => self.layout.caller,
+            Trampoline::RegsCaller => self.layout.regs_caller,
+        }
+    }
+}
+
+/// The trampolines (`ftrace_64.S`) and their addresses.
+#[cfg(target_arch = "powerpc64")]
+mod tramp {
+    use core::mem::offset_of;
+
+    use crate::regs::{FREGS_FULL, FREGS_SIZE, FtraceRegs, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP};
+
+    core::arch::global_asm!(
+        include_str!("ftrace_64.S"),
+        fregs_size = const FREGS_SIZE,
+        off_gpr = const OFF_GPR,
+        off_ip = const OFF_IP,
+        off_parent_ip = const OFF_PARENT_IP,
+        off_sp = const OFF_SP,
+        off_ret_slot = const OFF_RET_SLOT,
+        off_flags = const OFF_FLAGS,
+        off_spare = const offset_of!(FtraceRegs, spare),
+        fregs_full = const FREGS_FULL,
+    );
+
+    const _: () = assert!(FREGS_SIZE % 16 == 8 || FREGS_SIZE % 16 == 0);
+
+    unsafe extern "C" {
+        // Code labels of ftrace_64.S; only their addresses are taken.
+        static ftrace_caller: u32;
+        static ftrace_regs_caller: u32;
+        static ftrace_call: u32;
+        static ftrace_regs_call: u32;
+    }
+
+    pub(super) fn caller() -> usize {
+        core::ptr::addr_of!(ftrace_caller) as usize
+    }
+    pub(super) fn regs_caller() -> usize {
+        core::ptr::addr_of!(ftrace_regs_caller) as usize
+    }
+    pub(super) fn caller_call() -> usize {
+        core::ptr::addr_of!(ftrace_call) as usize
+    }
+    pub(super) fn regs_caller_call() -> usize {
+        core::ptr::addr_of!(ftrace_regs_call) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,246 @@
+//! Host tests of the ppc64 backend on simulated text.
+
+use alloc::vec::Vec;
+use std::boxed::Box;
+
+use super::insn::{self, MFLR_R0, MTLR_R0, NOP, STUB_SIZE, TRAP, decode_branch};
+use super::{Layout, Ppc64Arch};
+use crate::arch::{Arch, PatchError, Trampoline};
+use crate::mock::{MockPlatform, TEXT_BASE};
+use crate::ops::{Ops, OpsFlags};
+use crate::record::Record;
+use crate::regs::FtraceRegs;
+use crate::update::{Ftrace, SiteState};
+
+/// Simulated memory map: functions, then the stub area, then the
+/// trampolines, then a dispatcher function.
+const FUNCS: usize = TEXT_BASE;
+const STUBS: usize = TEXT_BASE + 0x1000;
+const CALLER: usize = TEXT_BASE + 0x2000;
+const REGS_CALLER: usize = TEXT_BASE + 0x2100;
+const CALLER_CALL: usize = CALLER + 0x40;
+const REGS_CALLER_CALL: usize = REGS_CALLER + 0x40;
+const DISPATCH: usize = TEXT_BASE + 0x3000;
+const TEXT_LEN: usize = 0x4000;
+/// addis r2,r12,10; addi r2,r2,-25948 (from the kernel's disassembly).
+const TOC_PAIR: [u32; 2] = [0x3c4c_000a, 0x3842_9aa4];
+
+fn layout(stubs: usize) -> Layout {
+    Layout {
+        stubs_start: STUBS,
+        stubs_end: STUBS + stubs * STUB_SIZE,
+        caller: CALLER,
+        regs_caller: REGS_CALLER,
+        caller_call: CALLER_CALL,
+        regs_caller_call: REGS_CALLER_CALL,
+    }
+}
+
+fn poke(p: &MockPlatform, addr: usize, words: &[u32]) {
+    for (i, w) in words.iter().enumerate() {
+        p.poke(addr + 4 * i, &w.to_be_bytes());
+    }
+}
+
+fn peek(p: &MockPlatform, addr: usize) -> u32 {
+    u32::from_be_bytes(p.peek(addr, 4).try_into().unwrap())
+}
+
+/// A platform with `n` functions every 0x40 bytes (even ones with the TOC
+/// pair), `n` stubs of `trap`, trampolines with a `bl` at their patch
+/// points; returns the site-table entries (global entries).
+fn setup(n: usize) -> (&'static MockPlatform, Vec<usize>) {
+    let p: &'static MockPlatform = Box::leak(Box::new(MockPlatform::new(TEXT_LEN)));
+    let mut entries = Vec::new();
+    for i in 0..n {
+        let f = FUNCS + 0x40 * i;
+        if i % 2 == 0 {
+            poke(p, f, &[TOC_PAIR[0], TOC_PAIR[1], NOP, MFLR_R0]);
+        } else {
+            poke(p, f, &[NOP, MFLR_R0]);
+        }
+        entries.push(f);
+    }
+    poke(p, STUBS, &[TRAP; 64]);
+    poke(p, CALLER_CALL, &[insn::branch(CALLER_CALL, CALLER + 0x80, true).unwrap()]);
+    poke(p, REGS_CALLER_CALL, &[insn::branch(REGS_CALLER_CALL, REGS_CALLER + 0x80, true).unwrap()]);
+    poke(p, DISPATCH, &TOC_PAIR);
+    (p, entries)
+}
+
+fn site_of(entry: usize) -> usize {
+    if (entry - FUNCS) / 0x40 % 2 == 0 { entry + 8 } else { entry }
+}
+
+#[test]
+fn init_site_moves_past_the_toc_pair_and_writes_the_stub() {
+    let (p, entries) = setup(2);
+    let arch = Ppc64Arch::with_layout(layout(2));
+    for (i, &e) in entries.iter().enumerate() {
+        let mut rec = Record::new(e);
+        arch.init_site(p, &mut rec).unwrap();
+        assert_eq!(rec.ip, site_of(e));
+        assert_eq!(rec.arch, STUBS + i * STUB_SIZE);
+        assert_eq!(peek(p, rec.ip), NOP, "the site stays a nop");
+        let stub = rec.arch;
+        assert_eq!(peek(p, stub), MFLR_R0);
+        assert_eq!(decode_branch(stub + 4, peek(p, stub + 4)), Some((CALLER, true)));
+        assert_eq!(peek(p, stub + 8), MTLR_R0);
+        assert_eq!(decode_branch(stub + 12, peek(p, stub + 12)), Some((rec.ip + 4, false)));
+        assert_eq!(arch.check_stub(p, &rec, CALLER), Ok(None));
+    }
+    assert_eq!(arch.stubs_used(), STUBS..STUBS + 2 * STUB_SIZE);
+}
+
+#[test]
+fn init_site_reports_expected_and_found_words() {
+    let (p, entries) = setup(2);
+    let arch = Ppc64Arch::with_layout(layout(2));
+    // Corrupt the nop after the TOC pair: reported at the computed site.
+    poke(p, entries[0] + 8, &[0x6800_0000]);
+    let mut rec = Record::new(entries[0]);
+    assert_eq!(
+        arch.init_site(p, &mut rec),
+        Err(PatchError::Mismatch { expected: insn::to_insn(NOP), found: insn::to_insn(0x6800_0000) })
+    );
+    assert_eq!(rec.ip, entries[0] + 8);
+    assert_eq!(peek(p, STUBS), TRAP, "no stub written");
+    // A function that starts with neither the nop nor the TOC pair.
+    poke(p, entries[1], &[0x6800_0000]);
+    let mut rec = Record::new(entries[1]);
+    assert!(matches!(arch.init_site(p, &mut rec), Err(PatchError::Mismatch { .. })));
+    assert_eq!(rec.ip, entries[1]);
+    assert_eq!(arch.stubs_used(), STUBS..STUBS);
+}
+
+#[test]
+fn stub_area_full_and_out_of_range() {
+    let (p, entries) = setup(2);
+    let arch = Ppc64Arch::with_layout(layout(1));
+    let mut r0 = Record::new(entries[0]);
+    let mut r1 = Record::new(entries[1]);
+    arch.init_site(p, &mut r0).unwrap();
+    assert_eq!(arch.init_site(p, &mut r1), Err(PatchError::Other("ppc64: stub area full")));
+
+    // Stubs 64 MiB away: out of range of every site; nothing written.
+    let far = STUBS + (64 << 20);
+    let arch = Ppc64Arch::with_layout(Layout { stubs_start: far, stubs_end: far + 64, ..layout(1) });
+    let mut rec = Record::new(entries[1]);
+    assert_eq!(arch.init_site(p, &mut rec), Err(PatchError::OutOfRange { site: entries[1], target: far }));
+    // A trampoline out of range of the stub.
+    let arch = Ppc64Arch::with_layout(Layout { regs_caller: STUBS + (40 << 20), ..layout(4) });
+    let mut rec = Record::new(entries[1]);
+    assert!(matches!(arch.init_site(p, &mut rec), Err(PatchError::OutOfRange { .. })));
+}
+
+fn cb(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
+static PLAIN: Ops = Ops::new(cb, OpsFlags::empty());
+static REGS: Ops = Ops::new(cb, OpsFlags::SAVE_REGS);
+
+/// The backend, except that the dispatchers (host functions, outside the
+/// simulated text) are not patched into the simulated trampolines.
+struct NoFuncPatch(Ppc64Arch);
+
+// SAFETY: delegates to `Ppc64Arch` (simulated text only).
+unsafe impl Arch for NoFuncPatch {
+    const SITE_LEN: usize = Ppc64Arch::SITE_LEN;
+    const ARG_REGS: &'static [usize] = Ppc64Arch::ARG_REGS;
+    fn nop_insn(&self) -> crate::Insn {
+        self.0.nop_insn()
+    }
+    fn call_insn(&self, site: usize, target: usize) -> Result<crate::Insn, PatchError> {
+        self.0.call_insn(site, target)
+    }
+    fn expected_insn(&self, rec: &Record, target: Option<usize>) -> Result<crate::Insn, PatchError> {
+        self.0.expected_insn(rec, target)
+    }
+    fn init_site(&self, p: &dyn crate::Platform, rec: &mut Record) -> Result<(), PatchError> {
+        self.0.init_site(p, rec)
+    }
+    fn make_nop(&self, p: &dyn crate::Platform, rec: &Record, old: usize) -> Result<(), PatchError> {
+        self.0.make_nop(p, rec, old)
+    }
+    fn make_call(&self, p: &dyn crate::Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
+        self.0.make_call(p, rec, target)
+    }
+    fn modify_call(&self, p: &dyn crate::Platform, rec: &Record, old: usize, new: usize) -> Result<(), PatchError> {
+        self.0.modify_call(p, rec, old, new)
+    }
+    fn trampoline_addr(&self, which: Trampoline) -> usize {
+        self.0.trampoline_addr(which)
+    }
+}
+
+#[test]
+fn engine_enable_switch_disable() {
+    let (p, entries) = setup(4);
+    let mut ft = Ftrace::new(NoFuncPatch(Ppc64Arch::with_layout(layout(4))), p, entries.clone(), None);
+    let report = ft.init();
+    assert_eq!(report.failed, Vec::new());
+    let sites: Vec<usize> = entries.iter().map(|&e| site_of(e)).collect();
+    let recs: Vec<Record> = ft.records().to_vec();
+    assert_eq!(recs.iter().map(|r| r.ip).collect::<Vec<_>>(), sites);
+    let snapshot = p.peek(TEXT_BASE, TEXT_LEN);
+
+    ft.register(&PLAIN).unwrap();
+    for r in &recs {
+        assert_eq!(decode_branch(r.ip, peek(p, r.ip)), Some((r.arch, false)), "site branches to its stub");
+        assert_eq!(ft.arch().0.check_stub(p, r, CALLER), Ok(None));
+    }
+
+    // Switching to the regs trampoline rewrites only the stubs' `bl`.
+    let site_words: Vec<u32> = recs.iter().map(|r| peek(p, r.ip)).collect();
+    ft.register(&REGS).unwrap();
+    for (r, w) in recs.iter().zip(&site_words) {
+        assert_eq!(peek(p, r.ip), *w);
+        assert_eq!(ft.arch().0.check_stub(p, r, REGS_CALLER), Ok(None));
+    }
+    assert_eq!(ft.site_state(0), SiteState::RegsCaller);
+    ft.unregister(&REGS).unwrap();
+    ft.unregister(&PLAIN).unwrap();
+    assert_eq!(ft.check_all_nops(), 0);
+    assert_eq!(p.peek(TEXT_BASE, TEXT_LEN), snapshot, "enable/disable is byte-exact");
+    ft.register(&PLAIN).unwrap();
+    ft.unregister(&PLAIN).unwrap();
+    assert_eq!(p.peek(TEXT_BASE, TEXT_LEN), snapshot, "and again");
+}
+
+#[test]
+fn modify_call_checks_the_site_and_the_stub() {
+    let (p, entries) = setup(1);
+    let arch = Ppc64Arch::with_layout(layout(1));
+    let mut rec = Record::new(entries[0]);
+    arch.init_site(p, &mut rec).unwrap();
+    // Site still a nop: modify_call refuses, writes nothing.
+    assert!(matches!(arch.modify_call(p, &rec, CALLER, REGS_CALLER), Err(PatchError::Mismatch { .. })));
+    assert_eq!(arch.check_stub(p, &rec, CALLER), Ok(None));
+    arch.make_call(p, &rec, CALLER).unwrap();
+    // Stub calling the wrong trampoline: refused.
+    assert!(matches!(arch.modify_call(p, &rec, REGS_CALLER, CALLER), Err(PatchError::Mismatch { .. })));
+    arch.modify_call(p, &rec, CALLER, REGS_CALLER).unwrap();
+    assert_eq!(arch.check_stub(p, &rec, REGS_CALLER), Ok(None));
+    // make_nop then make_call back to the caller: stub first, then site.
+    arch.make_nop(p, &rec, REGS_CALLER).unwrap();
+    assert_eq!(peek(p, rec.ip), NOP);
+    arch.make_call(p, &rec, CALLER).unwrap();
+    assert_eq!(arch.check_stub(p, &rec, CALLER), Ok(None));
+    // A corrupted stub is detected before the site is touched.
+    arch.make_nop(p, &rec, CALLER).unwrap();
+    poke(p, rec.arch + 8, &[NOP]);
+    assert!(matches!(arch.make_call(p, &rec, CALLER), Err(PatchError::Mismatch { .. })));
+    assert_eq!(peek(p, rec.ip), NOP);
+    assert!(arch.check_stub(p, &rec, CALLER).unwrap().is_some());
+}
+
+#[test]
+fn update_ftrace_func_targets_the_local_entry() {
+    let (p, _) = setup(0);
+    let arch = Ppc64Arch::with_layout(layout(1));
+    arch.update_ftrace_func(p, Trampoline::Caller, DISPATCH).unwrap();
+    assert_eq!(decode_branch(CALLER_CALL, peek(p, CALLER_CALL)), Some((DISPATCH + 8, true)));
+    arch.update_ftrace_func(p, Trampoline::RegsCaller, DISPATCH + 0x100).unwrap();
+    assert_eq!(decode_branch(REGS_CALLER_CALL, peek(p, REGS_CALLER_CALL)), Some((DISPATCH + 0x100, true)));
+    // The patch point must hold a `bl`.
+    poke(p, CALLER_CALL, &[NOP]);
+    assert!(matches!(arch.update_ftrace_func(p, Trampoline::Caller, DISPATCH), Err(PatchError::Mismatch { .. })));
+}

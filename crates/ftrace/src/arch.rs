@@ -338,3 +338,9 @@ pub unsafe trait Arch: Send + Sync {
 /// trampolines are gated on powerpc64 inside it.
 #[path = "arch/ppc64/mod.rs"]
 pub mod ppc64;
+
+/// The x86_64 and i686 backends (shared encoders, the `int3` batch and the
+/// `#BP` helper are plain logic, tested on the host).
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+#[path = "arch/x86/mod.rs"]
+pub mod x86;

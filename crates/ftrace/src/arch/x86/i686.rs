@@ -1,0 +1,358 @@
+//! The i686 backend: [`I686`], in three build modes ([`I686Mode`]).
+//!
+//! # Register frame
+//!
+//! [`FtraceRegs::gpr`](crate::regs::FtraceRegs::gpr) uses the hardware
+//! register numbers ([`gpr`]): `eax ecx edx ebx esp ebp esi edi`, then
+//! `eflags` at 8. The caller trampolines save and restore `eax ecx edx`
+//! (the caller-saved registers; `ebp` is recorded too); the regs
+//! trampolines save all eight and `eflags`, restore all but `esp`, `ebp`
+//! and `eflags`, and resume at `FtraceRegs::ip`. Arguments are passed on the
+//! stack (cdecl and Rust's ABI on i686), so `ARG_REGS` is empty; they are
+//! found from `FtraceRegs::sp`.
+//!
+//! # Modes
+//!
+//! * [`I686Mode::Fentry`]: `-Zpatchable-function-entry=5`, as on x86_64:
+//!   the site is the function's first instruction. The compiler's three
+//!   nops are rewritten to the 5-byte nop at boot.
+//! * [`I686Mode::Mcount`]: `-Zinstrument-mcount`: the site is the
+//!   `call mcount` the compiler placed after `push %ebp; mov %esp,%ebp`
+//!   (and possibly more of the prologue). `init_site` checks that it calls
+//!   `mcount` and rewrites it to the nop; from then on it is patched exactly
+//!   like an fentry site. The trampolines (`ftrace_mcount_caller`,
+//!   `ftrace_mcount_regs_caller`) read the parent through the traced
+//!   function's frame pointer (`4(%ebp)`).
+//! * [`I686Mode::NoDynamic`]: the `call mcount` stays forever and `mcount`
+//!   is `ftrace_nodyn_mcount`, which returns at once while the function
+//!   pointer `ftrace_trace_function` is `ftrace_stub`, and otherwise builds
+//!   a full frame and calls it. Sites are never written: the patch hooks
+//!   only check the site and count enabled sites; `finish_batch` points
+//!   `ftrace_trace_function` at [`crate::ops::ftrace_ops_list_func`] (which
+//!   applies every filter, since every function calls it) while any site is
+//!   enabled, back at the stub when none is. A site's "nop" state is its
+//!   `call mcount` ([`expected_insn`](crate::Arch::expected_insn)).
+//!
+//! In both mcount modes the trampolines also keep a busy flag
+//! (`ftrace_mcount_busy`): `-Zinstrument-mcount` ignores the notrace
+//! attribute, so the platform functions the dispatcher itself calls are
+//! instrumented; a call arriving while the flag is set returns at once
+//! instead of recursing. The kernel's trap entry saves and clears the flag
+//! so that an exception inside a callback is still traced.
+//!
+//! A redirect (`FtraceRegs::ip` changed) from an mcount site must undo the
+//! part of the prologue that ran before the site: the regs trampoline calls
+//! `ftrace_i686_mcount_unwind`, which restores `ebx`/`esi`/`edi` pushed
+//! after `mov %esp,%ebp` and `ebp`, and resumes at the new ip with the
+//! stack pointer the traced function had at entry.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::x86_64::{Common, Trampolines};
+use super::{NOP3_I686_COMPILER, NOP5, SITE_LEN, encode_call};
+use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn, replace_insn};
+use crate::platform::Platform;
+use crate::record::Record;
+
+/// Indices into [`FtraceRegs::gpr`](crate::regs::FtraceRegs::gpr) on i686.
+pub mod gpr {
+    #![allow(missing_docs, reason = "register names")]
+    pub const EAX: usize = 0;
+    pub const ECX: usize = 1;
+    pub const EDX: usize = 2;
+    pub const EBX: usize = 3;
+    pub const ESP: usize = 4;
+    pub const EBP: usize = 5;
+    pub const ESI: usize = 6;
+    pub const EDI: usize = 7;
+    pub const EFLAGS: usize = 8;
+}
+
+/// How the kernel was instrumented (a build configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum I686Mode {
+    /// 5-byte patchable entry before the prologue.
+    Fentry,
+    /// `call mcount` after the prologue, patched nop/call; `mcount` is the
+    /// address of the `mcount` symbol the compiler calls.
+    Mcount {
+        /// Address of `mcount`.
+        mcount: usize,
+    },
+    /// `call mcount` left in place; `mcount` tests a function pointer.
+    NoDynamic {
+        /// Address of `mcount`.
+        mcount: usize,
+    },
+}
+
+/// The i686 backend (module docs).
+#[derive(Debug)]
+pub struct I686 {
+    c: Common,
+    mode: I686Mode,
+    /// NoDynamic: enabled sites after the last committed batch.
+    enabled: AtomicUsize,
+    /// NoDynamic: enabled sites including the batch being built.
+    pending: AtomicUsize,
+    /// NoDynamic: where the count is published (`ftrace_trace_function`'s
+    /// address and the values it takes), none on the host.
+    nodyn: Option<NoDynPointer>,
+}
+
+/// The function pointer `ftrace_nodyn_mcount` tests.
+#[derive(Debug, Clone, Copy)]
+pub struct NoDynPointer {
+    /// Address of the pointer variable.
+    pub slot: &'static AtomicUsize,
+    /// Its value while no site is enabled (`ftrace_stub`).
+    pub stub: usize,
+    /// Its value while some site is enabled (`ftrace_ops_list_func`).
+    pub func: usize,
+}
+
+impl I686 {
+    /// A backend for `mode` with trampolines at the given addresses (host
+    /// tests; the kernel uses [`I686::new`]).
+    pub fn with_trampolines(mode: I686Mode, tramps: Trampolines, nodyn: Option<NoDynPointer>) -> Self {
+        I686 { c: Common::new(tramps), mode, enabled: AtomicUsize::new(0), pending: AtomicUsize::new(0), nodyn }
+    }
+
+    /// The backend over the assembled trampolines of `ftrace_32.S`.
+    #[cfg(all(target_arch = "x86", target_os = "none"))]
+    pub fn new(mode: I686Mode) -> Self {
+        let (tramps, nodyn) = asm::trampolines(mode);
+        Self::with_trampolines(mode, tramps, nodyn)
+    }
+
+    /// The build mode.
+    pub fn mode(&self) -> I686Mode {
+        self.mode
+    }
+
+    /// NoDynamic: number of enabled sites.
+    pub fn nodyn_enabled(&self) -> usize {
+        self.enabled.load(Ordering::SeqCst)
+    }
+
+    fn mcount(&self) -> Option<usize> {
+        match self.mode {
+            I686Mode::Fentry => None,
+            I686Mode::Mcount { mcount } | I686Mode::NoDynamic { mcount } => Some(mcount),
+        }
+    }
+
+    fn is_nodyn(&self) -> bool {
+        matches!(self.mode, I686Mode::NoDynamic { .. })
+    }
+
+    /// NoDynamic patch hooks: check that the site still calls `mcount` and
+    /// account for the change.
+    fn nodyn_change(&self, p: &dyn Platform, rec: &Record, delta: isize) -> Result<(), PatchError> {
+        let want = self.expected_insn(rec, None)?;
+        let found = read_insn(p, rec.ip, SITE_LEN)?;
+        if found != want {
+            return Err(PatchError::Mismatch { expected: want, found });
+        }
+        if delta > 0 {
+            self.pending.fetch_add(1, Ordering::SeqCst);
+        } else if delta < 0 {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+// SAFETY:
+// 1. As on x86_64: 5-byte nop / `call rel32` sites changed only through the
+//    int3 protocol; NoDynamic never writes a site.
+// 2. Sites are read and compared before anything is queued or written.
+// 3. ftrace_32.S builds the documented frame and calls the patched inner
+//    call (or, NoDynamic, `ftrace_trace_function`) with
+//    (ip, parent_ip, FTRACE_TRACE_OP, regs) on the stack (cdecl).
+// 4. ARG_REGS is empty.
+unsafe impl Arch for I686 {
+    const SITE_LEN: usize = SITE_LEN;
+    const ARG_REGS: &'static [usize] = &[];
+
+    fn nop_insn(&self) -> Insn {
+        Insn::new(&NOP5)
+    }
+
+    fn call_insn(&self, site: usize, target: usize) -> Result<Insn, PatchError> {
+        encode_call(site, target)
+    }
+
+    fn expected_insn(&self, rec: &Record, target: Option<usize>) -> Result<Insn, PatchError> {
+        match (self.mode, target) {
+            // The call stays whatever the state.
+            (I686Mode::NoDynamic { mcount }, _) => encode_call(rec.ip, mcount),
+            (_, None) => Ok(self.nop_insn()),
+            (_, Some(t)) => encode_call(rec.ip, t),
+        }
+    }
+
+    /// Fentry: rewrites the compiler's three nops to the 5-byte nop. Mcount:
+    /// checks the site calls `mcount` and rewrites it to the nop. NoDynamic:
+    /// only checks. Runs at boot before anything executes the sites
+    /// concurrently, so it writes directly.
+    fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
+        let found = read_insn(p, rec.ip, SITE_LEN)?;
+        let nop = self.nop_insn();
+        match self.mcount() {
+            None if found == nop => Ok(()),
+            None if found.as_bytes() == NOP3_I686_COMPILER => replace_insn(p, rec.ip, &found, &nop),
+            None => Err(PatchError::Mismatch { expected: nop, found }),
+            Some(m) => {
+                let call = encode_call(rec.ip, m)?;
+                if found != call {
+                    Err(PatchError::Mismatch { expected: call, found })
+                } else if self.is_nodyn() {
+                    Ok(())
+                } else {
+                    replace_insn(p, rec.ip, &found, &nop)
+                }
+            }
+        }
+    }
+
+    fn make_nop(&self, p: &dyn Platform, rec: &Record, old_target: usize) -> Result<(), PatchError> {
+        if self.is_nodyn() {
+            return self.nodyn_change(p, rec, -1);
+        }
+        self.c.queue(p, rec.ip, &encode_call(rec.ip, old_target)?, &self.nop_insn())
+    }
+
+    fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
+        if self.is_nodyn() {
+            return self.nodyn_change(p, rec, 1);
+        }
+        self.c.queue(p, rec.ip, &self.nop_insn(), &encode_call(rec.ip, target)?)
+    }
+
+    fn modify_call(&self, p: &dyn Platform, rec: &Record, old: usize, new: usize) -> Result<(), PatchError> {
+        if self.is_nodyn() {
+            return self.nodyn_change(p, rec, 0);
+        }
+        self.c.queue(p, rec.ip, &encode_call(rec.ip, old)?, &encode_call(rec.ip, new)?)
+    }
+
+    fn begin_batch(&self, _p: &dyn Platform) {
+        self.c.batch.clear();
+        self.pending.store(self.enabled.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    fn finish_batch(&self, p: &dyn Platform) -> Result<(), SiteError> {
+        if self.is_nodyn() {
+            let n = self.pending.load(Ordering::SeqCst);
+            self.enabled.store(n, Ordering::SeqCst);
+            if let Some(ptr) = self.nodyn {
+                ptr.slot.store(if n > 0 { ptr.func } else { ptr.stub }, Ordering::SeqCst);
+            }
+            p.sync_cores();
+            return Ok(());
+        }
+        self.c.finish(p)
+    }
+
+    fn abort_batch(&self, p: &dyn Platform) {
+        self.c.batch.clear();
+        self.pending.store(self.enabled.load(Ordering::SeqCst), Ordering::SeqCst);
+        p.sync_cores();
+    }
+
+    fn update_ftrace_func(&self, p: &dyn Platform, which: Trampoline, func: usize) -> Result<(), PatchError> {
+        if self.is_nodyn() {
+            // ftrace_nodyn_mcount always calls the list dispatcher.
+            return Ok(());
+        }
+        self.c.update_ftrace_func(p, which, func)
+    }
+
+    fn trampoline_addr(&self, which: Trampoline) -> usize {
+        self.c.trampoline_addr(which)
+    }
+}
+
+/// The assembled trampolines (kernel builds only).
+#[cfg(all(target_arch = "x86", target_os = "none"))]
+mod asm {
+    use core::mem::size_of;
+    use core::sync::atomic::AtomicUsize;
+
+    use super::{I686Mode, NoDynPointer, Trampolines, gpr};
+    use crate::regs::{FREGS_FULL, FREGS_SIZE, FtraceRegs, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP};
+
+    /// Bytes reserved below the trampoline's `%ebp`: the frame plus 16
+    /// bytes of outgoing arguments, rounded to 16 (the trampolines also
+    /// align `%esp` down to 16 for the call).
+    const FRAME: usize = FREGS_SIZE.next_multiple_of(16);
+
+    const fn g(i: usize) -> usize {
+        OFF_GPR + i * size_of::<usize>()
+    }
+
+    core::arch::global_asm!(
+        include_str!("ftrace_32.S"),
+        frame = const FRAME,
+        off_ip = const OFF_IP,
+        off_parent = const OFF_PARENT_IP,
+        off_sp = const OFF_SP,
+        off_ret_slot = const OFF_RET_SLOT,
+        off_flags = const OFF_FLAGS,
+        off_spare = const core::mem::offset_of!(FtraceRegs, spare),
+        fregs_full = const FREGS_FULL,
+        eax = const g(gpr::EAX),
+        ecx = const g(gpr::ECX),
+        edx = const g(gpr::EDX),
+        ebx = const g(gpr::EBX),
+        esp = const g(gpr::ESP),
+        ebp = const g(gpr::EBP),
+        esi = const g(gpr::ESI),
+        edi = const g(gpr::EDI),
+        eflags = const g(gpr::EFLAGS),
+        options(att_syntax)
+    );
+
+    unsafe extern "C" {
+        fn ftrace_caller();
+        fn ftrace_regs_caller();
+        fn ftrace_mcount_caller();
+        fn ftrace_mcount_regs_caller();
+        fn ftrace_stub();
+        static ftrace_call: u8;
+        static ftrace_regs_call: u8;
+        static ftrace_mcount_call: u8;
+        static ftrace_mcount_regs_call: u8;
+        static ftrace_trace_function: AtomicUsize;
+    }
+
+    pub(super) fn trampolines(mode: I686Mode) -> (Trampolines, Option<NoDynPointer>) {
+        let stub = ftrace_stub as *const () as usize;
+        let fentry = Trampolines {
+            caller: ftrace_caller as *const () as usize,
+            regs_caller: ftrace_regs_caller as *const () as usize,
+            caller_call: core::ptr::addr_of!(ftrace_call) as usize,
+            regs_call: core::ptr::addr_of!(ftrace_regs_call) as usize,
+            stub,
+        };
+        let mcount = Trampolines {
+            caller: ftrace_mcount_caller as *const () as usize,
+            regs_caller: ftrace_mcount_regs_caller as *const () as usize,
+            caller_call: core::ptr::addr_of!(ftrace_mcount_call) as usize,
+            regs_call: core::ptr::addr_of!(ftrace_mcount_regs_call) as usize,
+            stub,
+        };
+        match mode {
+            I686Mode::Fentry => (fentry, None),
+            I686Mode::Mcount { .. } => (mcount, None),
+            I686Mode::NoDynamic { .. } => {
+                // SAFETY: `ftrace_trace_function` is a word-sized, aligned
+                // variable of ftrace_32.S's data, only accessed atomically.
+                let slot: &'static AtomicUsize = unsafe { &*core::ptr::addr_of!(ftrace_trace_function) };
+                let func = crate::ops::list_func_addr();
+                (mcount, Some(NoDynPointer { slot, stub, func }))
+            }
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The x86 backends (x86_64 and i686), sharing everything but the
+//! trampolines.
+//!
+//! # Sites
+//!
+//! A site is 5 bytes: the canonical nop [`NOP5`] (`0f 1f 44 00 00`) while
+//! disabled, `call rel32` ([`CALL_OPCODE`]) to a trampoline while enabled.
+//! The compilers emit other patterns, which [`init_site`](crate::Arch::init_site)
+//! checks and rewrites to [`NOP5`] once at boot:
+//!
+//! * x86_64 `-Zpatchable-function-entry=5`: `0f 1f 44 00 08` ([`NOP5_X86_64_COMPILER`]);
+//! * i686 `-Zpatchable-function-entry=5`: `66 90 66 90 90` ([`NOP3_I686_COMPILER`]),
+//!   three instructions, so it is rewritten before anything can be
+//!   interrupted between them;
+//! * i686 `-Zinstrument-mcount`: `call mcount` after the prologue.
+//!
+//! # Writing sites that may be executing: the `int3` protocol
+//!
+//! A 5-byte instruction cannot be written atomically with respect to a CPU
+//! fetching it. Every change therefore goes through three phases, each
+//! followed by one core synchronisation for the *whole* batch:
+//!
+//! 1. write `int3` (`cc`) over the first byte of every changing site;
+//! 2. write the last four bytes of every site;
+//! 3. write the new first byte of every site.
+//!
+//! Between phases 1 and 3 a CPU executing a site traps into `#BP`; the
+//! kernel's handler calls [`poke_int3_handler`], which finds the site in the
+//! published batch and emulates the *new* instruction (the call, or the
+//! nop), so the CPU never sees a torn instruction.
+//!
+//! The batch is built by the [`Arch`](crate::Arch) hooks: `make_*` read and
+//! compare the site and queue the write ([`Batch::queue`]); `finish_batch`
+//! runs the three phases ([`Batch::commit`]). All of this is plain logic
+//! over [`Platform`], tested on the host with the mock platform.
+//!
+//! # Choosing the backend
+//!
+//! [`X86_64`] (`x86_64.rs`) and [`I686`] (`i686.rs`) implement
+//! [`Arch`](crate::Arch); only the trampolines (`ftrace_64.S`,
+//! `ftrace_32.S`) are target-specific and are assembled only when building
+//! for that target with `target_os = "none"`.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use crate::arch::{Insn, PatchError, SiteError, read_insn};
+use crate::platform::Platform;
+
+pub mod i686;
+pub mod x86_64;
+
+pub use i686::{I686, I686Mode};
+pub use x86_64::X86_64;
+
+/// Bytes of a site.
+pub const SITE_LEN: usize = 5;
+/// The canonical 5-byte nop (`nopl 0x0(%rax,%rax,1)`) a disabled site holds.
+pub const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+/// The 5-byte nop rustc emits on x86_64 (same instruction, displacement 8).
+pub const NOP5_X86_64_COMPILER: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x08];
+/// The three nops rustc emits on i686 (`xchg %ax,%ax; xchg %ax,%ax; nop`).
+pub const NOP3_I686_COMPILER: [u8; 5] = [0x66, 0x90, 0x66, 0x90, 0x90];
+/// Opcode of `call rel32`.
+pub const CALL_OPCODE: u8 = 0xe8;
+/// Opcode of `int3`.
+pub const INT3: u8 = 0xcc;
+
+/// `call rel32` at `site` to `target`; fails when the displacement does not
+/// fit in 32 bits (on i686 every target fits: addresses wrap).
+pub fn encode_call(site: usize, target: usize) -> Result<Insn, PatchError> {
+    let next = site.wrapping_add(SITE_LEN);
+    let rel: i32 = if usize::BITS == 32 {
+        target.wrapping_sub(next) as u32 as i32
+    } else {
+        let rel = (target as i64).wrapping_sub(next as i64);
+        i32::try_from(rel).map_err(|_| PatchError::OutOfRange { site, target })?
+    };
+    let r = rel.to_le_bytes();
+    Ok(Insn::new(&[CALL_OPCODE, r[0], r[1], r[2], r[3]]))
+}
+
+/// Target of the `call rel32` in `bytes` at `site`; `None` when `bytes` is
+/// not a 5-byte `call rel32`.
+pub fn decode_call(site: usize, bytes: &[u8]) -> Option<usize> {
+    match bytes {
+        [CALL_OPCODE, a, b, c, d] => {
+            let rel = i32::from_le_bytes([*a, *b, *c, *d]) as isize;
+            Some(site.wrapping_add(SITE_LEN).wrapping_add_signed(rel))
+        }
+        _ => None,
+    }
+}
+
+/// What executing a 5-byte site instruction does, for emulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emulation {
+    /// Continue at the next instruction (`site + 5`).
+    Nop,
+    /// Push `site + 5` and continue at the target.
+    Call(usize),
+}
+
+/// Decodes the instructions a site may hold; `None` for anything else.
+pub fn emulation_of(site: usize, bytes: &[u8]) -> Option<Emulation> {
+    if bytes == NOP5 || bytes == NOP5_X86_64_COMPILER || bytes == NOP3_I686_COMPILER {
+        Some(Emulation::Nop)
+    } else {
+        decode_call(site, bytes).map(Emulation::Call)
+    }
+}
+
+/// The interrupted state the `#BP` handler lets [`poke_int3_handler`]
+/// change. The kernel implements it over its trap frame.
+pub trait TrapFrame {
+    /// Instruction pointer saved by the trap: for `int3`, the address
+    /// *after* the `cc` byte.
+    fn ip(&self) -> usize;
+    /// Sets where the interrupted code resumes.
+    fn set_ip(&mut self, ip: usize);
+    /// Pushes `value` onto the interrupted code's stack (as a `call` would).
+    fn push(&mut self, value: usize);
+}
+
+/// One queued site change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Poke {
+    /// Site address.
+    pub addr: usize,
+    /// Bytes the site holds now (checked when queued).
+    pub old: [u8; SITE_LEN],
+    /// Bytes it will hold.
+    pub new: [u8; SITE_LEN],
+    /// What the new bytes do, emulated while the site holds `int3`.
+    pub emulate: Emulation,
+}
+
+/// The table the `#BP` handler reads while a batch is in flight: sorted by
+/// address. Published through [`IN_FLIGHT`].
+struct PokeTable {
+    pokes: Box<[Poke]>,
+}
+
+/// The batch being committed (null when none): read lock-free by
+/// [`poke_int3_handler`].
+static IN_FLIGHT: AtomicPtr<PokeTable> = AtomicPtr::new(core::ptr::null_mut());
+/// Handlers currently reading [`IN_FLIGHT`]; the committer frees a table
+/// only after seeing zero once it unpublished it.
+static READERS: AtomicUsize = AtomicUsize::new(0);
+/// `int3` traps that [`poke_int3_handler`] emulated (for tests).
+static EMULATED: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of `int3` traps emulated so far.
+pub fn emulated_count() -> usize {
+    EMULATED.load(Ordering::Relaxed)
+}
+
+/// The `#BP` helper (Linux's `poke_int3_handler`): when the trap comes from
+/// a site of the batch in flight, emulates the site's new instruction on
+/// `frame` and returns true; otherwise returns false and leaves `frame`
+/// alone (the `int3` is someone else's).
+///
+/// Lock-free and allocation-free: callable from the exception handler with
+/// any lock held by the interrupted code.
+pub fn poke_int3_handler(frame: &mut dyn TrapFrame) -> bool {
+    READERS.fetch_add(1, Ordering::SeqCst);
+    let site = frame.ip().wrapping_sub(1);
+    let table = IN_FLIGHT.load(Ordering::SeqCst);
+    // SAFETY: a published table is freed only after it was unpublished and
+    // READERS was then seen at zero; we counted ourselves before loading.
+    let found = unsafe { table.as_ref() }
+        .and_then(|t| t.pokes.binary_search_by_key(&site, |p| p.addr).ok().map(|i| t.pokes[i].emulate));
+    READERS.fetch_sub(1, Ordering::SeqCst);
+    match found {
+        None => false,
+        Some(Emulation::Nop) => {
+            frame.set_ip(site + SITE_LEN);
+            EMULATED.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Some(Emulation::Call(target)) => {
+            frame.push(site + SITE_LEN);
+            frame.set_ip(target);
+            EMULATED.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+    }
+}
+
+/// A queue of site changes committed with the `int3` protocol.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pokes: spin::Mutex<Vec<Poke>>,
+}
+
+impl Batch {
+    /// An empty queue.
+    pub const fn new() -> Self {
+        Batch { pokes: spin::Mutex::new(Vec::new()) }
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&self) {
+        self.pokes.lock().clear();
+    }
+
+    /// Number of queued changes.
+    pub fn len(&self) -> usize {
+        self.pokes.lock().len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads the site at `addr`, checks it holds `old` and queues the change
+    /// to `new` (nothing when they are equal). Nothing is written.
+    pub fn queue(&self, p: &dyn Platform, addr: usize, old: &Insn, new: &Insn) -> Result<(), PatchError> {
+        let found = read_insn(p, addr, SITE_LEN)?;
+        if found != *old {
+            return Err(PatchError::Mismatch { expected: *old, found });
+        }
+        if old == new {
+            return Ok(());
+        }
+        let (Ok(o), Ok(n)) = (<[u8; SITE_LEN]>::try_from(old.as_bytes()), <[u8; SITE_LEN]>::try_from(new.as_bytes()))
+        else {
+            return Err(PatchError::Other("x86: site instructions are 5 bytes"));
+        };
+        let emulate = emulation_of(addr, &n).ok_or(PatchError::Other("x86: cannot emulate the new instruction"))?;
+        let mut q = self.pokes.lock();
+        // A later change of the same site in one batch replaces the target
+        // but keeps the original old bytes.
+        if let Some(prev) = q.iter_mut().find(|p| p.addr == addr) {
+            prev.new = n;
+            prev.emulate = emulate;
+        } else {
+            q.push(Poke { addr, old: o, new: n, emulate });
+        }
+        Ok(())
+    }
+
+    /// Applies every queued change with the `int3` protocol (module docs):
+    /// three phases, one [`Platform::sync_cores`] after each. Empties the
+    /// queue.
+    ///
+    /// On a write fault, the sites are brought back to a state the CPU can
+    /// execute (old or new bytes) as far as the platform lets us, and the
+    /// failing site is returned. A site whose `int3` cannot be removed
+    /// keeps its entry published so that the handler still emulates it.
+    ///
+    /// # Safety
+    ///
+    /// Every queued address is a site of 5 bytes of kernel text whose
+    /// current and new contents are complete instructions, and the kernel's
+    /// `#BP` handler calls [`poke_int3_handler`].
+    pub unsafe fn commit(&self, p: &dyn Platform) -> Result<(), SiteError> {
+        let mut pokes = core::mem::take(&mut *self.pokes.lock());
+        pokes.retain(|k| k.old != k.new);
+        if pokes.is_empty() {
+            return Ok(());
+        }
+        pokes.sort_unstable_by_key(|k| k.addr);
+        // SAFETY: guaranteed by the caller.
+        unsafe { commit_pokes(p, pokes.into_boxed_slice()) }
+    }
+}
+
+/// Waits until no handler reads an unpublished table, then frees it.
+fn retire(table: *mut PokeTable) {
+    while READERS.load(Ordering::SeqCst) != 0 {
+        core::hint::spin_loop();
+    }
+    // SAFETY: `table` came from `Box::into_raw`, was unpublished before this
+    // call and no handler counted in READERS can still hold it.
+    drop(unsafe { Box::from_raw(table) });
+}
+
+/// The three phases over a sorted slice of distinct sites.
+///
+/// # Safety
+/// As for [`Batch::commit`].
+unsafe fn commit_pokes(p: &dyn Platform, pokes: Box<[Poke]>) -> Result<(), SiteError> {
+    let table = Box::into_raw(Box::new(PokeTable { pokes }));
+    // SAFETY: just allocated; we only read it (the handler reads it too).
+    let pokes: &[Poke] = unsafe { &(*table).pokes };
+    let prev = IN_FLIGHT.swap(table, Ordering::SeqCst);
+    debug_assert!(prev.is_null(), "x86: nested int3 batches");
+    let write = |addr: usize, bytes: &[u8]| -> Result<(), SiteError> {
+        // SAFETY: the caller guarantees each address is a 5-byte site; the
+        // protocol's order keeps it executable (int3 first, first byte last).
+        unsafe { p.text_write(addr, bytes) }.map_err(|_| SiteError { ip: addr, error: PatchError::WriteFault })
+    };
+    let unpublish = || {
+        IN_FLIGHT.store(core::ptr::null_mut(), Ordering::SeqCst);
+        retire(table);
+    };
+
+    // Phase 1: int3 over every first byte.
+    for (i, k) in pokes.iter().enumerate() {
+        if let Err(e) = write(k.addr, &[INT3]) {
+            // Put the first bytes already replaced back; the sites are
+            // unchanged otherwise.
+            for k in &pokes[..i] {
+                let _ = write(k.addr, &k.old[..1]);
+            }
+            p.sync_cores();
+            unpublish();
+            return Err(e);
+        }
+    }
+    p.sync_cores();
+
+    // Phase 2: the tails (skipped when they do not change).
+    for (i, k) in pokes.iter().enumerate() {
+        if k.old[1..] == k.new[1..] {
+            continue;
+        }
+        if let Err(e) = write(k.addr + 1, &k.new[1..]) {
+            // Back to the old instructions: tails first (int3 still guards
+            // them), then the first bytes.
+            for k in &pokes[..=i] {
+                let _ = write(k.addr + 1, &k.old[1..]);
+            }
+            p.sync_cores();
+            for k in pokes {
+                let _ = write(k.addr, &k.old[..1]);
+            }
+            p.sync_cores();
+            unpublish();
+            return Err(e);
+        }
+    }
+    p.sync_cores();
+
+    // Phase 3: the new first bytes.
+    let mut first_err = None;
+    for k in pokes {
+        if let Err(e) = write(k.addr, &k.new[..1]) {
+            first_err.get_or_insert(e);
+        }
+    }
+    p.sync_cores();
+    match first_err {
+        None => {
+            unpublish();
+            Ok(())
+        }
+        Some(e) => {
+            // A site may still hold int3: keep the table published (leaked)
+            // so the handler keeps emulating its new instruction.
+            Err(e)
+        }
+    }
+}
+
+/// Changes one site with the `int3` protocol at once (used for the
+/// trampolines' inner call): reads, compares with `old`, writes `new`.
+///
+/// # Safety
+/// `addr` is 5 bytes of kernel text holding a complete instruction; the
+/// kernel's `#BP` handler calls [`poke_int3_handler`]; no other batch is
+/// being committed.
+pub unsafe fn poke_one(p: &dyn Platform, addr: usize, old: &Insn, new: &Insn) -> Result<(), PatchError> {
+    let b = Batch::new();
+    b.queue(p, addr, old, new)?;
+    // SAFETY: guaranteed by the caller.
+    unsafe { b.commit(p) }.map_err(|e| e.error)
+}
+
+#[cfg(test)]
+mod tests;

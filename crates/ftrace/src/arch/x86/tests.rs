@@ -1,0 +1,446 @@
+//! Host tests of the x86 encoders, the `int3` batch protocol, the `#BP`
+//! helper and both backends driven by the engine over simulated text.
+
+use std::sync::Mutex;
+use std::string::String;
+use std::vec::Vec;
+
+use super::*;
+use crate::Ftrace;
+use crate::arch::{Arch, Trampoline};
+use crate::mock::{MockPlatform, TEXT_BASE};
+use crate::ops::{Ops, OpsFlags};
+use crate::arch::SiteError;
+use crate::platform::{Context, TextFault};
+use crate::record::Record;
+use crate::regs::FtraceRegs;
+use x86_64::Trampolines;
+
+/// The batch in flight is global: tests committing batches run one at a
+/// time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn call_round_trip() {
+    let site = 0x1000_0000usize;
+    for target in [site + 5, site, site + 0x7fff_0000, site - 0x1000, 0x2000_0000] {
+        let insn = encode_call(site, target).unwrap();
+        assert_eq!(insn.as_bytes()[0], 0xe8);
+        assert_eq!(decode_call(site, insn.as_bytes()), Some(target));
+    }
+    assert_eq!(encode_call(site, site + 5).unwrap().as_bytes(), &[0xe8, 0, 0, 0, 0]);
+    assert_eq!(encode_call(site, site).unwrap().as_bytes(), &[0xe8, 0xfb, 0xff, 0xff, 0xff]);
+    assert!(matches!(encode_call(0x1000, 0x1_0000_1000), Err(PatchError::OutOfRange { .. })));
+    assert_eq!(decode_call(site, &NOP5), None);
+    assert_eq!(decode_call(site, &[0xe8, 0, 0, 0]), None);
+}
+
+#[test]
+fn emulation_decodes_sites() {
+    assert_eq!(emulation_of(0x100, &NOP5), Some(Emulation::Nop));
+    assert_eq!(emulation_of(0x100, &NOP3_I686_COMPILER), Some(Emulation::Nop));
+    assert_eq!(emulation_of(0x100, &[0xe8, 0x10, 0, 0, 0]), Some(Emulation::Call(0x115)));
+    assert_eq!(emulation_of(0x100, &[0xcc; 5]), None);
+}
+
+/// Simulated text with an event log, and a "CPU" that executes every
+/// queued site at each core synchronisation, checking that it always finds
+/// an instruction it can run: the old one, the new one, or an int3 the
+/// helper emulates.
+struct LogPlatform {
+    inner: &'static MockPlatform,
+    log: Mutex<Vec<String>>,
+    /// Sites executed at every sync, with the allowed (old, new) bytes.
+    watch: Mutex<Vec<(usize, [u8; 5], [u8; 5])>>,
+    fail_write_at: Mutex<Option<(usize, usize)>>,
+}
+
+struct Frame {
+    ip: usize,
+    stack: Vec<usize>,
+}
+
+impl TrapFrame for Frame {
+    fn ip(&self) -> usize {
+        self.ip
+    }
+    fn set_ip(&mut self, ip: usize) {
+        self.ip = ip;
+    }
+    fn push(&mut self, value: usize) {
+        self.stack.push(value);
+    }
+}
+
+impl LogPlatform {
+    fn new(len: usize) -> &'static Self {
+        std::boxed::Box::leak(std::boxed::Box::new(LogPlatform {
+            inner: std::boxed::Box::leak(std::boxed::Box::new(MockPlatform::new(len))),
+            log: Mutex::new(Vec::new()),
+            watch: Mutex::new(Vec::new()),
+            fail_write_at: Mutex::new(None),
+        }))
+    }
+
+    /// Executes the site at `addr` once, returning what it did.
+    fn execute(&self, addr: usize) -> Option<Emulation> {
+        let bytes = self.inner.peek(addr, 5);
+        if bytes[0] == INT3 {
+            let mut f = Frame { ip: addr + 1, stack: Vec::new() };
+            if !poke_int3_handler(&mut f) {
+                return None;
+            }
+            return Some(match f.stack[..] {
+                [] => {
+                    assert_eq!(f.ip, addr + 5);
+                    Emulation::Nop
+                }
+                [ret] => {
+                    assert_eq!(ret, addr + 5);
+                    Emulation::Call(f.ip)
+                }
+                _ => panic!("pushed twice"),
+            });
+        }
+        emulation_of(addr, &bytes)
+    }
+}
+
+// SAFETY: a simulation; one CPU; see MockPlatform.
+unsafe impl Platform for LogPlatform {
+    fn cpu_id(&self) -> usize {
+        0
+    }
+    fn nr_cpus(&self) -> usize {
+        1
+    }
+    fn clock_ns(&self) -> u64 {
+        0
+    }
+    fn context(&self) -> Context {
+        Context::Normal
+    }
+    unsafe fn text_read(&self, addr: usize, buf: &mut [u8]) -> Result<(), TextFault> {
+        // SAFETY: forwarded.
+        unsafe { self.inner.text_read(addr, buf) }
+    }
+    unsafe fn text_write(&self, addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
+        let mut fail = self.fail_write_at.lock().unwrap();
+        if let Some((a, n)) = *fail {
+            if (addr..addr + bytes.len()).contains(&a) {
+                if n == 0 {
+                    return Err(TextFault);
+                }
+                *fail = Some((a, n - 1));
+            }
+        }
+        drop(fail);
+        self.log.lock().unwrap().push(std::format!("w {:x} {}", addr - TEXT_BASE, Insn::new(bytes)));
+        // SAFETY: forwarded.
+        unsafe { self.inner.text_write(addr, bytes) }
+    }
+    fn sync_cores(&self) {
+        self.log.lock().unwrap().push("sync".into());
+        for &(addr, old, new) in self.watch.lock().unwrap().iter() {
+            let did = self.execute(addr).expect("site not executable at a sync");
+            let ok = [old, new].iter().any(|b| emulation_of(addr, b) == Some(did));
+            assert!(ok, "site {addr:#x} did {did:?}");
+        }
+    }
+    fn irq_save(&self) -> usize {
+        0
+    }
+    fn irq_restore(&self, _: usize) {}
+}
+
+fn call_bytes(site: usize, target: usize) -> [u8; 5] {
+    encode_call(site, target).unwrap().as_bytes().try_into().unwrap()
+}
+
+#[test]
+fn batch_writes_three_phases_with_one_sync_each() {
+    let _s = serial();
+    let p = LogPlatform::new(64);
+    let (a, b) = (TEXT_BASE, TEXT_BASE + 16);
+    let t = TEXT_BASE + 0x1000;
+    p.inner.poke(a, &NOP5);
+    p.inner.poke(b, &call_bytes(b, t));
+    p.watch.lock().unwrap().extend([(a, NOP5, call_bytes(a, t)), (b, call_bytes(b, t), NOP5)]);
+    let batch = Batch::new();
+    batch.queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    batch.queue(p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5)).unwrap();
+    assert!(p.log.lock().unwrap().is_empty(), "queueing writes nothing");
+    // SAFETY: simulated text.
+    unsafe { batch.commit(p) }.unwrap();
+    let log = p.log.lock().unwrap().clone();
+    let ca = Insn::new(&call_bytes(a, t));
+    let expected: Vec<String> = [
+        "w 0 cc".into(),
+        "w 10 cc".into(),
+        "sync".into(),
+        std::format!("w 1 {}", Insn::new(&ca.as_bytes()[1..])),
+        "w 11 1f 44 00 00".into(),
+        "sync".into(),
+        "w 0 e8".into(),
+        "w 10 0f".into(),
+        "sync".into(),
+    ]
+    .to_vec();
+    assert_eq!(log, expected);
+    assert_eq!(p.inner.peek(a, 5), ca.as_bytes());
+    assert_eq!(p.inner.peek(b, 5), NOP5);
+    assert!(batch.is_empty());
+    // Nothing in flight any more: an int3 there is not ours.
+    let mut f = Frame { ip: a + 1, stack: Vec::new() };
+    assert!(!poke_int3_handler(&mut f));
+}
+
+#[test]
+fn queue_checks_old_bytes_and_skips_no_ops() {
+    let _s = serial();
+    let p = LogPlatform::new(64);
+    p.inner.poke(TEXT_BASE, &[0x66, 0x66, 0x66, 0x66, 0x90]);
+    let batch = Batch::new();
+    let e = batch.queue(p, TEXT_BASE, &Insn::new(&NOP5), &encode_call(TEXT_BASE, TEXT_BASE + 64).unwrap());
+    assert_eq!(
+        e,
+        Err(PatchError::Mismatch { expected: Insn::new(&NOP5), found: Insn::new(&[0x66, 0x66, 0x66, 0x66, 0x90]) })
+    );
+    p.inner.poke(TEXT_BASE, &NOP5);
+    batch.queue(p, TEXT_BASE, &Insn::new(&NOP5), &Insn::new(&NOP5)).unwrap();
+    assert!(batch.is_empty());
+    // SAFETY: simulated text.
+    unsafe { batch.commit(p) }.unwrap();
+    assert!(p.log.lock().unwrap().is_empty(), "an empty batch does not even sync");
+}
+
+#[test]
+fn int3_handler_emulates_the_new_instruction_mid_batch() {
+    let _s = serial();
+    let p = LogPlatform::new(64);
+    let (a, b) = (TEXT_BASE, TEXT_BASE + 16);
+    let t = TEXT_BASE + 0x1000;
+    p.inner.poke(a, &NOP5);
+    p.inner.poke(b, &call_bytes(b, t));
+    let batch = Batch::new();
+    batch.queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    batch.queue(p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5)).unwrap();
+    // Check at each sync that the helper emulates the *new* instruction
+    // while the int3 is there (the watch asserts executability).
+    p.watch.lock().unwrap().extend([(a, NOP5, call_bytes(a, t)), (b, call_bytes(b, t), NOP5)]);
+    let before = emulated_count();
+    // SAFETY: simulated text.
+    unsafe { batch.commit(p) }.unwrap();
+    // Two syncs with int3 in place, two sites each.
+    assert_eq!(emulated_count() - before, 4);
+    // Direct check of the emulation itself.
+    let mut f = Frame { ip: a + 1, stack: Vec::new() };
+    assert!(!poke_int3_handler(&mut f));
+    assert_eq!(f.ip, a + 1);
+}
+
+#[test]
+fn write_fault_in_phase_one_restores_first_bytes() {
+    let _s = serial();
+    let p = LogPlatform::new(64);
+    let (a, b) = (TEXT_BASE, TEXT_BASE + 16);
+    let t = TEXT_BASE + 0x1000;
+    p.inner.poke(a, &NOP5);
+    p.inner.poke(b, &NOP5);
+    let batch = Batch::new();
+    batch.queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    batch.queue(p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap()).unwrap();
+    *p.fail_write_at.lock().unwrap() = Some((b, 0));
+    // SAFETY: simulated text.
+    let e = unsafe { batch.commit(p) }.unwrap_err();
+    assert_eq!(e, SiteError { ip: b, error: PatchError::WriteFault });
+    assert_eq!(p.inner.peek(a, 5), NOP5);
+    assert_eq!(p.inner.peek(b, 5), NOP5);
+}
+
+#[test]
+fn write_fault_in_phase_two_restores_old_instructions() {
+    let _s = serial();
+    let p = LogPlatform::new(64);
+    let (a, b) = (TEXT_BASE, TEXT_BASE + 16);
+    let t = TEXT_BASE + 0x1000;
+    p.inner.poke(a, &NOP5);
+    p.inner.poke(b, &NOP5);
+    let batch = Batch::new();
+    batch.queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    batch.queue(p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap()).unwrap();
+    // b+1 is written first in phase 2: fail that one.
+    *p.fail_write_at.lock().unwrap() = Some((b + 1, 0));
+    // SAFETY: simulated text.
+    let e = unsafe { batch.commit(p) }.unwrap_err();
+    assert_eq!(e.ip, b + 1);
+    assert_eq!(p.inner.peek(a, 5), NOP5);
+    // b's tail could not be written at all: the first byte is back.
+    assert_eq!(p.inner.peek(b, 5), NOP5);
+}
+
+fn tramps() -> Trampolines {
+    Trampolines {
+        caller: TEXT_BASE + 0x800,
+        regs_caller: TEXT_BASE + 0x900,
+        caller_call: TEXT_BASE + 0x820,
+        regs_call: TEXT_BASE + 0x920,
+        stub: TEXT_BASE + 0x7f0,
+    }
+}
+
+fn cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
+
+/// Delegates to a backend except for the trampolines' inner call: the
+/// engine points it at host functions, beyond rel32 reach of the simulated
+/// text (`x86_64_inner_call_is_repointed` tests that hook).
+struct NoInner<A>(A);
+
+// SAFETY: delegates to `A`.
+unsafe impl<A: Arch> Arch for NoInner<A> {
+    const SITE_LEN: usize = A::SITE_LEN;
+    const ARG_REGS: &'static [usize] = A::ARG_REGS;
+    fn nop_insn(&self) -> Insn {
+        self.0.nop_insn()
+    }
+    fn call_insn(&self, site: usize, target: usize) -> Result<Insn, PatchError> {
+        self.0.call_insn(site, target)
+    }
+    fn expected_insn(&self, rec: &Record, target: Option<usize>) -> Result<Insn, PatchError> {
+        self.0.expected_insn(rec, target)
+    }
+    fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
+        self.0.init_site(p, rec)
+    }
+    fn make_nop(&self, p: &dyn Platform, rec: &Record, old: usize) -> Result<(), PatchError> {
+        self.0.make_nop(p, rec, old)
+    }
+    fn make_call(&self, p: &dyn Platform, rec: &Record, t: usize) -> Result<(), PatchError> {
+        self.0.make_call(p, rec, t)
+    }
+    fn modify_call(&self, p: &dyn Platform, rec: &Record, o: usize, n: usize) -> Result<(), PatchError> {
+        self.0.modify_call(p, rec, o, n)
+    }
+    fn begin_batch(&self, p: &dyn Platform) {
+        self.0.begin_batch(p)
+    }
+    fn finish_batch(&self, p: &dyn Platform) -> Result<(), SiteError> {
+        self.0.finish_batch(p)
+    }
+    fn abort_batch(&self, p: &dyn Platform) {
+        self.0.abort_batch(p)
+    }
+    fn trampoline_addr(&self, which: Trampoline) -> usize {
+        self.0.trampoline_addr(which)
+    }
+}
+
+fn engine_round_trip<A: Arch>(arch: A, compiler: [u8; 5], nop_after_init: [u8; 5]) -> Vec<u8> {
+    let p = LogPlatform::new(0x1000);
+    let t = tramps();
+    p.inner.poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
+    p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
+    let sites: Vec<usize> = (0..4).map(|i| TEXT_BASE + 0x40 * i).collect();
+    for &s in &sites {
+        p.inner.poke(s, &compiler);
+    }
+    let ops: &'static Ops = std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
+    let mut ft = Ftrace::new(NoInner(arch), p, sites.clone(), None);
+    assert!(ft.init().failed.is_empty());
+    for &s in &sites {
+        assert_eq!(p.inner.peek(s, 5), nop_after_init);
+    }
+    ft.register(ops).unwrap();
+    let snapshot = p.inner.peek(sites[0], 5);
+    ft.unregister(ops).unwrap();
+    assert_eq!(ft.check_all_nops(), 0);
+    for &s in &sites {
+        assert_eq!(p.inner.peek(s, 5), nop_after_init);
+    }
+    snapshot
+}
+
+#[test]
+fn x86_64_backend_through_the_engine() {
+    let _s = serial();
+    let t = tramps();
+    let got = engine_round_trip(X86_64::with_trampolines(t), NOP5_X86_64_COMPILER, NOP5);
+    assert_eq!(got, call_bytes(TEXT_BASE, t.caller));
+}
+
+#[test]
+fn x86_64_inner_call_is_repointed() {
+    let _s = serial();
+    let p = LogPlatform::new(0x1000);
+    let t = tramps();
+    p.inner.poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
+    p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
+    let a = X86_64::with_trampolines(t);
+    assert_eq!(a.inner_target(p, Trampoline::Caller), Some(t.stub));
+    a.update_ftrace_func(p, Trampoline::Caller, TEXT_BASE + 0x400).unwrap();
+    assert_eq!(a.inner_target(p, Trampoline::Caller), Some(TEXT_BASE + 0x400));
+    assert_eq!(a.inner_target(p, Trampoline::RegsCaller), Some(t.stub));
+    // Someone else changed it: refused.
+    p.inner.poke(t.caller_call, &NOP5);
+    assert!(matches!(
+        a.update_ftrace_func(p, Trampoline::Caller, TEXT_BASE + 0x500),
+        Err(PatchError::Mismatch { .. })
+    ));
+}
+
+#[test]
+fn i686_fentry_rewrites_three_nops() {
+    let _s = serial();
+    let t = tramps();
+    let got = engine_round_trip(I686::with_trampolines(I686Mode::Fentry, t, None), NOP3_I686_COMPILER, NOP5);
+    assert_eq!(got, call_bytes(TEXT_BASE, t.caller));
+}
+
+#[test]
+fn i686_mcount_sites_become_nops() {
+    let _s = serial();
+    let t = tramps();
+    let mcount = TEXT_BASE + 0x700;
+    let p = LogPlatform::new(0x1000);
+    let site = TEXT_BASE + 0x43;
+    p.inner.poke(site, &call_bytes(site, mcount));
+    let a = I686::with_trampolines(I686Mode::Mcount { mcount }, t, None);
+    let mut rec = Record::new(site);
+    a.init_site(p, &mut rec).unwrap();
+    assert_eq!(p.inner.peek(site, 5), NOP5);
+    // A call to something else is not an mcount site.
+    p.inner.poke(site, &call_bytes(site, mcount + 1));
+    assert!(matches!(a.init_site(p, &mut rec), Err(PatchError::Mismatch { .. })));
+}
+
+#[test]
+fn i686_nodynamic_never_writes_and_flips_the_pointer() {
+    let _s = serial();
+    static SLOT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
+    let t = tramps();
+    let mcount = TEXT_BASE + 0x700;
+    let p = LogPlatform::new(0x1000);
+    let sites: Vec<usize> = (0..3).map(|i| TEXT_BASE + 0x40 * i + 3).collect();
+    for &s in &sites {
+        p.inner.poke(s, &call_bytes(s, mcount));
+    }
+    let nodyn = i686::NoDynPointer { slot: &SLOT, stub: 1, func: 2 };
+    let arch = I686::with_trampolines(I686Mode::NoDynamic { mcount }, t, Some(nodyn));
+    let ops: &'static Ops = std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
+    let mut ft = Ftrace::new(arch, p, sites.clone(), None);
+    assert!(ft.init().failed.is_empty());
+    ft.register(ops).unwrap();
+    assert_eq!(SLOT.load(core::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(ft.arch().nodyn_enabled(), 3);
+    ft.unregister(ops).unwrap();
+    assert_eq!(SLOT.load(core::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(ft.check_all_nops(), 0);
+    assert!(p.log.lock().unwrap().iter().all(|l| !l.starts_with('w')), "no site written");
+    for &s in &sites {
+        assert_eq!(p.inner.peek(s, 5), call_bytes(s, mcount));
+    }
+}

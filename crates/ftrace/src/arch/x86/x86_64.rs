@@ -1,0 +1,301 @@
+//! The x86_64 backend: [`X86_64`].
+//!
+//! # Register frame
+//!
+//! [`FtraceRegs::gpr`](crate::regs::FtraceRegs::gpr) uses the hardware
+//! register numbers ([`gpr`]): `rax rcx rdx rbx rsp rbp rsi rdi r8..r15`,
+//! then `rflags` at 16. The caller trampoline saves `rax rcx rdx rsi rdi
+//! r8..r11` (the argument and scratch registers) and restores them, so a
+//! callback may change arguments; the regs trampoline saves all sixteen
+//! (the `rsp` slot holds the stack pointer at function entry, i.e. the
+//! address of the return address) and `rflags`, restores all but `rsp` and
+//! `rflags`, and resumes at `FtraceRegs::ip`. `ARG_REGS` is the System V
+//! order `rdi rsi rdx rcx r8 r9`.
+//!
+//! # Trampolines (`ftrace_64.S`)
+//!
+//! `ftrace_caller` and `ftrace_regs_caller` are entered by the site's
+//! `call`: `(%rsp)` is `site + 5`, `8(%rsp)` the traced function's return
+//! address. Each one's inner `call` (labels `ftrace_call` and
+//! `ftrace_regs_call`) is rewritten by
+//! [`update_ftrace_func`](crate::Arch::update_ftrace_func) with the `int3`
+//! protocol, starting as a call to `ftrace_stub`.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{Batch, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, decode_call, encode_call, poke_one};
+use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn, replace_insn};
+use crate::platform::Platform;
+use crate::record::Record;
+
+/// Indices into [`FtraceRegs::gpr`](crate::regs::FtraceRegs::gpr) on x86_64.
+pub mod gpr {
+    #![allow(missing_docs, reason = "register names")]
+    pub const RAX: usize = 0;
+    pub const RCX: usize = 1;
+    pub const RDX: usize = 2;
+    pub const RBX: usize = 3;
+    pub const RSP: usize = 4;
+    pub const RBP: usize = 5;
+    pub const RSI: usize = 6;
+    pub const RDI: usize = 7;
+    pub const R8: usize = 8;
+    pub const R9: usize = 9;
+    pub const R10: usize = 10;
+    pub const R11: usize = 11;
+    pub const R12: usize = 12;
+    pub const R13: usize = 13;
+    pub const R14: usize = 14;
+    pub const R15: usize = 15;
+    pub const RFLAGS: usize = 16;
+}
+
+/// Addresses of the trampolines and of their patchable inner calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trampolines {
+    /// `ftrace_caller`.
+    pub caller: usize,
+    /// `ftrace_regs_caller`.
+    pub regs_caller: usize,
+    /// The inner call of `ftrace_caller` (`ftrace_call`).
+    pub caller_call: usize,
+    /// The inner call of `ftrace_regs_caller` (`ftrace_regs_call`).
+    pub regs_call: usize,
+    /// `ftrace_stub`: the inner calls' initial target.
+    pub stub: usize,
+}
+
+/// Logic shared by [`X86_64`] and [`super::I686`]: the batch and the
+/// trampolines' current inner-call targets.
+#[derive(Debug)]
+pub(super) struct Common {
+    pub(super) tramps: Trampolines,
+    pub(super) batch: Batch,
+    /// Current targets of `caller_call` and `regs_call`.
+    inner: [AtomicUsize; 2],
+}
+
+impl Common {
+    pub(super) fn new(tramps: Trampolines) -> Self {
+        Common { tramps, batch: Batch::new(), inner: [AtomicUsize::new(tramps.stub), AtomicUsize::new(tramps.stub)] }
+    }
+
+    pub(super) fn trampoline_addr(&self, which: Trampoline) -> usize {
+        match which {
+            Trampoline::Caller => self.tramps.caller,
+            Trampoline::RegsCaller => self.tramps.regs_caller,
+        }
+    }
+
+    pub(super) fn queue(&self, p: &dyn Platform, ip: usize, old: &Insn, new: &Insn) -> Result<(), PatchError> {
+        self.batch.queue(p, ip, old, new)
+    }
+
+    pub(super) fn finish(&self, p: &dyn Platform) -> Result<(), SiteError> {
+        // SAFETY: only record sites (5-byte nops or calls, checked when
+        // queued) are in the batch, and the embedding kernel's #BP handler
+        // calls `poke_int3_handler` (documented requirement of the backend).
+        unsafe { self.batch.commit(p) }
+    }
+
+    pub(super) fn update_ftrace_func(&self, p: &dyn Platform, which: Trampoline, func: usize) -> Result<(), PatchError> {
+        let (site, slot) = match which {
+            Trampoline::Caller => (self.tramps.caller_call, &self.inner[0]),
+            Trampoline::RegsCaller => (self.tramps.regs_call, &self.inner[1]),
+        };
+        let cur = slot.load(Ordering::SeqCst);
+        if cur == func {
+            return Ok(());
+        }
+        let old = encode_call(site, cur)?;
+        let new = encode_call(site, func)?;
+        // SAFETY: `site` is the trampoline's 5-byte inner call (an exported
+        // label of the .S file, or the test's simulated text), the #BP
+        // handler requirement holds as for site batches, and the engine
+        // never calls this inside a batch.
+        unsafe { poke_one(p, site, &old, &new) }?;
+        slot.store(func, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The inner call's current target (for tests and diagnostics).
+    pub(super) fn inner_target(&self, p: &dyn Platform, which: Trampoline) -> Option<usize> {
+        let site = match which {
+            Trampoline::Caller => self.tramps.caller_call,
+            Trampoline::RegsCaller => self.tramps.regs_call,
+        };
+        let insn = read_insn(p, site, SITE_LEN).ok()?;
+        decode_call(site, insn.as_bytes())
+    }
+}
+
+/// The x86_64 backend (module docs).
+#[derive(Debug)]
+pub struct X86_64 {
+    c: Common,
+}
+
+impl X86_64 {
+    /// A backend for trampolines at the given addresses (host tests use
+    /// simulated text; the kernel uses [`X86_64::new`]).
+    pub fn with_trampolines(tramps: Trampolines) -> Self {
+        X86_64 { c: Common::new(tramps) }
+    }
+
+    /// The backend over the assembled trampolines of `ftrace_64.S`.
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
+    pub fn new() -> Self {
+        Self::with_trampolines(asm::trampolines())
+    }
+
+    /// Target of trampoline `which`'s inner call, read from the text.
+    pub fn inner_target(&self, p: &dyn Platform, which: Trampoline) -> Option<usize> {
+        self.c.inner_target(p, which)
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
+impl Default for X86_64 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY:
+// 1. Sites hold the 5-byte nop or `call rel32`; every change goes through the
+//    int3 protocol (`Batch::commit`), so each intermediate state is the old
+//    instruction, an int3 the #BP helper emulates, or the new instruction.
+// 2. `Batch::queue` reads and compares before queuing; only the 5 bytes of
+//    the site (or of a trampoline's inner call) are written.
+// 3. ftrace_64.S builds the documented frame and calls the patched inner
+//    call with (ip, parent_ip, FTRACE_TRACE_OP, regs).
+// 4. ARG_REGS indexes slots both trampolines save.
+unsafe impl Arch for X86_64 {
+    const SITE_LEN: usize = SITE_LEN;
+    const ARG_REGS: &'static [usize] = &[gpr::RDI, gpr::RSI, gpr::RDX, gpr::RCX, gpr::R8, gpr::R9];
+
+    fn nop_insn(&self) -> Insn {
+        Insn::new(&NOP5)
+    }
+
+    fn call_insn(&self, site: usize, target: usize) -> Result<Insn, PatchError> {
+        encode_call(site, target)
+    }
+
+    /// Accepts the canonical nop and rewrites the compiler's `0f 1f 44 00
+    /// 08` (and, harmlessly, i686's three nops) to it. Runs at boot before
+    /// anything executes the site concurrently, so it writes directly.
+    fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
+        let found = read_insn(p, rec.ip, SITE_LEN)?;
+        let nop = self.nop_insn();
+        if found == nop {
+            Ok(())
+        } else if found.as_bytes() == NOP5_X86_64_COMPILER || found.as_bytes() == NOP3_I686_COMPILER {
+            replace_insn(p, rec.ip, &found, &nop)
+        } else {
+            Err(PatchError::Mismatch { expected: nop, found })
+        }
+    }
+
+    fn make_nop(&self, p: &dyn Platform, rec: &Record, old_target: usize) -> Result<(), PatchError> {
+        self.c.queue(p, rec.ip, &encode_call(rec.ip, old_target)?, &self.nop_insn())
+    }
+
+    fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
+        self.c.queue(p, rec.ip, &self.nop_insn(), &encode_call(rec.ip, target)?)
+    }
+
+    fn modify_call(&self, p: &dyn Platform, rec: &Record, old: usize, new: usize) -> Result<(), PatchError> {
+        self.c.queue(p, rec.ip, &encode_call(rec.ip, old)?, &encode_call(rec.ip, new)?)
+    }
+
+    fn begin_batch(&self, _p: &dyn Platform) {
+        self.c.batch.clear();
+    }
+
+    fn finish_batch(&self, p: &dyn Platform) -> Result<(), SiteError> {
+        self.c.finish(p)
+    }
+
+    fn abort_batch(&self, p: &dyn Platform) {
+        // Nothing was written yet: queued changes are simply dropped.
+        self.c.batch.clear();
+        p.sync_cores();
+    }
+
+    fn update_ftrace_func(&self, p: &dyn Platform, which: Trampoline, func: usize) -> Result<(), PatchError> {
+        self.c.update_ftrace_func(p, which, func)
+    }
+
+    fn trampoline_addr(&self, which: Trampoline) -> usize {
+        self.c.trampoline_addr(which)
+    }
+}
+
+/// The assembled trampolines (kernel builds only).
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
+mod asm {
+    use core::mem::size_of;
+
+    use super::{Trampolines, gpr};
+    use crate::regs::{FREGS_FULL, FREGS_SIZE, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP};
+
+    /// Bytes the trampolines reserve for the frame: a multiple of 16 so that
+    /// the stack stays aligned for the callback call (it is 16-aligned on
+    /// trampoline entry: the traced function's entry alignment of 8 plus the
+    /// site's return address).
+    const FRAME: usize = FREGS_SIZE.next_multiple_of(16);
+    const _: () = assert!(FRAME % 16 == 0 && FRAME >= FREGS_SIZE);
+
+    const fn g(i: usize) -> usize {
+        OFF_GPR + i * size_of::<usize>()
+    }
+
+    core::arch::global_asm!(
+        include_str!("ftrace_64.S"),
+        frame = const FRAME,
+        off_ip = const OFF_IP,
+        off_parent = const OFF_PARENT_IP,
+        off_sp = const OFF_SP,
+        off_ret_slot = const OFF_RET_SLOT,
+        off_flags = const OFF_FLAGS,
+        off_spare = const core::mem::offset_of!(crate::regs::FtraceRegs, spare),
+        fregs_full = const FREGS_FULL,
+        rax = const g(gpr::RAX),
+        rcx = const g(gpr::RCX),
+        rdx = const g(gpr::RDX),
+        rbx = const g(gpr::RBX),
+        rsp = const g(gpr::RSP),
+        rbp = const g(gpr::RBP),
+        rsi = const g(gpr::RSI),
+        rdi = const g(gpr::RDI),
+        r8 = const g(gpr::R8),
+        r9 = const g(gpr::R9),
+        r10 = const g(gpr::R10),
+        r11 = const g(gpr::R11),
+        r12 = const g(gpr::R12),
+        r13 = const g(gpr::R13),
+        r14 = const g(gpr::R14),
+        r15 = const g(gpr::R15),
+        rflags = const g(gpr::RFLAGS),
+        options(att_syntax)
+    );
+
+    unsafe extern "C" {
+        fn ftrace_caller();
+        fn ftrace_regs_caller();
+        fn ftrace_stub();
+        static ftrace_call: u8;
+        static ftrace_regs_call: u8;
+    }
+
+    pub(super) fn trampolines() -> Trampolines {
+        Trampolines {
+            caller: ftrace_caller as *const () as usize,
+            regs_caller: ftrace_regs_caller as *const () as usize,
+            caller_call: core::ptr::addr_of!(ftrace_call) as usize,
+            regs_call: core::ptr::addr_of!(ftrace_regs_call) as usize,
+            stub: ftrace_stub as *const () as usize,
+        }
+    }
+}

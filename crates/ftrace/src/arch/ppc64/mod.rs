@@ -7,8 +7,12 @@
 //! first otherwise. The site table points at the global entry;
 //! [`Ppc64Arch::init_site`](crate::Arch::init_site) moves `Record::ip` to the
 //! nop, checks that it holds `0x60000000`, and writes the function's own
-//! 16-byte stub into the area the linker reserved (one per site), storing
-//! the stub's address in `Record::arch`:
+//! 16-byte stub into the area the linker reserved (one per site-table
+//! entry), storing the stub's address in `Record::arch`. The stub of a site
+//! is chosen by the entry's rank in the sorted site table, so it does not
+//! depend on the order sites are prepared in, and preparing a site twice
+//! (even from two backend instances) writes the same words to the same
+//! place:
 //!
 //! ```text
 //! site:    nop                 enabled: b stub
@@ -59,7 +63,7 @@
 
 pub mod insn;
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use alloc::vec::Vec;
 
 use crate::arch::{Arch, Insn, PatchError, Trampoline, read_insn, replace_insn};
 use crate::platform::Platform;
@@ -89,8 +93,8 @@ pub struct Layout {
 #[derive(Debug)]
 pub struct Ppc64Arch {
     layout: Layout,
-    /// Next free stub (handed out by `init_site`).
-    next_stub: AtomicUsize,
+    /// The site table (global entries), sorted: entry `i` owns stub `i`.
+    entries: Vec<usize>,
 }
 
 /// What a stub word should be and what it is, for [`Ppc64Arch::check_stub`].
@@ -105,24 +109,31 @@ pub struct StubMismatch {
 }
 
 impl Ppc64Arch {
-    /// A backend for the given addresses (host tests, or kernels whose
-    /// trampolines live elsewhere).
-    pub const fn with_layout(layout: Layout) -> Self {
-        Ppc64Arch { next_stub: AtomicUsize::new(layout.stubs_start), layout }
+    /// A backend for the given addresses and site table (the same
+    /// addresses the engine gets; host tests, or kernels whose trampolines
+    /// live elsewhere).
+    pub fn with_layout(layout: Layout, sites: &[usize]) -> Self {
+        let mut entries = sites.to_vec();
+        entries.sort_unstable();
+        Ppc64Arch { layout, entries }
     }
 
-    /// The backend with this crate's trampolines and the stub area
-    /// `stubs` (the linker script's `__ftrace_stubs_start..__ftrace_stubs_stop`).
+    /// The backend with this crate's trampolines, the stub area `stubs`
+    /// (the linker script's `__ftrace_stubs_start..__ftrace_stubs_stop`)
+    /// and the site table `sites` (global entries, as given to the engine).
     #[cfg(target_arch = "powerpc64")]
-    pub fn new(stubs: core::ops::Range<usize>) -> Self {
-        Self::with_layout(Layout {
+    pub fn new(stubs: core::ops::Range<usize>, sites: &[usize]) -> Self {
+        Self::with_layout(
+            Layout {
             stubs_start: stubs.start,
             stubs_end: stubs.end,
             caller: tramp::caller(),
             regs_caller: tramp::regs_caller(),
             caller_call: tramp::caller_call(),
-            regs_caller_call: tramp::regs_caller_call(),
-        })
+                regs_caller_call: tramp::regs_caller_call(),
+            },
+            sites,
+        )
     }
 
     /// The addresses in use.
@@ -130,9 +141,12 @@ impl Ppc64Arch {
         &self.layout
     }
 
-    /// The stubs handed out so far (`stubs_start..` the first free one).
-    pub fn stubs_used(&self) -> core::ops::Range<usize> {
-        self.layout.stubs_start..self.next_stub.load(Ordering::Relaxed).min(self.layout.stubs_end)
+    /// The stub owned by the site-table entry `entry` (a global entry):
+    /// `None` when `entry` is not in the table or the area is too small.
+    pub fn stub_for_entry(&self, entry: usize) -> Option<usize> {
+        let i = self.entries.binary_search(&entry).ok()?;
+        let stub = self.layout.stubs_start + i * STUB_SIZE;
+        (stub + STUB_SIZE <= self.layout.stubs_end).then_some(stub)
     }
 
     /// The stub of `rec`; an error for a record `init_site` did not prepare.
@@ -239,10 +253,12 @@ unsafe impl Arch for Ppc64Arch {
     }
 
     /// Moves `rec.ip` from the global entry to the nop (after the TOC pair
-    /// when present), checks it holds `nop`, takes the next stub and writes
-    /// it (calling `ftrace_caller`) over the linker's `trap` fill. The site
-    /// stays a nop.
+    /// when present), checks it holds `nop`, and writes the entry's stub
+    /// (calling `ftrace_caller`) over the linker's `trap` fill, word by
+    /// word; a word already holding its final value is left alone, so a
+    /// repeated init is harmless. The site stays a nop.
     fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
+        let entry = rec.ip;
         let w0 = read_word(p, rec.ip)?;
         if w0 != NOP {
             let w1 = read_word(p, rec.ip + 4)?;
@@ -254,20 +270,18 @@ unsafe impl Arch for Ppc64Arch {
         if rec.arch != 0 {
             return Err(PatchError::Other("ppc64: site already has a stub"));
         }
-        let stub = self.next_stub.load(Ordering::Relaxed);
-        if stub + STUB_SIZE > self.layout.stubs_end {
-            return Err(PatchError::Other("ppc64: stub area full"));
-        }
+        let stub = self.stub_for_entry(entry).ok_or(PatchError::Other("ppc64: no stub for this site-table entry"))?;
         // Every branch this site will ever need must reach: the site to its
         // stub, the stub to both trampolines and back to the site.
         branch(rec.ip, stub, false)?;
         insn::stub_words(stub, rec.ip, self.layout.regs_caller)?;
         let words = insn::stub_words(stub, rec.ip, self.layout.caller)?;
         for (i, w) in words.iter().enumerate() {
-            replace_insn(p, stub + 4 * i, &to_insn(TRAP), &to_insn(*w))?;
+            let at = stub + 4 * i;
+            if read_word(p, at)? != *w {
+                replace_insn(p, at, &to_insn(TRAP), &to_insn(*w))?;
+            }
         }
-        // The engine initialises sites one at a time under `&mut self`.
-        self.next_stub.store(stub + STUB_SIZE, Ordering::Relaxed);
         rec.arch = stub;
         Ok(())
     }

@@ -75,7 +75,7 @@ fn site_of(entry: usize) -> usize {
 #[test]
 fn init_site_moves_past_the_toc_pair_and_writes_the_stub() {
     let (p, entries) = setup(2);
-    let arch = Ppc64Arch::with_layout(layout(2));
+    let arch = Ppc64Arch::with_layout(layout(2), &entries);
     for (i, &e) in entries.iter().enumerate() {
         let mut rec = Record::new(e);
         arch.init_site(p, &mut rec).unwrap();
@@ -89,13 +89,20 @@ fn init_site_moves_past_the_toc_pair_and_writes_the_stub() {
         assert_eq!(decode_branch(stub + 12, peek(p, stub + 12)), Some((rec.ip + 4, false)));
         assert_eq!(arch.check_stub(p, &rec, CALLER), Ok(None));
     }
-    assert_eq!(arch.stubs_used(), STUBS..STUBS + 2 * STUB_SIZE);
+    // A second init of the same site (another instance) changes nothing.
+    let before = p.peek(TEXT_BASE, TEXT_LEN);
+    let writes = p.writes.load(core::sync::atomic::Ordering::Relaxed);
+    let mut rec = Record::new(entries[1]);
+    Ppc64Arch::with_layout(layout(2), &entries).init_site(p, &mut rec).unwrap();
+    assert_eq!(rec.arch, STUBS + STUB_SIZE);
+    assert_eq!(p.peek(TEXT_BASE, TEXT_LEN), before);
+    assert_eq!(p.writes.load(core::sync::atomic::Ordering::Relaxed), writes);
 }
 
 #[test]
 fn init_site_reports_expected_and_found_words() {
     let (p, entries) = setup(2);
-    let arch = Ppc64Arch::with_layout(layout(2));
+    let arch = Ppc64Arch::with_layout(layout(2), &entries);
     // Corrupt the nop after the TOC pair: reported at the computed site.
     poke(p, entries[0] + 8, &[0x6800_0000]);
     let mut rec = Record::new(entries[0]);
@@ -110,25 +117,27 @@ fn init_site_reports_expected_and_found_words() {
     let mut rec = Record::new(entries[1]);
     assert!(matches!(arch.init_site(p, &mut rec), Err(PatchError::Mismatch { .. })));
     assert_eq!(rec.ip, entries[1]);
-    assert_eq!(arch.stubs_used(), STUBS..STUBS);
+    assert_eq!(peek(p, STUBS + STUB_SIZE), TRAP);
 }
 
 #[test]
-fn stub_area_full_and_out_of_range() {
+fn stub_area_too_small_and_out_of_range() {
     let (p, entries) = setup(2);
-    let arch = Ppc64Arch::with_layout(layout(1));
+    let arch = Ppc64Arch::with_layout(layout(1), &entries);
     let mut r0 = Record::new(entries[0]);
     let mut r1 = Record::new(entries[1]);
     arch.init_site(p, &mut r0).unwrap();
-    assert_eq!(arch.init_site(p, &mut r1), Err(PatchError::Other("ppc64: stub area full")));
+    assert_eq!(arch.init_site(p, &mut r1), Err(PatchError::Other("ppc64: no stub for this site-table entry")));
+    let mut stray = Record::new(entries[1] + 0x20);
+    assert!(arch.init_site(p, &mut stray).is_err(), "not in the site table");
 
     // Stubs 64 MiB away: out of range of every site; nothing written.
     let far = STUBS + (64 << 20);
-    let arch = Ppc64Arch::with_layout(Layout { stubs_start: far, stubs_end: far + 64, ..layout(1) });
+    let arch = Ppc64Arch::with_layout(Layout { stubs_start: far, stubs_end: far + 64, ..layout(1) }, &entries);
     let mut rec = Record::new(entries[1]);
-    assert_eq!(arch.init_site(p, &mut rec), Err(PatchError::OutOfRange { site: entries[1], target: far }));
+    assert_eq!(arch.init_site(p, &mut rec), Err(PatchError::OutOfRange { site: entries[1], target: far + STUB_SIZE }));
     // A trampoline out of range of the stub.
-    let arch = Ppc64Arch::with_layout(Layout { regs_caller: STUBS + (40 << 20), ..layout(4) });
+    let arch = Ppc64Arch::with_layout(Layout { regs_caller: STUBS + (40 << 20), ..layout(4) }, &entries);
     let mut rec = Record::new(entries[1]);
     assert!(matches!(arch.init_site(p, &mut rec), Err(PatchError::OutOfRange { .. })));
 }
@@ -174,7 +183,7 @@ unsafe impl Arch for NoFuncPatch {
 #[test]
 fn engine_enable_switch_disable() {
     let (p, entries) = setup(4);
-    let mut ft = Ftrace::new(NoFuncPatch(Ppc64Arch::with_layout(layout(4))), p, entries.clone(), None);
+    let mut ft = Ftrace::new(NoFuncPatch(Ppc64Arch::with_layout(layout(4), &entries)), p, entries.clone(), None);
     let report = ft.init();
     assert_eq!(report.failed, Vec::new());
     let sites: Vec<usize> = entries.iter().map(|&e| site_of(e)).collect();
@@ -208,7 +217,7 @@ fn engine_enable_switch_disable() {
 #[test]
 fn modify_call_checks_the_site_and_the_stub() {
     let (p, entries) = setup(1);
-    let arch = Ppc64Arch::with_layout(layout(1));
+    let arch = Ppc64Arch::with_layout(layout(1), &entries);
     let mut rec = Record::new(entries[0]);
     arch.init_site(p, &mut rec).unwrap();
     // Site still a nop: modify_call refuses, writes nothing.
@@ -235,7 +244,7 @@ fn modify_call_checks_the_site_and_the_stub() {
 #[test]
 fn update_ftrace_func_targets_the_local_entry() {
     let (p, _) = setup(0);
-    let arch = Ppc64Arch::with_layout(layout(1));
+    let arch = Ppc64Arch::with_layout(layout(1), &[]);
     arch.update_ftrace_func(p, Trampoline::Caller, DISPATCH).unwrap();
     assert_eq!(decode_branch(CALLER_CALL, peek(p, CALLER_CALL)), Some((DISPATCH + 8, true)));
     arch.update_ftrace_func(p, Trampoline::RegsCaller, DISPATCH + 0x100).unwrap();

@@ -29,11 +29,17 @@
 
 mod hcall;
 mod of;
+mod scenarios;
+mod tracer;
 
 use super::ExitStatus;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 pub use hcall::console_write;
+pub use tracer::{
+    CORRUPT_SITE, FtraceArch, clock_ns, context, ftrace_arch, ftrace_sites, irq_restore, irq_save, scenario, sync_cores,
+    text_write, trap_init,
+};
 
 core::arch::global_asm!(include_str!("../../../../boot/ppc64.S"));
 
@@ -175,5 +181,6 @@ fn read_rtas_tokens() {
 extern "C" fn ppc64_entry(client_interface: usize) -> ! {
     of::init(client_interface);
     read_rtas_tokens();
+    tracer::read_timebase_frequency();
     crate::kmain(read_cmdline())
 }

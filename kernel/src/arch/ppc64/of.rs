@@ -96,3 +96,11 @@ pub fn getprop_u32(ph: Phandle, name: &'static [u8]) -> Option<u32> {
     let len = getprop(ph, name, &mut buf)?;
     (len >= 4).then_some(u32::from_be_bytes(buf))
 }
+
+/// `child(ph)`: the first child package of `ph`, if any.
+pub fn child(ph: Phandle) -> Option<Phandle> {
+    let mut c = [0u32];
+    call(b"child\0", &[ph.0], &mut c)?;
+    // 0 means "no child".
+    (c[0] != 0 && c[0] != u32::MAX).then_some(Phandle(c[0]))
+}

@@ -1,0 +1,196 @@
+//! ppc64-only `test=` scenarios: the stub encoding (`test=stubs`) and the
+//! ELFv2 calling convention across the trampolines (`test=abi`). Safe code.
+
+use core::hint::black_box;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use alloc::string::String;
+use core::fmt::Write;
+
+use ftrace::{FtraceRegs, Ops, OpsFlags, SiteState, Trampoline};
+
+use crate::kprintln;
+use crate::tracing::{Engine, with_engine};
+
+/// Counts the call in the ops' counter, then clobbers the float registers.
+fn count_call(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
+    counter_of(ops).fetch_add(1, Ordering::Relaxed);
+    clobber_fprs();
+}
+
+static PLAIN_CALLS: AtomicUsize = AtomicUsize::new(0);
+static REGS_CALLS: AtomicUsize = AtomicUsize::new(0);
+/// Argument registers only: sites call `ftrace_caller`.
+static PLAIN: Ops = Ops::new(count_call, OpsFlags::empty());
+/// Full frame: sites call `ftrace_regs_caller`.
+static REGS: Ops = Ops::new(count_call, OpsFlags::SAVE_REGS);
+
+/// Which counter an ops counts in.
+fn counter_of(ops: &Ops) -> &'static AtomicUsize {
+    if core::ptr::eq(ops, &REGS) { &REGS_CALLS } else { &PLAIN_CALLS }
+}
+
+/// Loads f1-f13 (and uses f0) with values of its own, as any float code in
+/// a callback may: the trampolines must restore the traced function's.
+#[inline(never)]
+fn clobber_fprs() {
+    let v = black_box(-1.5f64);
+    black_box(float_sink(v, v * 2.0, v * 3.0, v * 4.0, v * 5.0, v * 6.0, v * 7.0, v * 8.0, v * 9.0, v * 10.0, v * 11.0, v * 12.0, v * 13.0));
+}
+
+#[inline(never)]
+#[expect(clippy::too_many_arguments, reason = "fills every float argument register")]
+fn float_sink(a: f64, b: f64, c: f64, d: f64, e: f64, f: f64, g: f64, h: f64, i: f64, j: f64, k: f64, l: f64, m: f64) -> f64 {
+    a + b + c + d + e + f + g + h + i + j + k + l + m
+}
+
+/// Counts sites and stubs that match the encoding for their current state
+/// and prints `ppc64: <phase>: N stubs match the expected encoding, M differ`.
+fn check_stubs(e: &Engine, phase: &str) -> bool {
+    let arch = e.arch();
+    let p = e.platform();
+    let (mut good, mut bad) = (0usize, 0usize);
+    for (i, rec) in e.records().iter().enumerate() {
+        if rec.is_failed() {
+            continue;
+        }
+        let tramp = match e.site_state(i) {
+            SiteState::RegsCaller => arch.layout().regs_caller,
+            _ => arch.layout().caller,
+        };
+        let site_ok = e.site_state(i) == SiteState::Nop || arch_site_branches_to_stub(e, i);
+        match arch.check_stub(p, rec, tramp) {
+            Ok(None) if site_ok => good += 1,
+            Ok(None) => {
+                bad += 1;
+                kprintln!("ppc64: site {:#x} does not branch to its stub {:#x}", rec.ip, rec.arch);
+            }
+            Ok(Some(m)) => {
+                bad += 1;
+                kprintln!("ppc64: stub word at {:#x}: expected {:#010x}, found {:#010x}", m.addr, m.expected, m.found);
+            }
+            Err(err) => {
+                bad += 1;
+                kprintln!("ppc64: stub of {:#x}: {err}", rec.ip);
+            }
+        }
+    }
+    kprintln!("ppc64: {phase}: {good} stubs match the expected encoding, {bad} differ");
+    bad == 0 && good > 0
+}
+
+/// True when enabled site `i` holds exactly `b <its stub>`.
+fn arch_site_branches_to_stub(e: &Engine, i: usize) -> bool {
+    use ftrace::Arch;
+    let rec = &e.records()[i];
+    let want = e.arch().expected_insn(rec, Some(e.arch().trampoline_addr(Trampoline::Caller)));
+    let found = ftrace::arch::read_insn(e.platform(), rec.ip, 4);
+    matches!((want, found), (Ok(w), Ok(f)) if w == f)
+}
+
+/// `test=stubs`: every used stub holds `mflr r0; bl <trampoline>; mtlr r0;
+/// b <site+4>` exactly, after init, with every site calling
+/// `ftrace_caller`, then `ftrace_regs_caller`, and after disabling.
+pub fn stubs() -> bool {
+    let mut ok = with_engine(|e| check_stubs(e, "init"));
+    ok &= with_engine(|e| e.register(&PLAIN).is_ok() && check_stubs(e, "ftrace_caller"));
+    ok &= with_engine(|e| e.register(&REGS).is_ok() && check_stubs(e, "ftrace_regs_caller"));
+    let (outer, fib) = crate::demo::demo_run();
+    kprintln!("demo: outer={outer} fib={fib}");
+    ok &= (outer, fib) == (12, 55);
+    ok &= with_engine(|e| e.unregister(&REGS).is_ok() && e.unregister(&PLAIN).is_ok());
+    ok &= with_engine(|e| check_stubs(e, "disabled") && e.check_all_nops() == 0);
+    ok
+}
+
+/// Eight integer arguments: all of r3-r10.
+#[inline(never)]
+#[expect(clippy::too_many_arguments, reason = "fills every integer argument register")]
+pub fn abi_args8(a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64) -> u64 {
+    a.wrapping_mul(3) ^ b.rotate_left(7) ^ c.wrapping_add(d << 3) ^ e.wrapping_mul(f | 1) ^ g.rotate_right(11) ^ h
+}
+
+/// Ten integer arguments: the last two in the caller's parameter save area.
+#[inline(never)]
+#[expect(clippy::too_many_arguments, reason = "two arguments on the stack")]
+pub fn abi_args10(a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64, i: u64, j: u64) -> u64 {
+    abi_args8(a, b, c, d, e, f, g, h).wrapping_mul(i | 1).wrapping_add(j)
+}
+
+/// Floating-point and integer arguments mixed: f1-f13 and r3-r5.
+#[inline(never)]
+#[expect(clippy::too_many_arguments, reason = "fills every float argument register")]
+pub fn abi_floats(
+    a: f64, b: f64, c: f64, d: f64, e: f64, f: f64, g: f64, n: u64, h: f64, i: f64, j: f64, k: f64, l: f64, m: f64, o: u64,
+) -> f64 {
+    a - b * 2.0 + c * 3.0 - d * 4.0 + e * 5.0 - f * 6.0 + g * 7.0 - h * 8.0 + i * 9.0 - j * 10.0 + k * 11.0 - l * 12.0
+        + m * 13.0
+        + (n as f64) * 0.5
+        - (o as f64) * 0.25
+}
+
+/// Read through the TOC by [`abi_toc`].
+static ABI_TABLE: [u64; 8] = [0x1111, 0x2222, 0x3333, 0x4444, 0x5555, 0x6666, 0x7777, 0x8888];
+static ABI_COUNTER: AtomicUsize = AtomicUsize::new(7);
+
+/// Reads statics through the TOC (r2): its global entry sets up r2.
+#[inline(never)]
+pub fn abi_toc(i: usize) -> u64 {
+    ABI_TABLE[i % ABI_TABLE.len()] ^ ABI_COUNTER.load(Ordering::Relaxed) as u64
+}
+
+/// Calls each ABI function once (arguments through `black_box`) and
+/// formats the results.
+fn abi_results() -> String {
+    let v = |x: u64| black_box(x);
+    let f = |x: f64| black_box(x);
+    let r8 = abi_args8(v(1), v(0x22), v(0x333), v(0x4444), v(0x5_5555), v(0x66_6666), v(0x777_7777), v(0x8888_8888));
+    let r10 = abi_args10(v(10), v(9), v(8), v(7), v(6), v(5), v(4), v(3), v(2), v(1));
+    let rf = abi_floats(
+        f(1.25),
+        f(2.5),
+        f(3.75),
+        f(4.0),
+        f(5.5),
+        f(6.25),
+        f(7.0),
+        v(100),
+        f(8.5),
+        f(9.75),
+        f(10.0),
+        f(11.25),
+        f(12.5),
+        f(13.75),
+        v(40),
+    );
+    let rt = abi_toc(black_box(3));
+    let mut s = String::new();
+    let _ = write!(s, "args8={r8:#x} args10={r10:#x} floats={rf} toc={rt:#x}");
+    s
+}
+
+/// `test=abi`: the ABI functions give identical results untraced, traced
+/// through `ftrace_caller` and traced through `ftrace_regs_caller`.
+pub fn abi() -> bool {
+    let untraced = abi_results();
+    kprintln!("ppc64: abi untraced: {untraced}");
+    let mut ok = true;
+    for (ops, name) in [(&PLAIN, "ftrace_caller"), (&REGS, "ftrace_regs_caller")] {
+        let counter = counter_of(ops);
+        counter.store(0, Ordering::Relaxed);
+        let set = with_engine(|e| match e.set_filter(ops, "*::abi_*").and_then(|n| e.register(ops).map(|()| n)) {
+            Ok(n) => n,
+            Err(err) => {
+                kprintln!("ppc64: abi: {err}");
+                0
+            }
+        });
+        let traced = abi_results();
+        let unreg = with_engine(|e| e.unregister(ops).is_ok() && e.clear_filter(ops).is_ok());
+        let calls = counter.load(Ordering::Relaxed);
+        kprintln!("ppc64: abi {name} ({set} functions, {calls} calls traced): {traced}");
+        ok &= unreg && set == 4 && calls == 5 && traced == untraced;
+    }
+    kprintln!("ppc64: abi: results {}", if ok { "identical" } else { "DIFFER" });
+    ok
+}

@@ -1,0 +1,177 @@
+//! The tracer's ppc64 items (see `kernel/src/arch/mod.rs`): the backend and
+//! its stub area, writing text with the cache maintenance code needs, the
+//! timebase clock, interrupt masking, and the ppc64-only scenarios.
+//!
+//! Everything the tracing hot path calls is notrace
+//! (`#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]`).
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use ftrace::arch::ppc64::Ppc64Arch;
+use ftrace::{Context, TextFault};
+
+/// The ppc64 backend of the tracer.
+pub type FtraceArch = Ppc64Arch;
+
+/// What `test=corrupt` writes over a site: `xori r0,r0,0`, which executes
+/// as a no-op but is not the canonical `nop` (`ori r0,r0,0`).
+pub const CORRUPT_SITE: &[u8] = &[0x68, 0x00, 0x00, 0x00];
+
+/// QEMU `pseries` timebase frequency (`SPAPR_TIMEBASE_FREQ`), used until
+/// [`read_timebase_frequency`] has read the firmware's value.
+const DEFAULT_TB_HZ: u64 = 512_000_000;
+
+/// Timebase frequency in Hz (`/cpus/<first cpu>/timebase-frequency`).
+static TB_HZ: AtomicU64 = AtomicU64::new(DEFAULT_TB_HZ);
+
+/// `MSR.EE`: external interrupts enabled.
+const MSR_EE: usize = 1 << 15;
+
+unsafe extern "C" {
+    // linker/ppc64.ld: the stub area, one 16-byte stub per site.
+    static __ftrace_stubs_start: u32;
+    static __ftrace_stubs_stop: u32;
+}
+
+/// The backend over the linker's stub area and the site table (entry `i`
+/// of the sorted table owns stub `i`).
+pub fn ftrace_arch() -> FtraceArch {
+    let start = core::ptr::addr_of!(__ftrace_stubs_start) as usize;
+    let stop = core::ptr::addr_of!(__ftrace_stubs_stop) as usize;
+    Ppc64Arch::new(start..stop, crate::platform::sites())
+}
+
+/// The site table: global entries (the backend moves each to its nop).
+pub fn ftrace_sites() -> Vec<usize> {
+    crate::platform::sites().to_vec()
+}
+
+/// Writes `bytes` (whole, aligned words) to text at `addr`: for each word,
+/// one aligned 4-byte store, then `dcbst; sync; icbi; sync; isync` so the
+/// instruction fetch sees it.
+///
+/// # Safety
+/// `addr..addr + bytes.len()` is kernel text the caller may change, and
+/// every word written leaves the code executable (the `Platform::text_write`
+/// contract).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
+    if addr % 4 != 0 || bytes.len() % 4 != 0 {
+        return Err(TextFault);
+    }
+    for (i, w) in bytes.chunks_exact(4).enumerate() {
+        let p = (addr + 4 * i) as *mut u32;
+        let word = u32::from_be_bytes([w[0], w[1], w[2], w[3]]);
+        // SAFETY: 1. `p` is aligned kernel text the caller may write (MMU
+        // off: real addresses, text is RAM). 2. The flush sequence pushes
+        // the store to memory (dcbst), invalidates the stale instruction
+        // cache block (icbi) and discards prefetched instructions (isync);
+        // it touches no other state.
+        unsafe {
+            core::ptr::write_volatile(p, word);
+            core::arch::asm!(
+                "dcbst 0, {p}",
+                "sync",
+                "icbi 0, {p}",
+                "sync",
+                "isync",
+                p = in(reg_nonzero) p,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One CPU: a context-synchronising `isync` on it is enough.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn sync_cores() {
+    // SAFETY: isync only discards prefetched instructions.
+    unsafe { core::arch::asm!("isync", options(nostack, preserves_flags)) }
+}
+
+/// Clears `MSR.EE`; returns the previous `MSR.EE` bit.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn irq_save() -> usize {
+    let msr: usize;
+    // SAFETY: reads the MSR, then `mtmsrd r,1` changes only EE and RI
+    // (RI is written back unchanged).
+    unsafe {
+        core::arch::asm!(
+            "mfmsr {m}",
+            "andc {t}, {m}, {ee}",
+            "mtmsrd {t}, 1",
+            m = out(reg) msr,
+            t = out(reg) _,
+            ee = in(reg) MSR_EE,
+            options(nostack, preserves_flags),
+        );
+    }
+    msr & MSR_EE
+}
+
+/// Sets `MSR.EE` again when `flags` (from [`irq_save`]) says it was set.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn irq_restore(flags: usize) {
+    if flags & MSR_EE == 0 {
+        return;
+    }
+    // SAFETY: as in irq_save; only EE changes (to the saved value).
+    unsafe {
+        core::arch::asm!(
+            "mfmsr {t}",
+            "or {t}, {t}, {ee}",
+            "mtmsrd {t}, 1",
+            t = out(reg) _,
+            ee = in(reg) MSR_EE,
+            options(nostack, preserves_flags),
+        );
+    }
+}
+
+/// Nanoseconds of guest time from the timebase.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn clock_ns() -> u64 {
+    let hz = TB_HZ.load(Ordering::Relaxed);
+    (u128::from(super::clock_ticks()) * 1_000_000_000 / u128::from(hz)) as u64
+}
+
+/// The test kernel takes no interrupts: always thread context.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn context() -> Context {
+    Context::Normal
+}
+
+/// Nothing to install: ppc64 patching needs no exception handler.
+pub fn trap_init() {}
+
+/// Reads the timebase frequency from the first CPU node under `/cpus`
+/// (QEMU pseries: 512 MHz). Keeps the default when the firmware has none.
+pub fn read_timebase_frequency() {
+    let Some(cpus) = super::of::finddevice(b"/cpus\0") else { return };
+    let Some(cpu) = super::of::child(cpus) else { return };
+    if let Some(hz) = super::of::getprop_u32(cpu, b"timebase-frequency\0")
+        && hz != 0
+    {
+        TB_HZ.store(u64::from(hz), Ordering::Relaxed);
+    }
+}
+
+/// The timebase frequency in use, in Hz.
+pub fn timebase_hz() -> u64 {
+    TB_HZ.load(Ordering::Relaxed)
+}
+
+/// ppc64-only `test=` scenarios; `None` for any other name.
+pub fn scenario(name: &str) -> Option<bool> {
+    match name {
+        "stubs" => Some(super::scenarios::stubs()),
+        "abi" => Some(super::scenarios::abi()),
+        "timebase" => {
+            crate::kprintln!("ppc64: timebase {} Hz", timebase_hz());
+            Some(true)
+        }
+        _ => None,
+    }
+}

@@ -141,7 +141,7 @@ pub fn abi_toc(i: usize) -> u64 {
 
 /// Calls each ABI function once (arguments through `black_box`) and
 /// formats the results.
-fn abi_results() -> String {
+fn call_abi_functions() -> String {
     let v = |x: u64| black_box(x);
     let f = |x: f64| black_box(x);
     let r8 = abi_args8(v(1), v(0x22), v(0x333), v(0x4444), v(0x5_5555), v(0x66_6666), v(0x777_7777), v(0x8888_8888));
@@ -172,7 +172,7 @@ fn abi_results() -> String {
 /// `test=abi`: the ABI functions give identical results untraced, traced
 /// through `ftrace_caller` and traced through `ftrace_regs_caller`.
 pub fn abi() -> bool {
-    let untraced = abi_results();
+    let untraced = call_abi_functions();
     kprintln!("ppc64: abi untraced: {untraced}");
     let mut ok = true;
     for (ops, name) in [(&PLAIN, "ftrace_caller"), (&REGS, "ftrace_regs_caller")] {
@@ -185,7 +185,7 @@ pub fn abi() -> bool {
                 0
             }
         });
-        let traced = abi_results();
+        let traced = call_abi_functions();
         let unreg = with_engine(|e| e.unregister(ops).is_ok() && e.clear_filter(ops).is_ok());
         let calls = counter.load(Ordering::Relaxed);
         kprintln!("ppc64: abi {name} ({set} functions, {calls} calls traced): {traced}");

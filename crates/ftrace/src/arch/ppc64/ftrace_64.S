@@ -1,6 +1,7 @@
 /* ppc64 (ELFv2) function-tracer trampolines: ftrace_caller and
  * ftrace_regs_caller. Included by arch/ppc64/mod.rs with global_asm!; the
- * {off_*} / {fregs_*} operands are the FtraceRegs layout from regs.rs.
+ * off_* and fregs_* operands (in braces) are the FtraceRegs layout from
+ * regs.rs.
  *
  * Entered from a site's stub (see mod.rs):
  *

@@ -12,10 +12,20 @@ use ftrace::{FtraceRegs, Ops, OpsFlags, SiteState, Trampoline};
 use crate::kprintln;
 use crate::tracing::{Engine, with_engine};
 
-/// Counts the call in the ops' counter, then clobbers the float registers.
+/// Counts the call in the ops' counter, then clobbers the argument
+/// registers, integer and float.
 fn count_call(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
     counter_of(ops).fetch_add(1, Ordering::Relaxed);
     clobber_fprs();
+    let v = black_box(0xdead_0000u64);
+    black_box(int_sink(v, v + 1, v + 2, v + 3, v + 4, v + 5, v + 6, v + 7));
+}
+
+/// Loads r3-r10 with values of its own.
+#[inline(never)]
+#[expect(clippy::too_many_arguments, reason = "fills every integer argument register")]
+fn int_sink(a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64) -> u64 {
+    a ^ b ^ c ^ d ^ e ^ f ^ g ^ h
 }
 
 static PLAIN_CALLS: AtomicUsize = AtomicUsize::new(0);

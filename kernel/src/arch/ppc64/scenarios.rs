@@ -110,7 +110,36 @@ pub fn stubs() -> bool {
     ok &= (outer, fib) == (12, 55);
     ok &= with_engine(|e| e.unregister(&REGS).is_ok() && e.unregister(&PLAIN).is_ok());
     ok &= with_engine(|e| check_stubs(e, "disabled") && e.check_all_nops() == 0);
+    ok &= byte_exact_toggle();
     ok
+}
+
+/// Every site word and the whole stub area, in address order.
+fn text_snapshot(e: &Engine) -> alloc::vec::Vec<u8> {
+    let l = e.arch().layout();
+    let mut out = alloc::vec::Vec::new();
+    for rec in e.records() {
+        out.extend_from_slice(ftrace::arch::read_insn(e.platform(), rec.ip, 4).unwrap_or(ftrace::Insn::new(&[])).as_bytes());
+    }
+    for at in (l.stubs_start..l.stubs_end).step_by(4) {
+        out.extend_from_slice(ftrace::arch::read_insn(e.platform(), at, 4).unwrap_or(ftrace::Insn::new(&[])).as_bytes());
+    }
+    out
+}
+
+/// Enable (caller), switch (regs), disable, enable, disable: the sites and
+/// the stub area end byte-identical to how they were before.
+fn byte_exact_toggle() -> bool {
+    let before = with_engine(|e| text_snapshot(e));
+    let mut ok = true;
+    for _ in 0..2 {
+        ok &= with_engine(|e| e.register(&PLAIN).is_ok() && e.register(&REGS).is_ok());
+        ok &= with_engine(|e| e.unregister(&REGS).is_ok() && e.unregister(&PLAIN).is_ok());
+    }
+    let after = with_engine(|e| text_snapshot(e));
+    let differ = before.iter().zip(&after).filter(|(a, b)| a != b).count() + before.len().abs_diff(after.len());
+    kprintln!("ppc64: enable/disable twice: {} bytes of sites and stubs compared, {differ} differ", before.len());
+    ok && differ == 0
 }
 
 /// Eight integer arguments: all of r3-r10.

@@ -60,9 +60,9 @@ pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
     if addr % 4 != 0 || bytes.len() % 4 != 0 {
         return Err(TextFault);
     }
-    for (i, w) in bytes.chunks_exact(4).enumerate() {
+    for (i, w) in bytes.as_chunks::<4>().0.iter().enumerate() {
         let p = (addr + 4 * i) as *mut u32;
-        let word = u32::from_be_bytes([w[0], w[1], w[2], w[3]]);
+        let word = u32::from_be_bytes(*w);
         // SAFETY: 1. `p` is aligned kernel text the caller may write (MMU
         // off: real addresses, text is RAM). 2. The flush sequence pushes
         // the store to memory (dcbst), invalidates the stale instruction

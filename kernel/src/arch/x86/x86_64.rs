@@ -2,10 +2,27 @@
 
 #[path = "common.rs"]
 mod common;
+#[path = "trap.rs"]
+mod trap;
+#[path = "tracer.rs"]
+mod tracer;
 
-#[expect(unused_imports, reason = "used by the tracer platform in the next step")]
-pub use common::clock_ticks;
 pub use common::{console_write, exit};
+pub use trap::trap_init;
+pub use tracer::{CORRUPT_SITE, clock_ns, context, irq_restore, irq_save, scenario, sync_cores, text_write};
+
+/// The tracer's backend on this arch.
+pub type FtraceArch = ftrace::arch::x86::X86_64;
+
+/// The backend over the trampolines of the `ftrace` crate.
+pub fn ftrace_arch() -> FtraceArch {
+    FtraceArch::new()
+}
+
+/// The sites the tracer manages: the compiler's table.
+pub fn ftrace_sites() -> alloc::vec::Vec<usize> {
+    crate::platform::sites().to_vec()
+}
 
 core::arch::global_asm!(include_str!("../../../../boot/x86_64.S"), options(att_syntax));
 

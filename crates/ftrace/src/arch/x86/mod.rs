@@ -257,6 +257,18 @@ impl Batch {
     /// current and new contents are complete instructions, and the kernel's
     /// `#BP` handler calls [`poke_int3_handler`].
     pub unsafe fn commit(&self, p: &dyn Platform) -> Result<(), SiteError> {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.commit_observed(p, &mut |_| {}) }
+    }
+
+    /// Like [`commit`](Self::commit), calling `observe(n)` after the core
+    /// synchronisation that ends phase `n` (1, 2, 3). After phases 1 and 2
+    /// every site holds `int3`: a test that executes a site from `observe`
+    /// exercises the `#BP` emulation (the kernel's `test=int3`).
+    ///
+    /// # Safety
+    /// As for [`commit`](Self::commit).
+    pub unsafe fn commit_observed(&self, p: &dyn Platform, observe: &mut dyn FnMut(u8)) -> Result<(), SiteError> {
         let mut pokes = core::mem::take(&mut *self.pokes.lock());
         pokes.retain(|k| k.old != k.new);
         if pokes.is_empty() {
@@ -264,7 +276,7 @@ impl Batch {
         }
         pokes.sort_unstable_by_key(|k| k.addr);
         // SAFETY: guaranteed by the caller.
-        unsafe { commit_pokes(p, pokes.into_boxed_slice()) }
+        unsafe { commit_pokes(p, pokes.into_boxed_slice(), observe) }
     }
 }
 
@@ -282,7 +294,7 @@ fn retire(table: *mut PokeTable) {
 ///
 /// # Safety
 /// As for [`Batch::commit`].
-unsafe fn commit_pokes(p: &dyn Platform, pokes: Box<[Poke]>) -> Result<(), SiteError> {
+unsafe fn commit_pokes(p: &dyn Platform, pokes: Box<[Poke]>, observe: &mut dyn FnMut(u8)) -> Result<(), SiteError> {
     let table = Box::into_raw(Box::new(PokeTable { pokes }));
     // SAFETY: just allocated; we only read it (the handler reads it too).
     let pokes: &[Poke] = unsafe { &(*table).pokes };
@@ -312,6 +324,7 @@ unsafe fn commit_pokes(p: &dyn Platform, pokes: Box<[Poke]>) -> Result<(), SiteE
         }
     }
     p.sync_cores();
+    observe(1);
 
     // Phase 2: the tails (skipped when they do not change).
     for (i, k) in pokes.iter().enumerate() {
@@ -334,6 +347,7 @@ unsafe fn commit_pokes(p: &dyn Platform, pokes: Box<[Poke]>) -> Result<(), SiteE
         }
     }
     p.sync_cores();
+    observe(2);
 
     // Phase 3: the new first bytes.
     let mut first_err = None;
@@ -346,6 +360,7 @@ unsafe fn commit_pokes(p: &dyn Platform, pokes: Box<[Poke]>) -> Result<(), SiteE
     match first_err {
         None => {
             unpublish();
+            observe(3);
             Ok(())
         }
         Some(e) => {

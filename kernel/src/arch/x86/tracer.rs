@@ -1,0 +1,204 @@
+//! The x86 (x86_64 and i686) items the tracer needs from the kernel
+//! (listed in `kernel/src/arch/mod.rs`), and the x86-only scenario
+//! `test=int3`. Every function the tracer calls on its hot path or while
+//! patching is compiled without a patchable entry (Linux's `notrace`).
+
+use core::arch::asm;
+use core::hint::black_box;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use ftrace::arch::x86::{Batch, NOP5, emulated_count};
+use ftrace::{Arch, Context, FtraceRegs, Insn, Ops, OpsFlags, Platform, TextFault};
+
+use crate::kprintln;
+
+/// Harmless executable bytes that are not the canonical nop: four operand
+/// size prefixes on a one-byte nop (`test=corrupt`).
+pub const CORRUPT_SITE: &[u8] = &[0x66, 0x66, 0x66, 0x66, 0x90];
+
+/// Writes kernel text. The kernel identity-maps its image read-write-execute
+/// (boot code and linker script), so this is a plain byte copy; x86 keeps
+/// instruction fetch coherent with stores, and the caller synchronises
+/// cores when the protocol needs it.
+///
+/// # Safety
+/// `addr..addr + bytes.len()` is kernel text, and the new bytes keep every
+/// CPU able to execute it at every step (the arch backend's job).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
+    unsafe extern "C" {
+        static __kernel_start: u8;
+        static __kernel_end: u8;
+    }
+    let start = core::ptr::addr_of!(__kernel_start) as usize;
+    let end = core::ptr::addr_of!(__kernel_end) as usize;
+    if addr < start || addr.checked_add(bytes.len()).is_none_or(|e| e > end) {
+        return Err(TextFault);
+    }
+    for (i, &b) in bytes.iter().enumerate() {
+        // SAFETY: inside the kernel image, which is mapped writable; the
+        // caller guarantees the result stays executable.
+        unsafe { core::ptr::write_volatile((addr + i) as *mut u8, b) };
+    }
+    Ok(())
+}
+
+/// Makes the CPU serialise its instruction stream: `cpuid` is a serialising
+/// instruction. On SMP this would be sent to every CPU (IPI); the kernel
+/// runs on one.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn sync_cores() {
+    // SAFETY: cpuid only reads identification registers; rbx/ebx, which
+    // LLVM may reserve, is preserved by hand.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        asm!("mov {t}, rbx", "cpuid", "mov rbx, {t}", t = out(reg) _,
+             inout("eax") 0 => _, out("ecx") _, out("edx") _, options(nostack, preserves_flags));
+        #[cfg(target_arch = "x86")]
+        asm!("mov {t}, ebx", "cpuid", "mov ebx, {t}", t = out(reg) _,
+             inout("eax") 0 => _, out("ecx") _, out("edx") _, options(nostack, preserves_flags));
+    }
+}
+
+/// The interrupt flag of EFLAGS.
+const FLAGS_IF: usize = 1 << 9;
+
+/// Disables interrupts, returning the previous flags.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn irq_save() -> usize {
+    let flags: usize;
+    // SAFETY: reads the flags and clears IF; no memory is touched besides
+    // the push/pop of the flags word.
+    unsafe { asm!("pushf", "pop {0}", "cli", out(reg) flags, options(nomem)) };
+    flags
+}
+
+/// Re-enables interrupts if `flags` (from [`irq_save`]) had them enabled.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn irq_restore(flags: usize) {
+    if flags & FLAGS_IF != 0 {
+        // SAFETY: restores the state irq_save captured.
+        unsafe { asm!("sti", options(nomem, nostack)) };
+    }
+}
+
+/// Guest time: the time-stamp counter (one tick per nanosecond of guest
+/// time under `-icount shift=0`).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn clock_ns() -> u64 {
+    super::common::clock_ticks()
+}
+
+/// `Irq` while an exception handler runs, `Normal` otherwise (the kernel
+/// enables no interrupts).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn context() -> Context {
+    if super::trap::in_trap() { Context::Irq } else { Context::Normal }
+}
+
+/// x86-only `test=` scenarios.
+pub fn scenario(name: &str) -> Option<bool> {
+    match name {
+        "int3" => Some(run_int3()),
+        _ => None,
+    }
+}
+
+static INT3_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+fn count_call(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
+    INT3_CALLS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts `demo_leaf` calls for `test=int3`.
+static INT3_OPS: Ops = Ops::new(count_call, OpsFlags::empty());
+
+/// Rewrites `demo_leaf`'s site from `old` to `new` with the int3 protocol;
+/// with `probe`, calls `demo_leaf(5)` while the site holds int3 (after
+/// phases 1 and 2) and prints what happened.
+fn int3_step(what: &str, site: usize, old: Insn, new: Insn, probe: bool) -> bool {
+    let p: &dyn Platform = &crate::platform::PLATFORM;
+    let batch = Batch::new();
+    if let Err(e) = batch.queue(p, site, &old, &new) {
+        kprintln!("int3: {what}: cannot queue: {e}");
+        return false;
+    }
+    let (calls0, traps0) = (INT3_CALLS.load(Ordering::Relaxed), emulated_count());
+    let mut results = [0u64; 2];
+    let mut n = 0;
+    let mut observe = |phase: u8| {
+        if probe && phase < 3 && n < 2 {
+            results[n] = crate::demo::demo_leaf(black_box(5));
+            n += 1;
+        }
+    };
+    // SAFETY: `site` is demo_leaf's record site, holding `old` (checked by
+    // queue), and trap_init installed the #BP handler that calls the
+    // crate's helper.
+    if let Err(e) = unsafe { batch.commit_observed(p, &mut observe) } {
+        kprintln!("int3: {what}: {}", e.error);
+        return false;
+    }
+    if !probe {
+        return true;
+    }
+    let calls = INT3_CALLS.load(Ordering::Relaxed) - calls0;
+    let traps = emulated_count() - traps0;
+    kprintln!(
+        "int3: {what} with int3 in place: demo_leaf(5)={} {}, callback ran {calls} times, {traps} traps emulated",
+        results[0],
+        results[1]
+    );
+    results == [11, 11] && traps == 2
+}
+
+/// `test=int3`: executes `demo_leaf`'s site while it holds the int3 of a
+/// batch in flight, in both directions, and checks that the #BP helper
+/// emulated the new instruction (the callback ran, or the nop was skipped)
+/// and that `demo_leaf` still returned `2 * 5 + 1`.
+fn run_int3() -> bool {
+    let leaf = crate::demo::demo_leaf as *const () as usize;
+    let found = crate::tracing::with_engine(|e| {
+        if let Err(err) = e.set_filter(&INT3_OPS, "kernel::demo::demo_leaf") {
+            kprintln!("int3: {err}");
+            return None;
+        }
+        if let Err(err) = e.register(&INT3_OPS) {
+            kprintln!("int3: {err}");
+            return None;
+        }
+        let i = e.records().iter().position(|r| r.ip >= leaf && r.ip < leaf + 64)?;
+        let rec = e.records()[i];
+        let call = e.arch().expected_insn(&rec, Some(e.site_target(i))).ok()?;
+        Some((rec.ip, call))
+    });
+    let Some((site, call)) = found else {
+        kprintln!("int3: no enabled site for demo_leaf");
+        return false;
+    };
+    let nop = Insn::new(&NOP5);
+    let before = INT3_CALLS.load(Ordering::Relaxed);
+    let direct = crate::demo::demo_leaf(black_box(5));
+    let traced = INT3_CALLS.load(Ordering::Relaxed) - before;
+    kprintln!("int3: traced demo_leaf(5)={direct}, callback ran {traced} times");
+    let mut ok = direct == 11 && traced == 1;
+    // Engine state: the site calls the trampoline. Take it to the nop
+    // quietly, then back to the call with the probe, then to the nop with
+    // the probe, and back to the call so the engine's view holds again.
+    ok &= int3_step("prepare", site, call, nop, false);
+    let c0 = INT3_CALLS.load(Ordering::Relaxed);
+    ok &= int3_step("nop->call", site, nop, call, true);
+    ok &= INT3_CALLS.load(Ordering::Relaxed) - c0 == 2;
+    let c1 = INT3_CALLS.load(Ordering::Relaxed);
+    ok &= int3_step("call->nop", site, call, nop, true);
+    ok &= INT3_CALLS.load(Ordering::Relaxed) == c1;
+    ok &= int3_step("restore", site, nop, call, false);
+    let differ = crate::tracing::with_engine(|e| {
+        if let Err(err) = e.unregister(&INT3_OPS) {
+            kprintln!("int3: {err}");
+        }
+        e.check_all_nops()
+    });
+    kprintln!("int3: {differ} sites differ from nop after unregister");
+    ok && differ == 0
+}

@@ -1,0 +1,63 @@
+/* i686 exception entries for the tracer (assembled by trap.rs).
+ *
+ * x86_bp_entry (#BP, vector 3, an interrupt gate: IF cleared). Without a
+ * privilege change the CPU pushes only eip (after the int3), cs and eflags;
+ * the interrupted esp is the address just above them. We save every
+ * register with pusha and two words for the #BP helper (has_push, pushed):
+ * the layout is the Rust struct BpFrame32 in trap.rs. x86_bp_handler may set
+ * eip and, to emulate a `call`, ask for a word to be pushed on the
+ * interrupted stack. That word belongs exactly where eflags is now, so the
+ * whole saved block (13 words) is first moved down by 4 bytes, then the word
+ * is stored above it; iret then leaves esp pointing at it. */
+
+    .text
+    .balign 16
+    .globl x86_bp_entry
+    .type x86_bp_entry, @function
+x86_bp_entry:
+    pusha
+    push $0                 /* pushed */
+    push $0                 /* has_push */
+    mov %esp, %eax
+    mov %esp, %ebx          /* callee-saved: survives the call */
+    and $-16, %esp
+    sub $12, %esp
+    push %eax               /* arg: &mut BpFrame32 */
+    call x86_bp_handler
+    mov %ebx, %esp
+    cmpl $0, (%esp)
+    jne 1f
+    add $8, %esp
+    popa
+    iret
+1:  sub $4, %esp            /* move has_push..eflags (13 words) down by 4 */
+    xor %edx, %edx
+    mov $13, %ecx
+2:  mov 4(%esp,%edx,4), %eax
+    mov %eax, (%esp,%edx,4)
+    inc %edx
+    loop 2b
+    mov 4(%esp), %eax       /* the pushed word, just above the moved eflags */
+    mov %eax, 52(%esp)
+    add $8, %esp
+    popa
+    iret
+    .size x86_bp_entry, . - x86_bp_entry
+
+/* Every other exception vector 0..31: report the vector and stop. One
+ * stub per vector, each at x86_fatal_entries + 32 * vector (trap.rs
+ * relies on the 32-byte stride). */
+    .balign 32
+    .globl x86_fatal_entries
+x86_fatal_entries:
+    .balign 32
+    .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .balign 32
+    mov %esp, %eax
+    and $-16, %esp
+    sub $8, %esp
+    push %eax
+    push $\v
+    call x86_fatal_exception
+    .endr
+    .size x86_fatal_entries, . - x86_fatal_entries

@@ -50,6 +50,12 @@ pub fn demo_leaf(x: u64) -> u64 {
     black_box(2 * black_box(x) + 1)
 }
 
+/// The replacement `test=redirect` sends `demo_leaf` to: `2 * x + 2`.
+#[inline(never)]
+pub fn demo_leaf_patched(x: u64) -> u64 {
+    black_box(2 * black_box(x) + 2)
+}
+
 /// Naive Fibonacci.
 #[inline(never)]
 pub fn demo_fib(n: u64) -> u64 {

@@ -2,7 +2,8 @@
 //! command line and exercises the `ftrace` crate on a small demo workload.
 //!
 //! Everything arch-specific and every `unsafe` block lives in [`arch`] and
-//! [`platform`]; the scenarios here and in [`demo`] are safe code.
+//! [`platform`]; the scenarios here, in [`tracing`] and in [`demo`] are safe
+//! code.
 #![no_std]
 #![no_main]
 #![feature(patchable_function_entry)]
@@ -14,9 +15,14 @@ mod console;
 mod demo;
 mod options;
 mod platform;
+mod tracing;
 
 use arch::ExitStatus;
 use options::Options;
+
+/// `test=` scenarios every arch runs (arch backends add their own through
+/// `arch::scenario`).
+const SCENARIOS: &[&str] = &["panic", "toggle", "redirect", "corrupt"];
 
 /// Entry from the arch boot code, with the command line as the boot protocol
 /// handed it over.
@@ -35,20 +41,50 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
     let unexpected = sites.iter().filter(|&&s| !arch::compiler_site_ok(s)).count();
     kprintln!("sites: {} patchable, {} unexpected", sites.len(), unexpected);
 
-    let ok = match opts.test {
-        options::Test::None => run_demo(),
-        options::Test::Panic => {
+    arch::trap_init();
+    let corrupt = opts.test == Some("corrupt");
+    let mut ok = tracing::init(corrupt) && (unexpected == 0 || corrupt);
+
+    let tracer = match opts.tracer {
+        None => None,
+        Some("function") => Some("function"),
+        Some(other) => {
+            log::warn!("ftrace: unknown tracer '{other}' (available: function); not tracing");
+            None
+        }
+    };
+
+    ok &= match (opts.test, tracer) {
+        (Some("panic"), _) => {
             demo::request_panic_in_leaf();
             run_demo()
         }
+        (Some("toggle"), _) => tracing::run_toggle(opts.filter, opts.notrace),
+        (Some("redirect"), _) => tracing::run_redirect(),
+        (Some(name), _) if !SCENARIOS.contains(&name) => match arch::scenario(name) {
+            Some(r) => r,
+            None => {
+                log::warn!("cmdline: unknown test '{name}' ignored");
+                run(tracer, &opts)
+            }
+        },
+        _ => run(tracer, &opts),
     };
-    finish(ok && unexpected == 0)
+    finish(ok)
+}
+
+/// The default run: the demo, traced when `ftrace=` asked for it.
+fn run(tracer: Option<&str>, opts: &Options) -> bool {
+    match tracer {
+        Some(_) => tracing::run_function_tracer(opts.filter, opts.notrace),
+        None => run_demo(),
+    }
 }
 
 fn run_demo() -> bool {
-    let (outer, fib) = demo::demo_run();
+    let (outer, fib) = tracing::workload();
     kprintln!("demo: outer={outer} fib={fib}");
-    true
+    (outer, fib) == (12, 55)
 }
 
 /// Prints the final marker and leaves QEMU.

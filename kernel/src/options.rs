@@ -6,15 +6,6 @@ use bootargs::{Cmdline, Opt};
 /// Every key the kernel understands.
 pub const KNOWN: &[&str] = &["ftrace", "ftrace_filter", "ftrace_notrace", "test"];
 
-/// A scenario selected with `test=`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Test {
-    /// The default run.
-    None,
-    /// Panic on purpose inside `demo_leaf`.
-    Panic,
-}
-
 /// Parsed options.
 #[derive(Debug)]
 pub struct Options {
@@ -24,14 +15,15 @@ pub struct Options {
     pub filter: Option<&'static str>,
     /// `ftrace_notrace=`: patterns, comma-separated.
     pub notrace: Option<&'static str>,
-    /// `test=`.
-    pub test: Test,
+    /// `test=`: a scenario name (checked by `main`, which knows the
+    /// generic and the arch scenarios).
+    pub test: Option<&'static str>,
 }
 
 impl Options {
     /// Parses the line, logging one warning per problem.
     pub fn parse(raw: &'static [u8]) -> Options {
-        let mut o = Options { tracer: None, filter: None, notrace: None, test: Test::None };
+        let mut o = Options { tracer: None, filter: None, notrace: None, test: None };
         let line = Cmdline::new(raw);
         for opt in line.options(KNOWN, |w| log::warn!("cmdline: {w}")) {
             o.apply(opt);
@@ -48,10 +40,7 @@ impl Options {
             "ftrace" => self.tracer = Some(value),
             "ftrace_filter" => self.filter = Some(value),
             "ftrace_notrace" => self.notrace = Some(value),
-            "test" => match value {
-                "panic" => self.test = Test::Panic,
-                other => log::warn!("cmdline: unknown test '{other}' ignored"),
-            },
+            "test" => self.test = Some(value),
             _ => {}
         }
     }

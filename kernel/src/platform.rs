@@ -37,3 +37,68 @@ pub fn sites() -> &'static [usize] {
         core::slice::from_raw_parts(start, len)
     }
 }
+
+unsafe extern "C" {
+    static __ftrace_symtab_start: u8;
+    static __ftrace_symtab_stop: u8;
+}
+
+/// The reserved `.ftrace_symtab` section, as `ftrace-tools embed-symtab`
+/// filled it after linking (all zeros if it was not run).
+pub fn symtab_bytes() -> &'static [u8] {
+    // SAFETY: the linker script reserves the bytes between these symbols;
+    // they are written only by the post-link tool, never at run time.
+    unsafe {
+        let start = core::ptr::addr_of!(__ftrace_symtab_start);
+        let stop = core::ptr::addr_of!(__ftrace_symtab_stop);
+        core::slice::from_raw_parts(start, stop as usize - start as usize)
+    }
+}
+
+/// The kernel's side of the tracer contract: plain functions of the arch
+/// backend, all compiled without patchable entries, gathered in the crate's
+/// [`ftrace::platform::FnPlatform`] (rustc refuses the notrace attribute on
+/// trait methods, and the tracer's hot path must not call traced code
+/// before its recursion guard is armed). One CPU for now; the crate's
+/// per-CPU structures are already in place for more.
+pub type KernelPlatform = ftrace::platform::FnPlatform;
+
+/// The one platform instance the tracer holds.
+///
+/// Guarantees (the `ftrace::Platform` safety contract): one CPU, id 0; the
+/// arch backend reports the context its exception entry code tracks;
+/// `text_write` is the arch's code-patching write with its cache
+/// maintenance; `sync_cores` executes a serialising instruction on the only
+/// CPU; `irq_save`/`irq_restore` save and restore the interrupt flag exactly.
+pub static PLATFORM: KernelPlatform = ftrace::platform::FnPlatform {
+    cpu_id: cpu_zero,
+    nr_cpus: one_cpu,
+    clock_ns: crate::arch::clock_ns,
+    context: crate::arch::context,
+    text_write: crate::arch::text_write,
+    sync_cores: crate::arch::sync_cores,
+    irq_save: crate::arch::irq_save,
+    irq_restore: crate::arch::irq_restore,
+};
+
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+fn cpu_zero() -> usize {
+    0
+}
+
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+fn one_cpu() -> usize {
+    1
+}
+
+/// Overwrites the site at `addr` with `bytes` without any check: the
+/// `test=corrupt` scenario's deliberate damage, done before the tracer
+/// initialises so that it must detect it.
+pub fn corrupt_text(addr: usize, bytes: &[u8]) {
+    use ftrace::Platform;
+    // SAFETY: `addr` is a patch site found through the site table and the
+    // arch backend; `bytes` is the backend's CORRUPT_SITE, a harmless
+    // instruction of the site's length, so the function stays executable.
+    let _ = unsafe { PLATFORM.text_write(addr, bytes) };
+    PLATFORM.sync_cores();
+}

@@ -127,21 +127,28 @@ pub fn boot_variant(arch: &str, variant: &str, cmdline: &[u8]) -> Boot {
     Boot { stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), outcome }
 }
 
-/// Does `line` match `pattern`, where `{N}` stands for a decimal number?
+/// Does `line` match `pattern`, where `{N}` stands for a decimal number and
+/// `{X}` for a lower-case hexadecimal one (addresses)?
 pub fn line_matches(pattern: &str, line: &str) -> bool {
-    let mut parts = pattern.split("{N}");
-    let first = parts.next().unwrap_or("");
-    let Some(mut rest) = line.strip_prefix(first) else { return false };
-    for part in parts {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let mut rest = line;
+    let mut pat = pattern;
+    loop {
+        let next = [("{N}", 10u32), ("{X}", 16u32)]
+            .iter()
+            .filter_map(|&(w, radix)| pat.find(w).map(|i| (i, radix)))
+            .min_by_key(|&(i, _)| i);
+        let Some((i, radix)) = next else { return rest == pat };
+        let Some(r) = rest.strip_prefix(&pat[..i]) else { return false };
+        let digits = r
+            .chars()
+            .take_while(|c| c.is_digit(radix) && (radix == 10 || !c.is_ascii_uppercase()))
+            .count();
         if digits == 0 {
             return false;
         }
-        rest = &rest[digits..];
-        let Some(r) = rest.strip_prefix(part) else { return false };
-        rest = r;
+        rest = &r[digits..];
+        pat = &pat[i + 3..];
     }
-    rest.is_empty()
 }
 
 /// Asserts that the output's lines are exactly `expected` (with `{N}`
@@ -179,5 +186,8 @@ mod tests {
         assert!(!line_matches("sites: {N} patchable", "sites: 2x patchable"));
         assert!(!line_matches("a", "ab"));
         assert!(line_matches("x", "x"));
+        assert!(line_matches("at 0x{X} is {N}", "at 0x1f00a is 7"));
+        assert!(!line_matches("at 0x{X}", "at 0xZ"));
+        assert!(line_matches("{N}.{N}: f", "12.000345: f"));
     }
 }

@@ -20,6 +20,8 @@ fn clean_boot(arch: &str) {
             "cmdline: hello=world",
             "warning: cmdline: unknown option 'hello' ignored",
             "sites: {N} patchable, 0 unexpected",
+            "ftrace: {N} sites, 0 failed",
+            "symbols: 0x{X} is kernel::demo::demo_leaf+0x0, and back: ok",
             "demo: outer=12 fib=55",
             "rftrace: success",
         ],

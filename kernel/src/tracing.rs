@@ -1,0 +1,217 @@
+//! The tracing half of the test kernel: builds the engine over the linked
+//! site table, applies the command line (`ftrace=`, `ftrace_filter=`,
+//! `ftrace_notrace=`) and runs the `test=` scenarios. Safe code only: the
+//! unsafe parts are in [`crate::platform`] and [`crate::arch`].
+
+use alloc::string::String;
+
+use ftrace::tracer::function;
+use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, Record};
+use ftrace_abi::symtab::SymbolTable;
+
+use crate::arch;
+use crate::demo;
+use crate::kprintln;
+use crate::platform::{self, KernelPlatform, PLATFORM};
+
+/// The engine type of this kernel.
+pub type Engine = Ftrace<arch::FtraceArch, KernelPlatform>;
+
+static ENGINE: spin::Once<spin::Mutex<Engine>> = spin::Once::new();
+
+/// Events the function tracer keeps per CPU.
+const EVENTS_PER_CPU: usize = 64 * 1024;
+
+/// Runs `f` with the engine (after [`init`]).
+pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
+    let engine = ENGINE.get().expect("tracing::init not called");
+    f(&mut engine.lock())
+}
+
+/// Builds the engine, prepares every site and prints the boot summary:
+/// failures (one line each), `ftrace: N sites, M failed` and the symbol
+/// self-test. With `corrupt`, one site (`demo_fib`'s) is damaged first.
+pub fn init(corrupt: bool) -> bool {
+    let sites = arch::ftrace_sites();
+    if corrupt {
+        corrupt_site(&sites, demo::demo_fib as *const () as usize);
+    }
+    let symbols = match SymbolTable::parse(platform::symtab_bytes()) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            log::warn!("symbols: {e}; functions will be shown as addresses");
+            None
+        }
+    };
+    let mut engine = Ftrace::new(arch::ftrace_arch(), &PLATFORM, sites, symbols);
+    let report = engine.init();
+    for f in &report.failed {
+        kprintln!("{f}");
+    }
+    kprintln!("{report}");
+    let ok = symbol_self_test(&engine);
+    function::init(&PLATFORM, EVENTS_PER_CPU);
+    ENGINE.call_once(|| spin::Mutex::new(engine));
+    ok
+}
+
+/// Damages the site of the function at `func` with the arch's harmless
+/// non-nop bytes, at the place the arch's `init_site` would patch.
+fn corrupt_site(sites: &[usize], func: usize) {
+    // The site-table entry of `func`: its entry (fentry, ppc64 global entry)
+    // or the mcount call a few bytes in.
+    let Some(&entry) = sites.iter().find(|&&s| s >= func && s < func + 64) else {
+        log::error!("test=corrupt: no site for demo_fib");
+        return;
+    };
+    let mut rec = Record::new(entry);
+    let a = arch::ftrace_arch();
+    if let Err(e) = a.init_site(&PLATFORM, &mut rec) {
+        log::error!("test=corrupt: site of demo_fib not ready: {e}");
+        return;
+    }
+    platform::corrupt_text(rec.ip, arch::CORRUPT_SITE);
+}
+
+/// `demo_leaf`'s address resolves to its name and the name back to it.
+fn symbol_self_test(engine: &Engine) -> bool {
+    let addr = demo::demo_leaf as *const () as usize;
+    let Some(table) = engine.symbols().table() else {
+        kprintln!("symbols: self-test FAILED: no symbol table");
+        return false;
+    };
+    let by_addr = table.lookup(addr as u64);
+    let by_name = table.find("kernel::demo::demo_leaf");
+    match (by_addr, by_name) {
+        (Some((s, off)), Some(back)) if back.addr == addr as u64 => {
+            kprintln!("symbols: {:#x} is {}+{:#x}, and back: ok", addr, s.name, off);
+            s.name == "kernel::demo::demo_leaf" && off == 0
+        }
+        _ => {
+            kprintln!("symbols: self-test FAILED for demo_leaf at {addr:#x}");
+            false
+        }
+    }
+}
+
+/// Applies `ftrace_filter=` / `ftrace_notrace=` to `ops`. Bad patterns are
+/// reported (the engine names them) and tracing goes on without them.
+fn apply_filters(e: &mut Engine, ops: &'static Ops, filter: Option<&str>, notrace: Option<&str>) {
+    if let Some(f) = filter
+        && let Err(err) = e.set_filter(ops, f)
+    {
+        log::warn!("ftrace_filter: {err}");
+    }
+    if let Some(n) = notrace
+        && let Err(err) = e.set_notrace(ops, n)
+    {
+        log::warn!("ftrace_notrace: {err}");
+    }
+}
+
+/// Registers the function tracer with the filters, runs `work`, unregisters
+/// and returns how many sites still differ from the nop.
+pub fn trace_function<R>(filter: Option<&str>, notrace: Option<&str>, work: impl FnOnce() -> R) -> (R, usize) {
+    let ops = function::ops();
+    let registered = with_engine(|e| {
+        apply_filters(e, ops, filter, notrace);
+        match e.register(ops) {
+            Ok(()) => true,
+            Err(err) => {
+                log::error!("ftrace: cannot start the function tracer: {err}");
+                false
+            }
+        }
+    });
+    let r = work();
+    let differ = with_engine(|e| {
+        if registered && let Err(err) = e.unregister(ops) {
+            log::error!("ftrace: cannot stop the function tracer: {err}");
+        }
+        e.check_all_nops()
+    });
+    (r, differ)
+}
+
+/// Prints the function tracer's buffer in Linux's format, then the
+/// recursion and loss counters.
+pub fn print_function_trace() {
+    let mut out = String::new();
+    with_engine(|e| {
+        let _ = function::write_trace(&mut out, e.symbols());
+    });
+    crate::console::write_bytes(out.as_bytes());
+    let dispatch = with_engine(|e| e.recursions());
+    kprintln!(
+        "ftrace: {} recursions refused, {} events lost",
+        dispatch + function::recursions(),
+        function::lost()
+    );
+}
+
+/// The workload the tracers observe: not inlined, so it is the parent of
+/// `demo_run` in every trace.
+#[inline(never)]
+pub fn workload() -> (u64, u64) {
+    demo::demo_run()
+}
+
+/// `ftrace=function`: trace the workload, print the trace.
+pub fn run_function_tracer(filter: Option<&str>, notrace: Option<&str>) -> bool {
+    let ((outer, fib), differ) = trace_function(filter, notrace, workload);
+    kprintln!("demo: outer={outer} fib={fib}");
+    print_function_trace();
+    differ == 0 && !with_engine(|e| e.is_killed())
+}
+
+/// `test=toggle`: enable, disable, enable, disable; after each disable every
+/// site must hold the canonical nop again.
+pub fn run_toggle(filter: Option<&str>, notrace: Option<&str>) -> bool {
+    let mut ok = true;
+    for round in 1..=2 {
+        function::reset();
+        let ((outer, fib), differ) = trace_function(filter, notrace, workload);
+        let events = function::events().len();
+        kprintln!(
+            "toggle {round}: outer={outer} fib={fib}, {events} events, {differ} sites differ from nop after disable"
+        );
+        ok &= differ == 0 && (outer, fib) == (12, 55);
+    }
+    ok
+}
+
+/// The replacement `test=redirect` installs for `demo_leaf`.
+fn redirect_leaf(_ip: usize, _parent_ip: usize, _ops: &Ops, regs: &mut FtraceRegs) {
+    regs.ip = demo::demo_leaf_patched as *const () as usize;
+}
+
+/// Live-patching style redirect of `demo_leaf`.
+static REDIRECT_OPS: Ops = Ops::new(redirect_leaf, OpsFlags::IPMODIFY);
+
+/// `test=redirect`: a registers callback sends `demo_leaf` to
+/// `demo_leaf_patched` (`2*x + 2`); the result changes while it is
+/// registered and is back to normal after.
+pub fn run_redirect() -> bool {
+    let ok = with_engine(|e| {
+        if let Err(err) = e.set_filter(&REDIRECT_OPS, "kernel::demo::demo_leaf") {
+            log::error!("redirect: {err}");
+            return false;
+        }
+        match e.register(&REDIRECT_OPS) {
+            Ok(()) => true,
+            Err(err) => {
+                log::error!("redirect: cannot register: {err}");
+                false
+            }
+        }
+    });
+    let (outer, fib) = workload();
+    kprintln!("redirect on: outer={outer} fib={fib}");
+    let differ = with_engine(|e| {
+        let _ = e.unregister(&REDIRECT_OPS);
+        e.check_all_nops()
+    });
+    let (outer2, fib2) = workload();
+    kprintln!("redirect off: outer={outer2} fib={fib2}, {differ} sites differ from nop");
+    ok && (outer, fib, outer2, fib2, differ) == (15, 55, 12, 55, 0)
+}

@@ -149,11 +149,12 @@ pub fn print_function_trace() {
     );
 }
 
-/// The workload the tracers observe: not inlined, so it is the parent of
+/// The workload the tracers observe: not inlined, and not a tail call
+/// (`black_box` uses the result after the call), so it is the parent of
 /// `demo_run` in every trace.
 #[inline(never)]
 pub fn workload() -> (u64, u64) {
-    demo::demo_run()
+    core::hint::black_box(demo::demo_run())
 }
 
 /// `ftrace=function`: trace the workload, print the trace.

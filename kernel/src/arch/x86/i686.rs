@@ -2,10 +2,98 @@
 
 #[path = "common.rs"]
 mod common;
+#[path = "trap.rs"]
+mod trap;
+#[path = "tracer.rs"]
+mod tracer;
 
-#[expect(unused_imports, reason = "used by the tracer platform in the next step")]
-pub use common::clock_ticks;
 pub use common::{console_write, exit};
+pub use trap::trap_init;
+pub use tracer::{CORRUPT_SITE, clock_ns, context, irq_restore, irq_save, scenario, sync_cores, text_write};
+
+use ftrace::arch::x86::I686Mode;
+
+/// The tracer's backend on this arch.
+pub type FtraceArch = ftrace::arch::x86::I686;
+
+// The `mcount` the compiler calls in the mcount builds (-Zinstrument-mcount).
+// mcount: a plain return, called only until `init_site` turns every call
+// into the 5-byte nop. nodynamic: the crate's entry that tests
+// `ftrace_trace_function`; a tail jump keeps the stack exactly as the
+// compiler's call left it.
+#[cfg(all(feature = "mcount", not(feature = "nodynamic")))]
+core::arch::global_asm!(
+    ".text",
+    ".balign 16",
+    ".globl mcount",
+    ".type mcount, @function",
+    "mcount:",
+    "    ret",
+    ".size mcount, . - mcount",
+    options(att_syntax)
+);
+#[cfg(feature = "nodynamic")]
+core::arch::global_asm!(
+    ".text",
+    ".balign 16",
+    ".globl mcount",
+    ".type mcount, @function",
+    "mcount:",
+    "    jmp ftrace_nodyn_mcount",
+    ".size mcount, . - mcount",
+    options(att_syntax)
+);
+
+#[cfg(any(feature = "mcount", feature = "nodynamic"))]
+unsafe extern "C" {
+    fn mcount();
+    static __ftrace_mcount_sites_start: u32;
+}
+
+/// The build's instrumentation mode.
+fn mode() -> I686Mode {
+    #[cfg(feature = "nodynamic")]
+    return I686Mode::NoDynamic { mcount: mcount as *const () as usize };
+    #[cfg(all(feature = "mcount", not(feature = "nodynamic")))]
+    return I686Mode::Mcount { mcount: mcount as *const () as usize };
+    #[cfg(not(any(feature = "mcount", feature = "nodynamic")))]
+    I686Mode::Fentry
+}
+
+/// The backend over the trampolines of the `ftrace` crate, in this build's
+/// mode.
+pub fn ftrace_arch() -> FtraceArch {
+    FtraceArch::new(mode())
+}
+
+/// The sites the tracer manages. fentry: the compiler's table. mcount
+/// builds: the `.ftrace_mcount_sites` table `ftrace-tools mcount-sites`
+/// wrote after linking, minus the functions of `kernel::arch` and
+/// `kernel::platform`: `-Zinstrument-mcount` ignores the notrace attribute,
+/// and the #BP handler and the platform functions must never hold a site the
+/// int3 protocol is rewriting (Linux builds such files without `-pg`).
+pub fn ftrace_sites() -> alloc::vec::Vec<usize> {
+    #[cfg(any(feature = "mcount", feature = "nodynamic"))]
+    {
+        let base = core::ptr::addr_of!(__ftrace_mcount_sites_start);
+        // SAFETY: the linker script reserves the section (a u32 count then
+        // u32 addresses, ftrace_abi::MCOUNT_SITES_RESERVED bytes) and the
+        // post-link tool filled it; it is never written at run time.
+        let all = unsafe {
+            let n = (core::ptr::read_volatile(base) as usize).min(ftrace_abi::MCOUNT_SITES_CAPACITY);
+            core::slice::from_raw_parts(base.add(1), n)
+        };
+        let symtab = ftrace_abi::symtab::SymbolTable::parse(crate::platform::symtab_bytes()).ok();
+        let excluded = |ip: usize| {
+            symtab.and_then(|t| t.lookup(ip as u64)).is_some_and(|(s, _)| {
+                s.name.starts_with("kernel::arch::") || s.name.starts_with("kernel::platform::")
+            })
+        };
+        all.iter().map(|&a| a as usize).filter(|&a| !excluded(a)).collect()
+    }
+    #[cfg(not(any(feature = "mcount", feature = "nodynamic")))]
+    crate::platform::sites().to_vec()
+}
 
 core::arch::global_asm!(include_str!("../../../../boot/i686.S"), options(att_syntax));
 

@@ -1,0 +1,154 @@
+/* i686 ftrace trampolines, assembled by i686.rs with global_asm!. Every
+ * name in braces is a `const` operand from Rust (FtraceRegs offsets, the
+ * per-register slots of the gpr module, the frame size); no offset is typed
+ * here.
+ *
+ * One macro builds all five entry points:
+ *   ftrace_caller / ftrace_regs_caller              fentry sites
+ *   ftrace_mcount_caller / ftrace_mcount_regs_caller mcount sites
+ *   ftrace_nodyn_mcount                             `mcount` of nodynamic builds
+ *
+ * Entry state (a site executed `call <trampoline>`): (%esp) = site + 5.
+ * fentry: 4(%esp) is the traced function's return address (its parent).
+ * mcount: the traced function already ran `push %ebp; mov %esp,%ebp`, so
+ * its return address is at 4(%ebp).
+ *
+ * Frame: push %ebp; mov %esp,%ebp (so 4(%ebp) = site + 5), then %esp is
+ * aligned down to 16 with room for the FtraceRegs at 16(%esp) and the four
+ * cdecl arguments (ip, parent_ip, FTRACE_TRACE_OP, regs) at 0..16(%esp).
+ *
+ * Patch points (exported labels): ftrace_call, ftrace_regs_call,
+ * ftrace_mcount_call and ftrace_mcount_regs_call are 5-byte `call rel32`
+ * instructions that I686::update_ftrace_func rewrites (int3 protocol). They
+ * must stay a single `call rel32` each. ftrace_nodyn_mcount calls through
+ * ftrace_trace_function instead (never patched).
+ *
+ * mcount builds instrument every function, the platform's included, so the
+ * mcount entries keep ftrace_mcount_busy: a call arriving while it is set
+ * returns at once (see i686.rs). */
+
+    .text
+
+/* The inner calls' initial target, and ftrace_trace_function's idle value. */
+    .balign 16
+    .globl ftrace_stub
+    .type ftrace_stub, @function
+ftrace_stub:
+    ret
+    .size ftrace_stub, . - ftrace_stub
+
+.macro FTRACE_I686 name, inner, full, mcount, indirect
+    .balign 16
+    .globl \name
+    .type \name, @function
+\name:
+    .if \indirect
+    cmpl $ftrace_stub, ftrace_trace_function
+    jne 1f
+    ret
+1:
+    .endif
+    .if \mcount
+    cmpl $0, ftrace_mcount_busy
+    je 2f
+    ret
+2:  movl $1, ftrace_mcount_busy
+    .endif
+    push %ebp
+    mov %esp, %ebp
+    sub $({frame} + 16), %esp
+    and $-16, %esp
+    mov %eax, (16 + {eax})(%esp)
+    mov %ecx, (16 + {ecx})(%esp)
+    mov %edx, (16 + {edx})(%esp)
+    .if \full
+    mov %ebx, (16 + {ebx})(%esp)
+    mov %esi, (16 + {esi})(%esp)
+    mov %edi, (16 + {edi})(%esp)
+    pushf
+    pop %eax
+    mov %eax, (16 + {eflags})(%esp)
+    movl $({fregs_full}), (16 + {off_flags})(%esp)
+    .else
+    movl $0, (16 + {off_flags})(%esp)
+    .endif
+    movl $0, (16 + {off_spare})(%esp)
+    movl $0, (16 + {off_spare} + 4)(%esp)
+    movl $0, (16 + {off_spare} + 8)(%esp)
+    mov (%ebp), %eax                    /* %ebp at the site */
+    mov %eax, (16 + {ebp})(%esp)
+    mov 4(%ebp), %ecx                   /* site + 5: the default resume address */
+    mov %ecx, (16 + {off_ip})(%esp)
+    sub $5, %ecx
+    mov %ecx, 0(%esp)                   /* arg 0: ip = the site */
+    .if \mcount
+    lea 4(%eax), %edx                   /* the return address slot, via the frame */
+    .else
+    lea 8(%ebp), %edx                   /* %esp at function entry */
+    .endif
+    mov %edx, (16 + {off_ret_slot})(%esp)
+    mov %edx, (16 + {off_sp})(%esp)
+    mov %edx, (16 + {esp})(%esp)
+    mov (%edx), %ecx
+    mov %ecx, (16 + {off_parent})(%esp)
+    mov %ecx, 4(%esp)                   /* arg 1: parent ip */
+    mov FTRACE_TRACE_OP, %eax
+    mov %eax, 8(%esp)                   /* arg 2: ops */
+    lea 16(%esp), %eax
+    mov %eax, 12(%esp)                  /* arg 3: regs */
+    .if \indirect
+    call *ftrace_trace_function
+    .else
+    .globl \inner
+\inner:
+    call ftrace_stub
+    .endif
+    .if \full
+    mov (16 + {off_ip})(%esp), %eax     /* resume where the callback says */
+    mov %eax, 4(%ebp)
+    mov (16 + {edi})(%esp), %edi
+    mov (16 + {esi})(%esp), %esi
+    mov (16 + {ebx})(%esp), %ebx
+    .endif
+    mov (16 + {edx})(%esp), %edx
+    mov (16 + {ecx})(%esp), %ecx
+    mov (16 + {eax})(%esp), %eax
+    mov %ebp, %esp
+    pop %ebp
+    .if \mcount
+    movl $0, ftrace_mcount_busy
+    .endif
+    ret
+    .size \name, . - \name
+.endm
+
+/* fentry: the site is the first instruction; a changed FtraceRegs::ip
+ * resumes another function with exactly the entry state. */
+    FTRACE_I686 ftrace_caller, ftrace_call, 0, 0, 0
+    FTRACE_I686 ftrace_regs_caller, ftrace_regs_call, 1, 0, 0
+
+/* mcount: the site follows the prologue. A changed ip is honoured as a
+ * plain resume address inside the traced function's frame (redirecting to
+ * another function's entry from here is not supported: see i686.rs). */
+    FTRACE_I686 ftrace_mcount_caller, ftrace_mcount_call, 0, 1, 0
+    FTRACE_I686 ftrace_mcount_regs_caller, ftrace_mcount_regs_call, 1, 1, 0
+
+/* nodynamic: every instrumented function calls this (through the kernel's
+ * `mcount`); it returns at once unless ftrace_trace_function was set. */
+    FTRACE_I686 ftrace_nodyn_mcount, unused, 1, 1, 1
+
+    .data
+    .balign 4
+/* The function ftrace_nodyn_mcount calls: ftrace_stub (idle) or
+ * ftrace_ops_list_func (written by I686::finish_batch). */
+    .globl ftrace_trace_function
+    .type ftrace_trace_function, @object
+ftrace_trace_function:
+    .long ftrace_stub
+    .size ftrace_trace_function, 4
+/* Non-zero while an mcount entry is running its callback (one CPU). */
+    .globl ftrace_mcount_busy
+    .type ftrace_mcount_busy, @object
+ftrace_mcount_busy:
+    .long 0
+    .size ftrace_mcount_busy, 4

@@ -103,6 +103,36 @@ ftrace_stub:
 \inner:
     call ftrace_stub
     .endif
+    .if \full && \mcount
+    mov (16 + {off_ip})(%esp), %eax
+    cmp %eax, 4(%ebp)
+    je 3f
+    /* Redirected from an mcount site: undo the traced function's prologue
+     * (ftrace_i686_mcount_unwind fills ebx/esi/edi/ebp and sp with their
+     * values at function entry), then enter FtraceRegs::ip with the entry
+     * stack: ip is staged just below sp and popped by `ret`. */
+    lea 16(%esp), %eax
+    mov %eax, 0(%esp)
+    mov 4(%ebp), %eax
+    mov %eax, 4(%esp)
+    call ftrace_i686_mcount_unwind
+    mov (16 + {off_sp})(%esp), %eax
+    sub $4, %eax
+    mov (16 + {off_ip})(%esp), %ecx
+    mov %ecx, (%eax)
+    mov %eax, (16 + {off_spare})(%esp)
+    mov (16 + {edi})(%esp), %edi
+    mov (16 + {esi})(%esp), %esi
+    mov (16 + {ebx})(%esp), %ebx
+    mov (16 + {edx})(%esp), %edx
+    mov (16 + {ecx})(%esp), %ecx
+    mov (16 + {eax})(%esp), %eax
+    mov (16 + {ebp})(%esp), %ebp
+    movl $0, ftrace_mcount_busy
+    mov (16 + {off_spare})(%esp), %esp
+    ret
+3:
+    .endif
     .if \full
     mov (16 + {off_ip})(%esp), %eax     /* resume where the callback says */
     mov %eax, 4(%ebp)

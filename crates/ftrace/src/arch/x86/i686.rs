@@ -274,6 +274,68 @@ unsafe impl Arch for I686 {
     }
 }
 
+/// Callee-saved registers a frame-pointer prologue pushed right after
+/// `push %ebp; mov %esp,%ebp`, in push order (so the `k`-th is saved at
+/// `-4 * (k + 1)(%ebp)`), as [`gpr`] indices.
+///
+/// `before_site` holds the bytes preceding an mcount site (at most
+/// [`PROLOGUE_WINDOW`]); the prologue is the last `55 89 e5` in it. `None`
+/// when there is none.
+pub fn prologue_pushes(before_site: &[u8]) -> Option<([usize; 3], usize)> {
+    let start = before_site.windows(3).rposition(|w| w == [0x55, 0x89, 0xe5])?;
+    let mut regs = [0; 3];
+    let mut n = 0;
+    for &b in &before_site[start + 3..] {
+        let r = match b {
+            0x53 => gpr::EBX,
+            0x56 => gpr::ESI,
+            0x57 => gpr::EDI,
+            _ => break,
+        };
+        if n == regs.len() {
+            break;
+        }
+        regs[n] = r;
+        n += 1;
+    }
+    Some((regs, n))
+}
+
+/// How far before an mcount site its function's prologue is searched.
+pub const PROLOGUE_WINDOW: usize = 64;
+
+/// Called by the mcount regs trampolines when a callback changed
+/// `FtraceRegs::ip`: rewrites `regs` to the traced function's state at
+/// entry (callee-saved registers its prologue pushed, its caller's `%ebp`,
+/// `sp` = the address of its return address), so that the trampoline can
+/// enter the new ip as if the caller had called it.
+///
+/// # Safety
+/// `regs` is the trampoline's full frame, whose `gpr[EBP]` is the traced
+/// function's frame pointer, and `ret` (= site + 5) lies in kernel text
+/// with [`PROLOGUE_WINDOW`] readable bytes before the site.
+#[cfg(all(target_arch = "x86", target_os = "none"))]
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ftrace_i686_mcount_unwind(regs: *mut crate::regs::FtraceRegs, ret: usize) {
+    // SAFETY: the trampoline passes its own frame, used by nobody else now.
+    let regs = unsafe { &mut *regs };
+    let site = ret - SITE_LEN;
+    // SAFETY: text before the site is mapped (caller's contract).
+    let before = unsafe { core::slice::from_raw_parts((site - PROLOGUE_WINDOW) as *const u8, PROLOGUE_WINDOW) };
+    let ebp = regs.gpr[gpr::EBP];
+    if let Some((pushed, n)) = prologue_pushes(before) {
+        for (k, &r) in pushed[..n].iter().enumerate() {
+            // SAFETY: the prologue saved these words below the frame
+            // pointer; the frame is live (we were called from inside it).
+            regs.gpr[r] = unsafe { core::ptr::read((ebp - 4 * (k + 1)) as *const usize) };
+        }
+    }
+    // SAFETY: `push %ebp` saved the caller's frame pointer at 0(%ebp).
+    regs.gpr[gpr::EBP] = unsafe { core::ptr::read(ebp as *const usize) };
+    regs.sp = ebp + 4;
+    regs.gpr[gpr::ESP] = ebp + 4;
+}
+
 /// The assembled trampolines (kernel builds only).
 #[cfg(all(target_arch = "x86", target_os = "none"))]
 mod asm {

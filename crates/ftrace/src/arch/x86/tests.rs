@@ -444,3 +444,16 @@ fn i686_nodynamic_never_writes_and_flips_the_pointer() {
         assert_eq!(p.inner.peek(s, 5), call_bytes(s, mcount));
     }
 }
+
+#[test]
+fn i686_prologue_pushes_are_decoded() {
+    // demo_leaf on i686 with -Zinstrument-mcount.
+    let code = [0x55, 0x89, 0xe5, 0x57, 0x56, 0x83, 0xe4, 0xf8, 0x83, 0xec, 0x18, 0x8b, 0x75, 0x08];
+    assert_eq!(i686::prologue_pushes(&code), Some(([i686::gpr::EDI, i686::gpr::ESI, 0], 2)));
+    let bare = [0x90, 0x55, 0x89, 0xe5, 0x83, 0xec, 0x08];
+    assert_eq!(i686::prologue_pushes(&bare).map(|p| p.1), Some(0));
+    assert_eq!(i686::prologue_pushes(&[0x90; 8]), None);
+    // The last prologue before the site wins.
+    let two = [0x55, 0x89, 0xe5, 0x53, 0xc3, 0x55, 0x89, 0xe5, 0x56, 0x31];
+    assert_eq!(i686::prologue_pushes(&two), Some(([i686::gpr::ESI, 0, 0], 1)));
+}

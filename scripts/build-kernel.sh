@@ -38,14 +38,21 @@ cargo_profile=()
 cargo build -q --release -p ftrace-tools >&2
 tools="$ROOT/target/release/ftrace-tools"
 
+# One target directory per variant: cargo does not put the feature hash in
+# the name of a binary's output, so switching features back and forth in one
+# directory could hand back a stale kernel built for another variant.
+target_dir="$ROOT/target"
+[[ $variant != fentry ]] && target_dir="$ROOT/target/variant-$variant"
+
 RUSTC_WORKSPACE_WRAPPER="$ROOT/scripts/rustc-wrapper.sh" \
 cargo build -q "${cargo_profile[@]}" -p kernel --bin kernel \
+    --target-dir "$target_dir" \
     --target "$ROOT/$arch-target.json" \
     -Zbuild-std=core,alloc,compiler_builtins \
     -Zbuild-std-features=compiler-builtins-mem \
     "${features[@]}" >&2
 
-built="$ROOT/target/$arch-target/$profile/kernel"
+built="$target_dir/$arch-target/$profile/kernel"
 out="$ROOT/target/kernel-$arch-$variant-$profile.elf"
 cp "$built" "$out"
 if [[ $variant != fentry ]]; then

@@ -68,10 +68,11 @@ pub fn ftrace_arch() -> FtraceArch {
 
 /// The sites the tracer manages. fentry: the compiler's table. mcount
 /// builds: the `.ftrace_mcount_sites` table `ftrace-tools mcount-sites`
-/// wrote after linking, minus the functions of `kernel::arch` and
-/// `kernel::platform`: `-Zinstrument-mcount` ignores the notrace attribute,
-/// and the #BP handler and the platform functions must never hold a site the
-/// int3 protocol is rewriting (Linux builds such files without `-pg`).
+/// wrote after linking. Both minus the functions of `kernel::arch` and
+/// `kernel::platform` ([`tracer::filter_sites`]): `-Zinstrument-mcount`
+/// ignores the notrace attribute, trait methods cannot carry it, and the
+/// #BP handler must never run a site the int3 protocol is rewriting (Linux
+/// builds such files without `-pg`).
 pub fn ftrace_sites() -> alloc::vec::Vec<usize> {
     #[cfg(any(feature = "mcount", feature = "nodynamic"))]
     {
@@ -83,16 +84,10 @@ pub fn ftrace_sites() -> alloc::vec::Vec<usize> {
             let n = (core::ptr::read_volatile(base) as usize).min(ftrace_abi::MCOUNT_SITES_CAPACITY);
             core::slice::from_raw_parts(base.add(1), n)
         };
-        let symtab = ftrace_abi::symtab::SymbolTable::parse(crate::platform::symtab_bytes()).ok();
-        let excluded = |ip: usize| {
-            symtab.and_then(|t| t.lookup(ip as u64)).is_some_and(|(s, _)| {
-                s.name.starts_with("kernel::arch::") || s.name.starts_with("kernel::platform::")
-            })
-        };
-        all.iter().map(|&a| a as usize).filter(|&a| !excluded(a)).collect()
+        tracer::filter_sites(all.iter().map(|&a| a as usize))
     }
     #[cfg(not(any(feature = "mcount", feature = "nodynamic")))]
-    crate::platform::sites().to_vec()
+    tracer::filter_sites(crate::platform::sites().iter().copied())
 }
 
 core::arch::global_asm!(include_str!("../../../../boot/i686.S"), options(att_syntax));

@@ -96,6 +96,22 @@ pub fn context() -> Context {
     if super::trap::in_trap() { Context::Irq } else { Context::Normal }
 }
 
+/// Drops the sites of functions the `#BP` path or the platform runs
+/// (`kernel::arch`, `kernel::platform`, and trait methods implemented
+/// there, e.g. `<kernel::arch::...::BpFrame as TrapFrame>::push`, which
+/// rustc will not let us mark notrace): a site the int3 protocol is
+/// rewriting must never be executed by the handler that emulates it.
+pub fn filter_sites(sites: impl IntoIterator<Item = usize>) -> alloc::vec::Vec<usize> {
+    let symtab = ftrace_abi::symtab::SymbolTable::parse(crate::platform::symtab_bytes()).ok();
+    let excluded = |ip: usize| {
+        symtab.and_then(|t| t.lookup(ip as u64)).is_some_and(|(s, _)| {
+            let n = s.name.strip_prefix('<').unwrap_or(s.name);
+            n.starts_with("kernel::arch::") || n.starts_with("kernel::platform::")
+        })
+    };
+    sites.into_iter().filter(|&a| !excluded(a)).collect()
+}
+
 /// x86-only `test=` scenarios.
 pub fn scenario(name: &str) -> Option<bool> {
     match name {

@@ -19,9 +19,10 @@ pub fn ftrace_arch() -> FtraceArch {
     FtraceArch::new()
 }
 
-/// The sites the tracer manages: the compiler's table.
+/// The sites the tracer manages: the compiler's table, minus the arch and
+/// platform code ([`tracer::filter_sites`]).
 pub fn ftrace_sites() -> alloc::vec::Vec<usize> {
-    crate::platform::sites().to_vec()
+    tracer::filter_sites(crate::platform::sites().iter().copied())
 }
 
 core::arch::global_asm!(include_str!("../../../../boot/x86_64.S"), options(att_syntax));

@@ -51,11 +51,14 @@ fn emulation_decodes_sites() {
 /// queued site at each core synchronisation, checking that it always finds
 /// an instruction it can run: the old one, the new one, or an int3 the
 /// helper emulates.
+/// A site executed at every sync: address, allowed old and new bytes.
+type Watched = (usize, [u8; 5], [u8; 5]);
+
 struct LogPlatform {
     inner: &'static MockPlatform,
     log: Mutex<Vec<String>>,
     /// Sites executed at every sync, with the allowed (old, new) bytes.
-    watch: Mutex<Vec<(usize, [u8; 5], [u8; 5])>>,
+    watch: Mutex<Vec<Watched>>,
     fail_write_at: Mutex<Option<(usize, usize)>>,
 }
 
@@ -130,13 +133,13 @@ unsafe impl Platform for LogPlatform {
     }
     unsafe fn text_write(&self, addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
         let mut fail = self.fail_write_at.lock().unwrap();
-        if let Some((a, n)) = *fail {
-            if (addr..addr + bytes.len()).contains(&a) {
-                if n == 0 {
-                    return Err(TextFault);
-                }
-                *fail = Some((a, n - 1));
+        if let Some((a, n)) = *fail
+            && (addr..addr + bytes.len()).contains(&a)
+        {
+            if n == 0 {
+                return Err(TextFault);
             }
+            *fail = Some((a, n - 1));
         }
         drop(fail);
         self.log.lock().unwrap().push(std::format!("w {:x} {}", addr - TEXT_BASE, Insn::new(bytes)));

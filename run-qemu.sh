@@ -24,6 +24,8 @@ Options:
                        mcount     `call mcount` after the frame-pointer prologue,
                                   sites found after linking (Linux's recordmcount)
                        nodynamic  mcount calls stay; mcount checks a function pointer
+                       nofp       fentry without frame pointers (the fentry site
+                                  needs no frame; mcount does)
   --timeout SECONDS  kill QEMU after this long (default 60, or $RFTRACE_TIMEOUT)
   --icount           tie guest time to instructions (-icount shift=0): one
                      nanosecond of guest time per instruction, for benchmarks

@@ -7,6 +7,8 @@
 #     fentry     5-byte patchable entry before the prologue (default)
 #     mcount     `call mcount` after `push %ebp; mov %esp,%ebp`, sites found after linking
 #     nodynamic  mcount calls left in place; mcount checks a function pointer
+#     nofp       fentry without frame pointers (targets/i686-nofp-target.json):
+#                the fentry site needs no frame, unlike mcount
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -27,8 +29,13 @@ case "$variant" in
     mcount|nodynamic)
         [[ $arch == i686 ]] || { echo "build-kernel: variant $variant exists only on i686" >&2; exit 2; }
         features=(--features "$variant") ;;
+    nofp)
+        [[ $arch == i686 ]] || { echo "build-kernel: variant $variant exists only on i686" >&2; exit 2; }
+        features=() ;;
     *) echo "build-kernel: unknown variant '$variant'" >&2; exit 2 ;;
 esac
+target_json="$ROOT/$arch-target.json"
+[[ $variant == nofp ]] && target_json="$ROOT/targets/$arch-nofp-target.json"
 
 cd "$ROOT"
 cargo_profile=()
@@ -47,15 +54,15 @@ target_dir="$ROOT/target"
 RUSTC_WORKSPACE_WRAPPER="$ROOT/scripts/rustc-wrapper.sh" \
 cargo build -q "${cargo_profile[@]}" -p kernel --bin kernel \
     --target-dir "$target_dir" \
-    --target "$ROOT/$arch-target.json" \
+    --target "$target_json" \
     -Zbuild-std=core,alloc,compiler_builtins \
     -Zbuild-std-features=compiler-builtins-mem \
     "${features[@]}" >&2
 
-built="$target_dir/$arch-target/$profile/kernel"
+built="$target_dir/$(basename "$target_json" .json)/$profile/kernel"
 out="$ROOT/target/kernel-$arch-$variant-$profile.elf"
 cp "$built" "$out"
-if [[ $variant != fentry ]]; then
+if [[ $variant == mcount || $variant == nodynamic ]]; then
     "$tools" mcount-sites "$out" >&2
 fi
 "$tools" embed-symtab "$out" >&2

@@ -34,7 +34,7 @@ case "$crate" in
     # kernel/trace is built without -pg for the same reason).
     kernel|bootargs|demo_region)
         case "$target" in
-            *x86_64-target.json|*i686-target.json)
+            *x86_64-target.json|*i686-target.json|*i686-nofp-target.json)
                 if ((mcount)); then
                     # `call mcount` after the frame-pointer prologue; sites are
                     # found after linking by `ftrace-tools mcount-sites`.

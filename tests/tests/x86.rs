@@ -1,6 +1,7 @@
 //! x86-only checks: the int3 patching protocol executed mid-patch
 //! (`test=int3`) on x86_64 and on every i686 build variant, and the
-//! generic tracer scenarios on the i686 `mcount` and `nodynamic` variants
+//! generic tracer scenarios on the i686 `mcount`, `nodynamic` and `nofp`
+//! variants
 //! (tests/tests/trace.rs covers the default builds).
 
 use std::sync::Mutex;
@@ -18,8 +19,13 @@ fn boot_variant(arch: &str, variant: &str, cmdline: &[u8]) -> Boot {
 }
 
 /// Every x86 build: (arch, variant).
-const BUILDS: &[(&str, &str)] =
-    &[("x86_64", "fentry"), ("i686", "fentry"), ("i686", "mcount"), ("i686", "nodynamic")];
+const BUILDS: &[(&str, &str)] = &[
+    ("x86_64", "fentry"),
+    ("i686", "fentry"),
+    ("i686", "nofp"),
+    ("i686", "mcount"),
+    ("i686", "nodynamic"),
+];
 
 /// The console lines, without the symbol self-test line (it shows an
 /// address, which changes with every build); that line is checked apart.
@@ -173,4 +179,26 @@ fn mcount_variants_toggle_redirect_and_corrupt() {
             }
         }
     }
+}
+
+/// fentry sites need no frame: the build without frame pointers traces,
+/// toggles and redirects exactly like the default one.
+#[test]
+fn fentry_without_frame_pointers() {
+    let cmd = "ftrace=function ftrace_filter=demo_* ftrace_notrace=demo_inner";
+    expect(&boot_variant("i686", "nofp", cmd.as_bytes()), &traced("i686", cmd, &demo_calls(true)));
+    let b = boot_variant("i686", "nofp", b"test=toggle ftrace_filter=demo_*");
+    let mut want = head("i686", "test=toggle ftrace_filter=demo_*");
+    for round in 1..=2 {
+        want.push(format!("toggle {round}: outer=12 fib=55, 185 events, 0 sites differ from nop after disable"));
+    }
+    want.push("rftrace: success".into());
+    expect(&b, &want);
+    let b = boot_variant("i686", "nofp", b"test=redirect");
+    let mut want = head("i686", "test=redirect");
+    want.extend(
+        ["redirect on: outer=15 fib=55", "redirect off: outer=12 fib=55, 0 sites differ from nop", "rftrace: success"]
+            .map(String::from),
+    );
+    expect(&b, &want);
 }

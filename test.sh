@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
-cargo +nightly test --workspace --exclude kernel "$@"
+cargo test --workspace --exclude kernel "$@"

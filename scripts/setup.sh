@@ -61,14 +61,25 @@ fi
 # Rust: the pinned nightly with rust-src (build-std) and llvm-tools (objdump).
 # RUSTUP_AUTO_INSTALL=0 on this machine, so rust-toolchain.toml alone is not enough.
 TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$(dirname "$0")/../rust-toolchain.toml")
+COMPONENTS=(rust-src llvm-tools rustfmt clippy)
 if ! command -v rustup >/dev/null; then
     echo "setup: rustup not found; install it from https://rustup.rs then rerun" >&2
     exit 1
 fi
+if ! rustup toolchain list | grep -q "^$TOOLCHAIN"; then
+    if ((CHECK_ONLY)); then
+        echo "setup: missing Rust toolchain; run: rustup toolchain install $TOOLCHAIN --profile minimal --component $(IFS=,; echo "${COMPONENTS[*]}")" >&2
+        exit 1
+    fi
+    echo "setup: rustup toolchain install $TOOLCHAIN" >&2
+    rustup toolchain install "$TOOLCHAIN" --profile minimal \
+        --component "$(IFS=,; echo "${COMPONENTS[*]}")" >&2
+fi
 have=$(rustup component list --installed --toolchain "$TOOLCHAIN" 2>/dev/null || true)
 need=()
-grep -q '^rust-src' <<<"$have" || need+=(rust-src)
-grep -q '^llvm-tools' <<<"$have" || need+=(llvm-tools)
+for c in "${COMPONENTS[@]}"; do
+    grep -q "^$c" <<<"$have" || need+=("$c")
+done
 if ((${#need[@]})); then
     if ((CHECK_ONLY)); then
         echo "setup: missing rustup components; run: rustup component add ${need[*]} --toolchain $TOOLCHAIN" >&2

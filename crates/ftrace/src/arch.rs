@@ -28,12 +28,15 @@
 //!    restore, and resume (the regs trampoline at `FtraceRegs::ip`).
 //! 5. On SMP with multi-byte sites, override the batch hooks to make every
 //!    write safe against concurrent execution.
+//! 6. If sites of code added after boot need per-region resources (ppc64
+//!    stubs), override `init_region_site` and `release_site`.
 
 use core::fmt;
 
 use crate::ops::Ops;
 use crate::platform::Platform;
 use crate::record::Record;
+use crate::region::CodeRegion;
 
 /// Largest instruction (sequence) an [`Insn`] holds.
 pub const INSN_MAX: usize = 8;
@@ -262,6 +265,41 @@ pub unsafe trait Arch: Send + Sync {
         let nop = self.nop_insn();
         let found = read_insn(p, rec.ip, nop.len())?;
         if found == nop { Ok(()) } else { Err(PatchError::Mismatch { expected: nop, found }) }
+    }
+
+    /// Prepares a site of a [`CodeRegion`] added after boot
+    /// ([`crate::Ftrace::add_region`], Linux's `ftrace_module_init`), with
+    /// the same duties as [`init_site`](Self::init_site). `index` is the
+    /// site's rank among the region's distinct, non-zero site-table entries
+    /// (sorted), so a backend can give each site its own slot of
+    /// [`CodeRegion::stubs`].
+    ///
+    /// The default calls [`init_site`](Self::init_site): right for backends
+    /// that need nothing per region (x86).
+    fn init_region_site(
+        &self,
+        p: &dyn Platform,
+        rec: &mut Record,
+        region: &CodeRegion,
+        index: usize,
+    ) -> Result<(), PatchError> {
+        let _ = (region, index);
+        self.init_site(p, rec)
+    }
+
+    /// Gives back what [`init_region_site`](Self::init_region_site) set up
+    /// for `rec`, whose region is being removed
+    /// ([`crate::Ftrace::remove_region`], Linux's module unload). The engine
+    /// calls it after the site was turned back into the nop, once per
+    /// record (FAILED ones included: they may own resources too), and
+    /// synchronises cores once after all of them. Follows the protocol:
+    /// check first, write only what was verified.
+    ///
+    /// The default does nothing. ppc64 writes `trap` back over the site's
+    /// stub, so the stub is visibly unused and a stray jump into it traps.
+    fn release_site(&self, p: &dyn Platform, rec: &Record) -> Result<(), PatchError> {
+        let _ = (p, rec);
+        Ok(())
     }
 
     /// Turns the call to `old_target` at `rec` into the nop.

@@ -10,6 +10,8 @@
 //! * [`filter`]: `set_ftrace_filter`-style glob patterns.
 //! * [`update`]: the engine, [`Ftrace`], that patches sites to match the
 //!   registered callbacks.
+//! * [`region`]: code added after boot with its own site table and stubs
+//!   ([`CodeRegion`], Linux's module load and unload).
 //! * [`regs`]: the register frame trampolines build.
 //! * [`recursion`]: per-CPU, per-context recursion protection.
 //! * [`tracer`]: the function tracer, its per-CPU event buffer and Linux's
@@ -30,6 +32,7 @@ pub mod mock;
 pub mod ops;
 pub mod platform;
 pub mod record;
+pub mod region;
 pub mod recursion;
 pub mod regs;
 pub mod symbols;
@@ -40,6 +43,7 @@ pub use arch::{Arch, Insn, PatchError, SiteError, Trampoline};
 pub use ops::{FtraceFunc, Ops, OpsFlags};
 pub use platform::{Context, Platform, TextFault};
 pub use record::{RecFlags, Record};
+pub use region::{CodeRegion, RegionId, RegionReport};
 pub use recursion::RecursionGuard;
 pub use regs::FtraceRegs;
 pub use symbols::Symbols;

@@ -140,6 +140,12 @@ impl Records {
         self.index_of(ip).map(|i| &self.recs[i])
     }
 
+    /// Replaces every record (sorted by `ip`, no duplicates).
+    pub(crate) fn replace(&mut self, recs: Vec<Record>) {
+        debug_assert!(recs.windows(2).all(|w| w[0].ip < w[1].ip));
+        self.recs = recs;
+    }
+
     /// Re-sorts after backends moved `ip`s during init.
     pub(crate) fn resort(&mut self) {
         self.recs.sort_by_key(|r| r.ip);

@@ -18,7 +18,7 @@ use crate::platform::Context;
 use crate::record::RecFlags;
 use crate::recursion::RecursionState;
 use crate::regs::FtraceRegs;
-use crate::{Error, Ftrace, SiteState};
+use crate::{CodeRegion, Error, Ftrace, SiteState};
 
 type Ft = Ftrace<MockArch, MockPlatform>;
 
@@ -566,4 +566,171 @@ proptest! {
         prop_assert_eq!(ft.check_all_nops(), 0);
         prop_assert_eq!(ft.enabled_count(), 0);
     }
+}
+
+// ---- Code regions (module load and unload) ----
+
+/// Boot functions `m::a0 m::a1 m::b0 m::b1 m::b2` (sites 0-4) and region
+/// functions `r::a2 r::b3 r::c4` (sites 5-7, not in the boot table).
+fn region_setup() -> (Ft, CodeRegion) {
+    let names: Vec<String> =
+        ["m::a0", "m::a1", "m::b0", "m::b1", "m::b2", "r::a2", "r::b3", "r::c4"].iter().map(|s| s.to_string()).collect();
+    let (p, sites) = MockPlatform::with_sites(names.len());
+    // The region's table uses the compiler's alternative nop, which its
+    // init must rewrite like the boot init does.
+    for &s in &sites[5..] {
+        p.poke(s, &ALT_NOP);
+    }
+    let mut ft = Ftrace::new(MockArch::new(), p, sites[..5].to_vec(), Some(symtab(&names)));
+    assert!(ft.init().failed.is_empty());
+    let region = CodeRegion { name: "demo", sites: alloc::vec![site(7), site(5), 0, site(6), site(5)], stubs: 0..0 };
+    (ft, region)
+}
+
+#[test]
+fn region_traces_like_boot_code_and_goes_back_to_nops() {
+    let (mut ft, region) = region_setup();
+    let (all, c_all) = counting_ops(OpsFlags::empty());
+    let (a, c_a) = counting_ops(OpsFlags::empty());
+    let (not_b, c_not_b) = counting_ops(OpsFlags::SAVE_REGS);
+    ft.set_filter(a, "a*").unwrap();
+    ft.set_notrace(not_b, "b*").unwrap();
+    ft.register(all).unwrap();
+    ft.register(a).unwrap();
+    ft.register(not_b).unwrap();
+    let mut regs = FtraceRegs::zeroed();
+    // Before the region exists its sites are plain code.
+    assert_eq!(ft.platform().peek(site(5), 5), ALT_NOP);
+
+    let rep = ft.add_region(region.clone()).unwrap();
+    assert_eq!((rep.name, rep.total, rep.failed.len(), rep.enabled), ("demo", 3, 0, 3));
+    assert_eq!(rep.to_string(), "ftrace: region demo: 3 sites, 0 failed");
+    assert_eq!(ft.len(), 8);
+    assert_eq!(ft.record_region(4), None);
+    assert_eq!(ft.record_region(5), Some(rep.id));
+    assert_eq!(ft.record_name(5), Some("r::a2"));
+    assert_eq!(ft.regions().map(|(id, r)| (id, r.name)).collect::<Vec<_>>(), [(rep.id, "demo")]);
+    // The replayed patterns: `a*` now holds r::a2, `b*` excludes r::b3.
+    assert!(ft.ops_wants(a, site(5)) && !ft.ops_wants(a, site(6)));
+    assert!(!ft.ops_wants(not_b, site(6)) && ft.ops_wants(not_b, site(7)));
+    assert_eq!(ft.site_state(6), SiteState::Caller, "only the plain ops wants r::b3");
+    assert_eq!(ft.site_state(7), SiteState::RegsCaller);
+    assert_bytes_match_state(&ft);
+    for i in 5..8 {
+        assert!(mock::call_site(&ft, site(i), 0, &mut regs));
+    }
+    let counts = || (c_all.load(Ordering::Relaxed), c_a.load(Ordering::Relaxed), c_not_b.load(Ordering::Relaxed));
+    assert_eq!(counts(), (3, 1, 2));
+
+    ft.remove_region(rep.id).unwrap();
+    assert_eq!(ft.len(), 5);
+    assert_eq!(ft.regions().count(), 0);
+    for i in 5..8 {
+        assert_eq!(ft.platform().peek(site(i), 5), NOP, "site {i} back to the nop");
+        assert!(!mock::call_site(&ft, site(i), 0, &mut regs));
+    }
+    assert!(!ft.ops_wants(a, site(5)), "filter entries dropped");
+    assert!(ft.ops_wants(a, site(0)) && !ft.ops_wants(a, site(2)));
+    assert_eq!(counts(), (3, 1, 2));
+    assert_bytes_match_state(&ft);
+    assert_eq!(ft.remove_region(rep.id), Err(Error::NoSuchRegion));
+
+    // Added again (a module reloaded): a new id, traced again.
+    let rep2 = ft.add_region(region).unwrap();
+    assert_ne!(rep2.id, rep.id);
+    assert_eq!(rep2.enabled, 3);
+    ft.unregister(all).unwrap();
+    ft.unregister(a).unwrap();
+    ft.unregister(not_b).unwrap();
+    assert_eq!(ft.check_all_nops(), 0);
+    ft.remove_region(rep2.id).unwrap();
+    assert_eq!(ft.check_all_nops(), 0);
+}
+
+#[test]
+fn filter_emptied_by_removal_selects_nothing() {
+    let (mut ft, region) = region_setup();
+    let rep = ft.add_region(region).unwrap();
+    assert_eq!(rep.enabled, 0, "nobody registered");
+    let (c, count) = counting_ops(OpsFlags::empty());
+    assert_eq!(ft.set_filter(c, "c*").unwrap(), 1, "only r::c4");
+    ft.register(c).unwrap();
+    assert_eq!(ft.enabled_count(), 1);
+    ft.remove_region(rep.id).unwrap();
+    assert_eq!(ft.enabled_count(), 0, "an emptied filter is not 'every function'");
+    assert!(!ft.ops_wants(c, site(0)));
+    let mut regs = FtraceRegs::zeroed();
+    for i in 0..5 {
+        assert!(!mock::call_site(&ft, site(i), 0, &mut regs));
+    }
+    assert_eq!(count.load(Ordering::Relaxed), 0);
+    // A later set_filter works normally.
+    assert_eq!(ft.set_filter(c, "b0").unwrap(), 1);
+    assert_eq!(ft.enabled_count(), 1);
+    ft.unregister(c).unwrap();
+}
+
+#[test]
+fn overlapping_regions_rejected() {
+    let (mut ft, region) = region_setup();
+    let boot = CodeRegion { name: "bad", sites: alloc::vec![site(2)], stubs: 0..0 };
+    assert_eq!(ft.add_region(boot), Err(Error::RegionOverlap { name: "bad", with: "kernel" }));
+    let rep = ft.add_region(CodeRegion { stubs: 0x100..0x200, ..region.clone() }).unwrap();
+    let inside = CodeRegion { name: "inner", sites: alloc::vec![site(6)], stubs: 0..0 };
+    assert_eq!(ft.add_region(inside), Err(Error::RegionOverlap { name: "inner", with: "demo" }));
+    let stubs = CodeRegion { name: "stubs", sites: alloc::vec![site(7) + 64], stubs: 0x1f0..0x210 };
+    assert_eq!(
+        ft.add_region(stubs).map(|r| r.id).unwrap_err().to_string(),
+        "ftrace: region stubs overlaps demo"
+    );
+    assert_eq!(ft.len(), 8, "nothing added");
+    ft.remove_region(rep.id).unwrap();
+    // An empty region is fine (nothing to do).
+    let empty = ft.add_region(CodeRegion { name: "empty", sites: Vec::new(), stubs: 0..0 }).unwrap();
+    assert_eq!(empty.total, 0);
+    ft.remove_region(empty.id).unwrap();
+}
+
+#[test]
+fn region_ipmodify_conflict_rolls_back() {
+    let (mut ft, region) = region_setup();
+    let e = leak_ops(OpsFlags::IPMODIFY);
+    let f = leak_ops(OpsFlags::IPMODIFY);
+    ft.set_filter(e, "b2,*2").unwrap();
+    ft.set_filter(f, "a1,a*").unwrap();
+    ft.register(e).unwrap();
+    ft.register(f).unwrap();
+    let before = ft.platform().peek(TEXT_BASE, 8 * SITE_STRIDE);
+    assert!(matches!(ft.add_region(region), Err(Error::IpmodifyConflict { .. })));
+    assert_eq!(ft.len(), 5);
+    assert_eq!(ft.regions().count(), 0);
+    assert!(!ft.ops_wants(e, site(5)) && !ft.ops_wants(f, site(5)));
+    // The region's sites were initialised (alt nop -> nop), nothing else.
+    let after = ft.platform().peek(TEXT_BASE, 8 * SITE_STRIDE);
+    assert_eq!(after[..5 * SITE_STRIDE], before[..5 * SITE_STRIDE]);
+    assert_eq!(ft.platform().peek(site(5), 5), NOP);
+    ft.unregister(e).unwrap();
+    ft.unregister(f).unwrap();
+}
+
+#[test]
+fn region_init_failure_reported_and_kill_forgets() {
+    let (mut ft, region) = region_setup();
+    ft.platform().poke(site(6), &[0xcc; 5]);
+    let rep = ft.add_region(region.clone()).unwrap();
+    assert_eq!(rep.failed.len(), 1);
+    assert_eq!(
+        rep.failed[0].to_string(),
+        format!("ftrace: failed to init site r::b3+0x0 at {:#x}: expected 0f 1f 44 00 00, found cc cc cc cc cc", site(6))
+    );
+    let (o, _) = counting_ops(OpsFlags::empty());
+    ft.register(o).unwrap();
+    assert_eq!(ft.site_state(6), SiteState::Failed);
+    assert_eq!(ft.enabled_count(), 7);
+    // Corrupt an enabled region site: the update fails and kills tracing.
+    ft.platform().poke(site(5), &NOP);
+    assert!(matches!(ft.remove_region(rep.id), Err(Error::Patch(_))));
+    assert!(ft.is_killed());
+    assert_eq!(ft.len(), 5, "the region is forgotten anyway");
+    assert_eq!(ft.add_region(region), Err(Error::Killed));
 }

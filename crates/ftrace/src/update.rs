@@ -3,6 +3,7 @@
 //! patches only the sites that differ, in one batch.
 
 use alloc::boxed::Box;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
@@ -16,6 +17,7 @@ use crate::filter::{self, FilterError};
 use crate::ops::{self, Dispatch, FTRACE_TRACE_FUNC, FTRACE_TRACE_OP, IpSet, Ops, OpsList};
 use crate::platform::Platform;
 use crate::record::{RecFlags, Record, Records};
+use crate::region::{CodeRegion, RegionId, RegionReport};
 use crate::recursion::RecursionState;
 use crate::symbols::{SymAddr, Symbols};
 
@@ -26,6 +28,9 @@ pub enum Phase {
     Init,
     /// While enabling, disabling or retargeting it.
     Update,
+    /// While releasing its backend resources after its region was removed
+    /// ([`Arch::release_site`]).
+    Release,
 }
 
 /// A site that failed (Linux's `ftrace_bug` report). Display gives the line
@@ -49,6 +54,7 @@ impl fmt::Display for SiteFailure {
         let phase = match self.phase {
             Phase::Init => "init",
             Phase::Update => "update",
+            Phase::Release => "release",
         };
         f.write_str("ftrace: failed to ")?;
         f.write_str(phase)?;
@@ -100,6 +106,21 @@ pub enum Error {
     Filter(Vec<FilterError>),
     /// Patching failed: tracing is now killed.
     Patch(SiteFailure),
+    /// [`Ftrace::add_region`]: the region's sites or stubs overlap code the
+    /// engine already knows; nothing changed.
+    RegionOverlap {
+        /// The region being added.
+        name: &'static str,
+        /// What it overlaps: another region's name, or `kernel` for the
+        /// boot site table.
+        with: &'static str,
+    },
+    /// [`Ftrace::remove_region`]: no region with this id.
+    NoSuchRegion,
+    /// [`Ftrace::remove_region`]: the region is removed and its sites are
+    /// nops, but the backend could not release a site's resources
+    /// ([`Arch::release_site`]; the first failure). Tracing goes on.
+    Release(SiteFailure),
 }
 
 impl fmt::Display for Error {
@@ -122,6 +143,9 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Patch(s) => write!(f, "{s}"),
+            Error::RegionOverlap { name, with } => write!(f, "ftrace: region {name} overlaps {with}"),
+            Error::NoSuchRegion => f.write_str("ftrace: no such region"),
+            Error::Release(s) => write!(f, "{s}"),
         }
     }
 }
@@ -186,6 +210,16 @@ struct SetChange<'a> {
     set: *const IpSet,
 }
 
+/// The pattern strings that built one of an ops' sets since it was last
+/// replaced ([`Ftrace::set_filter`] starts a history, [`Ftrace::add_filter`]
+/// extends it, clearing drops it): replayed over the sites of regions added
+/// later.
+struct PatternLog {
+    ops: &'static Ops,
+    notrace: bool,
+    history: Vec<String>,
+}
+
 /// The tracer core: records, symbols, registered callbacks and the engine
 /// that patches sites to match them.
 ///
@@ -220,6 +254,14 @@ pub struct Ftrace<A: Arch, P: Platform + 'static> {
     records: Records,
     /// Current call target of each record (0: nop); agrees with the bytes.
     current: Vec<usize>,
+    /// Region of each record: 0 for the boot table, else a [`RegionId`].
+    region_of: Vec<u32>,
+    /// Regions added after boot, in the order they were added.
+    regions: Vec<(RegionId, CodeRegion)>,
+    /// Next [`RegionId`] to hand out.
+    next_region: u32,
+    /// How every ops' filter and notrace sets were built (see [`PatternLog`]).
+    pattern_log: Vec<PatternLog>,
     /// Name of each record's function.
     names: Vec<Option<&'static str>>,
     symbols: Symbols,
@@ -258,6 +300,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             platform,
             records,
             current: vec![0; n],
+            region_of: vec![0; n],
+            regions: Vec::new(),
+            next_region: 1,
+            pattern_log: Vec::new(),
             names: Vec::new(),
             symbols: Symbols::new(symbols),
             registered: Vec::new(),
@@ -330,7 +376,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         }
         let mut list = self.registered.clone();
         list.push(ops);
-        let plan = self.plan(&list, None)?;
+        let plan = self.plan(&list, &[])?;
         ops.set_owner(self.dispatch);
         ops.set_enabled(true);
         self.registered = list;
@@ -348,7 +394,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         };
         let mut list = self.registered.clone();
         list.remove(pos);
-        let plan = self.plan(&list, None)?;
+        let plan = self.plan(&list, &[])?;
         ops.set_enabled(false);
         self.registered = list;
         self.commit(plan)
@@ -415,7 +461,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let new_ptr = new.map_or(ptr::null_mut(), Box::into_raw);
         let registered = self.registered.iter().any(|o| ptr::eq(*o, ops));
         let plan = if registered {
-            match self.plan(&self.registered, Some(SetChange { ops, notrace, set: new_ptr })) {
+            match self.plan(&self.registered, &[SetChange { ops, notrace, set: new_ptr }]) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     if !new_ptr.is_null() {
@@ -432,6 +478,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         if let Some(old) = NonNull::new(old) {
             self.retired.push(Retired::Set(old));
         }
+        self.log_patterns(ops, notrace, patterns, append);
         match plan {
             Some(plan) => self.commit(plan).map(|()| len),
             None => {
@@ -441,16 +488,30 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         }
     }
 
-    /// Computes what every record should call with `ops` registered (and
-    /// `change` applied). Fails on an IPMODIFY conflict.
-    fn plan(&self, list: &[&'static Ops], change: Option<SetChange<'_>>) -> Result<Vec<Want>, Error> {
+    /// Records how `ops`' filter (or notrace) set was just built.
+    fn log_patterns(&mut self, ops: &'static Ops, notrace: bool, patterns: Option<&str>, append: bool) {
+        let pos = self.pattern_log.iter().position(|l| ptr::eq(l.ops, ops) && l.notrace == notrace);
+        match (patterns, pos) {
+            (None, Some(i)) => {
+                self.pattern_log.swap_remove(i);
+            }
+            (None, None) => {}
+            (Some(s), Some(i)) if append => self.pattern_log[i].history.push(s.into()),
+            (Some(s), Some(i)) => self.pattern_log[i].history = vec![s.into()],
+            (Some(s), None) => self.pattern_log.push(PatternLog { ops, notrace, history: vec![s.into()] }),
+        }
+    }
+
+    /// Computes what every record should call with `list` registered (and
+    /// `changes` applied to their sets). Fails on an IPMODIFY conflict.
+    fn plan(&self, list: &[&'static Ops], changes: &[SetChange<'_>]) -> Result<Vec<Want>, Error> {
         let caller = self.arch.trampoline_addr(Trampoline::Caller);
         let regs_caller = self.arch.trampoline_addr(Trampoline::RegsCaller);
         let sets: Vec<(*const IpSet, *const IpSet)> = list
             .iter()
             .map(|o| {
                 let (mut f, mut n) = (o.filter_ptr() as *const IpSet, o.notrace_ptr() as *const IpSet);
-                if let Some(c) = change.filter(|c| ptr::eq(c.ops, *o)) {
+                for c in changes.iter().filter(|c| ptr::eq(c.ops, *o)) {
                     if c.notrace { n = c.set } else { f = c.set }
                 }
                 (f, n)
@@ -466,7 +527,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             let mut ipmodify = false;
             for (i, o) in list.iter().enumerate() {
                 // SAFETY: published sets stay live while the engine (the
-                // only writer) is borrowed; `change.set` is ours.
+                // only writer) is borrowed; the sets in `changes` are ours.
                 if !unsafe { Ops::selects(sets[i].0, sets[i].1, rec.ip) } {
                     continue;
                 }
@@ -628,6 +689,254 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         }
         self.killed = Some(f);
         Error::Patch(f)
+    }
+
+    /// Adds a region of code registered after boot (Linux's module load):
+    /// records its sites, prepares each with [`Arch::init_region_site`]
+    /// (failures are marked FAILED and reported, as by [`init`](Self::init)),
+    /// and enables the new sites the registered callbacks want, in one batch.
+    ///
+    /// Filters and new sites: a callback without a filter wants every
+    /// function, so it wants the region's too. For callbacks with filter or
+    /// notrace patterns the engine keeps the pattern strings that built each
+    /// set and replays them over the new sites (Linux re-applies patterns to
+    /// a module only for its `:mod:` commands; replaying is what a user who
+    /// wrote `region_*` means). A replayed pattern that matches nothing in
+    /// the region is not an error. A filter that is empty (every function)
+    /// stays empty: a region never narrows it.
+    ///
+    /// Fails without changing anything when the engine is not initialised
+    /// or killed, when the region's sites overlap sites already known (the
+    /// boot table or another region), or when its stub area overlaps another
+    /// region's; on an IPMODIFY conflict over the new sites the region is
+    /// removed again (stubs released). A patch failure kills tracing and
+    /// the region is forgotten without touching its text again.
+    pub fn add_region(&mut self, region: CodeRegion) -> Result<RegionReport, Error> {
+        self.usable()?;
+        self.check_overlap(&region)?;
+        let id = RegionId(self.next_region);
+        self.next_region += 1;
+        let p: &dyn Platform = self.platform;
+        let mut recs = Records::from_sites(region.sites.iter().copied());
+        let mut failed = Vec::new();
+        for (index, rec) in recs.as_mut_slice().iter_mut().enumerate() {
+            if let Err(e) = self.arch.init_region_site(p, rec, &region, index) {
+                rec.set(RecFlags::FAILED, true);
+                failed.push(self.failure(Phase::Init, rec.ip, e));
+            }
+        }
+        recs.resort();
+        let total = recs.len();
+        let name = region.name;
+        self.regions.push((id, region));
+        let syms = self.symbols;
+        let new_names: Vec<Option<&'static str>> =
+            recs.as_slice().iter().map(|r| syms.resolve(r.ip).map(|(n, _)| n)).collect();
+        let changes = self.replay_patterns(recs.as_slice(), &new_names);
+        // Merge into the sorted tables.
+        let mut all: Vec<(Record, usize, Option<&'static str>, u32)> = (0..self.records.len())
+            .map(|i| (self.records.as_slice()[i], self.current[i], self.names[i], self.region_of[i]))
+            .chain(recs.as_slice().iter().zip(new_names).map(|(r, n)| (*r, 0, n, id.0)))
+            .collect();
+        all.sort_by_key(|t| t.0.ip);
+        debug_assert!(all.windows(2).all(|w| w[0].0.ip < w[1].0.ip), "overlap check missed a duplicate site");
+        self.records.replace(all.iter().map(|t| t.0).collect());
+        self.current = all.iter().map(|t| t.1).collect();
+        self.names = all.iter().map(|t| t.2).collect();
+        self.region_of = all.iter().map(|t| t.3).collect();
+        let plan = match self.plan(&self.registered, &changes) {
+            Ok(plan) => plan,
+            Err(e) => {
+                for c in changes {
+                    // SAFETY: never published, from `Box::into_raw` in
+                    // `replay_patterns`.
+                    drop(unsafe { Box::from_raw(c.set as *mut IpSet) });
+                }
+                let _ = self.forget_region(id, true);
+                return Err(e);
+            }
+        };
+        for c in &changes {
+            let old = c.ops.swap_set(c.notrace, c.set as *mut IpSet);
+            if let Some(old) = NonNull::new(old) {
+                self.retired.push(Retired::Set(old));
+            }
+        }
+        if let Err(e) = self.commit(plan) {
+            let _ = self.forget_region(id, false);
+            return Err(e);
+        }
+        let enabled = (0..self.records.len())
+            .filter(|&i| self.region_of[i] == id.0 && self.records.as_slice()[i].is_enabled())
+            .count();
+        Ok(RegionReport { id, name, total, failed, enabled })
+    }
+
+    /// Removes a region added with [`add_region`](Self::add_region)
+    /// (Linux's module unload): turns every enabled site of the region back
+    /// into the nop in one batch, then lets the backend release each site
+    /// ([`Arch::release_site`]; ppc64 writes `trap` over its stub), and
+    /// forgets the records, their names and their entries in every filter
+    /// and notrace set. A filter that loses its last sites this way selects
+    /// nothing rather than turning into "every function" (Linux keeps such
+    /// entries as ip 0 for the same reason).
+    ///
+    /// After a kill the region is forgotten without touching its text.
+    /// A patch failure while disabling kills tracing ([`Error::Patch`]); the
+    /// region is forgotten then too. A release failure is reported as
+    /// [`Error::Release`] after the removal completed.
+    pub fn remove_region(&mut self, id: RegionId) -> Result<(), Error> {
+        if !self.initialized {
+            return Err(Error::NotInitialized);
+        }
+        if !self.regions.iter().any(|(r, _)| *r == id) {
+            return Err(Error::NoSuchRegion);
+        }
+        if self.killed.is_some() {
+            let _ = self.forget_region(id, false);
+            return Ok(());
+        }
+        let mut plan = self.plan(&self.registered, &[])?;
+        for (want, _) in plan.iter_mut().zip(&self.region_of).filter(|(_, r)| **r == id.0) {
+            *want = Want::default();
+        }
+        if let Err(e) = self.commit(plan) {
+            let _ = self.forget_region(id, false);
+            return Err(e);
+        }
+        match self.forget_region(id, true) {
+            Some(f) => Err(Error::Release(f)),
+            None => Ok(()),
+        }
+    }
+
+    /// The regions added and not removed, in the order they were added.
+    pub fn regions(&self) -> impl Iterator<Item = (RegionId, &CodeRegion)> {
+        self.regions.iter().map(|(id, r)| (*id, r))
+    }
+
+    /// The region of record `i`; `None` for the boot site table.
+    ///
+    /// # Panics
+    /// When `i >= self.len()`.
+    pub fn record_region(&self, i: usize) -> Option<RegionId> {
+        match self.region_of[i] {
+            0 => None,
+            r => Some(RegionId(r)),
+        }
+    }
+
+    /// Rejects a region whose sites fall within the span of known sites or
+    /// whose stubs overlap another region's.
+    fn check_overlap(&self, region: &CodeRegion) -> Result<(), Error> {
+        let overlap = |with| Err(Error::RegionOverlap { name: region.name, with });
+        let stubs_meet = |a: &core::ops::Range<usize>, b: &core::ops::Range<usize>| {
+            !a.is_empty() && !b.is_empty() && a.start < b.end && b.start < a.end
+        };
+        let span = region.span();
+        for (_, r) in &self.regions {
+            let spans_meet = match (span, r.span()) {
+                (Some((lo, hi)), Some((rlo, rhi))) => lo <= rhi && rlo <= hi,
+                _ => false,
+            };
+            if spans_meet || stubs_meet(&region.stubs, &r.stubs) {
+                return overlap(r.name);
+            }
+        }
+        if let Some((lo, hi)) = span {
+            let recs = self.records.as_slice();
+            let i = recs.partition_point(|r| r.ip < lo);
+            if recs.get(i).is_some_and(|r| r.ip <= hi) {
+                return overlap(match self.region_of[i] {
+                    0 => "kernel",
+                    id => self.regions.iter().find(|(r, _)| r.0 == id).map_or("kernel", |(_, r)| r.name),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays every pattern history over the new records `recs` (named
+    /// `names`): for each set that gains sites, the new set, unpublished.
+    fn replay_patterns(&self, recs: &[Record], names: &[Option<&'static str>]) -> Vec<SetChange<'static>> {
+        let mut changes = Vec::new();
+        for log in &self.pattern_log {
+            let mut sel = vec![false; recs.len()];
+            for h in &log.history {
+                // Each string parsed when it was set; patterns matching
+                // nothing in the region are fine here.
+                if let Ok(pats) = filter::parse(h) {
+                    let _ = filter::apply(&pats, names, &mut sel);
+                }
+            }
+            let picked = recs.iter().zip(&sel).filter(|(r, s)| **s && !r.is_failed()).map(|(r, _)| r.ip);
+            let old = if log.notrace { log.ops.notrace_ptr() } else { log.ops.filter_ptr() };
+            // SAFETY: the engine is the only writer of published sets, so
+            // `old` stays live while we hold `&self`.
+            let Some(old) = (unsafe { old.as_ref() }) else { continue };
+            if !log.notrace && old.is_empty() {
+                continue;
+            }
+            let mut ips: Vec<usize> = old.as_slice().iter().copied().chain(picked).collect();
+            if ips.len() == old.len() {
+                continue;
+            }
+            ips.sort_unstable();
+            ips.dedup();
+            let set = Box::into_raw(Box::new(IpSet::from_sorted(ips.into_boxed_slice())));
+            changes.push(SetChange { ops: log.ops, notrace: log.notrace, set });
+        }
+        changes
+    }
+
+    /// Drops region `id`'s records (after [`Arch::release_site`] on each
+    /// when `release`) and removes their addresses from every published
+    /// set. Returns the first release failure.
+    fn forget_region(&mut self, id: RegionId, release: bool) -> Option<SiteFailure> {
+        let p: &dyn Platform = self.platform;
+        let mut first_failure = None;
+        let mut ips = Vec::new();
+        for (rec, _) in self.records.as_slice().iter().zip(&self.region_of).filter(|(_, r)| **r == id.0) {
+            ips.push(rec.ip);
+            if release && let Err(e) = self.arch.release_site(p, rec) {
+                first_failure.get_or_insert(self.failure(Phase::Release, rec.ip, e));
+            }
+        }
+        if release && !ips.is_empty() {
+            p.sync_cores();
+        }
+        let keep: Vec<bool> = self.region_of.iter().map(|&r| r != id.0).collect();
+        let mut k = keep.iter();
+        self.records.replace(self.records.as_slice().iter().filter(|_| *k.next().unwrap_or(&true)).copied().collect());
+        let mut k = keep.iter();
+        self.current.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.names.retain(|_| *k.next().unwrap_or(&true));
+        self.region_of.retain(|&r| r != id.0);
+        self.regions.retain(|(r, _)| *r != id);
+        // `ips` is sorted (records are).
+        for i in 0..self.pattern_log.len() {
+            let (ops, notrace) = (self.pattern_log[i].ops, self.pattern_log[i].notrace);
+            let old = if notrace { ops.notrace_ptr() } else { ops.filter_ptr() };
+            // SAFETY: as in `replay_patterns`; we hold `&mut self`.
+            let Some(old_set) = (unsafe { old.as_ref() }) else { continue };
+            let mut left: Vec<usize> =
+                old_set.as_slice().iter().copied().filter(|ip| ips.binary_search(ip).is_err()).collect();
+            if left.len() == old_set.len() {
+                continue;
+            }
+            if left.is_empty() && !notrace {
+                // Selects nothing (0 is never a site), unlike an empty filter.
+                left.push(0);
+            }
+            let new = Box::into_raw(Box::new(IpSet::from_sorted(left.into_boxed_slice())));
+            let old = ops.swap_set(notrace, new);
+            if let Some(old) = NonNull::new(old) {
+                self.retired.push(Retired::Set(old));
+            }
+        }
+        self.reclaim();
+        first_failure
     }
 
     /// Frees retired snapshots if no dispatcher is reading right now (tried

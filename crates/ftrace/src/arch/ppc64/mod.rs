@@ -29,6 +29,12 @@
 //! `b stub`. Enabling writes the stub's `bl` first, then the site, so a CPU
 //! entering the function sees either the old nop or the complete new path.
 //!
+//! Sites of code added later ([`CodeRegion`], Linux's modules) get their
+//! stubs from the region's own area, by rank in the region's sorted site
+//! table ([`Ppc64Arch::init_region_site`](crate::Arch::init_region_site));
+//! when the region is removed, [`release_site`](crate::Arch::release_site)
+//! writes `trap` back over each stub once its site is a nop again.
+//!
 //! `b` and `bl` reach +-32 MiB. A stub or trampoline beyond that is reported
 //! as [`PatchError::OutOfRange`] for the record concerned; nothing is
 //! written.
@@ -68,6 +74,7 @@ use alloc::vec::Vec;
 use crate::arch::{Arch, Insn, PatchError, Trampoline, read_insn, replace_insn};
 use crate::platform::Platform;
 use crate::record::Record;
+use crate::region::CodeRegion;
 
 use insn::{MFLR_R0, MTLR_R0, NOP, STUB_BL, STUB_RESUME, STUB_SIZE, TRAP, branch, decode_branch, from_insn, to_insn};
 
@@ -204,6 +211,43 @@ impl Ppc64Arch {
         let old = branch(stub + 4 * STUB_BL, cur, true)?;
         replace_insn(p, stub + 4 * STUB_BL, &to_insn(old), &to_insn(new))
     }
+
+    /// The work of `init_site` and `init_region_site`: moves `rec.ip` to the
+    /// nop, checks it, and writes the stub `stub_of_entry(global entry)`
+    /// chooses (see `Arch::init_site` below).
+    fn prepare_site(
+        &self,
+        p: &dyn Platform,
+        rec: &mut Record,
+        stub_of_entry: impl FnOnce(usize) -> Result<usize, PatchError>,
+    ) -> Result<(), PatchError> {
+        let entry = rec.ip;
+        let w0 = read_word(p, rec.ip)?;
+        if w0 != NOP {
+            let w1 = read_word(p, rec.ip + 4)?;
+            if insn::is_toc_setup(w0, w1) {
+                rec.ip += 8;
+            }
+        }
+        expect_word(p, rec.ip, NOP)?;
+        if rec.arch != 0 {
+            return Err(PatchError::Other("ppc64: site already has a stub"));
+        }
+        let stub = stub_of_entry(entry)?;
+        // Every branch this site will ever need must reach: the site to its
+        // stub, the stub to both trampolines and back to the site.
+        branch(rec.ip, stub, false)?;
+        insn::stub_words(stub, rec.ip, self.layout.regs_caller)?;
+        let words = insn::stub_words(stub, rec.ip, self.layout.caller)?;
+        for (i, w) in words.iter().enumerate() {
+            let at = stub + 4 * i;
+            if read_word(p, at)? != *w {
+                replace_insn(p, at, &to_insn(TRAP), &to_insn(*w))?;
+            }
+        }
+        rec.arch = stub;
+        Ok(())
+    }
 }
 
 /// Reads one aligned word.
@@ -222,8 +266,10 @@ fn expect_word(p: &dyn Platform, addr: usize, want: u32) -> Result<(), PatchErro
 //    single store; the stub is complete (written at init, its `bl` updated
 //    before the site points at it) whenever a site branches to it, and
 //    retargeting it is one aligned store of a `bl`.
-// 2. Writes go only to the site, its own stub (inside the stub area) and
-//    the trampolines' patchable `bl`, each after reading and comparing.
+// 2. Writes go only to the site, its own stub (inside the boot stub area,
+//    or the area of the site's region) and the trampolines' patchable `bl`,
+//    each after reading and comparing; a region's stub is written back to
+//    `trap` only while its site holds the nop.
 // 3. The trampolines in ftrace_64.S follow the `FtraceRegs` contract and
 //    resume at `site+4` (or `FtraceRegs::ip` in the regs trampoline).
 // 4. `ARG_REGS` are r3-r10, which both trampolines save in `gpr[3..=10]`.
@@ -258,31 +304,49 @@ unsafe impl Arch for Ppc64Arch {
     /// word; a word already holding its final value is left alone, so a
     /// repeated init is harmless. The site stays a nop.
     fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
-        let entry = rec.ip;
-        let w0 = read_word(p, rec.ip)?;
-        if w0 != NOP {
-            let w1 = read_word(p, rec.ip + 4)?;
-            if insn::is_toc_setup(w0, w1) {
-                rec.ip += 8;
-            }
+        self.prepare_site(p, rec, |entry| {
+            self.stub_for_entry(entry).ok_or(PatchError::Other("ppc64: no stub for this site-table entry"))
+        })
+    }
+
+    /// As [`init_site`](Self::init_site), with the stub taken from the
+    /// region's own area: stub `index` of `region.stubs` (the site's rank
+    /// in the region's sorted table). A stub beyond the area is
+    /// `Other("ppc64: region stub area too small")`; a stub or trampoline
+    /// beyond +-32 MiB of the site is `OutOfRange`, with nothing written.
+    fn init_region_site(
+        &self,
+        p: &dyn Platform,
+        rec: &mut Record,
+        region: &CodeRegion,
+        index: usize,
+    ) -> Result<(), PatchError> {
+        self.prepare_site(p, rec, |_| {
+            let stub = index
+                .checked_mul(STUB_SIZE)
+                .and_then(|off| region.stubs.start.checked_add(off))
+                .filter(|s| s % 4 == 0 && s.checked_add(STUB_SIZE).is_some_and(|e| e <= region.stubs.end));
+            stub.ok_or(PatchError::Other("ppc64: region stub area too small"))
+        })
+    }
+
+    /// Writes `trap` back over the stub of `rec` (a site of a removed
+    /// region), after checking that the site holds the nop (so nothing can
+    /// reach the stub) and that the stub is `rec`'s complete stub. Words
+    /// already holding `trap` are left alone.
+    fn release_site(&self, p: &dyn Platform, rec: &Record) -> Result<(), PatchError> {
+        if rec.arch == 0 {
+            return Ok(());
         }
         expect_word(p, rec.ip, NOP)?;
-        if rec.arch != 0 {
-            return Err(PatchError::Other("ppc64: site already has a stub"));
-        }
-        let stub = self.stub_for_entry(entry).ok_or(PatchError::Other("ppc64: no stub for this site-table entry"))?;
-        // Every branch this site will ever need must reach: the site to its
-        // stub, the stub to both trampolines and back to the site.
-        branch(rec.ip, stub, false)?;
-        insn::stub_words(stub, rec.ip, self.layout.regs_caller)?;
-        let words = insn::stub_words(stub, rec.ip, self.layout.caller)?;
-        for (i, w) in words.iter().enumerate() {
-            let at = stub + 4 * i;
-            if read_word(p, at)? != *w {
-                replace_insn(p, at, &to_insn(TRAP), &to_insn(*w))?;
+        self.stub_target(p, rec)?;
+        for i in 0..STUB_SIZE / 4 {
+            let at = rec.arch + 4 * i;
+            let w = read_word(p, at)?;
+            if w != TRAP {
+                replace_insn(p, at, &to_insn(w), &to_insn(TRAP))?;
             }
         }
-        rec.arch = stub;
         Ok(())
     }
 

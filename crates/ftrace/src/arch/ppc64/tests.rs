@@ -9,6 +9,7 @@ use crate::arch::{Arch, PatchError, Trampoline};
 use crate::mock::{MockPlatform, TEXT_BASE};
 use crate::ops::{Ops, OpsFlags};
 use crate::record::Record;
+use crate::region::CodeRegion;
 use crate::regs::FtraceRegs;
 use crate::update::{Ftrace, SiteState};
 
@@ -166,6 +167,18 @@ unsafe impl Arch for NoFuncPatch {
     fn init_site(&self, p: &dyn crate::Platform, rec: &mut Record) -> Result<(), PatchError> {
         self.0.init_site(p, rec)
     }
+    fn init_region_site(
+        &self,
+        p: &dyn crate::Platform,
+        rec: &mut Record,
+        region: &CodeRegion,
+        index: usize,
+    ) -> Result<(), PatchError> {
+        self.0.init_region_site(p, rec, region, index)
+    }
+    fn release_site(&self, p: &dyn crate::Platform, rec: &Record) -> Result<(), PatchError> {
+        self.0.release_site(p, rec)
+    }
     fn make_nop(&self, p: &dyn crate::Platform, rec: &Record, old: usize) -> Result<(), PatchError> {
         self.0.make_nop(p, rec, old)
     }
@@ -252,4 +265,67 @@ fn update_ftrace_func_targets_the_local_entry() {
     // The patch point must hold a `bl`.
     poke(p, CALLER_CALL, &[NOP]);
     assert!(matches!(arch.update_ftrace_func(p, Trampoline::Caller, DISPATCH), Err(PatchError::Mismatch { .. })));
+}
+
+/// Region stubs: their own area, after the boot stubs.
+const REGION_STUBS: usize = STUBS + 0x800;
+
+#[test]
+fn region_stubs_written_then_trapped_again() {
+    let (p, entries) = setup(6);
+    poke(p, REGION_STUBS, &[TRAP; 8]);
+    let boot = &entries[..4];
+    let mut ft = Ftrace::new(NoFuncPatch(Ppc64Arch::with_layout(layout(4), boot)), p, boot.to_vec(), None);
+    assert_eq!(ft.init().failed, Vec::new());
+    ft.register(&PLAIN).unwrap();
+    ft.register(&REGS).unwrap();
+    let snapshot = p.peek(TEXT_BASE, TEXT_LEN);
+    let region = CodeRegion { name: "r", sites: alloc::vec![entries[5], entries[4]], stubs: REGION_STUBS..REGION_STUBS + 2 * STUB_SIZE };
+    let rep = ft.add_region(region).unwrap();
+    assert_eq!((rep.total, rep.failed.len(), rep.enabled), (2, 0, 2));
+    for (k, &e) in entries[4..].iter().enumerate() {
+        let i = ft.record_index(site_of(e)).unwrap();
+        let rec = ft.records()[i];
+        assert_eq!(rec.arch, REGION_STUBS + k * STUB_SIZE, "stub by rank in the region's table");
+        assert_eq!(decode_branch(rec.ip, peek(p, rec.ip)), Some((rec.arch, false)));
+        assert_eq!(ft.arch().0.check_stub(p, &rec, REGS_CALLER), Ok(None));
+    }
+    ft.remove_region(rep.id).unwrap();
+    assert!(p.peek(TEXT_BASE, TEXT_LEN) == snapshot, "sites nops, region stubs all trap again");
+    ft.unregister(&REGS).unwrap();
+    ft.unregister(&PLAIN).unwrap();
+    assert_eq!(ft.check_all_nops(), 0);
+
+    // A region whose stubs are too few or too far: failed records, nothing written.
+    let before = p.peek(TEXT_BASE, TEXT_LEN);
+    let small = CodeRegion { name: "small", sites: entries[4..].to_vec(), stubs: REGION_STUBS..REGION_STUBS + STUB_SIZE };
+    let rep = ft.add_region(small).unwrap();
+    assert_eq!(rep.failed.len(), 1);
+    assert_eq!(rep.failed[0].error, PatchError::Other("ppc64: region stub area too small"));
+    ft.remove_region(rep.id).unwrap();
+    assert!(p.peek(TEXT_BASE, TEXT_LEN) == before);
+    let far = REGION_STUBS + (64 << 20);
+    let rep = ft.add_region(CodeRegion { name: "far", sites: alloc::vec![entries[4]], stubs: far..far + 16 }).unwrap();
+    assert_eq!(rep.failed[0].error, PatchError::OutOfRange { site: site_of(entries[4]), target: far });
+    ft.remove_region(rep.id).unwrap();
+    assert!(p.peek(TEXT_BASE, TEXT_LEN) == before);
+}
+
+#[test]
+fn release_refuses_a_live_or_foreign_stub() {
+    let (p, entries) = setup(1);
+    poke(p, REGION_STUBS, &[TRAP; 4]);
+    let arch = Ppc64Arch::with_layout(layout(1), &[]);
+    let region = CodeRegion { name: "r", sites: entries.clone(), stubs: REGION_STUBS..REGION_STUBS + STUB_SIZE };
+    let mut rec = Record::new(entries[0]);
+    arch.init_region_site(p, &mut rec, &region, 0).unwrap();
+    arch.make_call(p, &rec, CALLER).unwrap();
+    assert!(matches!(arch.release_site(p, &rec), Err(PatchError::Mismatch { .. })), "site still branches to it");
+    arch.make_nop(p, &rec, CALLER).unwrap();
+    poke(p, rec.arch + 8, &[NOP]);
+    assert!(matches!(arch.release_site(p, &rec), Err(PatchError::Mismatch { .. })), "not this site's stub");
+    assert_eq!(peek(p, rec.arch), MFLR_R0, "nothing written");
+    poke(p, rec.arch + 8, &[MTLR_R0]);
+    arch.release_site(p, &rec).unwrap();
+    assert_eq!(p.peek(REGION_STUBS, STUB_SIZE), [TRAP; 4].iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>());
 }

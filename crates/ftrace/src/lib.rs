@@ -16,6 +16,8 @@
 //! * [`recursion`]: per-CPU, per-context recursion protection.
 //! * [`tracer`]: the function tracer, its per-CPU event buffer and Linux's
 //!   output format.
+//! * [`tramp`]: the pool of per-callback trampolines backends offer through
+//!   [`Arch::ops_trampoline`].
 //! * `mock` (feature `mock`, and in tests): a simulated arch and platform.
 //!
 //! Nothing here is architecture-specific: no `asm!`, no `cfg(target_arch)`.
@@ -37,6 +39,7 @@ pub mod recursion;
 pub mod regs;
 pub mod symbols;
 pub mod tracer;
+pub mod tramp;
 pub mod update;
 
 pub use arch::{Arch, Insn, PatchError, SiteError, Trampoline};

@@ -14,6 +14,7 @@ use crate::ops::{self, Ops};
 use crate::platform::{Context, Platform, TextFault};
 use crate::record::Record;
 use crate::regs::{FREGS_FULL, FtraceRegs};
+use crate::tramp::OpsTrampPool;
 use crate::update::Ftrace;
 
 /// Base address of the simulated text.
@@ -148,6 +149,8 @@ unsafe impl Platform for MockPlatform {
 #[derive(Debug, Default)]
 pub struct MockArch {
     ops_tramps: spin::Mutex<Vec<(usize, usize)>>,
+    /// Per-ops trampolines handed out like the real backends do.
+    pool: Option<OpsTrampPool>,
     /// Number of `update_ftrace_func` calls.
     pub func_updates: AtomicUsize,
 }
@@ -158,6 +161,13 @@ impl MockArch {
         Self::default()
     }
 
+    /// A backend whose per-ops trampolines come from `pool` (slots
+    /// assigned on first request, as in the real backends), after those
+    /// given with [`add_ops_trampoline`](Self::add_ops_trampoline).
+    pub fn with_pool(pool: OpsTrampPool) -> Self {
+        MockArch { pool: Some(pool), ..Self::default() }
+    }
+
     /// Gives `ops` its own trampoline at `addr`.
     pub fn add_ops_trampoline(&self, ops: &'static Ops, addr: usize) {
         self.ops_tramps.lock().push((ops as *const Ops as usize, addr));
@@ -165,8 +175,11 @@ impl MockArch {
 
     /// The ops owning the trampoline at `addr`.
     pub fn ops_of_trampoline(&self, addr: usize) -> Option<&'static Ops> {
-        let p = self.ops_tramps.lock().iter().find(|(_, a)| *a == addr).map(|(o, _)| *o)?;
-        // SAFETY: only `&'static Ops` are stored (`add_ops_trampoline`).
+        let listed = self.ops_tramps.lock().iter().find(|(_, a)| *a == addr).map(|(o, _)| *o);
+        let p = listed.or_else(|| self.pool.as_ref()?.owner_of(addr))?;
+        // SAFETY: only `&'static Ops` are stored (`add_ops_trampoline`), and
+        // the pool's slots hold ops the engine asked for, which are
+        // registered, hence `'static`.
         Some(unsafe { &*(p as *const Ops) })
     }
 
@@ -223,7 +236,8 @@ unsafe impl Arch for MockArch {
 
     fn ops_trampoline(&self, ops: &Ops) -> Option<usize> {
         let key = ops as *const Ops as usize;
-        self.ops_tramps.lock().iter().find(|(o, _)| *o == key).map(|(_, a)| *a)
+        let listed = self.ops_tramps.lock().iter().find(|(o, _)| *o == key).map(|(_, a)| *a);
+        listed.or_else(|| self.pool.as_ref()?.trampoline(ops))
     }
 }
 

@@ -143,6 +143,94 @@ fn ops_trampoline_used_only_when_alone() {
     assert_eq!(ca.load(Ordering::Relaxed), 1);
 }
 
+/// A mock pool of `n` slots: slot `i` at `0x3000_0000 + 0x100 * i`, its
+/// full-frame entry at `0x3800_0000 + 0x100 * i`.
+fn mock_pool(n: usize) -> crate::tramp::OpsTrampPool {
+    use crate::tramp::{OpsSlots, OpsTrampPool};
+    let table: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+    let slots = OpsSlots::new(Box::leak(table.into_boxed_slice()));
+    OpsTrampPool::new(slots, core::array::from_fn(|i| 0x3000_0000 + 0x100 * i), core::array::from_fn(|i| 0x3800_0000 + 0x100 * i))
+}
+
+/// The kernel's `test=direct` on the mock: sites wanted by one callback call
+/// its pool trampoline, a shared site the list; the shared site moves to
+/// the survivor's trampoline when the other leaves, and back.
+#[test]
+fn pool_trampolines_follow_the_number_of_callbacks() {
+    let names: Vec<String> = ["d::leaf", "d::inner", "d::outer", "d::other"].iter().map(|s| s.to_string()).collect();
+    let (p, sites) = MockPlatform::with_sites(names.len());
+    let mut ft = Ftrace::new(MockArch::with_pool(mock_pool(2)), p, sites, Some(symtab(&names)));
+    assert!(ft.init().failed.is_empty());
+    let (a, ca) = counting_ops(OpsFlags::empty());
+    let (b, cb) = counting_ops(OpsFlags::SAVE_REGS);
+    ft.set_filter(a, "leaf,outer").unwrap();
+    ft.set_filter(b, "inner,outer").unwrap();
+    ft.register(a).unwrap();
+    ft.register(b).unwrap();
+    let (ta, tb) = (0x3000_0000, 0x3800_0100);
+    assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(ta));
+    assert_eq!(ft.site_state(1), SiteState::OpsTrampoline(tb), "B needs regs: its slot's full-frame entry");
+    assert_eq!(ft.site_state(2), SiteState::RegsCaller, "two callbacks: the list");
+    assert_eq!(ft.site_state(3), SiteState::Nop);
+    assert_bytes_match_state(&ft);
+    let mut regs = FtraceRegs::zeroed();
+    for i in [0, 1, 2] {
+        mock::call_site(&ft, site(i), 0, &mut regs);
+    }
+    assert_eq!((ca.load(Ordering::Relaxed), cb.load(Ordering::Relaxed)), (2, 2));
+
+    ft.unregister(b).unwrap();
+    assert_eq!(ft.site_state(1), SiteState::Nop);
+    assert_eq!(ft.site_state(2), SiteState::OpsTrampoline(ta), "the survivor calls the site directly");
+    assert!(ft.records()[2].rec_flags().contains(RecFlags::TRAMP | RecFlags::TRAMP_EN));
+    assert_bytes_match_state(&ft);
+    mock::call_site(&ft, site(2), 0, &mut regs);
+    assert_eq!((ca.load(Ordering::Relaxed), cb.load(Ordering::Relaxed)), (3, 2));
+
+    // B comes back: same slot; the shared site goes back to the list.
+    ft.register(b).unwrap();
+    assert_eq!(ft.site_state(1), SiteState::OpsTrampoline(tb));
+    assert_eq!(ft.site_state(2), SiteState::RegsCaller);
+
+    // The pool is full: a third callback alone on a site uses the shared
+    // trampoline; one that is never alone never asks for a slot.
+    let (c, cc) = counting_ops(OpsFlags::empty());
+    ft.set_filter(c, "other").unwrap();
+    ft.register(c).unwrap();
+    assert_eq!(ft.site_state(3), SiteState::Caller);
+    mock::call_site(&ft, site(3), 0, &mut regs);
+    assert_eq!(cc.load(Ordering::Relaxed), 1);
+    assert_eq!(ft.arch().ops_trampoline(c), None);
+
+    for o in [a, b, c] {
+        ft.unregister(o).unwrap();
+    }
+    assert_eq!(ft.check_all_nops(), 0);
+}
+
+#[test]
+fn pool_slots_only_for_callbacks_alone_on_a_site() {
+    let mut ft = {
+        let (p, sites) = MockPlatform::with_sites(2);
+        let mut ft = Ftrace::new(MockArch::with_pool(mock_pool(1)), p, sites, Some(symtab(&numbered(2))));
+        assert!(ft.init().failed.is_empty());
+        ft
+    };
+    let (a, b, c) = (leak_ops(OpsFlags::empty()), leak_ops(OpsFlags::empty()), leak_ops(OpsFlags::empty()));
+    // `b` is registered first but wants no site: it never asks for a slot.
+    ft.set_notrace(b, "f*").unwrap();
+    ft.register(b).unwrap();
+    assert_eq!(ft.enabled_count(), 0);
+    ft.set_filter(a, "f0").unwrap();
+    ft.register(a).unwrap();
+    assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(0x3000_0000), "the only slot went to `a`");
+    // `c` is alone on f1, but the pool is exhausted: the shared trampoline.
+    ft.set_filter(c, "f1").unwrap();
+    ft.register(c).unwrap();
+    assert_eq!(ft.site_state(1), SiteState::Caller);
+    assert_bytes_match_state(&ft);
+}
+
 #[test]
 fn init_rewrites_alt_nop_and_reports_corruption() {
     let (p, sites) = MockPlatform::with_sites(5);

@@ -517,7 +517,9 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                 (f, n)
             })
             .collect();
-        let tramps: Vec<Option<usize>> = list.iter().map(|o| self.arch.ops_trampoline(o)).collect();
+        // Asked only for callbacks that are alone on some site: a backend
+        // with a bounded pool (crate::tramp) gives slots to those only.
+        let mut tramps: Vec<Option<Option<usize>>> = vec![None; list.len()];
         let mut plan = vec![Want::default(); self.records.len()];
         for (rec, want) in self.records.as_slice().iter().zip(plan.iter_mut()) {
             if rec.is_failed() {
@@ -544,9 +546,9 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             want.ipmodify = ipmodify;
             want.target = match (want.count, single) {
                 (0, _) => 0,
-                (1, Some(i)) if tramps[i].is_some() => {
+                (1, Some(i)) if tramps[i].get_or_insert_with(|| self.arch.ops_trampoline(list[i])).is_some() => {
                     want.tramp = true;
-                    tramps[i].unwrap_or(0)
+                    tramps[i].flatten().unwrap_or(0)
                 }
                 _ if want.regs => regs_caller,
                 _ => caller,

@@ -12,7 +12,14 @@
  * Patch points (exported labels): ftrace_call and ftrace_regs_call are
  * 5-byte `call rel32` instructions that X86_64::update_ftrace_func rewrites
  * (int3 protocol) to call ftrace_ops_list_func / ftrace_ops_assist_func.
- * They must stay a single `call rel32` each. */
+ * They must stay a single `call rel32` each.
+ *
+ * One macro, FTRACE_X86_64, builds the shared trampolines and the pool of
+ * per-callback trampolines (crate::tramp): ftrace_ops_tramp_<i> (a copy of
+ * ftrace_caller) and ftrace_ops_regs_tramp_<i> (a copy of
+ * ftrace_regs_caller) pass the Ops in slot i of ftrace_tramp_ops and call
+ * ftrace_ops_assist_func directly: nothing in them is patched. The table
+ * ftrace_ops_tramps lists their addresses for x86_64.rs. */
 
     .text
 
@@ -24,77 +31,38 @@ ftrace_stub:
     ret
     .size ftrace_stub, . - ftrace_stub
 
-/* Saves the argument and scratch registers, calls
- * func(ip = site, parent_ip, FTRACE_TRACE_OP, regs), restores them (a
- * callback may have changed arguments) and returns into the traced
- * function. */
+/* FTRACE_X86_64 name, full, slot, inner
+ *
+ * full = 0: like ftrace_caller: saves the argument and scratch registers,
+ *   calls func(ip = site, parent_ip, ops, regs), restores them (a callback
+ *   may have changed arguments) and returns into the traced function.
+ * full = 1: like ftrace_regs_caller: saves every register (FREGS_FULL),
+ *   restores every register but %rsp and rflags, and resumes at
+ *   FtraceRegs::ip: it stores ip over the site's return address and
+ *   returns, so a changed ip (live patching) starts another function with
+ *   exactly the entry state the traced function had.
+ * slot < 0: a shared trampoline: ops = FTRACE_TRACE_OP and func is the
+ *   patchable call at the exported label `inner`.
+ * slot >= 0: a pool trampoline: ops = ftrace_tramp_ops[slot] and func is
+ *   ftrace_ops_assist_func. */
+.macro FTRACE_X86_64 name, full, slot, inner
     .balign 16
-    .globl ftrace_caller
-    .type ftrace_caller, @function
-ftrace_caller:
+    .globl \name
+    .type \name, @function
+\name:
     sub $({frame}), %rsp
     mov %rax, {rax}(%rsp)
     mov %rcx, {rcx}(%rsp)
     mov %rdx, {rdx}(%rsp)
+    mov %rbp, {rbp}(%rsp)
     mov %rsi, {rsi}(%rsp)
     mov %rdi, {rdi}(%rsp)
     mov %r8, {r8}(%rsp)
     mov %r9, {r9}(%rsp)
     mov %r10, {r10}(%rsp)
     mov %r11, {r11}(%rsp)
-    mov %rbp, {rbp}(%rsp)
-    movq $0, {off_flags}(%rsp)
-    movq $0, {off_spare}(%rsp)
-    movq $0, ({off_spare} + 8)(%rsp)
-    movq $0, ({off_spare} + 16)(%rsp)
-    mov {frame}(%rsp), %rdi             /* site + 5 */
-    mov %rdi, {off_ip}(%rsp)
-    sub $5, %rdi                        /* arg 0: ip = the site */
-    mov ({frame} + 8)(%rsp), %rsi       /* arg 1: parent ip */
-    mov %rsi, {off_parent}(%rsp)
-    lea ({frame} + 8)(%rsp), %rax       /* %rsp at the traced function's entry */
-    mov %rax, {off_sp}(%rsp)
-    mov %rax, {rsp}(%rsp)
-    mov %rax, {off_ret_slot}(%rsp)      /* it points at the return address */
-    mov FTRACE_TRACE_OP(%rip), %rdx     /* arg 2: ops */
-    mov %rsp, %rcx                      /* arg 3: regs */
-    .globl ftrace_call
-ftrace_call:
-    call ftrace_stub
-    mov {r11}(%rsp), %r11
-    mov {r10}(%rsp), %r10
-    mov {r9}(%rsp), %r9
-    mov {r8}(%rsp), %r8
-    mov {rdi}(%rsp), %rdi
-    mov {rsi}(%rsp), %rsi
-    mov {rdx}(%rsp), %rdx
-    mov {rcx}(%rsp), %rcx
-    mov {rax}(%rsp), %rax
-    add $({frame}), %rsp
-    ret
-    .size ftrace_caller, . - ftrace_caller
-
-/* Saves every register (FREGS_FULL), calls the callback like ftrace_caller,
- * restores every register but %rsp and rflags, and resumes at
- * FtraceRegs::ip: it stores ip over the site's return address and returns,
- * so a changed ip (live patching) starts another function with exactly the
- * entry state the traced function had. */
-    .balign 16
-    .globl ftrace_regs_caller
-    .type ftrace_regs_caller, @function
-ftrace_regs_caller:
-    sub $({frame}), %rsp
-    mov %rax, {rax}(%rsp)
-    mov %rcx, {rcx}(%rsp)
-    mov %rdx, {rdx}(%rsp)
+    .if \full
     mov %rbx, {rbx}(%rsp)
-    mov %rbp, {rbp}(%rsp)
-    mov %rsi, {rsi}(%rsp)
-    mov %rdi, {rdi}(%rsp)
-    mov %r8, {r8}(%rsp)
-    mov %r9, {r9}(%rsp)
-    mov %r10, {r10}(%rsp)
-    mov %r11, {r11}(%rsp)
     mov %r12, {r12}(%rsp)
     mov %r13, {r13}(%rsp)
     mov %r14, {r14}(%rsp)
@@ -103,6 +71,9 @@ ftrace_regs_caller:
     pop %rax
     mov %rax, {rflags}(%rsp)
     movq $({fregs_full}), {off_flags}(%rsp)
+    .else
+    movq $0, {off_flags}(%rsp)
+    .endif
     movq $0, {off_spare}(%rsp)
     movq $0, ({off_spare} + 8)(%rsp)
     movq $0, ({off_spare} + 16)(%rsp)
@@ -111,32 +82,71 @@ ftrace_regs_caller:
     sub $5, %rdi                        /* arg 0: ip = the site */
     mov ({frame} + 8)(%rsp), %rsi       /* arg 1: parent ip */
     mov %rsi, {off_parent}(%rsp)
-    lea ({frame} + 8)(%rsp), %rax
+    lea ({frame} + 8)(%rsp), %rax       /* %rsp at the traced function's entry */
     mov %rax, {off_sp}(%rsp)
     mov %rax, {rsp}(%rsp)
-    mov %rax, {off_ret_slot}(%rsp)
-    mov FTRACE_TRACE_OP(%rip), %rdx     /* arg 2: ops */
+    mov %rax, {off_ret_slot}(%rsp)      /* it points at the return address */
     mov %rsp, %rcx                      /* arg 3: regs */
-    .globl ftrace_regs_call
-ftrace_regs_call:
+    .if \slot < 0
+    mov FTRACE_TRACE_OP(%rip), %rdx     /* arg 2: ops */
+    .globl \inner
+\inner:
     call ftrace_stub
+    .else
+    mov (ftrace_tramp_ops + 8 * \slot)(%rip), %rdx  /* arg 2: this slot's ops */
+    call ftrace_ops_assist_func
+    .endif
+    .if \full
     mov {off_ip}(%rsp), %rax            /* resume where the callback says */
     mov %rax, {frame}(%rsp)
     mov {r15}(%rsp), %r15
     mov {r14}(%rsp), %r14
     mov {r13}(%rsp), %r13
     mov {r12}(%rsp), %r12
+    mov {rbx}(%rsp), %rbx
+    mov {rbp}(%rsp), %rbp
+    .endif
     mov {r11}(%rsp), %r11
     mov {r10}(%rsp), %r10
     mov {r9}(%rsp), %r9
     mov {r8}(%rsp), %r8
     mov {rdi}(%rsp), %rdi
     mov {rsi}(%rsp), %rsi
-    mov {rbp}(%rsp), %rbp
-    mov {rbx}(%rsp), %rbx
     mov {rdx}(%rsp), %rdx
     mov {rcx}(%rsp), %rcx
     mov {rax}(%rsp), %rax
     add $({frame}), %rsp
     ret
-    .size ftrace_regs_caller, . - ftrace_regs_caller
+    .size \name, . - \name
+.endm
+
+    FTRACE_X86_64 ftrace_caller, 0, -1, ftrace_call
+    FTRACE_X86_64 ftrace_regs_caller, 1, -1, ftrace_regs_call
+
+/* The pool: slot i's two entries; .Lftrace_ops_nslots counts the slots
+ * (checked against {nslots} below). */
+    .set .Lftrace_ops_nslots, 0
+.irp i, 0, 1, 2, 3, 4, 5, 6, 7
+    FTRACE_X86_64 ftrace_ops_tramp_\i, 0, \i
+    FTRACE_X86_64 ftrace_ops_regs_tramp_\i, 1, \i
+    .set .Lftrace_ops_nslots, .Lftrace_ops_nslots + 1
+.endr
+    .if .Lftrace_ops_nslots != {nslots}
+    .error "ftrace_64.S: the pool must have crate::tramp::OPS_TRAMP_SLOTS slots"
+    .endif
+
+/* Entries of the pool for x86_64.rs: the argument-register entries of
+ * every slot, then the full-frame entries. */
+    .section .rodata.ftrace_ops_tramps, "a"
+    .balign 8
+    .globl ftrace_ops_tramps
+    .type ftrace_ops_tramps, @object
+ftrace_ops_tramps:
+.irp i, 0, 1, 2, 3, 4, 5, 6, 7
+    .quad ftrace_ops_tramp_\i
+.endr
+.irp i, 0, 1, 2, 3, 4, 5, 6, 7
+    .quad ftrace_ops_regs_tramp_\i
+.endr
+    .size ftrace_ops_tramps, . - ftrace_ops_tramps
+    .text

@@ -20,13 +20,28 @@
 //! `ftrace_regs_call`) is rewritten by
 //! [`update_ftrace_func`](crate::Arch::update_ftrace_func) with the `int3`
 //! protocol, starting as a call to `ftrace_stub`.
+//!
+//! # Per-callback trampolines
+//!
+//! The same macro assembles a pool of [`OPS_TRAMP_SLOTS`] slots
+//! ([`crate::tramp`]), each with a copy of `ftrace_caller`
+//! (`ftrace_ops_tramp_<i>`) and one of `ftrace_regs_caller`
+//! (`ftrace_ops_regs_tramp_<i>`) that pass the callback of slot `i`
+//! (`ftrace_tramp_ops[i]`) to `ftrace_ops_assist_func` with a plain `call`.
+//! [`ops_trampoline`](crate::Arch::ops_trampoline) hands them out; a site
+//! wanted by one callback calls that callback's entry with the same
+//! `call rel32` (and the same `int3` protocol) as any other target.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{Batch, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, decode_call, encode_call, poke_one};
 use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn, replace_insn};
+use crate::ops::Ops;
 use crate::platform::Platform;
 use crate::record::Record;
+use crate::tramp::OpsTrampPool;
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
+use crate::tramp::OPS_TRAMP_SLOTS;
 
 /// Indices into [`FtraceRegs::gpr`](crate::regs::FtraceRegs::gpr) on x86_64.
 pub mod gpr {
@@ -73,11 +88,18 @@ pub(super) struct Common {
     pub(super) batch: Batch,
     /// Current targets of `caller_call` and `regs_call`.
     inner: [AtomicUsize; 2],
+    /// The per-callback trampolines, when the backend has them.
+    pub(super) pool: Option<OpsTrampPool>,
 }
 
 impl Common {
     pub(super) fn new(tramps: Trampolines) -> Self {
-        Common { tramps, batch: Batch::new(), inner: [AtomicUsize::new(tramps.stub), AtomicUsize::new(tramps.stub)] }
+        Common {
+            tramps,
+            batch: Batch::new(),
+            inner: [AtomicUsize::new(tramps.stub), AtomicUsize::new(tramps.stub)],
+            pool: None,
+        }
     }
 
     pub(super) fn trampoline_addr(&self, which: Trampoline) -> usize {
@@ -142,10 +164,19 @@ impl X86_64 {
         X86_64 { c: Common::new(tramps) }
     }
 
-    /// The backend over the assembled trampolines of `ftrace_64.S`.
+    /// The backend over the assembled trampolines of `ftrace_64.S`,
+    /// including the pool of per-callback trampolines.
     #[cfg(all(target_arch = "x86_64", target_os = "none"))]
     pub fn new() -> Self {
-        Self::with_trampolines(asm::trampolines())
+        Self::with_trampolines(asm::trampolines()).with_ops_pool(asm::ops_pool())
+    }
+
+    /// The same backend handing out per-callback trampolines from `pool`
+    /// ([`Arch::ops_trampoline`]); without one every site uses the shared
+    /// trampolines.
+    pub fn with_ops_pool(mut self, pool: OpsTrampPool) -> Self {
+        self.c.pool = Some(pool);
+        self
     }
 
     /// Target of trampoline `which`'s inner call, read from the text.
@@ -230,6 +261,14 @@ unsafe impl Arch for X86_64 {
     fn trampoline_addr(&self, which: Trampoline) -> usize {
         self.c.trampoline_addr(which)
     }
+
+    /// The pool trampoline of `ops`' slot (assigned on first request), the
+    /// full-frame one when `ops` needs registers; `None` without a pool or
+    /// when it is exhausted. Any entry is reachable by `call rel32`: the
+    /// pool is in the kernel's text like the shared trampolines.
+    fn ops_trampoline(&self, ops: &Ops) -> Option<usize> {
+        self.c.pool.as_ref()?.trampoline(ops)
+    }
 }
 
 /// The assembled trampolines (kernel builds only).
@@ -237,7 +276,8 @@ unsafe impl Arch for X86_64 {
 mod asm {
     use core::mem::size_of;
 
-    use super::{Trampolines, gpr};
+    use super::{OPS_TRAMP_SLOTS, Trampolines, gpr};
+    use crate::tramp::{OpsSlots, OpsTrampPool};
     use crate::regs::{FREGS_FULL, FREGS_SIZE, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP};
 
     /// Bytes the trampolines reserve for the frame: a multiple of 16 so that
@@ -278,6 +318,7 @@ mod asm {
         r14 = const g(gpr::R14),
         r15 = const g(gpr::R15),
         rflags = const g(gpr::RFLAGS),
+        nslots = const OPS_TRAMP_SLOTS,
         options(att_syntax)
     );
 
@@ -287,6 +328,22 @@ mod asm {
         fn ftrace_stub();
         static ftrace_call: u8;
         static ftrace_regs_call: u8;
+        /// The pool's entries: every `ftrace_ops_tramp_<i>`, then every
+        /// `ftrace_ops_regs_tramp_<i>` (the .S checks the count).
+        static ftrace_ops_tramps: [usize; 2 * OPS_TRAMP_SLOTS];
+    }
+
+    /// The pool over [`OpsSlots::global`] (`ftrace_tramp_ops`, which the
+    /// pool trampolines read).
+    pub(super) fn ops_pool() -> OpsTrampPool {
+        // SAFETY: `ftrace_ops_tramps` is an initialised, read-only table of
+        // 2 * OPS_TRAMP_SLOTS addresses in ftrace_64.S (size checked there).
+        let t: [usize; 2 * OPS_TRAMP_SLOTS] = unsafe { ftrace_ops_tramps };
+        OpsTrampPool::new(
+            OpsSlots::global(),
+            core::array::from_fn(|i| t[i]),
+            core::array::from_fn(|i| t[OPS_TRAMP_SLOTS + i]),
+        )
     }
 
     pub(super) fn trampolines() -> Trampolines {

@@ -159,6 +159,12 @@ ppc64_of_call:
     .balign 16
     trap
 
+/* Likewise the first word of the region's stub area
+ * (.text.ftrace_region_stubs, test=region). */
+    .section .ftrace_region_stubs, "ax"
+    .balign 16
+    trap
+
     .section .bss
     .balign 16
 ppc64_boot_stack:

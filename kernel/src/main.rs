@@ -22,7 +22,7 @@ use options::Options;
 
 /// `test=` scenarios every arch runs (arch backends add their own through
 /// `arch::scenario`).
-const SCENARIOS: &[&str] = &["panic", "toggle", "redirect", "corrupt"];
+const SCENARIOS: &[&str] = &["panic", "toggle", "redirect", "corrupt", "region"];
 
 /// Entry from the arch boot code, with the command line as the boot protocol
 /// handed it over.
@@ -61,6 +61,7 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
         }
         (Some("toggle"), _) => tracing::run_toggle(opts.filter, opts.notrace),
         (Some("redirect"), _) => tracing::run_redirect(),
+        (Some("region"), _) => tracing::run_region(),
         (Some(name), _) if !SCENARIOS.contains(&name) => match arch::scenario(name) {
             Some(r) => r,
             None => {

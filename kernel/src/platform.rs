@@ -39,6 +39,28 @@ pub fn sites() -> &'static [usize] {
 }
 
 unsafe extern "C" {
+    static __ftrace_region_sites_start: usize;
+    static __ftrace_region_sites_stop: usize;
+}
+
+/// The site table of the code region (the `demo_region` crate's functions,
+/// `.text.region`), which the linker scripts keep out of [`sites`]: one
+/// address per patchable entry, registered after boot by `test=region`.
+/// Empty in builds without a compiler table (i686 mcount variants).
+pub fn code_region_sites() -> &'static [usize] {
+    // SAFETY: the linker script places the demo_region crate's
+    // __patchable_function_entries input sections, an array of
+    // pointer-sized addresses, between these two symbols (aligned to a
+    // pointer); the table is never written.
+    unsafe {
+        let start = core::ptr::addr_of!(__ftrace_region_sites_start);
+        let stop = core::ptr::addr_of!(__ftrace_region_sites_stop);
+        let len = (stop as usize - start as usize) / core::mem::size_of::<usize>();
+        core::slice::from_raw_parts(start, len)
+    }
+}
+
+unsafe extern "C" {
     static __ftrace_symtab_start: u8;
     static __ftrace_symtab_stop: u8;
 }

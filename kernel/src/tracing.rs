@@ -4,6 +4,8 @@
 //! unsafe parts are in [`crate::platform`] and [`crate::arch`].
 
 use alloc::string::String;
+use alloc::vec::Vec;
+use core::hint::black_box;
 
 use ftrace::tracer::function;
 use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, Record};
@@ -215,4 +217,89 @@ pub fn run_redirect() -> bool {
     let (outer2, fib2) = workload();
     kprintln!("redirect off: outer={outer2} fib={fib2}, {differ} sites differ from nop");
     ok && (outer, fib, outer2, fib2, differ) == (15, 55, 12, 55, 0)
+}
+
+/// Terms `test=region` sums (`0² + 1² + 2²`).
+const REGION_TERMS: u64 = 3;
+
+/// Calls into the code region; its name matches the scenario's filter
+/// `region_*` before the region exists (an unmatched pattern is an error).
+/// Not inlined, not a tail call: the parent of `region_sum_squares`.
+#[inline(never)]
+pub fn region_workload() -> u64 {
+    black_box(demo_region::region_sum_squares(black_box(REGION_TERMS)))
+}
+
+/// `test=region`: code registered after boot (Linux's module load and
+/// unload). The function tracer is registered with filter `region_*` while
+/// only `region_workload` matches; adding the `demo_region` crate's region
+/// re-applies the filter to its sites, so its functions are traced like the
+/// others; removing it turns them back into nops and frees their stubs
+/// (ppc64), and later calls leave no events from them.
+#[inline(never)]
+pub fn run_region() -> bool {
+    let ops = function::ops();
+    function::reset();
+    let selected = with_engine(|e| {
+        let n = e.set_filter(ops, "region_*")?;
+        e.register(ops).map(|()| n)
+    });
+    let selected = match selected {
+        Ok(n) => n,
+        Err(err) => {
+            kprintln!("region: cannot start the function tracer: {err}");
+            return false;
+        }
+    };
+    kprintln!("region: filter region_* selects {selected} functions");
+    let before = region_workload();
+    kprintln!("region: before add: sum_squares({REGION_TERMS})={before}");
+
+    let report = match with_engine(|e| e.add_region(arch::code_region())) {
+        Ok(r) => r,
+        Err(err) => {
+            kprintln!("region: cannot add demo_region: {err}");
+            return false;
+        }
+    };
+    for f in &report.failed {
+        kprintln!("{f}");
+    }
+    kprintln!("region: added {}, {} sites, {} failed", report.name, report.total, report.failed.len());
+    let ips: Vec<usize> = with_engine(|e| {
+        (0..e.len()).filter(|&i| e.record_region(i) == Some(report.id)).map(|i| e.records()[i].ip).collect()
+    });
+    let traced = region_workload();
+    kprintln!(
+        "region: traced: sum_squares({REGION_TERMS})={traced}, {} stubs in use",
+        arch::code_region_stubs_in_use()
+    );
+
+    let removed = with_engine(|e| {
+        let r = e.remove_region(report.id);
+        let nop = e.arch().nop_insn();
+        let differ = ips.iter().filter(|&&ip| ftrace::arch::read_insn(&PLATFORM, ip, nop.len()) != Ok(nop)).count();
+        (r, differ)
+    });
+    let (removed, differ) = removed;
+    if let Err(err) = &removed {
+        kprintln!("region: remove: {err}");
+    }
+    let stubs = arch::code_region_stubs_in_use();
+    kprintln!("region: removed, {differ} sites differ from nop, {stubs} stubs in use");
+    let after = region_workload();
+    kprintln!("region: after remove: sum_squares({REGION_TERMS})={after}");
+
+    let all_differ = with_engine(|e| {
+        if let Err(err) = e.unregister(ops) {
+            kprintln!("region: cannot stop the function tracer: {err}");
+        }
+        e.check_all_nops()
+    });
+    print_function_trace();
+    removed.is_ok()
+        && report.failed.is_empty()
+        && report.total > 0
+        && (differ, stubs, all_differ) == (0, 0, 0)
+        && [before, traced, after] == [5, 5, 5]
 }

@@ -32,6 +32,11 @@
 //!   the canonical nop, written over one site by `test=corrupt`;
 //! - `fn scenario(name: &str) -> Option<bool>`: arch-only `test=` scenarios
 //!   (None: not an arch scenario).
+//! - `fn code_region() -> ftrace::CodeRegion`: the code registered after
+//!   boot by `test=region` (the `demo_region` crate's site table from
+//!   `crate::platform::code_region_sites`, and on ppc64 its own stub area);
+//! - `fn code_region_stubs_in_use() -> usize`: stubs of that area holding
+//!   anything but the linker's fill (x86: always 0, it has none).
 
 #[cfg_attr(target_arch = "x86_64", path = "x86/x86_64.rs")]
 #[cfg_attr(target_arch = "x86", path = "x86/i686.rs")]

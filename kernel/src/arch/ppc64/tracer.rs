@@ -42,6 +42,37 @@ pub fn ftrace_arch() -> FtraceArch {
     Ppc64Arch::new(start..stop, crate::platform::sites())
 }
 
+unsafe extern "C" {
+    // linker/ppc64.ld: the code region's stub area, one 16-byte stub per
+    // entry of the region's site table, `trap` while unused.
+    static __ftrace_region_stubs_start: u32;
+    static __ftrace_region_stubs_stop: u32;
+}
+
+/// The code region `test=region` registers after boot: the `demo_region`
+/// crate's site table (global entries) and its own stub area.
+pub fn code_region() -> ftrace::CodeRegion {
+    let start = core::ptr::addr_of!(__ftrace_region_stubs_start) as usize;
+    let stop = core::ptr::addr_of!(__ftrace_region_stubs_stop) as usize;
+    ftrace::CodeRegion { name: "demo_region", sites: crate::platform::code_region_sites().to_vec(), stubs: start..stop }
+}
+
+/// Stubs of the code region's area holding anything but `trap` (read
+/// through the platform's text accessor).
+pub fn code_region_stubs_in_use() -> usize {
+    use ftrace::arch::ppc64::insn::{STUB_SIZE, TRAP, to_insn};
+    let trap = to_insn(TRAP);
+    code_region()
+        .stubs
+        .step_by(STUB_SIZE)
+        .filter(|&stub| {
+            (0..STUB_SIZE / 4).any(|i| {
+                ftrace::arch::read_insn(&crate::platform::PLATFORM, stub + 4 * i, 4).is_ok_and(|w| w != trap)
+            })
+        })
+        .count()
+}
+
 /// The site table: global entries (the backend moves each to its nop).
 pub fn ftrace_sites() -> Vec<usize> {
     crate::platform::sites().to_vec()

@@ -112,6 +112,18 @@ pub fn filter_sites(sites: impl IntoIterator<Item = usize>) -> alloc::vec::Vec<u
     sites.into_iter().filter(|&a| !excluded(a)).collect()
 }
 
+/// The code region `test=region` registers after boot: the `demo_region`
+/// crate's site table. x86 sites call the trampolines directly, so the
+/// region needs no stub area.
+pub fn code_region() -> ftrace::CodeRegion {
+    ftrace::CodeRegion { name: "demo_region", sites: crate::platform::code_region_sites().to_vec(), stubs: 0..0 }
+}
+
+/// Stubs of the code region in use: x86 has none.
+pub fn code_region_stubs_in_use() -> usize {
+    0
+}
+
 /// x86-only `test=` scenarios.
 pub fn scenario(name: &str) -> Option<bool> {
     match name {

@@ -9,7 +9,10 @@ mod tracer;
 
 pub use common::{console_write, exit};
 pub use trap::trap_init;
-pub use tracer::{CORRUPT_SITE, clock_ns, context, irq_restore, irq_save, scenario, sync_cores, text_write};
+pub use tracer::{
+    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, irq_restore, irq_save, scenario,
+    sync_cores, text_write,
+};
 
 /// The tracer's backend on this arch.
 pub type FtraceArch = ftrace::arch::x86::X86_64;

@@ -3,10 +3,12 @@
  * per-register slots of the gpr module, the frame size); no offset is typed
  * here.
  *
- * One macro builds all five entry points:
+ * One macro builds all the entry points:
  *   ftrace_caller / ftrace_regs_caller              fentry sites
  *   ftrace_mcount_caller / ftrace_mcount_regs_caller mcount sites
  *   ftrace_nodyn_mcount                             `mcount` of nodynamic builds
+ *   ftrace_ops_[mcount_][regs_]tramp_<i>            the pool of per-callback
+ *                                                   trampolines (crate::tramp)
  *
  * Entry state (a site executed `call <trampoline>`): (%esp) = site + 5.
  * fentry: 4(%esp) is the traced function's return address (its parent).
@@ -21,7 +23,10 @@
  * ftrace_mcount_call and ftrace_mcount_regs_call are 5-byte `call rel32`
  * instructions that I686::update_ftrace_func rewrites (int3 protocol). They
  * must stay a single `call rel32` each. ftrace_nodyn_mcount calls through
- * ftrace_trace_function instead (never patched).
+ * ftrace_trace_function instead (never patched). The pool trampolines pass
+ * the Ops of their slot, ftrace_tramp_ops[i], to ftrace_ops_assist_func
+ * with a plain call (never patched either); ftrace_ops_tramps lists them
+ * for i686.rs.
  *
  * mcount builds instrument every function, the platform's included, so the
  * mcount entries keep ftrace_mcount_busy: a call arriving while it is set
@@ -37,7 +42,10 @@ ftrace_stub:
     ret
     .size ftrace_stub, . - ftrace_stub
 
-.macro FTRACE_I686 name, inner, full, mcount, indirect
+/* slot < 0: a shared entry (ops = FTRACE_TRACE_OP, patchable call at the
+ * label `inner`, or the indirect call); slot >= 0: the pool entry of that
+ * slot (ops = ftrace_tramp_ops[slot], calls ftrace_ops_assist_func). */
+.macro FTRACE_I686 name, inner, full, mcount, indirect, slot=-1
     .balign 16
     .globl \name
     .type \name, @function
@@ -92,12 +100,18 @@ ftrace_stub:
     mov (%edx), %ecx
     mov %ecx, (16 + {off_parent})(%esp)
     mov %ecx, 4(%esp)                   /* arg 1: parent ip */
+    .if \slot < 0
     mov FTRACE_TRACE_OP, %eax
+    .else
+    mov (ftrace_tramp_ops + 4 * \slot), %eax
+    .endif
     mov %eax, 8(%esp)                   /* arg 2: ops */
     lea 16(%esp), %eax
     mov %eax, 12(%esp)                  /* arg 3: regs */
     .if \indirect
     call *ftrace_trace_function
+    .elseif \slot >= 0
+    call ftrace_ops_assist_func
     .else
     .globl \inner
 \inner:
@@ -166,6 +180,37 @@ ftrace_stub:
 /* nodynamic: every instrumented function calls this (through the kernel's
  * `mcount`); it returns at once unless ftrace_trace_function was set. */
     FTRACE_I686 ftrace_nodyn_mcount, unused, 1, 1, 1
+
+/* The pool: per slot, the fentry entries (copies of ftrace_caller and
+ * ftrace_regs_caller) and the mcount ones (copies of the mcount callers,
+ * with the same busy flag). .Lftrace_ops_nslots counts the slots (checked
+ * against {nslots}). nodynamic builds have no pool: their sites are never
+ * patched. */
+    .set .Lftrace_ops_nslots, 0
+.irp i, 0, 1, 2, 3, 4, 5, 6, 7
+    FTRACE_I686 ftrace_ops_tramp_\i, unused, 0, 0, 0, \i
+    FTRACE_I686 ftrace_ops_regs_tramp_\i, unused, 1, 0, 0, \i
+    FTRACE_I686 ftrace_ops_mcount_tramp_\i, unused, 0, 1, 0, \i
+    FTRACE_I686 ftrace_ops_mcount_regs_tramp_\i, unused, 1, 1, 0, \i
+    .set .Lftrace_ops_nslots, .Lftrace_ops_nslots + 1
+.endr
+    .if .Lftrace_ops_nslots != {nslots}
+    .error "ftrace_32.S: the pool must have crate::tramp::OPS_TRAMP_SLOTS slots"
+    .endif
+
+/* The pool's entries for i686.rs, four groups of one entry per slot:
+ * fentry, fentry full frame, mcount, mcount full frame. */
+    .section .rodata.ftrace_ops_tramps, "a"
+    .balign 4
+    .globl ftrace_ops_tramps
+    .type ftrace_ops_tramps, @object
+ftrace_ops_tramps:
+.irp kind, tramp, regs_tramp, mcount_tramp, mcount_regs_tramp
+.irp i, 0, 1, 2, 3, 4, 5, 6, 7
+    .long ftrace_ops_\kind\()_\i
+.endr
+.endr
+    .size ftrace_ops_tramps, . - ftrace_ops_tramps
 
     .data
     .balign 4

@@ -40,6 +40,19 @@
 //! instead of recursing. The kernel's trap entry saves and clears the flag
 //! so that an exception inside a callback is still traced.
 //!
+//! # Per-callback trampolines
+//!
+//! `ftrace_32.S` assembles the pool of [`crate::tramp`] for both entry
+//! conventions: per slot, copies of `ftrace_caller` / `ftrace_regs_caller`
+//! for fentry sites and of the two mcount callers (busy flag, parent through
+//! `%ebp`, prologue unwinding on a redirect) for mcount sites, each passing
+//! its slot's callback to `ftrace_ops_assist_func` with a plain call.
+//! [`I686::new`] hands out the set matching the build: an mcount site is
+//! patched nop/call exactly like an fentry site, so only the entry
+//! convention has to match. NoDynamic builds have none: their sites always
+//! call `mcount`, which can only dispatch through the list, so
+//! [`ops_trampoline`](crate::Arch::ops_trampoline) returns `None`.
+//!
 //! A redirect (`FtraceRegs::ip` changed) from an mcount site must undo the
 //! part of the prologue that ran before the site: the regs trampoline calls
 //! `ftrace_i686_mcount_unwind`, which restores `ebx`/`esi`/`edi` pushed
@@ -52,7 +65,9 @@ use super::x86_64::{Common, Trampolines};
 use super::{NOP3_I686_COMPILER, NOP5, SITE_LEN, encode_call};
 use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn, replace_insn};
 use crate::platform::Platform;
+use crate::ops::Ops;
 use crate::record::Record;
+use crate::tramp::OpsTrampPool;
 
 /// Indices into [`FtraceRegs::gpr`](crate::regs::FtraceRegs::gpr) on i686.
 pub mod gpr {
@@ -118,11 +133,25 @@ impl I686 {
         I686 { c: Common::new(tramps), mode, enabled: AtomicUsize::new(0), pending: AtomicUsize::new(0), nodyn }
     }
 
-    /// The backend over the assembled trampolines of `ftrace_32.S`.
+    /// The backend over the assembled trampolines of `ftrace_32.S`,
+    /// including the per-callback trampolines of `mode`'s entry convention
+    /// (none for NoDynamic).
     #[cfg(all(target_arch = "x86", target_os = "none"))]
     pub fn new(mode: I686Mode) -> Self {
         let (tramps, nodyn) = asm::trampolines(mode);
-        Self::with_trampolines(mode, tramps, nodyn)
+        let this = Self::with_trampolines(mode, tramps, nodyn);
+        match asm::ops_pool(mode) {
+            Some(pool) => this.with_ops_pool(pool),
+            None => this,
+        }
+    }
+
+    /// The same backend handing out per-callback trampolines from `pool`
+    /// ([`Arch::ops_trampoline`]); their entry convention must match the
+    /// mode's sites. Ignored in NoDynamic mode.
+    pub fn with_ops_pool(mut self, pool: OpsTrampPool) -> Self {
+        self.c.pool = Some(pool);
+        self
     }
 
     /// The build mode.
@@ -272,6 +301,17 @@ unsafe impl Arch for I686 {
     fn trampoline_addr(&self, which: Trampoline) -> usize {
         self.c.trampoline_addr(which)
     }
+
+    /// The pool trampoline of `ops`' slot (assigned on first request; the
+    /// full-frame one when `ops` needs registers); `None` without a pool,
+    /// when it is exhausted, and always in NoDynamic mode, whose sites are
+    /// never patched. Every target fits a `call rel32` on i686.
+    fn ops_trampoline(&self, ops: &Ops) -> Option<usize> {
+        if self.is_nodyn() {
+            return None;
+        }
+        self.c.pool.as_ref()?.trampoline(ops)
+    }
 }
 
 /// Callee-saved registers a frame-pointer prologue pushed right after
@@ -343,6 +383,7 @@ mod asm {
     use core::sync::atomic::AtomicUsize;
 
     use super::{I686Mode, NoDynPointer, Trampolines, gpr};
+    use crate::tramp::{OPS_TRAMP_SLOTS, OpsSlots, OpsTrampPool};
     use crate::regs::{FREGS_FULL, FREGS_SIZE, FtraceRegs, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP};
 
     /// Bytes reserved below the trampoline's `%ebp`: the frame plus 16
@@ -373,6 +414,7 @@ mod asm {
         esi = const g(gpr::ESI),
         edi = const g(gpr::EDI),
         eflags = const g(gpr::EFLAGS),
+        nslots = const OPS_TRAMP_SLOTS,
         options(att_syntax)
     );
 
@@ -387,6 +429,24 @@ mod asm {
         static ftrace_mcount_call: u8;
         static ftrace_mcount_regs_call: u8;
         static ftrace_trace_function: AtomicUsize;
+        /// The pool's entries, four groups of one per slot: fentry, fentry
+        /// full frame, mcount, mcount full frame.
+        static ftrace_ops_tramps: [usize; 4 * OPS_TRAMP_SLOTS];
+    }
+
+    /// The pool for `mode`'s sites over [`OpsSlots::global`]
+    /// (`ftrace_tramp_ops`); none for NoDynamic.
+    pub(super) fn ops_pool(mode: I686Mode) -> Option<OpsTrampPool> {
+        let group = match mode {
+            I686Mode::Fentry => 0,
+            I686Mode::Mcount { .. } => 2,
+            I686Mode::NoDynamic { .. } => return None,
+        };
+        // SAFETY: `ftrace_ops_tramps` is an initialised, read-only table of
+        // 4 * OPS_TRAMP_SLOTS addresses in ftrace_32.S.
+        let t: [usize; 4 * OPS_TRAMP_SLOTS] = unsafe { ftrace_ops_tramps };
+        let at = |g: usize| -> [usize; OPS_TRAMP_SLOTS] { core::array::from_fn(|i| t[g * OPS_TRAMP_SLOTS + i]) };
+        Some(OpsTrampPool::new(OpsSlots::global(), at(group), at(group + 1)))
     }
 
     pub(super) fn trampolines(mode: I686Mode) -> (Trampolines, Option<NoDynPointer>) {

@@ -22,7 +22,7 @@ use options::Options;
 
 /// `test=` scenarios every arch runs (arch backends add their own through
 /// `arch::scenario`).
-const SCENARIOS: &[&str] = &["panic", "toggle", "redirect", "corrupt", "region"];
+const SCENARIOS: &[&str] = &["panic", "toggle", "redirect", "corrupt", "region", "direct"];
 
 /// Entry from the arch boot code, with the command line as the boot protocol
 /// handed it over.
@@ -62,6 +62,7 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
         (Some("toggle"), _) => tracing::run_toggle(opts.filter, opts.notrace),
         (Some("redirect"), _) => tracing::run_redirect(),
         (Some("region"), _) => tracing::run_region(),
+        (Some("direct"), _) => tracing::run_direct(),
         (Some(name), _) if !SCENARIOS.contains(&name) => match arch::scenario(name) {
             Some(r) => r,
             None => {

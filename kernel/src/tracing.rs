@@ -6,9 +6,10 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::hint::black_box;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ftrace::tracer::function;
-use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, Record};
+use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, Record, SiteState};
 use ftrace_abi::symtab::SymbolTable;
 
 use crate::arch;
@@ -302,4 +303,97 @@ pub fn run_region() -> bool {
         && report.total > 0
         && (differ, stubs, all_differ) == (0, 0, 0)
         && [before, traced, after] == [5, 5, 5]
+}
+
+/// Calls `test=direct`'s callbacks saw: `[A, B]`.
+static DIRECT_CALLS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// Counts a call in `DIRECT_CALLS[ops.private()]`.
+fn direct_count(_ip: usize, _parent_ip: usize, ops: &Ops, _regs: &mut FtraceRegs) {
+    DIRECT_CALLS[ops.private()].fetch_add(1, Ordering::Relaxed);
+}
+
+/// `test=direct`'s callback A (`demo_leaf`, `demo_outer`).
+static DIRECT_A: Ops = Ops::with_private(direct_count, OpsFlags::empty(), 0);
+/// `test=direct`'s callback B (`demo_inner`, `demo_outer`).
+static DIRECT_B: Ops = Ops::with_private(direct_count, OpsFlags::empty(), 1);
+
+/// The functions `test=direct` reports on, in print order.
+const DIRECT_FUNCS: [&str; 3] = ["demo_leaf", "demo_inner", "demo_outer"];
+
+/// What the site of `kernel::demo::<func>` calls, as `test=direct` prints
+/// it, and the callback whose trampoline it is (`None` for the shared
+/// ones).
+fn direct_path(e: &Engine, func: &str) -> (&'static str, Option<&'static str>) {
+    let Some(i) = (0..e.len()).find(|&i| e.record_name(i).and_then(|n| n.strip_prefix("kernel::demo::")) == Some(func))
+    else {
+        return ("no site", None);
+    };
+    match e.site_state(i) {
+        SiteState::Failed => ("failed", None),
+        SiteState::Nop => ("nop", None),
+        SiteState::Caller | SiteState::RegsCaller => ("list", None),
+        SiteState::OpsTrampoline(t) => {
+            let owner = [(&DIRECT_A, "A"), (&DIRECT_B, "B")]
+                .into_iter()
+                .find(|(o, _)| e.arch().ops_trampoline(o) == Some(t))
+                .map_or("?", |(_, n)| n);
+            ("ops trampoline", Some(owner))
+        }
+    }
+}
+
+/// Prints the paths of [`DIRECT_FUNCS`], runs the workload and prints what
+/// each callback saw; true when the paths' owners are `owners` and the
+/// counts `calls`.
+fn direct_round(owners: [Option<&str>; 3], calls: [usize; 2]) -> bool {
+    let paths = with_engine(|e| DIRECT_FUNCS.map(|f| direct_path(e, f)));
+    kprintln!(
+        "direct: {} -> {}, {} -> {}, {} -> {}",
+        DIRECT_FUNCS[0],
+        paths[0].0,
+        DIRECT_FUNCS[1],
+        paths[1].0,
+        DIRECT_FUNCS[2],
+        paths[2].0
+    );
+    for c in &DIRECT_CALLS {
+        c.store(0, Ordering::Relaxed);
+    }
+    let (outer, fib) = workload();
+    let seen = DIRECT_CALLS.each_ref().map(|c| c.load(Ordering::Relaxed));
+    kprintln!("direct: A saw {} calls, B saw {} calls", seen[0], seen[1]);
+    let owners_ok = paths.iter().zip(owners).all(|(p, o)| p.1 == o);
+    if !owners_ok {
+        log::error!("direct: trampoline owners {:?}, expected {owners:?}", paths.map(|p| p.1));
+    }
+    owners_ok && seen == calls && (outer, fib) == (12, 55)
+}
+
+/// `test=direct`: two counting callbacks, A on `demo_leaf` and `demo_outer`,
+/// B on `demo_inner` and `demo_outer`. A site wanted by one of them calls
+/// that callback's own trampoline; `demo_outer`, wanted by both, goes
+/// through the list dispatcher. When B leaves, `demo_outer` moves to A's
+/// trampoline; when A leaves too, every site is the nop again. A backend
+/// without per-callback trampolines (i686 nodynamic) shows `list` instead.
+pub fn run_direct() -> bool {
+    let pool = with_engine(|e| e.arch().ops_trampoline(&DIRECT_A).is_some());
+    let own = |o: [Option<&'static str>; 3]| if pool { o } else { [None; 3] };
+    let registered = with_engine(|e| {
+        let r = e
+            .set_filter(&DIRECT_A, "demo_leaf,demo_outer")
+            .and_then(|_| e.set_filter(&DIRECT_B, "demo_inner,demo_outer"))
+            .and_then(|_| e.register(&DIRECT_A))
+            .and_then(|()| e.register(&DIRECT_B));
+        r.map_err(|err| log::error!("direct: {err}")).is_ok()
+    });
+    let mut ok = registered && direct_round(own([Some("A"), Some("B"), None]), [4, 4]);
+    ok &= with_engine(|e| e.unregister(&DIRECT_B)).map_err(|err| log::error!("direct: {err}")).is_ok();
+    ok &= direct_round(own([Some("A"), None, Some("A")]), [4, 0]);
+    let differ = with_engine(|e| {
+        let _ = e.unregister(&DIRECT_A).map_err(|err| log::error!("direct: {err}"));
+        e.check_all_nops()
+    });
+    kprintln!("direct: {differ} sites differ from nop after unregister");
+    ok && differ == 0
 }

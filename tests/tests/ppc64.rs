@@ -1,5 +1,5 @@
 //! ppc64-only scenarios: the stub encoding and byte-exact toggling
-//! (`test=stubs`), the ELFv2 calling convention across both trampolines
+//! (`test=stubs`), the ELFv2 calling convention across the trampolines
 //! (`test=abi`) and the timebase frequency (`test=timebase`).
 
 use qemu_tests::{Boot, Outcome, assert_lines, boot, number_after};
@@ -28,7 +28,7 @@ fn check(b: &Boot, want: &[String]) {
 fn every_stub_holds_the_expected_encoding_and_toggling_is_byte_exact() {
     let b = boot("ppc64", b"test=stubs");
     let mut want = boot_lines("test=stubs");
-    for phase in ["init", "ftrace_caller", "ftrace_regs_caller"] {
+    for phase in ["init", "ops trampoline", "ftrace_regs_caller"] {
         want.push(format!("ppc64: {phase}: {{N}} stubs match the expected encoding, 0 differ"));
     }
     want.push("demo: outer=12 fib=55".into());
@@ -38,7 +38,7 @@ fn every_stub_holds_the_expected_encoding_and_toggling_is_byte_exact() {
     check(&b, &want);
     // Every site has its stub checked in every phase.
     let sites = number_after(&b, "ftrace: ").unwrap();
-    for phase in ["init", "ftrace_caller", "ftrace_regs_caller", "disabled"] {
+    for phase in ["init", "ops trampoline", "ftrace_regs_caller", "disabled"] {
         assert_eq!(number_after(&b, &format!("ppc64: {phase}: ")), Some(sites), "{phase}");
     }
     // Four bytes per site plus the stub area (16 bytes per site-table entry).
@@ -47,13 +47,14 @@ fn every_stub_holds_the_expected_encoding_and_toggling_is_byte_exact() {
 }
 
 #[test]
-fn eight_arguments_floats_and_toc_survive_both_trampolines() {
+fn eight_arguments_floats_and_toc_survive_every_trampoline() {
     let b = boot("ppc64", b"test=abi");
     let results = "args8=0xeee00222aa896105 args10=0x180000000000e4a floats=142.75 toc=0x4443";
     let mut want = boot_lines("test=abi");
     want.push(format!("ppc64: abi untraced: {results}"));
-    want.push(format!("ppc64: abi ftrace_caller (4 functions, 5 calls traced): {results}"));
-    want.push(format!("ppc64: abi ftrace_regs_caller (4 functions, 5 calls traced): {results}"));
+    for tramp in ["ftrace_ops_tramp", "ftrace_ops_regs_tramp", "ftrace_caller", "ftrace_regs_caller"] {
+        want.push(format!("ppc64: abi {tramp} (4 functions, 5 calls traced): {results}"));
+    }
     want.push("ppc64: abi: results identical".into());
     want.push("rftrace: success".into());
     check(&b, &want);

@@ -1,5 +1,6 @@
 //! ppc64-only `test=` scenarios: the stub encoding (`test=stubs`) and the
-//! ELFv2 calling convention across the trampolines (`test=abi`). Safe code.
+//! ELFv2 calling convention across the trampolines, shared and per-callback
+//! (`test=abi`). Safe code.
 
 use core::hint::black_box;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -30,14 +31,25 @@ fn int_sink(a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64) -> u
 
 static PLAIN_CALLS: AtomicUsize = AtomicUsize::new(0);
 static REGS_CALLS: AtomicUsize = AtomicUsize::new(0);
-/// Argument registers only: sites call `ftrace_caller`.
+static SHARED_CALLS: AtomicUsize = AtomicUsize::new(0);
+/// Argument registers only: alone on a site, its own trampoline
+/// (`ftrace_ops_tramp_<i>`), else `ftrace_caller`.
 static PLAIN: Ops = Ops::new(count_call, OpsFlags::empty());
-/// Full frame: sites call `ftrace_regs_caller`.
+/// Full frame: alone, `ftrace_ops_regs_tramp_<i>`, else `ftrace_regs_caller`.
 static REGS: Ops = Ops::new(count_call, OpsFlags::SAVE_REGS);
+/// A second callback on the same sites sends them to the shared
+/// trampolines (`test=abi`).
+static SHARED: Ops = Ops::new(count_call, OpsFlags::empty());
 
 /// Which counter an ops counts in.
 fn counter_of(ops: &Ops) -> &'static AtomicUsize {
-    if core::ptr::eq(ops, &REGS) { &REGS_CALLS } else { &PLAIN_CALLS }
+    if core::ptr::eq(ops, &REGS) {
+        &REGS_CALLS
+    } else if core::ptr::eq(ops, &SHARED) {
+        &SHARED_CALLS
+    } else {
+        &PLAIN_CALLS
+    }
 }
 
 /// Loads f1-f13 (and uses f0) with values of its own, as any float code in
@@ -64,12 +76,19 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
         if rec.is_failed() {
             continue;
         }
-        let tramp = match e.site_state(i) {
-            SiteState::RegsCaller => arch.layout().regs_caller,
-            _ => arch.layout().caller,
+        // An enabled site's stub calls the site's target; a disabled one's
+        // still calls the trampoline it called last (after init:
+        // `ftrace_caller`).
+        let targets = match e.site_state(i) {
+            SiteState::Nop => [arch.layout().caller, arch.layout().regs_caller]
+                .into_iter()
+                .chain([&PLAIN, &REGS].into_iter().filter_map(|o| ftrace::Arch::ops_trampoline(arch, o)))
+                .collect(),
+            _ => alloc::vec![e.site_target(i)],
         };
         let site_ok = e.site_state(i) == SiteState::Nop || arch_site_branches_to_stub(e, i);
-        match arch.check_stub(p, rec, tramp) {
+        let check = targets.iter().map(|&t| arch.check_stub(p, rec, t)).find(|r| *r == Ok(None));
+        match check.unwrap_or_else(|| arch.check_stub(p, rec, targets[0])) {
             Ok(None) if site_ok => good += 1,
             Ok(None) => {
                 bad += 1;
@@ -99,11 +118,12 @@ fn arch_site_branches_to_stub(e: &Engine, i: usize) -> bool {
 }
 
 /// `test=stubs`: every used stub holds `mflr r0; bl <trampoline>; mtlr r0;
-/// b <site+4>` exactly, after init, with every site calling
-/// `ftrace_caller`, then `ftrace_regs_caller`, and after disabling.
+/// b <site+4>` exactly, after init, with every site calling one callback's
+/// own trampoline, then `ftrace_regs_caller` (two callbacks), and after
+/// disabling.
 pub fn stubs() -> bool {
     let mut ok = with_engine(|e| check_stubs(e, "init"));
-    ok &= with_engine(|e| e.register(&PLAIN).is_ok() && check_stubs(e, "ftrace_caller"));
+    ok &= with_engine(|e| e.register(&PLAIN).is_ok() && check_stubs(e, "ops trampoline"));
     ok &= with_engine(|e| e.register(&REGS).is_ok() && check_stubs(e, "ftrace_regs_caller"));
     let (outer, fib) = crate::demo::demo_run();
     kprintln!("demo: outer={outer} fib={fib}");
@@ -209,23 +229,37 @@ fn call_abi_functions() -> String {
 }
 
 /// `test=abi`: the ABI functions give identical results untraced, traced
-/// through `ftrace_caller` and traced through `ftrace_regs_caller`.
+/// through one callback's own trampoline (argument registers, then full
+/// frame) and, with a second callback on the same functions, through
+/// `ftrace_caller` and `ftrace_regs_caller`.
 pub fn abi() -> bool {
     let untraced = call_abi_functions();
     kprintln!("ppc64: abi untraced: {untraced}");
     let mut ok = true;
-    for (ops, name) in [(&PLAIN, "ftrace_caller"), (&REGS, "ftrace_regs_caller")] {
+    let rounds: [(&'static Ops, Option<&'static Ops>, &str); 4] = [
+        (&PLAIN, None, "ftrace_ops_tramp"),
+        (&REGS, None, "ftrace_ops_regs_tramp"),
+        (&PLAIN, Some(&SHARED), "ftrace_caller"),
+        (&REGS, Some(&SHARED), "ftrace_regs_caller"),
+    ];
+    for (ops, second, name) in rounds {
         let counter = counter_of(ops);
         counter.store(0, Ordering::Relaxed);
-        let set = with_engine(|e| match e.set_filter(ops, "*::abi_*").and_then(|n| e.register(ops).map(|()| n)) {
-            Ok(n) => n,
-            Err(err) => {
-                kprintln!("ppc64: abi: {err}");
-                0
+        let all = [Some(ops), second];
+        let set = with_engine(|e| {
+            let mut set = 0;
+            for o in all.into_iter().flatten() {
+                match e.set_filter(o, "*::abi_*").and_then(|n| e.register(o).map(|()| n)) {
+                    Ok(n) => set = n,
+                    Err(err) => kprintln!("ppc64: abi: {err}"),
+                }
             }
+            set
         });
         let traced = call_abi_functions();
-        let unreg = with_engine(|e| e.unregister(ops).is_ok() && e.clear_filter(ops).is_ok());
+        let unreg = with_engine(|e| {
+            all.into_iter().flatten().all(|o| e.unregister(o).is_ok() && e.clear_filter(o).is_ok())
+        });
         let calls = counter.load(Ordering::Relaxed);
         kprintln!("ppc64: abi {name} ({set} functions, {calls} calls traced): {traced}");
         ok &= unreg && set == 4 && calls == 5 && traced == untraced;

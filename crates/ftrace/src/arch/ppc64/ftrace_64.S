@@ -23,6 +23,16 @@
  *      `bl`), except when a regs-trampoline callback changed regs.ip:
  *      then `bctr` to it with LR = the return address and r12 = the target
  *      (see "Redirect" in mod.rs).
+ *
+ * One macro, FT_TRAMP, also builds the pool of per-callback trampolines
+ * (crate::tramp): ftrace_ops_tramp_<i> (a copy of ftrace_caller) and
+ * ftrace_ops_regs_tramp_<i> (a copy of ftrace_regs_caller) pass the Ops in
+ * slot i of ftrace_tramp_ops and call ftrace_ops_assist_func directly
+ * (nothing in them is patched); a stub's `bl` points at them like at the
+ * shared ones. ftrace_ops_tramps lists them for mod.rs. They follow the
+ * shared trampolines in the same section, so a stub that reaches those
+ * reaches these too unless it sits within a few KiB of the +-32 MiB limit
+ * (mod.rs checks).
  */
 
 /* Frame: ELFv2 header (back chain, CR, LR, TOC: 32 bytes) and a
@@ -143,13 +153,12 @@
     std     %r11, FT_REGS + {off_spare} + 0*8(%r1)
     std     %r11, FT_REGS + {off_spare} + 1*8(%r1)
     std     %r11, FT_REGS + {off_spare} + 2*8(%r1)
-    /* Arguments of the dispatcher; r2 = the kernel TOC for its local entry. */
+    /* Arguments of the dispatcher but the op (FT_TRAMP loads it); r2 =
+     * the kernel TOC for its local entry. */
     lis     %r2, .TOC.@ha
     addi    %r2, %r2, .TOC.@l
     addi    %r3, %r12, -4                       /* ip: the site */
     mr      %r4, %r0                            /* parent_ip */
-    lis     %r5, FTRACE_TRACE_OP@ha
-    ld      %r5, FTRACE_TRACE_OP@l(%r5)         /* op */
     addi    %r6, %r1, FT_REGS                   /* regs */
     .endm
 
@@ -224,40 +233,49 @@
 
     .section .text.ftrace_trampolines, "ax"
 
-/* ftrace_caller: argument registers only; resumes at site+4. */
+/* FT_TRAMP name, full, slot, inner
+ *
+ * full = 0 (ftrace_caller): argument registers only; resumes at site+4.
+ * full = 1 (ftrace_regs_caller): the full frame (FREGS_FULL); every GPR
+ *   but r1/r13 is restored from it, and a changed regs.ip redirects the
+ *   call.
+ * slot < 0: a shared trampoline: op = FTRACE_TRACE_OP; the dispatcher is
+ *   called through the patch point at the exported label `inner`:
+ *   update_ftrace_func rewrites that `bl` (one aligned word) to the
+ *   dispatcher's local entry; the call depends on r2 = the kernel TOC and
+ *   r3-r6 as FT_SAVE and the load of r5 set them up.
+ * slot >= 0: a pool trampoline: op = ftrace_tramp_ops[slot], calls
+ *   ftrace_ops_assist_func (the linker resolves the local entry; the nop
+ *   is the usual TOC-restore slot, never needed in this single-TOC
+ *   kernel). */
+    .macro FT_TRAMP name, full, slot, inner
     .balign 16
-    .globl ftrace_caller
-    .type ftrace_caller, @function
-ftrace_caller:
-    FT_SAVE 0
-    /* Patch point: update_ftrace_func rewrites this `bl` (one aligned
-     * word) to the dispatcher's local entry; the call depends on r2 = the
-     * kernel TOC and r3-r6 as set up just above. */
-    .globl ftrace_call
-ftrace_call:
+    .globl \name
+    .type \name, @function
+\name:
+    FT_SAVE \full
+    .if \slot < 0
+    lis     %r5, FTRACE_TRACE_OP@ha
+    ld      %r5, FTRACE_TRACE_OP@l(%r5)         /* op */
+    .globl \inner
+\inner:
     bl      ftrace_stub
-    FT_RESTORE 0
-    FT_RETURN
-    .size ftrace_caller, . - ftrace_caller
-
-/* ftrace_regs_caller: the full frame (FREGS_FULL); every GPR but r1/r13 is
- * restored from it, and a changed regs.ip redirects the call. */
-    .balign 16
-    .globl ftrace_regs_caller
-    .type ftrace_regs_caller, @function
-ftrace_regs_caller:
-    FT_SAVE 1
-    /* Patch point, as ftrace_call. */
-    .globl ftrace_regs_call
-ftrace_regs_call:
-    bl      ftrace_stub
+    .else
+    lis     %r5, (ftrace_tramp_ops + 8 * \slot)@ha
+    ld      %r5, (ftrace_tramp_ops + 8 * \slot)@l(%r5)  /* op: this slot's */
+    bl      ftrace_ops_assist_func
+    nop
+    .endif
+    .if \full
     ld      %r11, FT_RESUME(%r1)
     ld      %r12, FT_REGS + {off_ip}(%r1)
     cmpd    %r11, %r12
-    bne     .Lftrace_regs_redirect
-    FT_RESTORE 1
+    bne     .L\name\()_redirect
+    .endif
+    FT_RESTORE \full
     FT_RETURN
-.Lftrace_regs_redirect:
+    .if \full
+.L\name\()_redirect:
     /* Continue at regs.ip as if the traced function's caller had called
      * it: LR = return address (gpr[0]), CTR = r12 = the target (ELFv2
      * global entries derive the TOC from r12). CTR, volatile at a function
@@ -269,7 +287,24 @@ ftrace_regs_call:
     ld      %r11, FT_GPR + 11*8(%r1)
     addi    %r1, %r1, FT_FRAME
     bctr
-    .size ftrace_regs_caller, . - ftrace_regs_caller
+    .endif
+    .size \name, . - \name
+    .endm
+
+    FT_TRAMP ftrace_caller, 0, -1, ftrace_call
+    FT_TRAMP ftrace_regs_caller, 1, -1, ftrace_regs_call
+
+/* The pool: slot i's two entries; .Lftrace_ops_nslots counts the slots
+ * (checked against {nslots}). */
+    .set .Lftrace_ops_nslots, 0
+    .irp i, 0, 1, 2, 3, 4, 5, 6, 7
+    FT_TRAMP ftrace_ops_tramp_\i, 0, \i
+    FT_TRAMP ftrace_ops_regs_tramp_\i, 1, \i
+    .set .Lftrace_ops_nslots, .Lftrace_ops_nslots + 1
+    .endr
+    .if .Lftrace_ops_nslots != {nslots}
+    .error "ppc64 ftrace_64.S: the pool must have crate::tramp::OPS_TRAMP_SLOTS slots"
+    .endif
 
 /* The initial target of both patch points: returns at once. */
     .balign 4
@@ -278,3 +313,18 @@ ftrace_regs_call:
 ftrace_stub:
     blr
     .size ftrace_stub, . - ftrace_stub
+
+/* Entries of the pool for mod.rs: the argument-register entries of every
+ * slot, then the full-frame entries. */
+    .section .rodata.ftrace_ops_tramps, "a"
+    .balign 8
+    .globl ftrace_ops_tramps
+    .type ftrace_ops_tramps, @object
+ftrace_ops_tramps:
+    .irp i, 0, 1, 2, 3, 4, 5, 6, 7
+    .quad ftrace_ops_tramp_\i
+    .endr
+    .irp i, 0, 1, 2, 3, 4, 5, 6, 7
+    .quad ftrace_ops_regs_tramp_\i
+    .endr
+    .size ftrace_ops_tramps, . - ftrace_ops_tramps

@@ -39,6 +39,19 @@
 //! as [`PatchError::OutOfRange`] for the record concerned; nothing is
 //! written.
 //!
+//! # Per-callback trampolines
+//!
+//! A site wanted by a single callback has its stub's `bl` point at that
+//! callback's trampoline from the pool of [`crate::tramp`]
+//! (`ftrace_ops_tramp_<i>` / `ftrace_ops_regs_tramp_<i>` in `ftrace_64.S`,
+//! copies of the two shared trampolines that pass slot `i`'s callback to
+//! `ftrace_ops_assist_func`). Switching a site between them and the shared
+//! trampolines is the same one-word retarget of the stub's `bl`. The pool
+//! is used only when every entry is within `bl` reach of the whole boot
+//! stub area ([`Ppc64Arch::with_ops_pool`]), and a site is prepared only
+//! when its stub reaches the pool too (region stubs), so switching a site
+//! to its callback's trampoline never fails on reach.
+//!
 //! # Trampolines
 //!
 //! `ftrace_caller` and `ftrace_regs_caller` (`ftrace_64.S`) find the site by
@@ -75,6 +88,7 @@ use crate::arch::{Arch, Insn, PatchError, Trampoline, read_insn, replace_insn};
 use crate::platform::Platform;
 use crate::record::Record;
 use crate::region::CodeRegion;
+use crate::tramp::OpsTrampPool;
 
 use insn::{MFLR_R0, MTLR_R0, NOP, STUB_BL, STUB_RESUME, STUB_SIZE, TRAP, branch, decode_branch, from_insn, to_insn};
 
@@ -102,6 +116,8 @@ pub struct Ppc64Arch {
     layout: Layout,
     /// The site table (global entries), sorted: entry `i` owns stub `i`.
     entries: Vec<usize>,
+    /// The per-callback trampolines, when every stub reaches them.
+    pool: Option<OpsTrampPool>,
 }
 
 /// What a stub word should be and what it is, for [`Ppc64Arch::check_stub`].
@@ -122,7 +138,27 @@ impl Ppc64Arch {
     pub fn with_layout(layout: Layout, sites: &[usize]) -> Self {
         let mut entries = sites.to_vec();
         entries.sort_unstable();
-        Ppc64Arch { layout, entries }
+        Ppc64Arch { layout, entries, pool: None }
+    }
+
+    /// The same backend handing out per-callback trampolines from `pool`
+    /// ([`Arch::ops_trampoline`]), provided a `bl` in the first and in the
+    /// last stub of the boot stub area reaches every entry of the pool;
+    /// otherwise the pool is not used and every site calls the shared
+    /// trampolines. Call it before [`init_site`](Arch::init_site): sites
+    /// are then prepared only if their stub reaches the pool as well.
+    pub fn with_ops_pool(mut self, pool: OpsTrampPool) -> Self {
+        let (start, end) = (self.layout.stubs_start, self.layout.stubs_end);
+        let bls = [start, end.saturating_sub(STUB_SIZE).max(start)].map(|stub| stub + 4 * STUB_BL);
+        if pool.entries().all(|t| bls.iter().all(|&bl| branch(bl, t, true).is_ok())) {
+            self.pool = Some(pool);
+        }
+        self
+    }
+
+    /// True when the backend hands out per-callback trampolines.
+    pub fn has_ops_pool(&self) -> bool {
+        self.pool.is_some()
     }
 
     /// The backend with this crate's trampolines, the stub area `stubs`
@@ -141,6 +177,7 @@ impl Ppc64Arch {
             },
             sites,
         )
+        .with_ops_pool(tramp::ops_pool())
     }
 
     /// The addresses in use.
@@ -238,6 +275,9 @@ impl Ppc64Arch {
         // stub, the stub to both trampolines and back to the site.
         branch(rec.ip, stub, false)?;
         insn::stub_words(stub, rec.ip, self.layout.regs_caller)?;
+        for t in self.pool.iter().flat_map(|pool| pool.entries()) {
+            insn::stub_words(stub, rec.ip, t)?;
+        }
         let words = insn::stub_words(stub, rec.ip, self.layout.caller)?;
         for (i, w) in words.iter().enumerate() {
             let at = stub + 4 * i;
@@ -398,6 +438,13 @@ unsafe impl Arch for Ppc64Arch {
             Trampoline::RegsCaller => self.layout.regs_caller,
         }
     }
+
+    /// The pool trampoline of `ops`' slot (assigned on first request; the
+    /// full-frame one when `ops` needs registers); `None` without a pool
+    /// (none given, or out of reach of the stubs) or when it is exhausted.
+    fn ops_trampoline(&self, ops: &crate::ops::Ops) -> Option<usize> {
+        self.pool.as_ref()?.trampoline(ops)
+    }
 }
 
 /// The trampolines (`ftrace_64.S`) and their addresses.
@@ -406,6 +453,7 @@ mod tramp {
     use core::mem::offset_of;
 
     use crate::regs::{FREGS_FULL, FREGS_SIZE, FtraceRegs, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP};
+    use crate::tramp::{OPS_TRAMP_SLOTS, OpsSlots, OpsTrampPool};
 
     core::arch::global_asm!(
         include_str!("ftrace_64.S"),
@@ -418,6 +466,7 @@ mod tramp {
         off_flags = const OFF_FLAGS,
         off_spare = const offset_of!(FtraceRegs, spare),
         fregs_full = const FREGS_FULL,
+        nslots = const OPS_TRAMP_SLOTS,
     );
 
     const _: () = assert!(FREGS_SIZE % 16 == 8 || FREGS_SIZE % 16 == 0);
@@ -428,6 +477,22 @@ mod tramp {
         static ftrace_regs_caller: u32;
         static ftrace_call: u32;
         static ftrace_regs_call: u32;
+        /// The pool's entries: every `ftrace_ops_tramp_<i>`, then every
+        /// `ftrace_ops_regs_tramp_<i>` (the .S checks the count).
+        static ftrace_ops_tramps: [usize; 2 * OPS_TRAMP_SLOTS];
+    }
+
+    /// The pool over [`OpsSlots::global`] (`ftrace_tramp_ops`, which the
+    /// pool trampolines read).
+    pub(super) fn ops_pool() -> OpsTrampPool {
+        // SAFETY: `ftrace_ops_tramps` is an initialised, read-only table of
+        // 2 * OPS_TRAMP_SLOTS addresses in ftrace_64.S.
+        let t: [usize; 2 * OPS_TRAMP_SLOTS] = unsafe { ftrace_ops_tramps };
+        OpsTrampPool::new(
+            OpsSlots::global(),
+            core::array::from_fn(|i| t[i]),
+            core::array::from_fn(|i| t[OPS_TRAMP_SLOTS + i]),
+        )
     }
 
     pub(super) fn caller() -> usize {

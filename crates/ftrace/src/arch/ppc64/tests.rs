@@ -191,6 +191,9 @@ unsafe impl Arch for NoFuncPatch {
     fn trampoline_addr(&self, which: Trampoline) -> usize {
         self.0.trampoline_addr(which)
     }
+    fn ops_trampoline(&self, ops: &Ops) -> Option<usize> {
+        self.0.ops_trampoline(ops)
+    }
 }
 
 #[test]
@@ -328,4 +331,66 @@ fn release_refuses_a_live_or_foreign_stub() {
     poke(p, rec.arch + 8, &[MTLR_R0]);
     arch.release_site(p, &rec).unwrap();
     assert_eq!(p.peek(REGION_STUBS, STUB_SIZE), [TRAP; 4].iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>());
+}
+
+/// A pool of `n` slots whose entries start at `base` (0x100 apart; the
+/// full-frame entries 0x80 after each).
+fn ppc_pool(n: usize, base: usize) -> crate::tramp::OpsTrampPool {
+    use core::sync::atomic::AtomicUsize;
+
+    use crate::tramp::{OpsSlots, OpsTrampPool};
+    let table: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+    let slots = OpsSlots::new(Box::leak(table.into_boxed_slice()));
+    OpsTrampPool::new(slots, core::array::from_fn(|i| base + 0x100 * i), core::array::from_fn(|i| base + 0x100 * i + 0x80))
+}
+
+#[test]
+fn ops_trampolines_retarget_only_the_stub() {
+    static ALONE: Ops = Ops::new(nop_cb_ppc, OpsFlags::empty());
+    static ALONE_REGS: Ops = Ops::new(nop_cb_ppc, OpsFlags::IPMODIFY);
+    let (p, entries) = setup(2);
+    let pool = ppc_pool(2, CALLER + 0x400);
+    let arch = Ppc64Arch::with_layout(layout(2), &entries).with_ops_pool(pool);
+    assert!(arch.has_ops_pool());
+    let mut ft = Ftrace::new(NoFuncPatch(arch), p, entries.clone(), None);
+    assert!(ft.init().failed.is_empty());
+    ft.register(&ALONE).unwrap();
+    let t = CALLER + 0x400;
+    assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(t));
+    let rec = ft.records()[0];
+    assert_eq!(ft.arch().0.check_stub(p, &rec, t), Ok(None), "the stub's bl calls the pool entry");
+    assert_eq!(decode_branch(rec.ip, peek(p, rec.ip)), Some((rec.arch, false)), "the site still branches to its stub");
+    ft.unregister(&ALONE).unwrap();
+    ft.set_filter(&ALONE_REGS, "*").ok();
+    ft.register(&ALONE_REGS).unwrap();
+    assert_eq!(ft.site_state(1), SiteState::OpsTrampoline(CALLER + 0x500 + 0x80), "second slot, full-frame entry");
+    ft.unregister(&ALONE_REGS).unwrap();
+    assert_eq!(ft.check_all_nops(), 0);
+}
+
+fn nop_cb_ppc(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
+
+#[test]
+fn ops_pool_out_of_reach_is_not_used() {
+    let (_p, entries) = setup(2);
+    let far = STUBS + (40 << 20);
+    let arch = Ppc64Arch::with_layout(layout(2), &entries).with_ops_pool(ppc_pool(2, far));
+    assert!(!arch.has_ops_pool());
+    static SOME: Ops = Ops::new(nop_cb_ppc, OpsFlags::empty());
+    assert_eq!(arch.ops_trampoline(&SOME), None, "sites use the shared trampolines");
+}
+
+#[test]
+fn region_stub_out_of_the_pool_reach_fails_its_site() {
+    let (p, entries) = setup(2);
+    // The pool sits just within reach of the boot stubs, 32 MiB - 0x100
+    // above them: a region stub 0x1000 lower cannot reach it.
+    let pool_at = STUBS + (32 << 20) - 0x200;
+    let arch = Ppc64Arch::with_layout(layout(2), &entries[..1]).with_ops_pool(ppc_pool(1, pool_at));
+    assert!(arch.has_ops_pool());
+    let region_stubs = STUBS - 0x800;
+    let region = CodeRegion { name: "r", sites: entries[1..].to_vec(), stubs: region_stubs..region_stubs + STUB_SIZE };
+    let mut rec = Record::new(entries[1]);
+    let r = arch.init_region_site(p, &mut rec, &region, 0);
+    assert!(matches!(r, Err(PatchError::OutOfRange { .. })), "{r:?}");
 }

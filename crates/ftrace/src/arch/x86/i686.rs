@@ -47,7 +47,7 @@
 //! for fentry sites and of the two mcount callers (busy flag, parent through
 //! `%ebp`, prologue unwinding on a redirect) for mcount sites, each passing
 //! its slot's callback to `ftrace_ops_assist_func` with a plain call.
-//! [`I686::new`] hands out the set matching the build: an mcount site is
+//! `I686::new` hands out the set matching the build: an mcount site is
 //! patched nop/call exactly like an fentry site, so only the entry
 //! convention has to match. NoDynamic builds have none: their sites always
 //! call `mcount`, which can only dispatch through the list, so

@@ -460,3 +460,32 @@ fn i686_prologue_pushes_are_decoded() {
     let two = [0x55, 0x89, 0xe5, 0x53, 0xc3, 0x55, 0x89, 0xe5, 0x56, 0x31];
     assert_eq!(i686::prologue_pushes(&two), Some(([i686::gpr::ESI, 0, 0], 1)));
 }
+
+/// A pool of two slots with entries 0x100 apart after the trampolines.
+fn x86_pool() -> crate::tramp::OpsTrampPool {
+    use core::sync::atomic::AtomicUsize;
+
+    use crate::tramp::{OpsSlots, OpsTrampPool};
+    let table: &'static [AtomicUsize] = std::boxed::Box::leak(std::boxed::Box::new([AtomicUsize::new(0), AtomicUsize::new(0)]));
+    let base = tramps().caller + 0x1000;
+    OpsTrampPool::new(OpsSlots::new(table), core::array::from_fn(|i| base + 0x100 * i), core::array::from_fn(|i| base + 0x100 * i + 0x80))
+}
+
+fn nop_cb_x86(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
+
+#[test]
+fn ops_trampolines_per_mode() {
+    static PLAIN: Ops = Ops::new(nop_cb_x86, OpsFlags::empty());
+    static REGS: Ops = Ops::new(nop_cb_x86, OpsFlags::SAVE_REGS);
+    let base = tramps().caller + 0x1000;
+    assert_eq!(X86_64::with_trampolines(tramps()).ops_trampoline(&PLAIN), None, "no pool, no trampoline");
+    let a = X86_64::with_trampolines(tramps()).with_ops_pool(x86_pool());
+    assert_eq!(a.ops_trampoline(&PLAIN), Some(base));
+    assert_eq!(a.ops_trampoline(&REGS), Some(base + 0x180));
+    let fentry = I686::with_trampolines(I686Mode::Fentry, tramps(), None).with_ops_pool(x86_pool());
+    assert_eq!(fentry.ops_trampoline(&REGS), Some(base + 0x80));
+    let mcount = I686::with_trampolines(I686Mode::Mcount { mcount: base }, tramps(), None).with_ops_pool(x86_pool());
+    assert_eq!(mcount.ops_trampoline(&PLAIN), Some(base));
+    let nodyn = I686::with_trampolines(I686Mode::NoDynamic { mcount: base }, tramps(), None).with_ops_pool(x86_pool());
+    assert_eq!(nodyn.ops_trampoline(&PLAIN), None, "nodynamic sites are never patched");
+}

@@ -23,7 +23,7 @@
 //!
 //! # Per-callback trampolines
 //!
-//! The same macro assembles a pool of [`OPS_TRAMP_SLOTS`] slots
+//! The same macro assembles a pool of [`OPS_TRAMP_SLOTS`](crate::tramp::OPS_TRAMP_SLOTS) slots
 //! ([`crate::tramp`]), each with a copy of `ftrace_caller`
 //! (`ftrace_ops_tramp_<i>`) and one of `ftrace_regs_caller`
 //! (`ftrace_ops_regs_tramp_<i>`) that pass the callback of slot `i`

@@ -365,7 +365,14 @@ pub unsafe trait Arch: Send + Sync {
 
     /// A trampoline dedicated to `ops` (Linux's
     /// `arch_ftrace_update_trampoline`): when `Some` and a site is wanted by
-    /// that one ops only, the site calls it directly. Default: none.
+    /// that one ops only, the site calls it directly. It must build the
+    /// frame `ops` needs (the full one when [`Ops::needs_regs`]) and call
+    /// [`crate::ops::ftrace_ops_assist_func`] with `ops`. The engine asks
+    /// only for callbacks that are alone on some site, and may ask again at
+    /// every update: the answer must not change while sites call it.
+    /// Backends with a static pool return
+    /// [`OpsTrampPool::trampoline`](crate::tramp::OpsTrampPool::trampoline).
+    /// Default: none.
     fn ops_trampoline(&self, _ops: &Ops) -> Option<usize> {
         None
     }

@@ -18,6 +18,11 @@
 //! switches between the two, so the trampoline may read the pair without
 //! synchronisation.
 //!
+//! A site wanted by exactly one callback may instead call that callback's
+//! own trampoline ([`Arch::ops_trampoline`](crate::arch::Arch::ops_trampoline),
+//! [`crate::tramp`]), which passes that callback itself to
+//! [`ftrace_ops_assist_func`] whatever else is registered.
+//!
 //! # Lock-free publication
 //!
 //! The registered list and each callback's filter sets are immutable

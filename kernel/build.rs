@@ -21,12 +21,18 @@ fn main() {
     let ld = root.join("linker").join(script);
     println!("cargo:rerun-if-changed={}", ld.display());
     for f in ["x86_64.S", "i686.S", "ppc64.S"] {
-        println!("cargo:rerun-if-changed={}", root.join("boot").join(f).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            root.join("boot").join(f).display()
+        );
     }
     println!("cargo:rustc-link-arg-bins=-T{}", ld.display());
     let defs = [
         ("FTRACE_SYMTAB_RESERVED", ftrace_abi::SYMTAB_RESERVED),
-        ("FTRACE_MCOUNT_SITES_RESERVED", ftrace_abi::MCOUNT_SITES_RESERVED),
+        (
+            "FTRACE_MCOUNT_SITES_RESERVED",
+            ftrace_abi::MCOUNT_SITES_RESERVED,
+        ),
         ("FTRACE_STUB_SIZE", ftrace_abi::PPC64_STUB_SIZE),
     ];
     for (name, value) in defs {

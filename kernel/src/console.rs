@@ -73,7 +73,13 @@ pub fn panic_print(info: &core::panic::PanicInfo<'_>) {
         }
     }
     let _ = match info.location() {
-        Some(l) => writeln!(Raw, "panic: {} at {}:{}", info.message(), l.file(), l.line()),
+        Some(l) => writeln!(
+            Raw,
+            "panic: {} at {}:{}",
+            info.message(),
+            l.file(),
+            l.line()
+        ),
         None => writeln!(Raw, "panic: {}", info.message()),
     };
 }

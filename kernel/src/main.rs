@@ -38,8 +38,15 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
     let opts = Options::parse(cmdline);
 
     let sites = platform::sites();
-    let unexpected = sites.iter().filter(|&&s| !arch::compiler_site_ok(s)).count();
-    kprintln!("sites: {} patchable, {} unexpected", sites.len(), unexpected);
+    let unexpected = sites
+        .iter()
+        .filter(|&&s| !arch::compiler_site_ok(s))
+        .count();
+    kprintln!(
+        "sites: {} patchable, {} unexpected",
+        sites.len(),
+        unexpected
+    );
 
     arch::trap_init();
     let corrupt = opts.test == Some("corrupt");

@@ -23,7 +23,12 @@ pub struct Options {
 impl Options {
     /// Parses the line, logging one warning per problem.
     pub fn parse(raw: &'static [u8]) -> Options {
-        let mut o = Options { tracer: None, filter: None, notrace: None, test: None };
+        let mut o = Options {
+            tracer: None,
+            filter: None,
+            notrace: None,
+            test: None,
+        };
         let line = Cmdline::new(raw);
         for opt in line.options(KNOWN, |w| log::warn!("cmdline: {w}")) {
             o.apply(opt);

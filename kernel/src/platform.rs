@@ -17,7 +17,10 @@ static mut HEAP_SPACE: HeapSpace = HeapSpace([0; HEAP_SIZE]);
 pub fn heap_init() {
     // SAFETY: called once, before any allocation; HEAP_SPACE is used by
     // nothing else, so the allocator owns it from here on.
-    unsafe { HEAP.lock().init(core::ptr::addr_of_mut!(HEAP_SPACE).cast(), HEAP_SIZE) }
+    unsafe {
+        HEAP.lock()
+            .init(core::ptr::addr_of_mut!(HEAP_SPACE).cast(), HEAP_SIZE)
+    }
 }
 
 unsafe extern "C" {

@@ -87,7 +87,12 @@ fn symbol_self_test(engine: &Engine) -> bool {
     let by_name = table.find("kernel::demo::demo_leaf");
     match (by_addr, by_name) {
         (Some((s, off)), Some(back)) if back.addr == addr as u64 => {
-            kprintln!("symbols: {:#x} is {}+{:#x}, and back: ok", addr, s.name, off);
+            kprintln!(
+                "symbols: {:#x} is {}+{:#x}, and back: ok",
+                addr,
+                s.name,
+                off
+            );
             s.name == "kernel::demo::demo_leaf" && off == 0
         }
         _ => {
@@ -114,7 +119,11 @@ fn apply_filters(e: &mut Engine, ops: &'static Ops, filter: Option<&str>, notrac
 
 /// Registers the function tracer with the filters, runs `work`, unregisters
 /// and returns how many sites still differ from the nop.
-pub fn trace_function<R>(filter: Option<&str>, notrace: Option<&str>, work: impl FnOnce() -> R) -> (R, usize) {
+pub fn trace_function<R>(
+    filter: Option<&str>,
+    notrace: Option<&str>,
+    work: impl FnOnce() -> R,
+) -> (R, usize) {
     let ops = function::ops();
     let registered = with_engine(|e| {
         apply_filters(e, ops, filter, notrace);
@@ -266,9 +275,17 @@ pub fn run_region() -> bool {
     for f in &report.failed {
         kprintln!("{f}");
     }
-    kprintln!("region: added {}, {} sites, {} failed", report.name, report.total, report.failed.len());
+    kprintln!(
+        "region: added {}, {} sites, {} failed",
+        report.name,
+        report.total,
+        report.failed.len()
+    );
     let ips: Vec<usize> = with_engine(|e| {
-        (0..e.len()).filter(|&i| e.record_region(i) == Some(report.id)).map(|i| e.records()[i].ip).collect()
+        (0..e.len())
+            .filter(|&i| e.record_region(i) == Some(report.id))
+            .map(|i| e.records()[i].ip)
+            .collect()
     });
     let traced = region_workload();
     kprintln!(
@@ -279,7 +296,10 @@ pub fn run_region() -> bool {
     let removed = with_engine(|e| {
         let r = e.remove_region(report.id);
         let nop = e.arch().nop_insn();
-        let differ = ips.iter().filter(|&&ip| ftrace::arch::read_insn(&PLATFORM, ip, nop.len()) != Ok(nop)).count();
+        let differ = ips
+            .iter()
+            .filter(|&&ip| ftrace::arch::read_insn(&PLATFORM, ip, nop.len()) != Ok(nop))
+            .count();
         (r, differ)
     });
     let (removed, differ) = removed;
@@ -325,8 +345,11 @@ const DIRECT_FUNCS: [&str; 3] = ["demo_leaf", "demo_inner", "demo_outer"];
 /// it, and the callback whose trampoline it is (`None` for the shared
 /// ones).
 fn direct_path(e: &Engine, func: &str) -> (&'static str, Option<&'static str>) {
-    let Some(i) = (0..e.len()).find(|&i| e.record_name(i).and_then(|n| n.strip_prefix("kernel::demo::")) == Some(func))
-    else {
+    let Some(i) = (0..e.len()).find(|&i| {
+        e.record_name(i)
+            .and_then(|n| n.strip_prefix("kernel::demo::"))
+            == Some(func)
+    }) else {
         return ("no site", None);
     };
     match e.site_state(i) {
@@ -365,7 +388,10 @@ fn direct_round(owners: [Option<&str>; 3], calls: [usize; 2]) -> bool {
     kprintln!("direct: A saw {} calls, B saw {} calls", seen[0], seen[1]);
     let owners_ok = paths.iter().zip(owners).all(|(p, o)| p.1 == o);
     if !owners_ok {
-        log::error!("direct: trampoline owners {:?}, expected {owners:?}", paths.map(|p| p.1));
+        log::error!(
+            "direct: trampoline owners {:?}, expected {owners:?}",
+            paths.map(|p| p.1)
+        );
     }
     owners_ok && seen == calls && (outer, fib) == (12, 55)
 }
@@ -388,10 +414,14 @@ pub fn run_direct() -> bool {
         r.map_err(|err| log::error!("direct: {err}")).is_ok()
     });
     let mut ok = registered && direct_round(own([Some("A"), Some("B"), None]), [4, 4]);
-    ok &= with_engine(|e| e.unregister(&DIRECT_B)).map_err(|err| log::error!("direct: {err}")).is_ok();
+    ok &= with_engine(|e| e.unregister(&DIRECT_B))
+        .map_err(|err| log::error!("direct: {err}"))
+        .is_ok();
     ok &= direct_round(own([Some("A"), None, Some("A")]), [4, 0]);
     let differ = with_engine(|e| {
-        let _ = e.unregister(&DIRECT_A).map_err(|err| log::error!("direct: {err}"));
+        let _ = e
+            .unregister(&DIRECT_A)
+            .map_err(|err| log::error!("direct: {err}"));
         e.check_all_nops()
     });
     kprintln!("direct: {differ} sites differ from nop after unregister");

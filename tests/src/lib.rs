@@ -81,7 +81,10 @@ fn check_prerequisites() {
 pub fn kernel(arch: &str, variant: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<(String, String), PathBuf>>> = OnceLock::new();
     check_prerequisites();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some(p) = built.get(&(arch.to_owned(), variant.to_owned())) {
         return p.clone();
     }
@@ -124,7 +127,11 @@ pub fn boot_variant(arch: &str, variant: &str, cmdline: &[u8]) -> Boot {
         Some(c) => Outcome::Other(c),
         None => Outcome::Other(-1),
     };
-    Boot { stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), outcome }
+    Boot {
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        outcome,
+    }
 }
 
 /// Does `line` match `pattern`, where `{N}` stands for a decimal number and
@@ -137,8 +144,12 @@ pub fn line_matches(pattern: &str, line: &str) -> bool {
             .iter()
             .filter_map(|&(w, radix)| pat.find(w).map(|i| (i, radix)))
             .min_by_key(|&(i, _)| i);
-        let Some((i, radix)) = next else { return rest == pat };
-        let Some(r) = rest.strip_prefix(&pat[..i]) else { return false };
+        let Some((i, radix)) = next else {
+            return rest == pat;
+        };
+        let Some(r) = rest.strip_prefix(&pat[..i]) else {
+            return false;
+        };
         let digits = r
             .chars()
             .take_while(|c| c.is_digit(radix) && (radix == 10 || !c.is_ascii_uppercase()))
@@ -181,7 +192,10 @@ mod tests {
 
     #[test]
     fn wildcards_match_numbers_only() {
-        assert!(line_matches("sites: {N} patchable, 0 unexpected", "sites: 25 patchable, 0 unexpected"));
+        assert!(line_matches(
+            "sites: {N} patchable, 0 unexpected",
+            "sites: 25 patchable, 0 unexpected"
+        ));
         assert!(!line_matches("sites: {N} patchable", "sites:  patchable"));
         assert!(!line_matches("sites: {N} patchable", "sites: 2x patchable"));
         assert!(!line_matches("a", "ab"));

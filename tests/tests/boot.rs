@@ -7,7 +7,13 @@ use qemu_tests::{Boot, Outcome, assert_lines, boot, number_after};
 const ARCHES: &[&str] = &["x86_64", "i686", "ppc64"];
 
 fn expect_success(b: &Boot) {
-    assert_eq!(b.outcome, Outcome::Success, "output:\n{}\nrunner:\n{}", b.text(), b.stderr);
+    assert_eq!(
+        b.outcome,
+        Outcome::Success,
+        "output:\n{}\nrunner:\n{}",
+        b.text(),
+        b.stderr
+    );
 }
 
 fn clean_boot(arch: &str) {
@@ -27,7 +33,10 @@ fn clean_boot(arch: &str) {
         ],
     );
     let sites = number_after(&b, "sites: ").unwrap();
-    assert!(sites >= 5, "{arch}: only {sites} sites; the demo alone has five functions");
+    assert!(
+        sites >= 5,
+        "{arch}: only {sites} sites; the demo alone has five functions"
+    );
 }
 
 #[test]
@@ -69,16 +78,27 @@ fn malformed_command_lines_warn_and_boot_continues() {
     let four_k = "a".repeat(4096);
     let long = "a".repeat(4120);
     let cases: &[(&[u8], &[&str])] = &[
-        (b"=x", &["warning: cmdline: malformed option '=x': empty key"]),
-        (b"a==b", &["warning: cmdline: malformed option 'a==b': value starts with '='"]),
-        (b"ftrace", &["warning: cmdline: option 'ftrace' needs a value"]),
+        (
+            b"=x",
+            &["warning: cmdline: malformed option '=x': empty key"],
+        ),
+        (
+            b"a==b",
+            &["warning: cmdline: malformed option 'a==b': value starts with '='"],
+        ),
+        (
+            b"ftrace",
+            &["warning: cmdline: option 'ftrace' needs a value"],
+        ),
         (
             b"t\xffx=1",
             &["warning: cmdline: malformed option 't\\xffx=1': non-ASCII byte"],
         ),
         (
             four_k.as_bytes(),
-            &["warning: cmdline: unknown option 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...(4096 bytes)' ignored"],
+            &[
+                "warning: cmdline: unknown option 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...(4096 bytes)' ignored",
+            ],
         ),
         (
             long.as_bytes(),
@@ -94,10 +114,17 @@ fn malformed_command_lines_warn_and_boot_continues() {
             expect_success(&b);
             let lines = b.lines();
             // Warnings come right after the echoed command line.
-            let got: Vec<&str> =
-                lines.iter().skip(2).take(warnings.len()).map(String::as_str).collect();
+            let got: Vec<&str> = lines
+                .iter()
+                .skip(2)
+                .take(warnings.len())
+                .map(String::as_str)
+                .collect();
             assert_eq!(&got, warnings, "{arch}: output was\n{}", b.text());
-            assert_eq!(lines.iter().filter(|l| l.starts_with("warning:")).count(), warnings.len());
+            assert_eq!(
+                lines.iter().filter(|l| l.starts_with("warning:")).count(),
+                warnings.len()
+            );
             assert!(lines.contains(&"demo: outer=12 fib=55".to_owned()));
         }
     }

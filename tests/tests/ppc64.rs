@@ -5,7 +5,13 @@
 use qemu_tests::{Boot, Outcome, assert_lines, boot, number_after};
 
 fn expect_success(b: &Boot) {
-    assert_eq!(b.outcome, Outcome::Success, "output:\n{}\nrunner:\n{}", b.text(), b.stderr);
+    assert_eq!(
+        b.outcome,
+        Outcome::Success,
+        "output:\n{}\nrunner:\n{}",
+        b.text(),
+        b.stderr
+    );
 }
 
 fn boot_lines(cmdline: &str) -> Vec<String> {
@@ -29,21 +35,32 @@ fn every_stub_holds_the_expected_encoding_and_toggling_is_byte_exact() {
     let b = boot("ppc64", b"test=stubs");
     let mut want = boot_lines("test=stubs");
     for phase in ["init", "ops trampoline", "ftrace_regs_caller"] {
-        want.push(format!("ppc64: {phase}: {{N}} stubs match the expected encoding, 0 differ"));
+        want.push(format!(
+            "ppc64: {phase}: {{N}} stubs match the expected encoding, 0 differ"
+        ));
     }
     want.push("demo: outer=12 fib=55".into());
     want.push("ppc64: disabled: {N} stubs match the expected encoding, 0 differ".into());
-    want.push("ppc64: enable/disable twice: {N} bytes of sites and stubs compared, 0 differ".into());
+    want.push(
+        "ppc64: enable/disable twice: {N} bytes of sites and stubs compared, 0 differ".into(),
+    );
     want.push("rftrace: success".into());
     check(&b, &want);
     // Every site has its stub checked in every phase.
     let sites = number_after(&b, "ftrace: ").unwrap();
     for phase in ["init", "ops trampoline", "ftrace_regs_caller", "disabled"] {
-        assert_eq!(number_after(&b, &format!("ppc64: {phase}: ")), Some(sites), "{phase}");
+        assert_eq!(
+            number_after(&b, &format!("ppc64: {phase}: ")),
+            Some(sites),
+            "{phase}"
+        );
     }
     // Four bytes per site plus the stub area (16 bytes per site-table entry).
     let bytes = number_after(&b, "ppc64: enable/disable twice: ").unwrap();
-    assert!(bytes >= sites * 4 + sites * 16, "{bytes} bytes for {sites} sites");
+    assert!(
+        bytes >= sites * 4 + sites * 16,
+        "{bytes} bytes for {sites} sites"
+    );
 }
 
 #[test]
@@ -52,8 +69,15 @@ fn eight_arguments_floats_and_toc_survive_every_trampoline() {
     let results = "args8=0xeee00222aa896105 args10=0x180000000000e4a floats=142.75 toc=0x4443";
     let mut want = boot_lines("test=abi");
     want.push(format!("ppc64: abi untraced: {results}"));
-    for tramp in ["ftrace_ops_tramp", "ftrace_ops_regs_tramp", "ftrace_caller", "ftrace_regs_caller"] {
-        want.push(format!("ppc64: abi {tramp} (4 functions, 5 calls traced): {results}"));
+    for tramp in [
+        "ftrace_ops_tramp",
+        "ftrace_ops_regs_tramp",
+        "ftrace_caller",
+        "ftrace_regs_caller",
+    ] {
+        want.push(format!(
+            "ppc64: abi {tramp} (4 functions, 5 calls traced): {results}"
+        ));
     }
     want.push("ppc64: abi: results identical".into());
     want.push("rftrace: success".into());

@@ -9,7 +9,9 @@ use qemu_tests::{Outcome, assert_lines, boot};
 /// Linux's function-tracer header for `n` events on one CPU.
 fn header(n: usize) -> Vec<String> {
     let mut h = vec!["# tracer: function".to_owned(), "#".to_owned()];
-    h.push(format!("# entries-in-buffer/entries-written: {n}/{n}   #P:1"));
+    h.push(format!(
+        "# entries-in-buffer/entries-written: {n}/{n}   #P:1"
+    ));
     h.extend(
         [
             "#",
@@ -44,16 +46,31 @@ fn expected(arch: &str, stubs: usize) -> Vec<String> {
         "region: removed, 0 sites differ from nop, 0 stubs in use".into(),
         "region: after remove: sum_squares(3)=5".into(),
     ];
-    let event = |f: &str, parent: &str| format!("          <idle>-0       [000] .....     {{N}}.{{N}}: {f} <-{parent}");
-    let workload = || event("kernel::tracing::region_workload", "kernel::tracing::run_region");
+    let event = |f: &str, parent: &str| {
+        format!("          <idle>-0       [000] .....     {{N}}.{{N}}: {f} <-{parent}")
+    };
+    let workload = || {
+        event(
+            "kernel::tracing::region_workload",
+            "kernel::tracing::run_region",
+        )
+    };
     let mut trace = vec![
         // Before add: the region's functions are not known to the tracer.
         workload(),
         // Added: traced like the boot code.
         workload(),
-        event("demo_region::region_sum_squares", "kernel::tracing::region_workload"),
+        event(
+            "demo_region::region_sum_squares",
+            "kernel::tracing::region_workload",
+        ),
     ];
-    trace.extend((0..3).map(|_| event("demo_region::region_square", "demo_region::region_sum_squares")));
+    trace.extend((0..3).map(|_| {
+        event(
+            "demo_region::region_square",
+            "demo_region::region_sum_squares",
+        )
+    }));
     // Removed: only the boot code's event.
     trace.push(workload());
     want.extend(header(trace.len()));

@@ -9,14 +9,13 @@ const ARCHES: &[&str] = &["x86_64", "i686", "ppc64"];
 
 /// Linux's function-tracer header for `n` events on one CPU.
 fn header(n: usize) -> Vec<String> {
-    let mut h: Vec<String> = [
-        "# tracer: function",
-        "#",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    h.push(format!("# entries-in-buffer/entries-written: {n}/{n}   #P:1"));
+    let mut h: Vec<String> = ["# tracer: function", "#"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    h.push(format!(
+        "# entries-in-buffer/entries-written: {n}/{n}   #P:1"
+    ));
     h.extend(
         [
             "#",
@@ -65,7 +64,11 @@ fn trace_lines(calls: &[(&str, &str)]) -> Vec<String> {
     calls
         .iter()
         .map(|(f, p)| {
-            format!("          <idle>-0       [000] .....     {{N}}.{{N}}: {} <-{}", path(f), path(p))
+            format!(
+                "          <idle>-0       [000] .....     {{N}}.{{N}}: {} <-{}",
+                path(f),
+                path(p)
+            )
         })
         .collect()
 }
@@ -106,17 +109,26 @@ fn filter_traces_exactly_the_demo_calls() {
 
 #[test]
 fn notrace_removes_exactly_those_lines() {
-    let calls: Vec<_> = demo_calls().into_iter().filter(|(f, _)| *f != "demo_inner").collect();
+    let calls: Vec<_> = demo_calls()
+        .into_iter()
+        .filter(|(f, _)| *f != "demo_inner")
+        .collect();
     for arch in ARCHES {
-        traced_run(arch, "ftrace=function ftrace_filter=demo_* ftrace_notrace=demo_inner", &calls);
+        traced_run(
+            arch,
+            "ftrace=function ftrace_filter=demo_* ftrace_notrace=demo_inner",
+            &calls,
+        );
     }
 }
 
 #[test]
 fn full_paths_and_negation_in_filters() {
     // `!` removes from the filter; full paths match the whole name.
-    let calls: Vec<_> =
-        demo_calls().into_iter().filter(|(f, _)| *f == "demo_outer" || *f == "demo_leaf").collect();
+    let calls: Vec<_> = demo_calls()
+        .into_iter()
+        .filter(|(f, _)| *f == "demo_outer" || *f == "demo_leaf")
+        .collect();
     for arch in ARCHES {
         traced_run(
             arch,
@@ -134,7 +146,9 @@ fn unmatched_filter_is_reported_and_boot_continues() {
         assert_eq!(b.outcome, Outcome::Success, "{arch}: {}", b.text());
         let lines = b.lines();
         assert!(
-            lines.contains(&"warning: ftrace_filter: ftrace: no function matches 'nosuch*'".to_owned()),
+            lines.contains(
+                &"warning: ftrace_filter: ftrace: no function matches 'nosuch*'".to_owned()
+            ),
             "{arch}: output:\n{}",
             b.text()
         );
@@ -162,22 +176,39 @@ fn enable_disable_enable_restores_every_nop() {
 fn tracing_everything_keeps_results_and_order() {
     for arch in ARCHES {
         let b = boot(arch, b"ftrace=function");
-        assert_eq!(b.outcome, Outcome::Success, "{arch}: {}\n{}", b.text(), b.stderr);
+        assert_eq!(
+            b.outcome,
+            Outcome::Success,
+            "{arch}: {}\n{}",
+            b.text(),
+            b.stderr
+        );
         let lines = b.lines();
         assert!(lines.contains(&"demo: outer=12 fib=55".to_owned()));
         // The demo's own lines, in order, inside the full trace.
-        let demo: Vec<&String> =
-            lines.iter().filter(|l| l.contains(": kernel::demo::demo_")).collect();
+        let demo: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains(": kernel::demo::demo_"))
+            .collect();
         let want = trace_lines(&demo_calls());
         assert_eq!(demo.len(), want.len(), "{arch}: demo lines:\n{demo:#?}");
         for (l, w) in demo.iter().zip(&want) {
             assert!(line_matches(w, l), "{arch}: {l:?} does not match {w:?}");
         }
         // More than the demo was traced: the whole kernel's sites.
-        let events: usize = lines.iter().filter(|l| l.starts_with("          <idle>-0")).count();
+        let events: usize = lines
+            .iter()
+            .filter(|l| l.starts_with("          <idle>-0"))
+            .count();
         assert!(events > want.len(), "{arch}: only {events} events");
         let last_two = &lines[lines.len() - 2..];
-        assert!(line_matches("ftrace: {N} recursions refused, 0 events lost", &last_two[0]), "{arch}: {last_two:?}");
+        assert!(
+            line_matches(
+                "ftrace: {N} recursions refused, 0 events lost",
+                &last_two[0]
+            ),
+            "{arch}: {last_two:?}"
+        );
     }
 }
 
@@ -198,7 +229,10 @@ fn corrupted_site_is_reported_and_left_alone() {
     for arch in ARCHES {
         let line = "test=corrupt ftrace=function ftrace_filter=demo_*";
         let b = boot(arch, line.as_bytes());
-        let calls: Vec<_> = demo_calls().into_iter().filter(|(f, _)| *f != "demo_fib").collect();
+        let calls: Vec<_> = demo_calls()
+            .into_iter()
+            .filter(|(f, _)| *f != "demo_fib")
+            .collect();
         let (expected, found) = match *arch {
             "ppc64" => ("60 00 00 00", "68 00 00 00"),
             _ => ("0f 1f 44 00 00", "66 66 66 66 90"),

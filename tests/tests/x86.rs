@@ -33,15 +33,32 @@ fn lines(b: &Boot) -> Vec<String> {
     let all = b.lines();
     let sym: Vec<&String> = all.iter().filter(|l| l.starts_with("symbols: ")).collect();
     assert_eq!(sym.len(), 1, "output:\n{}", b.text());
-    assert!(sym[0].ends_with(" is kernel::demo::demo_leaf+0x0, and back: ok"), "output:\n{}", b.text());
-    all.into_iter().filter(|l| !l.starts_with("symbols: ")).collect()
+    assert!(
+        sym[0].ends_with(" is kernel::demo::demo_leaf+0x0, and back: ok"),
+        "output:\n{}",
+        b.text()
+    );
+    all.into_iter()
+        .filter(|l| !l.starts_with("symbols: "))
+        .collect()
 }
 
 fn expect(b: &Boot, want: &[String]) {
-    assert_eq!(b.outcome, Outcome::Success, "output:\n{}\nrunner:\n{}", b.text(), b.stderr);
+    assert_eq!(
+        b.outcome,
+        Outcome::Success,
+        "output:\n{}\nrunner:\n{}",
+        b.text(),
+        b.stderr
+    );
     let got = lines(b);
     let ok = got.len() == want.len() && got.iter().zip(want).all(|(g, w)| line_matches(w, g));
-    assert!(ok, "console output differs.\n--- expected ---\n{}\n--- actual ---\n{}", want.join("\n"), got.join("\n"));
+    assert!(
+        ok,
+        "console output differs.\n--- expected ---\n{}\n--- actual ---\n{}",
+        want.join("\n"),
+        got.join("\n")
+    );
 }
 
 fn head(arch: &str, cmdline: &str) -> Vec<String> {
@@ -81,7 +98,10 @@ fn demo_calls(notrace_inner: bool) -> Vec<(&'static str, &'static str)> {
             fib(n - 2, "demo_fib", out);
         }
     }
-    let mut v = vec![("demo_run", "kernel::tracing::workload"), ("demo_outer", "demo_run")];
+    let mut v = vec![
+        ("demo_run", "kernel::tracing::workload"),
+        ("demo_outer", "demo_run"),
+    ];
     for _ in 0..3 {
         if !notrace_inner {
             v.push(("demo_inner", "demo_outer"));
@@ -93,30 +113,39 @@ fn demo_calls(notrace_inner: bool) -> Vec<(&'static str, &'static str)> {
 }
 
 fn full(name: &str) -> String {
-    if name.contains("::") { name.to_string() } else { format!("kernel::demo::{name}") }
+    if name.contains("::") {
+        name.to_string()
+    } else {
+        format!("kernel::demo::{name}")
+    }
 }
 
 fn traced(arch: &str, cmdline: &str, calls: &[(&str, &str)]) -> Vec<String> {
     let mut want = head(arch, cmdline);
     want.push("demo: outer=12 fib=55".into());
-    want.extend(
-        [
-            "# tracer: function".to_string(),
-            "#".into(),
-            format!("# entries-in-buffer/entries-written: {0}/{0}   #P:1", calls.len()),
-            "#".into(),
-            "#                                _-----=> irqs-off/BH-disabled".into(),
-            "#                               / _----=> need-resched".into(),
-            "#                              | / _---=> hardirq/softirq".into(),
-            "#                              || / _--=> preempt-depth".into(),
-            "#                              ||| / _-=> migrate-disable".into(),
-            "#                              |||| /     delay".into(),
-            "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION".into(),
-            "#              | |         |   |||||     |         |".into(),
-        ],
-    );
+    want.extend([
+        "# tracer: function".to_string(),
+        "#".into(),
+        format!(
+            "# entries-in-buffer/entries-written: {0}/{0}   #P:1",
+            calls.len()
+        ),
+        "#".into(),
+        "#                                _-----=> irqs-off/BH-disabled".into(),
+        "#                               / _----=> need-resched".into(),
+        "#                              | / _---=> hardirq/softirq".into(),
+        "#                              || / _--=> preempt-depth".into(),
+        "#                              ||| / _-=> migrate-disable".into(),
+        "#                              |||| /     delay".into(),
+        "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION".into(),
+        "#              | |         |   |||||     |         |".into(),
+    ]);
     for (f, p) in calls {
-        want.push(format!("          <idle>-0       [000] .....     {{N}}.{{N}}: {} <-{}", full(f), full(p)));
+        want.push(format!(
+            "          <idle>-0       [000] .....     {{N}}.{{N}}: {} <-{}",
+            full(f),
+            full(p)
+        ));
     }
     want.push("ftrace: 0 recursions refused, 0 events lost".into());
     want.push("rftrace: success".into());
@@ -129,9 +158,15 @@ const I686_MCOUNT: &[&str] = &["mcount", "nodynamic"];
 fn mcount_variants_trace_exactly_the_demo_calls() {
     for &v in I686_MCOUNT {
         let cmd = "ftrace=function ftrace_filter=demo_*";
-        expect(&boot_variant("i686", v, cmd.as_bytes()), &traced("i686", cmd, &demo_calls(false)));
+        expect(
+            &boot_variant("i686", v, cmd.as_bytes()),
+            &traced("i686", cmd, &demo_calls(false)),
+        );
         let cmd = "ftrace=function ftrace_filter=demo_* ftrace_notrace=demo_inner";
-        expect(&boot_variant("i686", v, cmd.as_bytes()), &traced("i686", cmd, &demo_calls(true)));
+        expect(
+            &boot_variant("i686", v, cmd.as_bytes()),
+            &traced("i686", cmd, &demo_calls(true)),
+        );
     }
 }
 
@@ -150,8 +185,12 @@ fn mcount_variants_toggle_redirect_and_corrupt() {
         let b = boot_variant("i686", v, b"test=redirect");
         let mut want = head("i686", "test=redirect");
         want.extend(
-            ["redirect on: outer=15 fib=55", "redirect off: outer=12 fib=55, 0 sites differ from nop", "rftrace: success"]
-                .map(String::from),
+            [
+                "redirect on: outer=15 fib=55",
+                "redirect off: outer=12 fib=55, 0 sites differ from nop",
+                "rftrace: success",
+            ]
+            .map(String::from),
         );
         expect(&b, &want);
         let b = boot_variant("i686", v, b"test=corrupt");
@@ -172,10 +211,20 @@ fn mcount_variants_toggle_redirect_and_corrupt() {
         for (g, w) in got.iter().zip(&want) {
             if w.contains("failed to init") {
                 // Hex bytes: check the shape rather than with {N}.
-                assert!(g.starts_with("ftrace: failed to init site kernel::demo::demo_fib+0x"), "{g}");
-                assert!(g.ends_with(", found 66 66 66 66 90") && g.contains(": expected e8 "), "{g}");
+                assert!(
+                    g.starts_with("ftrace: failed to init site kernel::demo::demo_fib+0x"),
+                    "{g}"
+                );
+                assert!(
+                    g.ends_with(", found 66 66 66 66 90") && g.contains(": expected e8 "),
+                    "{g}"
+                );
             } else {
-                assert!(line_matches(w, g), "expected {w}\n  actual {g}\noutput:\n{}", b.text());
+                assert!(
+                    line_matches(w, g),
+                    "expected {w}\n  actual {g}\noutput:\n{}",
+                    b.text()
+                );
             }
         }
     }
@@ -186,19 +235,28 @@ fn mcount_variants_toggle_redirect_and_corrupt() {
 #[test]
 fn fentry_without_frame_pointers() {
     let cmd = "ftrace=function ftrace_filter=demo_* ftrace_notrace=demo_inner";
-    expect(&boot_variant("i686", "nofp", cmd.as_bytes()), &traced("i686", cmd, &demo_calls(true)));
+    expect(
+        &boot_variant("i686", "nofp", cmd.as_bytes()),
+        &traced("i686", cmd, &demo_calls(true)),
+    );
     let b = boot_variant("i686", "nofp", b"test=toggle ftrace_filter=demo_*");
     let mut want = head("i686", "test=toggle ftrace_filter=demo_*");
     for round in 1..=2 {
-        want.push(format!("toggle {round}: outer=12 fib=55, 185 events, 0 sites differ from nop after disable"));
+        want.push(format!(
+            "toggle {round}: outer=12 fib=55, 185 events, 0 sites differ from nop after disable"
+        ));
     }
     want.push("rftrace: success".into());
     expect(&b, &want);
     let b = boot_variant("i686", "nofp", b"test=redirect");
     let mut want = head("i686", "test=redirect");
     want.extend(
-        ["redirect on: outer=15 fib=55", "redirect off: outer=12 fib=55, 0 sites differ from nop", "rftrace: success"]
-            .map(String::from),
+        [
+            "redirect on: outer=15 fib=55",
+            "redirect off: outer=12 fib=55, 0 sites differ from nop",
+            "rftrace: success",
+        ]
+        .map(String::from),
     );
     expect(&b, &want);
 }

@@ -94,7 +94,10 @@ pub struct Opt<'a> {
 impl<'a> Opt<'a> {
     /// The comma-separated parts of the value, empty parts skipped.
     pub fn values(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.value.unwrap_or("").split(',').filter(|s| !s.is_empty())
+        self.value
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
     }
 }
 
@@ -152,10 +155,16 @@ pub fn parse_token(tok: &[u8]) -> Result<Opt<'_>, Warning<'_>> {
     // Checked above: all bytes are ASCII, so this cannot fail.
     let s = core::str::from_utf8(tok).map_err(|_| Warning::NonAscii(tok))?;
     match s.split_once('=') {
-        None => Ok(Opt { key: s, value: None }),
+        None => Ok(Opt {
+            key: s,
+            value: None,
+        }),
         Some(("", _)) => Err(Warning::EmptyKey(tok)),
         Some((_, v)) if v.starts_with('=') => Err(Warning::DoubleEquals(tok)),
-        Some((k, v)) => Ok(Opt { key: k, value: Some(v) }),
+        Some((k, v)) => Ok(Opt {
+            key: k,
+            value: Some(v),
+        }),
     }
 }
 
@@ -182,7 +191,10 @@ mod tests {
         assert!(w.is_empty());
         assert_eq!(o[0], ("ftrace".into(), Some("function".into())));
         assert_eq!(o[1], ("flag".into(), None));
-        let opt = Opt { key: "ftrace_filter", value: Some("a*,!b,,c") };
+        let opt = Opt {
+            key: "ftrace_filter",
+            value: Some("a*,!b,,c"),
+        };
         assert_eq!(opt.values().collect::<Vec<_>>(), ["a*", "!b", "c"]);
     }
 
@@ -198,7 +210,13 @@ mod tests {
                 "malformed option '\\xff=1': non-ASCII byte",
             ]
         );
-        assert_eq!(o, [("test".into(), Some("ok".into())), ("ftrace".into(), Some("".into()))]);
+        assert_eq!(
+            o,
+            [
+                ("test".into(), Some("ok".into())),
+                ("ftrace".into(), Some("".into()))
+            ]
+        );
     }
 
     #[test]
@@ -208,7 +226,10 @@ mod tests {
         assert!(o.is_empty());
         assert_eq!(w.len(), 2);
         assert_eq!(w[0], "command line is 5000 bytes, truncated to 4096");
-        assert_eq!(w[1], std::format!("unknown option '{}...(4096 bytes)' ignored", "a".repeat(64)));
+        assert_eq!(
+            w[1],
+            std::format!("unknown option '{}...(4096 bytes)' ignored", "a".repeat(64))
+        );
     }
 
     #[test]

@@ -63,7 +63,10 @@ impl core::fmt::Display for SymtabError {
             SymtabError::BadVersion(v) => write!(f, "symbol table version {v} unsupported"),
             SymtabError::BadByteOrder(b) => write!(f, "symbol table byte-order byte {b} invalid"),
             SymtabError::Truncated { needed, available } => {
-                write!(f, "symbol table truncated: needs {needed} bytes, has {available}")
+                write!(
+                    f,
+                    "symbol table truncated: needs {needed} bytes, has {available}"
+                )
             }
             SymtabError::BadName(i) => write!(f, "symbol {i} has a name outside the pool"),
             SymtabError::BadIndex(i) => write!(f, "by-name index {i} out of range"),
@@ -95,13 +98,21 @@ pub struct SymbolTable<'a> {
 
 fn rd32(b: &[u8], big: bool) -> u32 {
     let a = [b[0], b[1], b[2], b[3]];
-    if big { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+    if big {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
 }
 
 fn rd64(b: &[u8], big: bool) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[..8]);
-    if big { u64::from_be_bytes(a) } else { u64::from_le_bytes(a) }
+    if big {
+        u64::from_be_bytes(a)
+    } else {
+        u64::from_le_bytes(a)
+    }
 }
 
 impl<'a> SymbolTable<'a> {
@@ -111,7 +122,10 @@ impl<'a> SymbolTable<'a> {
     /// Every name is checked once here so that lookups never fail later.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, SymtabError> {
         if bytes.len() < HEADER_SIZE {
-            return Err(SymtabError::Truncated { needed: HEADER_SIZE, available: bytes.len() });
+            return Err(SymtabError::Truncated {
+                needed: HEADER_SIZE,
+                available: bytes.len(),
+            });
         }
         if bytes[..HEADER_SIZE].iter().all(|&b| b == 0) {
             return Err(SymtabError::NotEmbedded);
@@ -135,7 +149,10 @@ impl<'a> SymbolTable<'a> {
             .and_then(|n| n.checked_add(names_len))
             .unwrap_or(usize::MAX);
         if needed > bytes.len() {
-            return Err(SymtabError::Truncated { needed, available: bytes.len() });
+            return Err(SymtabError::Truncated {
+                needed,
+                available: bytes.len(),
+            });
         }
         let entries_end = HEADER_SIZE + count * ENTRY_SIZE;
         let by_name_end = entries_end + count * 4;
@@ -191,7 +208,11 @@ impl<'a> SymbolTable<'a> {
         let len = rd32(&e[16..], self.big_endian) as usize;
         // Validated by `parse`; `unwrap_or` keeps this panic-free regardless.
         let name = core::str::from_utf8(&self.names[off..off + len]).unwrap_or("?");
-        Symbol { addr: rd64(e, self.big_endian), size: rd32(&e[8..], self.big_endian), name }
+        Symbol {
+            addr: rd64(e, self.big_endian),
+            size: rd32(&e[8..], self.big_endian),
+            name,
+        }
     }
 
     /// Iterates over the symbols in address order.
@@ -207,13 +228,21 @@ impl<'a> SymbolTable<'a> {
         let (mut lo, mut hi) = (0usize, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.get(mid).addr <= addr { lo = mid + 1 } else { hi = mid }
+            if self.get(mid).addr <= addr {
+                lo = mid + 1
+            } else {
+                hi = mid
+            }
         }
         if lo == 0 {
             return None;
         }
         let s = self.get(lo - 1);
-        if s.size == 0 || addr - s.addr < u64::from(s.size) { Some(lo - 1) } else { None }
+        if s.size == 0 || addr - s.addr < u64::from(s.size) {
+            Some(lo - 1)
+        } else {
+            None
+        }
     }
 
     /// Resolves an address to `(symbol, offset into it)`. O(log n).
@@ -232,7 +261,11 @@ impl<'a> SymbolTable<'a> {
         let (mut lo, mut hi) = (0usize, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if by(mid).name < name { lo = mid + 1 } else { hi = mid }
+            if by(mid).name < name {
+                lo = mid + 1
+            } else {
+                hi = mid
+            }
         }
         (lo < self.count && by(lo).name == name).then(|| by(lo))
     }
@@ -247,7 +280,11 @@ pub fn encode(symbols: &[(u64, u32, &str)], big_endian: bool) -> alloc::vec::Vec
     let mut sorted: Vec<(u64, u32, &str)> = symbols.to_vec();
     sorted.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(b.2)));
     let w32 = |v: &mut Vec<u8>, x: u32| {
-        v.extend_from_slice(&if big_endian { x.to_be_bytes() } else { x.to_le_bytes() })
+        v.extend_from_slice(&if big_endian {
+            x.to_be_bytes()
+        } else {
+            x.to_le_bytes()
+        })
     };
     let mut names = Vec::new();
     let mut out = Vec::new();
@@ -259,7 +296,11 @@ pub fn encode(symbols: &[(u64, u32, &str)], big_endian: bool) -> alloc::vec::Vec
     let names_len: usize = sorted.iter().map(|s| s.2.len()).sum();
     w32(&mut out, names_len as u32);
     for &(addr, size, name) in &sorted {
-        out.extend_from_slice(&if big_endian { addr.to_be_bytes() } else { addr.to_le_bytes() });
+        out.extend_from_slice(&if big_endian {
+            addr.to_be_bytes()
+        } else {
+            addr.to_le_bytes()
+        });
         w32(&mut out, size);
         w32(&mut out, names.len() as u32);
         w32(&mut out, name.len() as u32);
@@ -282,16 +323,33 @@ mod tests {
 
     #[test]
     fn round_trip_both_byte_orders() {
-        let syms = [(0x2000, 0x10, "b::leaf"), (0x1000, 0x20, "a::start"), (0x3000, 0, "c")];
+        let syms = [
+            (0x2000, 0x10, "b::leaf"),
+            (0x1000, 0x20, "a::start"),
+            (0x3000, 0, "c"),
+        ];
         for big in [false, true] {
             let bytes = encode(&syms, big);
             let t = SymbolTable::parse(&bytes).unwrap();
             assert_eq!(t.len(), 3);
-            assert_eq!(t.get(0), Symbol { addr: 0x1000, size: 0x20, name: "a::start" });
-            assert_eq!(t.lookup(0x1004).map(|(s, o)| (s.name, o)), Some(("a::start", 4)));
+            assert_eq!(
+                t.get(0),
+                Symbol {
+                    addr: 0x1000,
+                    size: 0x20,
+                    name: "a::start"
+                }
+            );
+            assert_eq!(
+                t.lookup(0x1004).map(|(s, o)| (s.name, o)),
+                Some(("a::start", 4))
+            );
             assert_eq!(t.lookup(0x1020), None, "past the end of a sized symbol");
             assert_eq!(t.lookup(0x0fff), None);
-            assert_eq!(t.lookup(0x9999).map(|(s, o)| (s.name, o)), Some(("c", 0x6999)));
+            assert_eq!(
+                t.lookup(0x9999).map(|(s, o)| (s.name, o)),
+                Some(("c", 0x6999))
+            );
             assert_eq!(t.find("b::leaf").map(|s| s.addr), Some(0x2000));
             assert_eq!(t.find("b::lea"), None);
             assert_eq!(t.find("zzz"), None);
@@ -300,16 +358,28 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert_eq!(SymbolTable::parse(&[0u8; 64]).unwrap_err(), SymtabError::NotEmbedded);
-        assert!(matches!(SymbolTable::parse(&[1u8; 4]), Err(SymtabError::Truncated { .. })));
+        assert_eq!(
+            SymbolTable::parse(&[0u8; 64]).unwrap_err(),
+            SymtabError::NotEmbedded
+        );
+        assert!(matches!(
+            SymbolTable::parse(&[1u8; 4]),
+            Err(SymtabError::Truncated { .. })
+        ));
         let mut b = encode(&[(1, 1, "x")], false);
         b[0] = b'X';
         assert_eq!(SymbolTable::parse(&b).unwrap_err(), SymtabError::BadMagic);
         let mut b = encode(&[(1, 1, "x")], false);
         b[4] = 9;
-        assert_eq!(SymbolTable::parse(&b).unwrap_err(), SymtabError::BadVersion(9));
+        assert_eq!(
+            SymbolTable::parse(&b).unwrap_err(),
+            SymtabError::BadVersion(9)
+        );
         let b = encode(&[(1, 1, "x"), (2, 1, "y")], false);
-        assert!(matches!(SymbolTable::parse(&b[..b.len() - 1]), Err(SymtabError::Truncated { .. })));
+        assert!(matches!(
+            SymbolTable::parse(&b[..b.len() - 1]),
+            Err(SymtabError::Truncated { .. })
+        ));
         let mut b = encode(&[(1, 1, "x")], false);
         b[HEADER_SIZE + 16] = 200; // name_len
         assert_eq!(SymbolTable::parse(&b).unwrap_err(), SymtabError::BadName(0));

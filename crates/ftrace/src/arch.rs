@@ -63,7 +63,10 @@ impl Insn {
             b[i] = bytes[i];
             i += 1;
         }
-        Insn { bytes: b, len: bytes.len() as u8 }
+        Insn {
+            bytes: b,
+            len: bytes.len() as u8,
+        }
     }
 
     /// The bytes.
@@ -173,7 +176,10 @@ pub enum Trampoline {
 pub fn replace_insn(p: &dyn Platform, ip: usize, old: &Insn, new: &Insn) -> Result<(), PatchError> {
     let found = read_insn(p, ip, old.len())?;
     if found != *old {
-        return Err(PatchError::Mismatch { expected: *old, found });
+        return Err(PatchError::Mismatch {
+            expected: *old,
+            found,
+        });
     }
     if old == new {
         return Ok(());
@@ -264,7 +270,14 @@ pub unsafe trait Arch: Send + Sync {
     fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
         let nop = self.nop_insn();
         let found = read_insn(p, rec.ip, nop.len())?;
-        if found == nop { Ok(()) } else { Err(PatchError::Mismatch { expected: nop, found }) }
+        if found == nop {
+            Ok(())
+        } else {
+            Err(PatchError::Mismatch {
+                expected: nop,
+                found,
+            })
+        }
     }
 
     /// Prepares a site of a [`CodeRegion`] added after boot
@@ -303,7 +316,12 @@ pub unsafe trait Arch: Send + Sync {
     }
 
     /// Turns the call to `old_target` at `rec` into the nop.
-    fn make_nop(&self, p: &dyn Platform, rec: &Record, old_target: usize) -> Result<(), PatchError> {
+    fn make_nop(
+        &self,
+        p: &dyn Platform,
+        rec: &Record,
+        old_target: usize,
+    ) -> Result<(), PatchError> {
         let old = self.expected_insn(rec, Some(old_target))?;
         let new = self.expected_insn(rec, None)?;
         replace_insn(p, rec.ip, &old, &new)
@@ -356,7 +374,12 @@ pub unsafe trait Arch: Send + Sync {
     /// The engine also stores `func` in [`crate::ops::FTRACE_TRACE_FUNC`]
     /// before calling this; the default does nothing, which suits
     /// trampolines that call indirectly through that symbol.
-    fn update_ftrace_func(&self, _p: &dyn Platform, _which: Trampoline, _func: usize) -> Result<(), PatchError> {
+    fn update_ftrace_func(
+        &self,
+        _p: &dyn Platform,
+        _which: Trampoline,
+        _func: usize,
+    ) -> Result<(), PatchError> {
         Ok(())
     }
 

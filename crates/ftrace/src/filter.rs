@@ -26,7 +26,10 @@ pub struct Glob<'a> {
 impl<'a> Glob<'a> {
     /// A glob from its text (no validation; see [`parse`]).
     pub fn new(text: &'a str) -> Self {
-        Glob { text, qualified: text.contains("::") }
+        Glob {
+            text,
+            qualified: text.contains("::"),
+        }
     }
 
     /// True when `text` contains no `*`.
@@ -67,7 +70,9 @@ impl<'a> Glob<'a> {
 pub fn glob_match(pattern: &str, s: &str) -> bool {
     let mut pieces = pattern.split('*');
     let first = pieces.next().unwrap_or("");
-    let Some(mut rest) = s.strip_prefix(first) else { return false };
+    let Some(mut rest) = s.strip_prefix(first) else {
+        return false;
+    };
     let mut middle: Vec<&str> = pieces.collect();
     let Some(last) = middle.pop() else {
         // No `*` at all: exact match.
@@ -116,7 +121,9 @@ impl fmt::Display for FilterError {
             FilterError::Malformed { pattern, reason } => {
                 write!(f, "ftrace: bad filter pattern '{pattern}': {reason}")
             }
-            FilterError::NoMatch { pattern } => write!(f, "ftrace: no function matches '{pattern}'"),
+            FilterError::NoMatch { pattern } => {
+                write!(f, "ftrace: no function matches '{pattern}'")
+            }
         }
     }
 }
@@ -125,7 +132,10 @@ impl fmt::Display for FilterError {
 const UNSUPPORTED: &[char] = &['[', ']', '?', '\\', '{', '}'];
 
 fn parse_one(text: &str) -> Result<Pattern<'_>, FilterError> {
-    let bad = |reason| FilterError::Malformed { pattern: text.to_string(), reason };
+    let bad = |reason| FilterError::Malformed {
+        pattern: text.to_string(),
+        reason,
+    };
     if text.is_empty() {
         return Err(bad("empty pattern"));
     }
@@ -145,7 +155,11 @@ fn parse_one(text: &str) -> Result<Pattern<'_>, FilterError> {
     if glob.chars().any(char::is_control) {
         return Err(bad("control character"));
     }
-    Ok(Pattern { text, negate, glob: Glob::new(glob) })
+    Ok(Pattern {
+        text,
+        negate,
+        glob: Glob::new(glob),
+    })
 }
 
 /// Splits and validates a pattern string. All malformed elements are
@@ -186,7 +200,9 @@ pub fn apply(
             }
         }
         if !hit {
-            errs.push(FilterError::NoMatch { pattern: p.text.to_string() });
+            errs.push(FilterError::NoMatch {
+                pattern: p.text.to_string(),
+            });
         }
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
@@ -224,7 +240,10 @@ mod tests {
     fn malformed() {
         let e = parse("a,,b").unwrap_err();
         assert_eq!(e.len(), 1);
-        assert_eq!(e[0].to_string(), "ftrace: bad filter pattern '': empty pattern");
+        assert_eq!(
+            e[0].to_string(),
+            "ftrace: bad filter pattern '': empty pattern"
+        );
         let e = parse("!, x[ab], a!b").unwrap_err();
         assert_eq!(e.len(), 3);
         assert!(e[1].to_string().contains("'x[ab]'"));

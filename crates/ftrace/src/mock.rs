@@ -96,7 +96,11 @@ impl MockPlatform {
     fn range(&self, addr: usize, len: usize) -> Result<core::ops::Range<usize>, TextFault> {
         let off = addr.checked_sub(TEXT_BASE).ok_or(TextFault)?;
         let end = off.checked_add(len).ok_or(TextFault)?;
-        if end > self.text.lock().len() { Err(TextFault) } else { Ok(off..end) }
+        if end > self.text.lock().len() {
+            Err(TextFault)
+        } else {
+            Ok(off..end)
+        }
     }
 }
 
@@ -165,17 +169,27 @@ impl MockArch {
     /// assigned on first request, as in the real backends), after those
     /// given with [`add_ops_trampoline`](Self::add_ops_trampoline).
     pub fn with_pool(pool: OpsTrampPool) -> Self {
-        MockArch { pool: Some(pool), ..Self::default() }
+        MockArch {
+            pool: Some(pool),
+            ..Self::default()
+        }
     }
 
     /// Gives `ops` its own trampoline at `addr`.
     pub fn add_ops_trampoline(&self, ops: &'static Ops, addr: usize) {
-        self.ops_tramps.lock().push((ops as *const Ops as usize, addr));
+        self.ops_tramps
+            .lock()
+            .push((ops as *const Ops as usize, addr));
     }
 
     /// The ops owning the trampoline at `addr`.
     pub fn ops_of_trampoline(&self, addr: usize) -> Option<&'static Ops> {
-        let listed = self.ops_tramps.lock().iter().find(|(_, a)| *a == addr).map(|(o, _)| *o);
+        let listed = self
+            .ops_tramps
+            .lock()
+            .iter()
+            .find(|(_, a)| *a == addr)
+            .map(|(o, _)| *o);
         let p = listed.or_else(|| self.pool.as_ref()?.owner_of(addr))?;
         // SAFETY: only `&'static Ops` are stored (`add_ops_trampoline`), and
         // the pool's slots hold ops the engine asked for, which are
@@ -219,10 +233,18 @@ unsafe impl Arch for MockArch {
         if found.as_bytes() == ALT_NOP {
             return crate::arch::replace_insn(p, rec.ip, &found, &self.nop_insn());
         }
-        Err(PatchError::Mismatch { expected: self.nop_insn(), found })
+        Err(PatchError::Mismatch {
+            expected: self.nop_insn(),
+            found,
+        })
     }
 
-    fn update_ftrace_func(&self, _p: &dyn Platform, _which: Trampoline, _func: usize) -> Result<(), PatchError> {
+    fn update_ftrace_func(
+        &self,
+        _p: &dyn Platform,
+        _which: Trampoline,
+        _func: usize,
+    ) -> Result<(), PatchError> {
         self.func_updates.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -236,7 +258,12 @@ unsafe impl Arch for MockArch {
 
     fn ops_trampoline(&self, ops: &Ops) -> Option<usize> {
         let key = ops as *const Ops as usize;
-        let listed = self.ops_tramps.lock().iter().find(|(o, _)| *o == key).map(|(_, a)| *a);
+        let listed = self
+            .ops_tramps
+            .lock()
+            .iter()
+            .find(|(o, _)| *o == key)
+            .map(|(_, a)| *a);
         listed.or_else(|| self.pool.as_ref()?.trampoline(ops))
     }
 }
@@ -247,7 +274,12 @@ unsafe impl Arch for MockArch {
 ///
 /// # Panics
 /// When the site holds neither the nop nor a call to a known trampoline.
-pub fn call_site(ft: &Ftrace<MockArch, MockPlatform>, ip: usize, parent_ip: usize, regs: &mut FtraceRegs) -> bool {
+pub fn call_site(
+    ft: &Ftrace<MockArch, MockPlatform>,
+    ip: usize,
+    parent_ip: usize,
+    regs: &mut FtraceRegs,
+) -> bool {
     let bytes = ft.platform().peek(ip, 5);
     if bytes == NOP {
         return false;
@@ -258,7 +290,10 @@ pub fn call_site(ft: &Ftrace<MockArch, MockPlatform>, ip: usize, parent_ip: usiz
     let (func, op) = if let Some(o) = ft.arch().ops_of_trampoline(target) {
         (ops::assist_func_addr(), o)
     } else {
-        assert!(target == CALLER || target == REGS_CALLER, "call to unknown target {target:#x}");
+        assert!(
+            target == CALLER || target == REGS_CALLER,
+            "call to unknown target {target:#x}"
+        );
         regs.flags = if target == REGS_CALLER { FREGS_FULL } else { 0 };
         (ft.trace_func(), ft.trace_op())
     };

@@ -184,7 +184,8 @@ impl Ops {
 
     /// True when the sites this ops wants must call the regs trampoline.
     pub fn needs_regs(&self) -> bool {
-        self.flags.intersects(OpsFlags::SAVE_REGS | OpsFlags::IPMODIFY)
+        self.flags
+            .intersects(OpsFlags::SAVE_REGS | OpsFlags::IPMODIFY)
     }
 
     /// True when the published filter and notrace sets select `ip`: the
@@ -195,7 +196,13 @@ impl Ops {
         // SAFETY: published sets are only freed after a quiescent period of
         // the owner's reader counter (module docs); the engine (the only
         // writer) and the dispatcher (which counts itself) are the callers.
-        unsafe { Self::selects(self.filter.load(Ordering::Acquire), self.notrace.load(Ordering::Acquire), ip) }
+        unsafe {
+            Self::selects(
+                self.filter.load(Ordering::Acquire),
+                self.notrace.load(Ordering::Acquire),
+                ip,
+            )
+        }
     }
 
     /// # Safety
@@ -203,7 +210,8 @@ impl Ops {
     pub(crate) unsafe fn selects(filter: *const IpSet, notrace: *const IpSet, ip: usize) -> bool {
         // SAFETY: guaranteed by the caller.
         let (filter, notrace) = unsafe { (filter.as_ref(), notrace.as_ref()) };
-        filter.is_none_or(|f| f.is_empty() || f.contains(ip)) && !notrace.is_some_and(|n| n.contains(ip))
+        filter.is_none_or(|f| f.is_empty() || f.contains(ip))
+            && !notrace.is_some_and(|n| n.contains(ip))
     }
 
     pub(crate) fn filter_ptr(&self) -> *mut IpSet {
@@ -223,14 +231,17 @@ impl Ops {
 
     pub(crate) fn set_enabled(&self, on: bool) {
         if on {
-            self.state.fetch_or(OpsFlags::ENABLED.bits(), Ordering::Release);
+            self.state
+                .fetch_or(OpsFlags::ENABLED.bits(), Ordering::Release);
         } else {
-            self.state.fetch_and(!OpsFlags::ENABLED.bits(), Ordering::Release);
+            self.state
+                .fetch_and(!OpsFlags::ENABLED.bits(), Ordering::Release);
         }
     }
 
     pub(crate) fn set_owner(&self, d: &'static Dispatch) {
-        self.owner.store(d as *const Dispatch as *mut Dispatch, Ordering::Release);
+        self.owner
+            .store(d as *const Dispatch as *mut Dispatch, Ordering::Release);
     }
 
     fn owner(&self) -> Option<&'static Dispatch> {
@@ -246,7 +257,8 @@ impl Ops {
     /// The list ops of an engine: its function is [`ops_list_func`].
     pub(crate) fn new_list(owner: &'static Dispatch) -> Self {
         let ops = Ops::new(ops_list_func, OpsFlags::empty());
-        ops.state.store(STATE_LIST | OpsFlags::ENABLED.bits(), Ordering::Relaxed);
+        ops.state
+            .store(STATE_LIST | OpsFlags::ENABLED.bits(), Ordering::Relaxed);
         ops.set_owner(owner);
         ops
     }
@@ -291,7 +303,9 @@ impl Dispatch {
 /// registered with the engine (normally its list ops). Lock-free.
 pub fn ops_list_func(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
     let Some(d) = ops.owner() else { return };
-    let Some(_guard) = d.recursion.try_enter(d.platform) else { return };
+    let Some(_guard) = d.recursion.try_enter(d.platform) else {
+        return;
+    };
     d.walk(ip, parent_ip, regs);
 }
 
@@ -303,10 +317,17 @@ pub fn ops_list_func(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRe
 /// [`FTRACE_TRACE_OP`] holds); `regs` points to a frame valid for writes
 /// that nothing else accesses during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ftrace_ops_list_func(ip: usize, parent_ip: usize, ops: *const Ops, regs: *mut FtraceRegs) {
+pub unsafe extern "C" fn ftrace_ops_list_func(
+    ip: usize,
+    parent_ip: usize,
+    ops: *const Ops,
+    regs: *mut FtraceRegs,
+) {
     // SAFETY: guaranteed by the caller (the trampoline passes
     // FTRACE_TRACE_OP and its own frame).
-    let (Some(ops), Some(regs)) = (unsafe { ops.as_ref() }, unsafe { regs.as_mut() }) else { return };
+    let (Some(ops), Some(regs)) = (unsafe { ops.as_ref() }, unsafe { regs.as_mut() }) else {
+        return;
+    };
     ops_list_func(ip, parent_ip, ops, regs);
 }
 
@@ -318,12 +339,21 @@ pub unsafe extern "C" fn ftrace_ops_list_func(ip: usize, parent_ip: usize, ops: 
 ///
 /// As for [`ftrace_ops_list_func`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ftrace_ops_assist_func(ip: usize, parent_ip: usize, ops: *const Ops, regs: *mut FtraceRegs) {
+pub unsafe extern "C" fn ftrace_ops_assist_func(
+    ip: usize,
+    parent_ip: usize,
+    ops: *const Ops,
+    regs: *mut FtraceRegs,
+) {
     // SAFETY: guaranteed by the caller (the trampoline passes
     // FTRACE_TRACE_OP and its own frame).
-    let (Some(ops), Some(regs)) = (unsafe { ops.as_ref() }, unsafe { regs.as_mut() }) else { return };
+    let (Some(ops), Some(regs)) = (unsafe { ops.as_ref() }, unsafe { regs.as_mut() }) else {
+        return;
+    };
     let Some(d) = ops.owner() else { return };
-    let Some(_guard) = d.recursion.try_enter(d.platform) else { return };
+    let Some(_guard) = d.recursion.try_enter(d.platform) else {
+        return;
+    };
     if ops.is_list() {
         d.walk(ip, parent_ip, regs);
     } else if ops.is_enabled() {

@@ -53,7 +53,12 @@ const _: () = assert!(core::mem::size_of::<Record>() <= 16 + core::mem::size_of:
 impl Record {
     /// A fresh record for the site at `ip`: no flags, count 0.
     pub const fn new(ip: usize) -> Self {
-        Record { ip, flags: 0, _pad: 0, arch: 0 }
+        Record {
+            ip,
+            flags: 0,
+            _pad: 0,
+            arch: 0,
+        }
     }
 
     /// The state bits.
@@ -107,7 +112,9 @@ impl Records {
         let mut ips: Vec<usize> = sites.into_iter().filter(|&ip| ip != 0).collect();
         ips.sort_unstable();
         ips.dedup();
-        Records { recs: ips.into_iter().map(Record::new).collect() }
+        Records {
+            recs: ips.into_iter().map(Record::new).collect(),
+        }
     }
 
     /// Number of records.

@@ -47,7 +47,11 @@ impl RecursionState {
             self.recursions.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        Some(RecursionGuard { state: self, cpu, bit })
+        Some(RecursionGuard {
+            state: self,
+            cpu,
+            bit,
+        })
     }
 
     /// Number of refused recursive entries so far.

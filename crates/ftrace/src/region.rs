@@ -70,6 +70,12 @@ pub struct RegionReport {
 impl fmt::Display for RegionReport {
     /// The summary line; print each of [`failed`](Self::failed) too.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ftrace: region {}: {} sites, {} failed", self.name, self.total, self.failed.len())
+        write!(
+            f,
+            "ftrace: region {}: {} sites, {} failed",
+            self.name,
+            self.total,
+            self.failed.len()
+        )
     }
 }

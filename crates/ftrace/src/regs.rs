@@ -63,7 +63,15 @@ const _: () = assert!(OFF_GPR == 0 && OFF_IP == 32 * core::mem::size_of::<usize>
 impl FtraceRegs {
     /// An all-zero frame.
     pub const fn zeroed() -> Self {
-        FtraceRegs { gpr: [0; 32], ip: 0, parent_ip: 0, sp: 0, ret_slot: 0, flags: 0, spare: [0; 3] }
+        FtraceRegs {
+            gpr: [0; 32],
+            ip: 0,
+            parent_ip: 0,
+            sp: 0,
+            ret_slot: 0,
+            flags: 0,
+            spare: [0; 3],
+        }
     }
 
     /// True when the full register frame was saved.

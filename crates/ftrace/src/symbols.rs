@@ -27,7 +27,10 @@ impl Symbols {
 
     /// A displayable `name+0xoff`, or the bare address when unknown.
     pub fn display(&self, addr: usize) -> SymAddr {
-        SymAddr { sym: self.resolve(addr), addr }
+        SymAddr {
+            sym: self.resolve(addr),
+            addr,
+        }
     }
 }
 

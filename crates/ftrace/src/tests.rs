@@ -12,7 +12,9 @@ use proptest::prelude::*;
 
 use crate::arch::{Arch, Insn, PatchError};
 use crate::filter::{FilterError, glob_match};
-use crate::mock::{self, ALT_NOP, CALLER, MockArch, MockPlatform, NOP, REGS_CALLER, SITE_STRIDE, TEXT_BASE};
+use crate::mock::{
+    self, ALT_NOP, CALLER, MockArch, MockPlatform, NOP, REGS_CALLER, SITE_STRIDE, TEXT_BASE,
+};
 use crate::ops::{Ops, OpsFlags};
 use crate::platform::Context;
 use crate::record::RecFlags;
@@ -27,7 +29,13 @@ fn symtab(names: &[String]) -> SymbolTable<'static> {
     let syms: Vec<(u64, u32, &str)> = names
         .iter()
         .enumerate()
-        .map(|(i, n)| ((TEXT_BASE + i * SITE_STRIDE) as u64, SITE_STRIDE as u32, n.as_str()))
+        .map(|(i, n)| {
+            (
+                (TEXT_BASE + i * SITE_STRIDE) as u64,
+                SITE_STRIDE as u32,
+                n.as_str(),
+            )
+        })
         .collect();
     let bytes: &'static [u8] = Box::leak(encode(&syms, false).into_boxed_slice());
     SymbolTable::parse(bytes).unwrap()
@@ -53,7 +61,14 @@ fn count_cb(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
 
 fn counting_ops(flags: OpsFlags) -> (&'static Ops, &'static AtomicUsize) {
     let c: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
-    (Box::leak(Box::new(Ops::with_private(count_cb, flags, c as *const _ as usize))), c)
+    (
+        Box::leak(Box::new(Ops::with_private(
+            count_cb,
+            flags,
+            c as *const _ as usize,
+        ))),
+        c,
+    )
 }
 
 fn nop_cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
@@ -69,12 +84,20 @@ fn site(i: usize) -> usize {
 #[test]
 fn mock_encoders_round_trip() {
     let a = MockArch::new();
-    for (s, t) in [(0x1000_0000usize, CALLER), (0x1000_0010, REGS_CALLER), (0x2000_0000, 0x1000_0000), (100, 105)] {
+    for (s, t) in [
+        (0x1000_0000usize, CALLER),
+        (0x1000_0010, REGS_CALLER),
+        (0x2000_0000, 0x1000_0000),
+        (100, 105),
+    ] {
         let insn = a.call_insn(s, t).unwrap();
         assert_eq!(insn.len(), MockArch::SITE_LEN);
         assert_eq!(MockArch::decode_call(s, insn.as_bytes()), Some(t));
     }
-    assert!(matches!(a.call_insn(0, 0x1_0000_0000), Err(PatchError::OutOfRange { .. })));
+    assert!(matches!(
+        a.call_insn(0, 0x1_0000_0000),
+        Err(PatchError::OutOfRange { .. })
+    ));
     assert_eq!(a.nop_insn().to_string(), "0f 1f 44 00 00");
     assert_eq!(MockArch::decode_call(0, &NOP), None);
 }
@@ -89,20 +112,35 @@ fn register_unregister_patches_and_dispatches() {
     ft.register(a).unwrap();
     assert_eq!(ft.enabled_count(), 8);
     assert_eq!(ft.site_state(3), SiteState::Caller);
-    assert_eq!(ft.trace_func(), crate::ops::assist_func_addr(), "single ops: direct");
+    assert_eq!(
+        ft.trace_func(),
+        crate::ops::assist_func_addr(),
+        "single ops: direct"
+    );
     assert!(mock::call_site(&ft, site(3), 0x42, &mut regs));
     assert_eq!(ca.load(Ordering::Relaxed), 1);
 
     assert_eq!(ft.set_filter(b, "f2,f5").unwrap(), 2);
     ft.register(b).unwrap();
-    assert_eq!(ft.trace_func(), crate::ops::list_func_addr(), "two ops: list");
+    assert_eq!(
+        ft.trace_func(),
+        crate::ops::list_func_addr(),
+        "two ops: list"
+    );
     assert_eq!(ft.site_state(2), SiteState::RegsCaller);
     assert_eq!(ft.site_state(3), SiteState::Caller);
     assert_eq!(ft.records()[2].refcount(), 2);
-    assert!(ft.records()[2].rec_flags().contains(RecFlags::ENABLED | RecFlags::REGS | RecFlags::REGS_EN));
+    assert!(
+        ft.records()[2]
+            .rec_flags()
+            .contains(RecFlags::ENABLED | RecFlags::REGS | RecFlags::REGS_EN)
+    );
     mock::call_site(&ft, site(2), 0, &mut regs);
     mock::call_site(&ft, site(3), 0, &mut regs);
-    assert_eq!((ca.load(Ordering::Relaxed), cb.load(Ordering::Relaxed)), (3, 1));
+    assert_eq!(
+        (ca.load(Ordering::Relaxed), cb.load(Ordering::Relaxed)),
+        (3, 1)
+    );
 
     ft.unregister(a).unwrap();
     assert_eq!(ft.enabled_count(), 2);
@@ -122,7 +160,11 @@ fn double_register_rejected() {
     ft.register(a).unwrap();
     assert_eq!(ft.register(a), Err(Error::AlreadyRegistered));
     let mut other = setup(&numbered(2));
-    assert_eq!(other.register(a), Err(Error::AlreadyRegistered), "registered with another engine");
+    assert_eq!(
+        other.register(a),
+        Err(Error::AlreadyRegistered),
+        "registered with another engine"
+    );
 }
 
 #[test]
@@ -133,7 +175,11 @@ fn ops_trampoline_used_only_when_alone() {
     ft.arch().add_ops_trampoline(a, 0x2000_2000);
     ft.register(a).unwrap();
     assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(0x2000_2000));
-    assert!(ft.records()[0].rec_flags().contains(RecFlags::TRAMP | RecFlags::TRAMP_EN));
+    assert!(
+        ft.records()[0]
+            .rec_flags()
+            .contains(RecFlags::TRAMP | RecFlags::TRAMP_EN)
+    );
     ft.set_filter(b, "f0").unwrap();
     ft.register(b).unwrap();
     assert_eq!(ft.site_state(0), SiteState::Caller);
@@ -149,7 +195,11 @@ fn mock_pool(n: usize) -> crate::tramp::OpsTrampPool {
     use crate::tramp::{OpsSlots, OpsTrampPool};
     let table: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
     let slots = OpsSlots::new(Box::leak(table.into_boxed_slice()));
-    OpsTrampPool::new(slots, core::array::from_fn(|i| 0x3000_0000 + 0x100 * i), core::array::from_fn(|i| 0x3800_0000 + 0x100 * i))
+    OpsTrampPool::new(
+        slots,
+        core::array::from_fn(|i| 0x3000_0000 + 0x100 * i),
+        core::array::from_fn(|i| 0x3800_0000 + 0x100 * i),
+    )
 }
 
 /// The kernel's `test=direct` on the mock: sites wanted by one callback call
@@ -157,9 +207,17 @@ fn mock_pool(n: usize) -> crate::tramp::OpsTrampPool {
 /// the survivor's trampoline when the other leaves, and back.
 #[test]
 fn pool_trampolines_follow_the_number_of_callbacks() {
-    let names: Vec<String> = ["d::leaf", "d::inner", "d::outer", "d::other"].iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = ["d::leaf", "d::inner", "d::outer", "d::other"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let (p, sites) = MockPlatform::with_sites(names.len());
-    let mut ft = Ftrace::new(MockArch::with_pool(mock_pool(2)), p, sites, Some(symtab(&names)));
+    let mut ft = Ftrace::new(
+        MockArch::with_pool(mock_pool(2)),
+        p,
+        sites,
+        Some(symtab(&names)),
+    );
     assert!(ft.init().failed.is_empty());
     let (a, ca) = counting_ops(OpsFlags::empty());
     let (b, cb) = counting_ops(OpsFlags::SAVE_REGS);
@@ -169,23 +227,45 @@ fn pool_trampolines_follow_the_number_of_callbacks() {
     ft.register(b).unwrap();
     let (ta, tb) = (0x3000_0000, 0x3800_0100);
     assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(ta));
-    assert_eq!(ft.site_state(1), SiteState::OpsTrampoline(tb), "B needs regs: its slot's full-frame entry");
-    assert_eq!(ft.site_state(2), SiteState::RegsCaller, "two callbacks: the list");
+    assert_eq!(
+        ft.site_state(1),
+        SiteState::OpsTrampoline(tb),
+        "B needs regs: its slot's full-frame entry"
+    );
+    assert_eq!(
+        ft.site_state(2),
+        SiteState::RegsCaller,
+        "two callbacks: the list"
+    );
     assert_eq!(ft.site_state(3), SiteState::Nop);
     assert_bytes_match_state(&ft);
     let mut regs = FtraceRegs::zeroed();
     for i in [0, 1, 2] {
         mock::call_site(&ft, site(i), 0, &mut regs);
     }
-    assert_eq!((ca.load(Ordering::Relaxed), cb.load(Ordering::Relaxed)), (2, 2));
+    assert_eq!(
+        (ca.load(Ordering::Relaxed), cb.load(Ordering::Relaxed)),
+        (2, 2)
+    );
 
     ft.unregister(b).unwrap();
     assert_eq!(ft.site_state(1), SiteState::Nop);
-    assert_eq!(ft.site_state(2), SiteState::OpsTrampoline(ta), "the survivor calls the site directly");
-    assert!(ft.records()[2].rec_flags().contains(RecFlags::TRAMP | RecFlags::TRAMP_EN));
+    assert_eq!(
+        ft.site_state(2),
+        SiteState::OpsTrampoline(ta),
+        "the survivor calls the site directly"
+    );
+    assert!(
+        ft.records()[2]
+            .rec_flags()
+            .contains(RecFlags::TRAMP | RecFlags::TRAMP_EN)
+    );
     assert_bytes_match_state(&ft);
     mock::call_site(&ft, site(2), 0, &mut regs);
-    assert_eq!((ca.load(Ordering::Relaxed), cb.load(Ordering::Relaxed)), (3, 2));
+    assert_eq!(
+        (ca.load(Ordering::Relaxed), cb.load(Ordering::Relaxed)),
+        (3, 2)
+    );
 
     // B comes back: same slot; the shared site goes back to the list.
     ft.register(b).unwrap();
@@ -212,18 +292,31 @@ fn pool_trampolines_follow_the_number_of_callbacks() {
 fn pool_slots_only_for_callbacks_alone_on_a_site() {
     let mut ft = {
         let (p, sites) = MockPlatform::with_sites(2);
-        let mut ft = Ftrace::new(MockArch::with_pool(mock_pool(1)), p, sites, Some(symtab(&numbered(2))));
+        let mut ft = Ftrace::new(
+            MockArch::with_pool(mock_pool(1)),
+            p,
+            sites,
+            Some(symtab(&numbered(2))),
+        );
         assert!(ft.init().failed.is_empty());
         ft
     };
-    let (a, b, c) = (leak_ops(OpsFlags::empty()), leak_ops(OpsFlags::empty()), leak_ops(OpsFlags::empty()));
+    let (a, b, c) = (
+        leak_ops(OpsFlags::empty()),
+        leak_ops(OpsFlags::empty()),
+        leak_ops(OpsFlags::empty()),
+    );
     // `b` is registered first but wants no site: it never asks for a slot.
     ft.set_notrace(b, "f*").unwrap();
     ft.register(b).unwrap();
     assert_eq!(ft.enabled_count(), 0);
     ft.set_filter(a, "f0").unwrap();
     ft.register(a).unwrap();
-    assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(0x3000_0000), "the only slot went to `a`");
+    assert_eq!(
+        ft.site_state(0),
+        SiteState::OpsTrampoline(0x3000_0000),
+        "the only slot went to `a`"
+    );
     // `c` is alone on f1, but the pool is exhausted: the shared trampoline.
     ft.set_filter(c, "f1").unwrap();
     ft.register(c).unwrap();
@@ -243,7 +336,10 @@ fn init_rewrites_alt_nop_and_reports_corruption() {
     assert_eq!(rep.failed.len(), 1);
     assert_eq!(
         rep.failed[0].to_string(),
-        format!("ftrace: failed to init site m::f3+0x0 at {:#x}: expected 0f 1f 44 00 00, found cc cc cc cc cc", site(3))
+        format!(
+            "ftrace: failed to init site m::f3+0x0 at {:#x}: expected 0f 1f 44 00 00, found cc cc cc cc cc",
+            site(3)
+        )
     );
     assert_eq!(rep.to_string(), "ftrace: 5 sites, 1 failed");
     assert_eq!(p.peek(site(1), 5), NOP, "alternative nop rewritten");
@@ -268,7 +364,11 @@ fn unknown_symbol_in_report() {
     p.poke(site(0), &[0x90; 5]);
     let mut ft = Ftrace::new(MockArch::new(), p, sites, None);
     let rep = ft.init();
-    assert!(rep.failed[0].to_string().starts_with("ftrace: failed to init site <unknown> at 0x10000000: expected"));
+    assert!(
+        rep.failed[0]
+            .to_string()
+            .starts_with("ftrace: failed to init site <unknown> at 0x10000000: expected")
+    );
 }
 
 /// Asserts every non-failed site holds exactly the nop or the call its
@@ -283,10 +383,21 @@ fn assert_bytes_match_state(ft: &Ft) {
                 assert_eq!(bytes, NOP, "site {i}");
                 assert!(!r.is_enabled());
             }
-            SiteState::Caller => assert_eq!(MockArch::decode_call(r.ip, &bytes), Some(CALLER), "site {i}"),
+            SiteState::Caller => assert_eq!(
+                MockArch::decode_call(r.ip, &bytes),
+                Some(CALLER),
+                "site {i}"
+            ),
             SiteState::RegsCaller => {
-                assert_eq!(MockArch::decode_call(r.ip, &bytes), Some(REGS_CALLER), "site {i}");
-                assert!(r.rec_flags().contains(RecFlags::REGS_EN | RecFlags::ENABLED));
+                assert_eq!(
+                    MockArch::decode_call(r.ip, &bytes),
+                    Some(REGS_CALLER),
+                    "site {i}"
+                );
+                assert!(
+                    r.rec_flags()
+                        .contains(RecFlags::REGS_EN | RecFlags::ENABLED)
+                );
             }
             SiteState::OpsTrampoline(t) => assert_eq!(MockArch::decode_call(r.ip, &bytes), Some(t)),
         }
@@ -302,18 +413,29 @@ fn mismatch_during_update_kills_tracing() {
     ft.platform().poke(site(6), &[0x0f, 0x0b, 0x90, 0x90, 0x90]);
     let b = leak_ops(OpsFlags::SAVE_REGS);
     let err = ft.register(b).unwrap_err();
-    let Error::Patch(f) = err else { panic!("{err:?}") };
+    let Error::Patch(f) = err else {
+        panic!("{err:?}")
+    };
     assert_eq!(f.ip, site(6));
     let expected = ft.arch().call_insn(site(6), CALLER).unwrap();
     assert_eq!(
         f.error,
-        PatchError::Mismatch { expected, found: Insn::new(&[0x0f, 0x0b, 0x90, 0x90, 0x90]) }
+        PatchError::Mismatch {
+            expected,
+            found: Insn::new(&[0x0f, 0x0b, 0x90, 0x90, 0x90])
+        }
     );
-    assert!(f.to_string().starts_with("ftrace: failed to update site m::f6+0x0 at 0x10000060: expected e8 "));
+    assert!(
+        f.to_string()
+            .starts_with("ftrace: failed to update site m::f6+0x0 at 0x10000060: expected e8 ")
+    );
     assert!(ft.is_killed());
     assert_eq!(ft.kill_reason(), Some(&f));
     assert!(ft.records()[6].is_failed());
-    assert_eq!(ft.platform().peek(site(6), 5), [0x0f, 0x0b, 0x90, 0x90, 0x90]);
+    assert_eq!(
+        ft.platform().peek(site(6), 5),
+        [0x0f, 0x0b, 0x90, 0x90, 0x90]
+    );
     assert!(!a.is_enabled() && !b.is_enabled());
     assert!(ft.registered().is_empty());
     assert_bytes_match_state(&ft);
@@ -331,7 +453,9 @@ fn mismatch_during_update_kills_tracing() {
 #[test]
 fn write_fault_during_update_kills_tracing() {
     let mut ft = setup(&numbered(4));
-    ft.platform().fail_write_at.store(site(2) + 1, Ordering::Relaxed);
+    ft.platform()
+        .fail_write_at
+        .store(site(2) + 1, Ordering::Relaxed);
     let err = ft.register(leak_ops(OpsFlags::empty())).unwrap_err();
     assert!(matches!(err, Error::Patch(f) if f.error == PatchError::WriteFault && f.ip == site(2)));
     assert!(ft.is_killed());
@@ -349,14 +473,27 @@ fn ipmodify_conflict_rejected() {
     ft.set_filter(b, "f3").unwrap();
     ft.register(a).unwrap();
     ft.register(b).unwrap();
-    assert_eq!(ft.site_state(1), SiteState::RegsCaller, "IPMODIFY implies the full frame");
+    assert_eq!(
+        ft.site_state(1),
+        SiteState::RegsCaller,
+        "IPMODIFY implies the full frame"
+    );
     assert!(ft.records()[1].rec_flags().contains(RecFlags::IPMODIFY));
     let err = ft.add_filter(b, "f2").unwrap_err();
-    assert!(matches!(err, Error::IpmodifyConflict { ip, .. } if ip == site(2)), "{err:?}");
-    assert_eq!(err.to_string(), "ftrace: two IPMODIFY callbacks would share m::f2+0x0 at 0x10000020");
+    assert!(
+        matches!(err, Error::IpmodifyConflict { ip, .. } if ip == site(2)),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "ftrace: two IPMODIFY callbacks would share m::f2+0x0 at 0x10000020"
+    );
     assert_eq!(ft.records()[2].refcount(), 1, "nothing changed");
     let c = leak_ops(OpsFlags::IPMODIFY);
-    assert!(matches!(ft.register(c), Err(Error::IpmodifyConflict { .. })));
+    assert!(matches!(
+        ft.register(c),
+        Err(Error::IpmodifyConflict { .. })
+    ));
     assert!(!c.is_enabled());
     assert!(!ft.is_killed());
     // A non-IPMODIFY ops may share.
@@ -366,17 +503,27 @@ fn ipmodify_conflict_rejected() {
 
 #[test]
 fn filter_semantics() {
-    let names: Vec<String> =
-        ["kernel::demo::demo_leaf", "kernel::demo::demo_mid", "kernel::demo::other", "kernel::main", "lib::demo_x"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let names: Vec<String> = [
+        "kernel::demo::demo_leaf",
+        "kernel::demo::demo_mid",
+        "kernel::demo::other",
+        "kernel::main",
+        "lib::demo_x",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let mut ft = setup(&names);
     let a = leak_ops(OpsFlags::empty());
-    let sel = |ft: &Ft, o: &Ops| -> Vec<usize> { (0..ft.len()).filter(|&i| o.wants(site(i))).collect() };
+    let sel =
+        |ft: &Ft, o: &Ops| -> Vec<usize> { (0..ft.len()).filter(|&i| o.wants(site(i))).collect() };
     assert_eq!(ft.set_filter(a, "demo_*").unwrap(), 3, "last segment");
     assert_eq!(sel(&ft, a), [0, 1, 4]);
-    assert_eq!(ft.set_filter(a, "kernel::demo::*").unwrap(), 3, "qualified: full path");
+    assert_eq!(
+        ft.set_filter(a, "kernel::demo::*").unwrap(),
+        3,
+        "qualified: full path"
+    );
     assert_eq!(sel(&ft, a), [0, 1, 2]);
     let e = ft.set_filter(a, "demo::demo_*").unwrap_err();
     assert_eq!(e.to_string(), "ftrace: no function matches 'demo::demo_*'");
@@ -398,14 +545,32 @@ fn filter_semantics() {
     assert_eq!(ft.enabled_count(), 1);
     assert_eq!(ft.site_state(2), SiteState::Caller);
 
-    let Error::Filter(errs) = ft.set_filter(a, "nope*, demo_leaf ,x[1], !").unwrap_err() else { panic!() };
+    let Error::Filter(errs) = ft.set_filter(a, "nope*, demo_leaf ,x[1], !").unwrap_err() else {
+        panic!()
+    };
     assert_eq!(errs.len(), 2, "malformed patterns reported before matching");
-    assert!(errs[0].to_string().starts_with("ftrace: bad filter pattern 'x[1]': "));
-    assert_eq!(errs[1].to_string(), "ftrace: bad filter pattern '!': '!' without a pattern");
-    let Error::Filter(errs) = ft.set_filter(a, "nope*,demo_leaf,zz").unwrap_err() else { panic!() };
+    assert!(
+        errs[0]
+            .to_string()
+            .starts_with("ftrace: bad filter pattern 'x[1]': ")
+    );
+    assert_eq!(
+        errs[1].to_string(),
+        "ftrace: bad filter pattern '!': '!' without a pattern"
+    );
+    let Error::Filter(errs) = ft.set_filter(a, "nope*,demo_leaf,zz").unwrap_err() else {
+        panic!()
+    };
     assert_eq!(
         errs,
-        [FilterError::NoMatch { pattern: "nope*".into() }, FilterError::NoMatch { pattern: "zz".into() }]
+        [
+            FilterError::NoMatch {
+                pattern: "nope*".into()
+            },
+            FilterError::NoMatch {
+                pattern: "zz".into()
+            }
+        ]
     );
     assert_eq!(ft.enabled_count(), 1, "nothing applied");
 }
@@ -413,7 +578,9 @@ fn filter_semantics() {
 #[test]
 fn filter_on_ten_thousand_functions() {
     let n = 10_000;
-    let names: Vec<String> = (0..n).map(|i| format!("kernel::mod{}::func_{i}", i % 7)).collect();
+    let names: Vec<String> = (0..n)
+        .map(|i| format!("kernel::mod{}::func_{i}", i % 7))
+        .collect();
     let mut ft = setup(&names);
     let a = leak_ops(OpsFlags::empty());
     // func_1, func_1x, func_1xx, func_1xxx: 1 + 10 + 100 + 1000.
@@ -503,7 +670,11 @@ fn naive_glob(p: &[u8], s: &[u8]) -> bool {
 
 fn naive_name_match(p: &str, name: &str) -> bool {
     naive_glob(p.as_bytes(), name.as_bytes())
-        || (!p.contains("::") && naive_glob(p.as_bytes(), name.rsplit("::").next().unwrap_or("").as_bytes()))
+        || (!p.contains("::")
+            && naive_glob(
+                p.as_bytes(),
+                name.rsplit("::").next().unwrap_or("").as_bytes(),
+            ))
 }
 
 proptest! {
@@ -514,7 +685,17 @@ proptest! {
     }
 }
 
-const PATTERNS: &[&str] = &["f1*", "*3", "f2", "m::f4*", "!f1*", "*", "f*7*", "!*9", "m::f0,f33"];
+const PATTERNS: &[&str] = &[
+    "f1*",
+    "*3",
+    "f2",
+    "m::f4*",
+    "!f1*",
+    "*",
+    "f*7*",
+    "!*9",
+    "m::f0,f33",
+];
 const NSITES: usize = 50;
 
 #[derive(Debug, Clone)]
@@ -556,13 +737,22 @@ fn model_apply(set: &mut BTreeSet<usize>, pats: &str, names: &[String]) {
         };
         for (i, n) in names.iter().enumerate() {
             if naive_name_match(g, n) {
-                if neg { set.remove(&i) } else { set.insert(i) };
+                if neg {
+                    set.remove(&i)
+                } else {
+                    set.insert(i)
+                };
             }
         }
     }
 }
 
-const FLAGS: [OpsFlags; 4] = [OpsFlags::empty(), OpsFlags::SAVE_REGS, OpsFlags::IPMODIFY, OpsFlags::IPMODIFY];
+const FLAGS: [OpsFlags; 4] = [
+    OpsFlags::empty(),
+    OpsFlags::SAVE_REGS,
+    OpsFlags::IPMODIFY,
+    OpsFlags::IPMODIFY,
+];
 
 fn wanted(models: &[Model], i: usize) -> Vec<usize> {
     (0..models.len())
@@ -574,7 +764,13 @@ fn wanted(models: &[Model], i: usize) -> Vec<usize> {
 }
 
 fn conflict(models: &[Model]) -> bool {
-    (0..NSITES).any(|i| wanted(models, i).iter().filter(|&&o| FLAGS[o].contains(OpsFlags::IPMODIFY)).count() > 1)
+    (0..NSITES).any(|i| {
+        wanted(models, i)
+            .iter()
+            .filter(|&&o| FLAGS[o].contains(OpsFlags::IPMODIFY))
+            .count()
+            > 1
+    })
 }
 
 proptest! {
@@ -661,17 +857,30 @@ proptest! {
 /// Boot functions `m::a0 m::a1 m::b0 m::b1 m::b2` (sites 0-4) and region
 /// functions `r::a2 r::b3 r::c4` (sites 5-7, not in the boot table).
 fn region_setup() -> (Ft, CodeRegion) {
-    let names: Vec<String> =
-        ["m::a0", "m::a1", "m::b0", "m::b1", "m::b2", "r::a2", "r::b3", "r::c4"].iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = [
+        "m::a0", "m::a1", "m::b0", "m::b1", "m::b2", "r::a2", "r::b3", "r::c4",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let (p, sites) = MockPlatform::with_sites(names.len());
     // The region's table uses the compiler's alternative nop, which its
     // init must rewrite like the boot init does.
     for &s in &sites[5..] {
         p.poke(s, &ALT_NOP);
     }
-    let mut ft = Ftrace::new(MockArch::new(), p, sites[..5].to_vec(), Some(symtab(&names)));
+    let mut ft = Ftrace::new(
+        MockArch::new(),
+        p,
+        sites[..5].to_vec(),
+        Some(symtab(&names)),
+    );
     assert!(ft.init().failed.is_empty());
-    let region = CodeRegion { name: "demo", sites: alloc::vec![site(7), site(5), 0, site(6), site(5)], stubs: 0..0 };
+    let region = CodeRegion {
+        name: "demo",
+        sites: alloc::vec![site(7), site(5), 0, site(6), site(5)],
+        stubs: 0..0,
+    };
     (ft, region)
 }
 
@@ -691,30 +900,50 @@ fn region_traces_like_boot_code_and_goes_back_to_nops() {
     assert_eq!(ft.platform().peek(site(5), 5), ALT_NOP);
 
     let rep = ft.add_region(region.clone()).unwrap();
-    assert_eq!((rep.name, rep.total, rep.failed.len(), rep.enabled), ("demo", 3, 0, 3));
+    assert_eq!(
+        (rep.name, rep.total, rep.failed.len(), rep.enabled),
+        ("demo", 3, 0, 3)
+    );
     assert_eq!(rep.to_string(), "ftrace: region demo: 3 sites, 0 failed");
     assert_eq!(ft.len(), 8);
     assert_eq!(ft.record_region(4), None);
     assert_eq!(ft.record_region(5), Some(rep.id));
     assert_eq!(ft.record_name(5), Some("r::a2"));
-    assert_eq!(ft.regions().map(|(id, r)| (id, r.name)).collect::<Vec<_>>(), [(rep.id, "demo")]);
+    assert_eq!(
+        ft.regions().map(|(id, r)| (id, r.name)).collect::<Vec<_>>(),
+        [(rep.id, "demo")]
+    );
     // The replayed patterns: `a*` now holds r::a2, `b*` excludes r::b3.
     assert!(ft.ops_wants(a, site(5)) && !ft.ops_wants(a, site(6)));
     assert!(!ft.ops_wants(not_b, site(6)) && ft.ops_wants(not_b, site(7)));
-    assert_eq!(ft.site_state(6), SiteState::Caller, "only the plain ops wants r::b3");
+    assert_eq!(
+        ft.site_state(6),
+        SiteState::Caller,
+        "only the plain ops wants r::b3"
+    );
     assert_eq!(ft.site_state(7), SiteState::RegsCaller);
     assert_bytes_match_state(&ft);
     for i in 5..8 {
         assert!(mock::call_site(&ft, site(i), 0, &mut regs));
     }
-    let counts = || (c_all.load(Ordering::Relaxed), c_a.load(Ordering::Relaxed), c_not_b.load(Ordering::Relaxed));
+    let counts = || {
+        (
+            c_all.load(Ordering::Relaxed),
+            c_a.load(Ordering::Relaxed),
+            c_not_b.load(Ordering::Relaxed),
+        )
+    };
     assert_eq!(counts(), (3, 1, 2));
 
     ft.remove_region(rep.id).unwrap();
     assert_eq!(ft.len(), 5);
     assert_eq!(ft.regions().count(), 0);
     for i in 5..8 {
-        assert_eq!(ft.platform().peek(site(i), 5), NOP, "site {i} back to the nop");
+        assert_eq!(
+            ft.platform().peek(site(i), 5),
+            NOP,
+            "site {i} back to the nop"
+        );
         assert!(!mock::call_site(&ft, site(i), 0, &mut regs));
     }
     assert!(!ft.ops_wants(a, site(5)), "filter entries dropped");
@@ -745,7 +974,11 @@ fn filter_emptied_by_removal_selects_nothing() {
     ft.register(c).unwrap();
     assert_eq!(ft.enabled_count(), 1);
     ft.remove_region(rep.id).unwrap();
-    assert_eq!(ft.enabled_count(), 0, "an emptied filter is not 'every function'");
+    assert_eq!(
+        ft.enabled_count(),
+        0,
+        "an emptied filter is not 'every function'"
+    );
     assert!(!ft.ops_wants(c, site(0)));
     let mut regs = FtraceRegs::zeroed();
     for i in 0..5 {
@@ -761,12 +994,41 @@ fn filter_emptied_by_removal_selects_nothing() {
 #[test]
 fn overlapping_regions_rejected() {
     let (mut ft, region) = region_setup();
-    let boot = CodeRegion { name: "bad", sites: alloc::vec![site(2)], stubs: 0..0 };
-    assert_eq!(ft.add_region(boot), Err(Error::RegionOverlap { name: "bad", with: "kernel" }));
-    let rep = ft.add_region(CodeRegion { stubs: 0x100..0x200, ..region.clone() }).unwrap();
-    let inside = CodeRegion { name: "inner", sites: alloc::vec![site(6)], stubs: 0..0 };
-    assert_eq!(ft.add_region(inside), Err(Error::RegionOverlap { name: "inner", with: "demo" }));
-    let stubs = CodeRegion { name: "stubs", sites: alloc::vec![site(7) + 64], stubs: 0x1f0..0x210 };
+    let boot = CodeRegion {
+        name: "bad",
+        sites: alloc::vec![site(2)],
+        stubs: 0..0,
+    };
+    assert_eq!(
+        ft.add_region(boot),
+        Err(Error::RegionOverlap {
+            name: "bad",
+            with: "kernel"
+        })
+    );
+    let rep = ft
+        .add_region(CodeRegion {
+            stubs: 0x100..0x200,
+            ..region.clone()
+        })
+        .unwrap();
+    let inside = CodeRegion {
+        name: "inner",
+        sites: alloc::vec![site(6)],
+        stubs: 0..0,
+    };
+    assert_eq!(
+        ft.add_region(inside),
+        Err(Error::RegionOverlap {
+            name: "inner",
+            with: "demo"
+        })
+    );
+    let stubs = CodeRegion {
+        name: "stubs",
+        sites: alloc::vec![site(7) + 64],
+        stubs: 0x1f0..0x210,
+    };
     assert_eq!(
         ft.add_region(stubs).map(|r| r.id).unwrap_err().to_string(),
         "ftrace: region stubs overlaps demo"
@@ -774,7 +1036,13 @@ fn overlapping_regions_rejected() {
     assert_eq!(ft.len(), 8, "nothing added");
     ft.remove_region(rep.id).unwrap();
     // An empty region is fine (nothing to do).
-    let empty = ft.add_region(CodeRegion { name: "empty", sites: Vec::new(), stubs: 0..0 }).unwrap();
+    let empty = ft
+        .add_region(CodeRegion {
+            name: "empty",
+            sites: Vec::new(),
+            stubs: 0..0,
+        })
+        .unwrap();
     assert_eq!(empty.total, 0);
     ft.remove_region(empty.id).unwrap();
 }
@@ -789,7 +1057,10 @@ fn region_ipmodify_conflict_rolls_back() {
     ft.register(e).unwrap();
     ft.register(f).unwrap();
     let before = ft.platform().peek(TEXT_BASE, 8 * SITE_STRIDE);
-    assert!(matches!(ft.add_region(region), Err(Error::IpmodifyConflict { .. })));
+    assert!(matches!(
+        ft.add_region(region),
+        Err(Error::IpmodifyConflict { .. })
+    ));
     assert_eq!(ft.len(), 5);
     assert_eq!(ft.regions().count(), 0);
     assert!(!ft.ops_wants(e, site(5)) && !ft.ops_wants(f, site(5)));
@@ -809,7 +1080,10 @@ fn region_init_failure_reported_and_kill_forgets() {
     assert_eq!(rep.failed.len(), 1);
     assert_eq!(
         rep.failed[0].to_string(),
-        format!("ftrace: failed to init site r::b3+0x0 at {:#x}: expected 0f 1f 44 00 00, found cc cc cc cc cc", site(6))
+        format!(
+            "ftrace: failed to init site r::b3+0x0 at {:#x}: expected 0f 1f 44 00 00, found cc cc cc cc cc",
+            site(6)
+        )
     );
     let (o, _) = counting_ops(OpsFlags::empty());
     ft.register(o).unwrap();

@@ -34,7 +34,8 @@ pub const OPS_TRAMP_SLOTS: usize = 8;
 /// while the slot is free. Written once per slot by [`OpsSlots::assign`]
 /// (never changed afterwards), read by the trampolines.
 #[unsafe(export_name = "ftrace_tramp_ops")]
-pub static FTRACE_TRAMP_OPS: [AtomicUsize; OPS_TRAMP_SLOTS] = [const { AtomicUsize::new(0) }; OPS_TRAMP_SLOTS];
+pub static FTRACE_TRAMP_OPS: [AtomicUsize; OPS_TRAMP_SLOTS] =
+    [const { AtomicUsize::new(0) }; OPS_TRAMP_SLOTS];
 
 /// A table of slots, each given to one callback (keyed by its address) for
 /// good. Lock-free: backends call it through `&self`.
@@ -68,7 +69,9 @@ impl OpsSlots {
     /// The slot of `ops`, if it has one.
     pub fn lookup(&self, ops: &Ops) -> Option<usize> {
         let key = ops as *const Ops as usize;
-        self.table.iter().position(|s| s.load(Ordering::Acquire) == key)
+        self.table
+            .iter()
+            .position(|s| s.load(Ordering::Acquire) == key)
     }
 
     /// The slot of `ops`, taking the first free one on its first request;
@@ -114,8 +117,16 @@ impl OpsTrampPool {
     /// A pool whose slot `i` has the entries `caller[i]` and
     /// `regs_caller[i]`. Only the first `slots.len()` entries (at most
     /// [`OPS_TRAMP_SLOTS`]) are used.
-    pub const fn new(slots: OpsSlots, caller: [usize; OPS_TRAMP_SLOTS], regs_caller: [usize; OPS_TRAMP_SLOTS]) -> Self {
-        OpsTrampPool { slots, caller, regs_caller }
+    pub const fn new(
+        slots: OpsSlots,
+        caller: [usize; OPS_TRAMP_SLOTS],
+        regs_caller: [usize; OPS_TRAMP_SLOTS],
+    ) -> Self {
+        OpsTrampPool {
+            slots,
+            caller,
+            regs_caller,
+        }
     }
 
     /// The slots.
@@ -126,14 +137,21 @@ impl OpsTrampPool {
     /// The entry of slot `i` for a callback that does (`regs`) or does not
     /// need the full frame.
     pub fn entry(&self, i: usize, regs: bool) -> Option<usize> {
-        let table = if regs { &self.regs_caller } else { &self.caller };
+        let table = if regs {
+            &self.regs_caller
+        } else {
+            &self.caller
+        };
         table.get(i).copied().filter(|_| i < self.slots.len())
     }
 
     /// Every entry of the pool, for backends that check reach once.
     pub fn entries(&self) -> impl Iterator<Item = usize> + '_ {
         let n = self.slots.len().min(OPS_TRAMP_SLOTS);
-        self.caller[..n].iter().chain(&self.regs_caller[..n]).copied()
+        self.caller[..n]
+            .iter()
+            .chain(&self.regs_caller[..n])
+            .copied()
     }
 
     /// What [`Arch::ops_trampoline`](crate::Arch::ops_trampoline) returns:
@@ -217,15 +235,23 @@ mod tests {
         assert_eq!(p.trampoline(regs), Some(0x8100));
         assert_eq!(p.trampoline(ipmod), Some(0x8200));
         assert_eq!(p.owner_of(0x8200), Some(ipmod as *const Ops as usize));
-        assert_eq!(p.owner_of(0x1200), Some(ipmod as *const Ops as usize), "both entries of a slot");
+        assert_eq!(
+            p.owner_of(0x1200),
+            Some(ipmod as *const Ops as usize),
+            "both entries of a slot"
+        );
     }
 
     #[test]
     fn concurrent_first_requests_agree() {
         let s = table(OPS_TRAMP_SLOTS);
-        let all: Vec<&'static Ops> = (0..OPS_TRAMP_SLOTS).map(|_| ops(OpsFlags::empty())).collect();
+        let all: Vec<&'static Ops> = (0..OPS_TRAMP_SLOTS)
+            .map(|_| ops(OpsFlags::empty()))
+            .collect();
         let got: Vec<Vec<Option<usize>>> = std::thread::scope(|sc| {
-            let hs: Vec<_> = (0..4).map(|_| sc.spawn(|| all.iter().map(|o| s.assign(o)).collect())).collect();
+            let hs: Vec<_> = (0..4)
+                .map(|_| sc.spawn(|| all.iter().map(|o| s.assign(o)).collect()))
+                .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         for g in &got[1..] {
@@ -233,6 +259,10 @@ mod tests {
         }
         let mut slots: Vec<usize> = got[0].iter().map(|s| s.unwrap()).collect();
         slots.sort_unstable();
-        assert_eq!(slots, (0..OPS_TRAMP_SLOTS).collect::<Vec<_>>(), "one slot each");
+        assert_eq!(
+            slots,
+            (0..OPS_TRAMP_SLOTS).collect::<Vec<_>>(),
+            "one slot each"
+        );
     }
 }

@@ -17,8 +17,8 @@ use crate::filter::{self, FilterError};
 use crate::ops::{self, Dispatch, FTRACE_TRACE_FUNC, FTRACE_TRACE_OP, IpSet, Ops, OpsList};
 use crate::platform::Platform;
 use crate::record::{RecFlags, Record, Records};
-use crate::region::{CodeRegion, RegionId, RegionReport};
 use crate::recursion::RecursionState;
+use crate::region::{CodeRegion, RegionId, RegionReport};
 use crate::symbols::{SymAddr, Symbols};
 
 /// When a site failed.
@@ -78,7 +78,12 @@ pub struct InitReport {
 impl fmt::Display for InitReport {
     /// The summary line; print each of [`failed`](Self::failed) too.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ftrace: {} sites, {} failed", self.total, self.failed.len())
+        write!(
+            f,
+            "ftrace: {} sites, {} failed",
+            self.total,
+            self.failed.len()
+        )
     }
 }
 
@@ -131,7 +136,10 @@ impl fmt::Display for Error {
             Error::AlreadyRegistered => f.write_str("ftrace: ops already registered"),
             Error::NotRegistered => f.write_str("ftrace: ops not registered"),
             Error::IpmodifyConflict { ip, function } => {
-                write!(f, "ftrace: two IPMODIFY callbacks would share {function} at {ip:#x}")
+                write!(
+                    f,
+                    "ftrace: two IPMODIFY callbacks would share {function} at {ip:#x}"
+                )
             }
             Error::Filter(errs) => {
                 for (i, e) in errs.iter().enumerate() {
@@ -143,7 +151,9 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Patch(s) => write!(f, "{s}"),
-            Error::RegionOverlap { name, with } => write!(f, "ftrace: region {name} overlaps {with}"),
+            Error::RegionOverlap { name, with } => {
+                write!(f, "ftrace: region {name} overlaps {with}")
+            }
             Error::NoSuchRegion => f.write_str("ftrace: no such region"),
             Error::Release(s) => write!(f, "{s}"),
         }
@@ -321,11 +331,21 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
 
     fn resolve_names(&mut self) {
         let syms = self.symbols;
-        self.names = self.records.as_slice().iter().map(|r| syms.resolve(r.ip).map(|(n, _)| n)).collect();
+        self.names = self
+            .records
+            .as_slice()
+            .iter()
+            .map(|r| syms.resolve(r.ip).map(|(n, _)| n))
+            .collect();
     }
 
     fn failure(&self, phase: Phase, ip: usize, error: PatchError) -> SiteFailure {
-        SiteFailure { phase, ip, function: self.symbols.display(ip), error }
+        SiteFailure {
+            phase,
+            ip,
+            function: self.symbols.display(ip),
+            error,
+        }
     }
 
     /// Prepares every site with [`Arch::init_site`]. Sites holding anything
@@ -334,14 +354,22 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// Runs once; later calls return an empty report.
     pub fn init(&mut self) -> InitReport {
         if self.initialized {
-            return InitReport { total: self.records.len(), failed: Vec::new() };
+            return InitReport {
+                total: self.records.len(),
+                failed: Vec::new(),
+            };
         }
         let p: &dyn Platform = self.platform;
         let mut failed = Vec::new();
         for rec in self.records.as_mut_slice() {
             if let Err(e) = self.arch.init_site(p, rec) {
                 rec.set(RecFlags::FAILED, true);
-                failed.push(SiteFailure { phase: Phase::Init, ip: rec.ip, function: self.symbols.display(rec.ip), error: e });
+                failed.push(SiteFailure {
+                    phase: Phase::Init,
+                    ip: rec.ip,
+                    function: self.symbols.display(rec.ip),
+                    error: e,
+                });
             }
         }
         self.records.resort();
@@ -351,7 +379,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             failed.push(f);
             self.kill(f);
         }
-        InitReport { total: self.records.len(), failed }
+        InitReport {
+            total: self.records.len(),
+            failed,
+        }
     }
 
     fn usable(&self) -> Result<(), Error> {
@@ -436,7 +467,13 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         self.change_set(ops, true, None, false).map(|_| ())
     }
 
-    fn change_set(&mut self, ops: &'static Ops, notrace: bool, patterns: Option<&str>, append: bool) -> Result<usize, Error> {
+    fn change_set(
+        &mut self,
+        ops: &'static Ops,
+        notrace: bool,
+        patterns: Option<&str>,
+        append: bool,
+    ) -> Result<usize, Error> {
         self.usable()?;
         let new: Option<Box<IpSet>> = match patterns {
             None => None,
@@ -444,7 +481,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                 let pats = filter::parse(s).map_err(Error::Filter)?;
                 let recs = self.records.as_slice();
                 let mut sel = vec![false; recs.len()];
-                let old = if notrace { ops.notrace_ptr() } else { ops.filter_ptr() };
+                let old = if notrace {
+                    ops.notrace_ptr()
+                } else {
+                    ops.filter_ptr()
+                };
                 // SAFETY: the engine is the only writer of published sets,
                 // so `old` stays live while we hold `&mut self`.
                 if let (true, Some(old)) = (append, unsafe { old.as_ref() }) {
@@ -453,7 +494,12 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                     }
                 }
                 filter::apply(&pats, &self.names, &mut sel).map_err(Error::Filter)?;
-                let ips: Box<[usize]> = recs.iter().zip(&sel).filter(|(_, s)| **s).map(|(r, _)| r.ip).collect();
+                let ips: Box<[usize]> = recs
+                    .iter()
+                    .zip(&sel)
+                    .filter(|(_, s)| **s)
+                    .map(|(r, _)| r.ip)
+                    .collect();
                 Some(Box::new(IpSet::from_sorted(ips)))
             }
         };
@@ -461,7 +507,14 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let new_ptr = new.map_or(ptr::null_mut(), Box::into_raw);
         let registered = self.registered.iter().any(|o| ptr::eq(*o, ops));
         let plan = if registered {
-            match self.plan(&self.registered, &[SetChange { ops, notrace, set: new_ptr }]) {
+            match self.plan(
+                &self.registered,
+                &[SetChange {
+                    ops,
+                    notrace,
+                    set: new_ptr,
+                }],
+            ) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     if !new_ptr.is_null() {
@@ -489,8 +542,17 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     }
 
     /// Records how `ops`' filter (or notrace) set was just built.
-    fn log_patterns(&mut self, ops: &'static Ops, notrace: bool, patterns: Option<&str>, append: bool) {
-        let pos = self.pattern_log.iter().position(|l| ptr::eq(l.ops, ops) && l.notrace == notrace);
+    fn log_patterns(
+        &mut self,
+        ops: &'static Ops,
+        notrace: bool,
+        patterns: Option<&str>,
+        append: bool,
+    ) {
+        let pos = self
+            .pattern_log
+            .iter()
+            .position(|l| ptr::eq(l.ops, ops) && l.notrace == notrace);
         match (patterns, pos) {
             (None, Some(i)) => {
                 self.pattern_log.swap_remove(i);
@@ -498,7 +560,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             (None, None) => {}
             (Some(s), Some(i)) if append => self.pattern_log[i].history.push(s.into()),
             (Some(s), Some(i)) => self.pattern_log[i].history = vec![s.into()],
-            (Some(s), None) => self.pattern_log.push(PatternLog { ops, notrace, history: vec![s.into()] }),
+            (Some(s), None) => self.pattern_log.push(PatternLog {
+                ops,
+                notrace,
+                history: vec![s.into()],
+            }),
         }
     }
 
@@ -510,7 +576,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let sets: Vec<(*const IpSet, *const IpSet)> = list
             .iter()
             .map(|o| {
-                let (mut f, mut n) = (o.filter_ptr() as *const IpSet, o.notrace_ptr() as *const IpSet);
+                let (mut f, mut n) = (
+                    o.filter_ptr() as *const IpSet,
+                    o.notrace_ptr() as *const IpSet,
+                );
                 for c in changes.iter().filter(|c| ptr::eq(c.ops, *o)) {
                     if c.notrace { n = c.set } else { f = c.set }
                 }
@@ -535,7 +604,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                 }
                 if o.flags().contains(crate::ops::OpsFlags::IPMODIFY) {
                     if ipmodify {
-                        return Err(Error::IpmodifyConflict { ip: rec.ip, function: self.symbols.display(rec.ip) });
+                        return Err(Error::IpmodifyConflict {
+                            ip: rec.ip,
+                            function: self.symbols.display(rec.ip),
+                        });
                     }
                     ipmodify = true;
                 }
@@ -546,7 +618,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             want.ipmodify = ipmodify;
             want.target = match (want.count, single) {
                 (0, _) => 0,
-                (1, Some(i)) if tramps[i].get_or_insert_with(|| self.arch.ops_trampoline(list[i])).is_some() => {
+                (1, Some(i))
+                    if tramps[i]
+                        .get_or_insert_with(|| self.arch.ops_trampoline(list[i]))
+                        .is_some() =>
+                {
                     want.tramp = true;
                     tramps[i].flatten().unwrap_or(0)
                 }
@@ -562,7 +638,9 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let op_ptr = op as *const Ops as *mut Ops;
         self.trace_op.store(op_ptr, Ordering::SeqCst);
         FTRACE_TRACE_OP.store(op_ptr, Ordering::SeqCst);
-        if self.trace_func.swap(func, Ordering::SeqCst) == func && FTRACE_TRACE_FUNC.load(Ordering::SeqCst) == func {
+        if self.trace_func.swap(func, Ordering::SeqCst) == func
+            && FTRACE_TRACE_FUNC.load(Ordering::SeqCst) == func
+        {
             return Ok(());
         }
         FTRACE_TRACE_FUNC.store(func, Ordering::SeqCst);
@@ -578,7 +656,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
 
     fn publish_list(&mut self) {
         let list: OpsList = self.registered.clone().into_boxed_slice();
-        let old = self.dispatch.list.swap(Box::into_raw(Box::new(list)), Ordering::SeqCst);
+        let old = self
+            .dispatch
+            .list
+            .swap(Box::into_raw(Box::new(list)), Ordering::SeqCst);
         if let Some(old) = NonNull::new(old) {
             self.retired.push(Retired::List(old));
         }
@@ -640,7 +721,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let mut f = rec.rec_flags() & RecFlags::FAILED;
         f.set(RecFlags::ENABLED, target != 0);
         f.set(RecFlags::REGS_EN, target != 0 && target == regs_caller);
-        f.set(RecFlags::TRAMP_EN, target != 0 && target != caller && target != regs_caller);
+        f.set(
+            RecFlags::TRAMP_EN,
+            target != 0 && target != caller && target != regs_caller,
+        );
         f.set(RecFlags::REGS, w.regs);
         f.set(RecFlags::IPMODIFY, w.ipmodify);
         f.set(RecFlags::TRAMP, w.tramp);
@@ -650,7 +734,13 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
 
     /// A batch failed at `ip`: find out what each touched site now holds,
     /// mark the failing one FAILED, kill tracing.
-    fn fail_batch(&mut self, ip: usize, error: PatchError, touched: &[usize], plan: &[Want]) -> Error {
+    fn fail_batch(
+        &mut self,
+        ip: usize,
+        error: PatchError,
+        touched: &[usize],
+        plan: &[Want],
+    ) -> Error {
         let p: &dyn Platform = self.platform;
         for &i in touched {
             let rec = self.records.as_slice()[i];
@@ -673,7 +763,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let found = read_insn(p, rec.ip, A::SITE_LEN).ok()?;
         candidates.iter().copied().find(|&t| {
             let want = self.arch.expected_insn(rec, (t != 0).then_some(t));
-            want.is_ok_and(|w| w.as_bytes() == &found.as_bytes()[..w.len().min(found.len())] && w.len() <= found.len())
+            want.is_ok_and(|w| {
+                w.as_bytes() == &found.as_bytes()[..w.len().min(found.len())]
+                    && w.len() <= found.len()
+            })
         })
     }
 
@@ -732,16 +825,34 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let name = region.name;
         self.regions.push((id, region));
         let syms = self.symbols;
-        let new_names: Vec<Option<&'static str>> =
-            recs.as_slice().iter().map(|r| syms.resolve(r.ip).map(|(n, _)| n)).collect();
+        let new_names: Vec<Option<&'static str>> = recs
+            .as_slice()
+            .iter()
+            .map(|r| syms.resolve(r.ip).map(|(n, _)| n))
+            .collect();
         let changes = self.replay_patterns(recs.as_slice(), &new_names);
         // Merge into the sorted tables.
         let mut all: Vec<(Record, usize, Option<&'static str>, u32)> = (0..self.records.len())
-            .map(|i| (self.records.as_slice()[i], self.current[i], self.names[i], self.region_of[i]))
-            .chain(recs.as_slice().iter().zip(new_names).map(|(r, n)| (*r, 0, n, id.0)))
+            .map(|i| {
+                (
+                    self.records.as_slice()[i],
+                    self.current[i],
+                    self.names[i],
+                    self.region_of[i],
+                )
+            })
+            .chain(
+                recs.as_slice()
+                    .iter()
+                    .zip(new_names)
+                    .map(|(r, n)| (*r, 0, n, id.0)),
+            )
             .collect();
         all.sort_by_key(|t| t.0.ip);
-        debug_assert!(all.windows(2).all(|w| w[0].0.ip < w[1].0.ip), "overlap check missed a duplicate site");
+        debug_assert!(
+            all.windows(2).all(|w| w[0].0.ip < w[1].0.ip),
+            "overlap check missed a duplicate site"
+        );
         self.records.replace(all.iter().map(|t| t.0).collect());
         self.current = all.iter().map(|t| t.1).collect();
         self.names = all.iter().map(|t| t.2).collect();
@@ -771,7 +882,13 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let enabled = (0..self.records.len())
             .filter(|&i| self.region_of[i] == id.0 && self.records.as_slice()[i].is_enabled())
             .count();
-        Ok(RegionReport { id, name, total, failed, enabled })
+        Ok(RegionReport {
+            id,
+            name,
+            total,
+            failed,
+            enabled,
+        })
     }
 
     /// Removes a region added with [`add_region`](Self::add_region)
@@ -799,7 +916,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             return Ok(());
         }
         let mut plan = self.plan(&self.registered, &[])?;
-        for (want, _) in plan.iter_mut().zip(&self.region_of).filter(|(_, r)| **r == id.0) {
+        for (want, _) in plan
+            .iter_mut()
+            .zip(&self.region_of)
+            .filter(|(_, r)| **r == id.0)
+        {
             *want = Want::default();
         }
         if let Err(e) = self.commit(plan) {
@@ -831,7 +952,12 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// Rejects a region whose sites fall within the span of known sites or
     /// whose stubs overlap another region's.
     fn check_overlap(&self, region: &CodeRegion) -> Result<(), Error> {
-        let overlap = |with| Err(Error::RegionOverlap { name: region.name, with });
+        let overlap = |with| {
+            Err(Error::RegionOverlap {
+                name: region.name,
+                with,
+            })
+        };
         let stubs_meet = |a: &core::ops::Range<usize>, b: &core::ops::Range<usize>| {
             !a.is_empty() && !b.is_empty() && a.start < b.end && b.start < a.end
         };
@@ -851,7 +977,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             if recs.get(i).is_some_and(|r| r.ip <= hi) {
                 return overlap(match self.region_of[i] {
                     0 => "kernel",
-                    id => self.regions.iter().find(|(r, _)| r.0 == id).map_or("kernel", |(_, r)| r.name),
+                    id => self
+                        .regions
+                        .iter()
+                        .find(|(r, _)| r.0 == id)
+                        .map_or("kernel", |(_, r)| r.name),
                 });
             }
         }
@@ -860,7 +990,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
 
     /// Replays every pattern history over the new records `recs` (named
     /// `names`): for each set that gains sites, the new set, unpublished.
-    fn replay_patterns(&self, recs: &[Record], names: &[Option<&'static str>]) -> Vec<SetChange<'static>> {
+    fn replay_patterns(
+        &self,
+        recs: &[Record],
+        names: &[Option<&'static str>],
+    ) -> Vec<SetChange<'static>> {
         let mut changes = Vec::new();
         for log in &self.pattern_log {
             let mut sel = vec![false; recs.len()];
@@ -871,11 +1005,21 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                     let _ = filter::apply(&pats, names, &mut sel);
                 }
             }
-            let picked = recs.iter().zip(&sel).filter(|(r, s)| **s && !r.is_failed()).map(|(r, _)| r.ip);
-            let old = if log.notrace { log.ops.notrace_ptr() } else { log.ops.filter_ptr() };
+            let picked = recs
+                .iter()
+                .zip(&sel)
+                .filter(|(r, s)| **s && !r.is_failed())
+                .map(|(r, _)| r.ip);
+            let old = if log.notrace {
+                log.ops.notrace_ptr()
+            } else {
+                log.ops.filter_ptr()
+            };
             // SAFETY: the engine is the only writer of published sets, so
             // `old` stays live while we hold `&self`.
-            let Some(old) = (unsafe { old.as_ref() }) else { continue };
+            let Some(old) = (unsafe { old.as_ref() }) else {
+                continue;
+            };
             if !log.notrace && old.is_empty() {
                 continue;
             }
@@ -886,7 +1030,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             ips.sort_unstable();
             ips.dedup();
             let set = Box::into_raw(Box::new(IpSet::from_sorted(ips.into_boxed_slice())));
-            changes.push(SetChange { ops: log.ops, notrace: log.notrace, set });
+            changes.push(SetChange {
+                ops: log.ops,
+                notrace: log.notrace,
+                set,
+            });
         }
         changes
     }
@@ -898,7 +1046,13 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let p: &dyn Platform = self.platform;
         let mut first_failure = None;
         let mut ips = Vec::new();
-        for (rec, _) in self.records.as_slice().iter().zip(&self.region_of).filter(|(_, r)| **r == id.0) {
+        for (rec, _) in self
+            .records
+            .as_slice()
+            .iter()
+            .zip(&self.region_of)
+            .filter(|(_, r)| **r == id.0)
+        {
             ips.push(rec.ip);
             if release && let Err(e) = self.arch.release_site(p, rec) {
                 first_failure.get_or_insert(self.failure(Phase::Release, rec.ip, e));
@@ -909,7 +1063,14 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         }
         let keep: Vec<bool> = self.region_of.iter().map(|&r| r != id.0).collect();
         let mut k = keep.iter();
-        self.records.replace(self.records.as_slice().iter().filter(|_| *k.next().unwrap_or(&true)).copied().collect());
+        self.records.replace(
+            self.records
+                .as_slice()
+                .iter()
+                .filter(|_| *k.next().unwrap_or(&true))
+                .copied()
+                .collect(),
+        );
         let mut k = keep.iter();
         self.current.retain(|_| *k.next().unwrap_or(&true));
         let mut k = keep.iter();
@@ -919,11 +1080,21 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         // `ips` is sorted (records are).
         for i in 0..self.pattern_log.len() {
             let (ops, notrace) = (self.pattern_log[i].ops, self.pattern_log[i].notrace);
-            let old = if notrace { ops.notrace_ptr() } else { ops.filter_ptr() };
+            let old = if notrace {
+                ops.notrace_ptr()
+            } else {
+                ops.filter_ptr()
+            };
             // SAFETY: as in `replay_patterns`; we hold `&mut self`.
-            let Some(old_set) = (unsafe { old.as_ref() }) else { continue };
-            let mut left: Vec<usize> =
-                old_set.as_slice().iter().copied().filter(|ip| ips.binary_search(ip).is_err()).collect();
+            let Some(old_set) = (unsafe { old.as_ref() }) else {
+                continue;
+            };
+            let mut left: Vec<usize> = old_set
+                .as_slice()
+                .iter()
+                .copied()
+                .filter(|ip| ips.binary_search(ip).is_err())
+                .collect();
             if left.len() == old_set.len() {
                 continue;
             }
@@ -995,12 +1166,20 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
 
     /// Number of sites currently calling a trampoline.
     pub fn enabled_count(&self) -> usize {
-        self.records.as_slice().iter().filter(|r| r.is_enabled()).count()
+        self.records
+            .as_slice()
+            .iter()
+            .filter(|r| r.is_enabled())
+            .count()
     }
 
     /// Number of FAILED sites.
     pub fn failed_count(&self) -> usize {
-        self.records.as_slice().iter().filter(|r| r.is_failed()).count()
+        self.records
+            .as_slice()
+            .iter()
+            .filter(|r| r.is_failed())
+            .count()
     }
 
     /// What site `i` calls.

@@ -82,26 +82,38 @@ impl EventBuffer {
     /// Records an event on `ev.cpu`'s buffer. Lock-free and allocation-free;
     /// returns false when the event was lost (buffer full or CPU out of range).
     pub fn record(&self, ev: &Event) -> bool {
-        let Some(buf) = self.cpus.get(ev.cpu as usize) else { return false };
+        let Some(buf) = self.cpus.get(ev.cpu as usize) else {
+            return false;
+        };
         let i = buf.reserved.fetch_add(1, Ordering::Relaxed);
-        let Some(slot) = buf.slots.get(i) else { return false };
+        let Some(slot) = buf.slots.get(i) else {
+            return false;
+        };
         slot.ip.store(ev.ip, Ordering::Relaxed);
         slot.parent_ip.store(ev.parent_ip, Ordering::Relaxed);
         slot.ts_ns.store(ev.ts_ns, Ordering::Relaxed);
-        slot.meta.store(ev.context as u32 | META_READY, Ordering::Release);
+        slot.meta
+            .store(ev.context as u32 | META_READY, Ordering::Release);
         true
     }
 
     /// Events written (recorded or lost) since the last reset, over all CPUs.
     pub fn written(&self) -> usize {
-        self.cpus.iter().map(|c| c.reserved.load(Ordering::Acquire)).sum()
+        self.cpus
+            .iter()
+            .map(|c| c.reserved.load(Ordering::Acquire))
+            .sum()
     }
 
     /// Events lost because a buffer was full.
     pub fn lost(&self) -> usize {
         self.cpus
             .iter()
-            .map(|c| c.reserved.load(Ordering::Acquire).saturating_sub(c.slots.len()))
+            .map(|c| {
+                c.reserved
+                    .load(Ordering::Acquire)
+                    .saturating_sub(c.slots.len())
+            })
             .sum()
     }
 
@@ -154,7 +166,13 @@ mod tests {
     use super::*;
 
     fn ev(ip: usize, ts: u64, cpu: u32) -> Event {
-        Event { ip, parent_ip: ip + 1, ts_ns: ts, cpu, context: Context::Irq }
+        Event {
+            ip,
+            parent_ip: ip + 1,
+            ts_ns: ts,
+            cpu,
+            context: Context::Irq,
+        }
     }
 
     #[test]
@@ -163,7 +181,10 @@ mod tests {
         assert!(b.record(&ev(1, 30, 0)));
         assert!(b.record(&ev(2, 10, 1)));
         assert!(b.record(&ev(3, 20, 0)));
-        assert!(!b.record(&ev(4, 40, 0)), "third event on a 2-slot CPU is lost");
+        assert!(
+            !b.record(&ev(4, 40, 0)),
+            "third event on a 2-slot CPU is lost"
+        );
         assert!(!b.record(&ev(5, 50, 7)), "CPU out of range");
         assert_eq!(b.written(), 4);
         assert_eq!(b.lost(), 1);

@@ -63,7 +63,9 @@ pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, _regs: &mut 
     if !t.recording.load(Ordering::Relaxed) {
         return;
     }
-    let Some(_guard) = t.recursion.try_enter(t.platform) else { return };
+    let Some(_guard) = t.recursion.try_enter(t.platform) else {
+        return;
+    };
     let p = t.platform;
     let ev = Event {
         ip,
@@ -124,9 +126,15 @@ mod tests {
     fn traces_filtered_calls_in_linux_format() {
         let (p, sites) = MockPlatform::with_sites(4);
         let names: Vec<String> = (0..4).map(|i| format!("kernel::demo::f{i}")).collect();
-        let syms: Vec<(u64, u32, &str)> =
-            sites.iter().zip(&names).map(|(&s, n)| (s as u64, SITE_STRIDE as u32, n.as_str())).collect();
-        let table = SymbolTable::parse(alloc::boxed::Box::leak(encode(&syms, false).into_boxed_slice())).unwrap();
+        let syms: Vec<(u64, u32, &str)> = sites
+            .iter()
+            .zip(&names)
+            .map(|(&s, n)| (s as u64, SITE_STRIDE as u32, n.as_str()))
+            .collect();
+        let table = SymbolTable::parse(alloc::boxed::Box::leak(
+            encode(&syms, false).into_boxed_slice(),
+        ))
+        .unwrap();
         let mut ft = Ftrace::new(MockArch::new(), p, sites.iter().copied(), Some(table));
         assert_eq!(ft.init().failed.len(), 0);
 
@@ -141,7 +149,12 @@ mod tests {
         }
         let mut out = String::new();
         write_trace(&mut out, ft.symbols()).unwrap();
-        let lines: Vec<&str> = out.lines().skip(2).take(1).chain(out.lines().skip(12)).collect();
+        let lines: Vec<&str> = out
+            .lines()
+            .skip(2)
+            .take(1)
+            .chain(out.lines().skip(12))
+            .collect();
         assert_eq!(
             lines,
             [

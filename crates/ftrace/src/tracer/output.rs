@@ -15,15 +15,30 @@ pub fn write_function_header(
 ) -> fmt::Result {
     writeln!(w, "# tracer: function")?;
     writeln!(w, "#")?;
-    writeln!(w, "# entries-in-buffer/entries-written: {in_buffer}/{written}   #P:{nr_cpus}")?;
+    writeln!(
+        w,
+        "# entries-in-buffer/entries-written: {in_buffer}/{written}   #P:{nr_cpus}"
+    )?;
     writeln!(w, "#")?;
-    writeln!(w, "#                                _-----=> irqs-off/BH-disabled")?;
+    writeln!(
+        w,
+        "#                                _-----=> irqs-off/BH-disabled"
+    )?;
     writeln!(w, "#                               / _----=> need-resched")?;
-    writeln!(w, "#                              | / _---=> hardirq/softirq")?;
+    writeln!(
+        w,
+        "#                              | / _---=> hardirq/softirq"
+    )?;
     writeln!(w, "#                              || / _--=> preempt-depth")?;
-    writeln!(w, "#                              ||| / _-=> migrate-disable")?;
+    writeln!(
+        w,
+        "#                              ||| / _-=> migrate-disable"
+    )?;
     writeln!(w, "#                              |||| /     delay")?;
-    writeln!(w, "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION")?;
+    writeln!(
+        w,
+        "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION"
+    )?;
     writeln!(w, "#              | |         |   |||||     |         |")
 }
 
@@ -72,8 +87,14 @@ pub fn write_function_event(w: &mut dyn Write, e: &Event, symbols: &Symbols) -> 
         context_char(e.context),
         secs,
         usecs,
-        FuncName { symbols, addr: e.ip },
-        FuncName { symbols, addr: e.parent_ip },
+        FuncName {
+            symbols,
+            addr: e.ip
+        },
+        FuncName {
+            symbols,
+            addr: e.parent_ip
+        },
     )
 }
 
@@ -86,14 +107,32 @@ mod tests {
     #[test]
     fn lines_match_linux_columns_exactly() {
         let bytes = alloc::boxed::Box::leak(
-            encode(&[(0x1000, 0x10, "kernel::demo::demo_leaf"), (0x2000, 0x40, "kernel::demo::demo_inner")], false)
-                .into_boxed_slice(),
+            encode(
+                &[
+                    (0x1000, 0x10, "kernel::demo::demo_leaf"),
+                    (0x2000, 0x40, "kernel::demo::demo_inner"),
+                ],
+                false,
+            )
+            .into_boxed_slice(),
         );
         let syms = Symbols::new(Some(SymbolTable::parse(bytes).unwrap()));
         let mut s = String::new();
-        let e = Event { ip: 0x1000, parent_ip: 0x2013, ts_ns: 1_759_519_999, cpu: 0, context: Context::Normal };
+        let e = Event {
+            ip: 0x1000,
+            parent_ip: 0x2013,
+            ts_ns: 1_759_519_999,
+            cpu: 0,
+            context: Context::Normal,
+        };
         write_function_event(&mut s, &e, &syms).unwrap();
-        let e = Event { ip: 0x9000, parent_ip: 0x2000, ts_ns: 12_000_001_000, cpu: 1, context: Context::Irq };
+        let e = Event {
+            ip: 0x9000,
+            parent_ip: 0x2000,
+            ts_ns: 12_000_001_000,
+            cpu: 1,
+            context: Context::Irq,
+        };
         write_function_event(&mut s, &e, &syms).unwrap();
         assert_eq!(
             s,

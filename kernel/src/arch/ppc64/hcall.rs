@@ -55,11 +55,16 @@ pub fn console_write(bytes: &[u8]) {
         // The bytes travel in r6:r7, first byte most significant.
         let mut buf = [0u8; TERM_CHUNK];
         buf[..chunk.len()].copy_from_slice(chunk);
-        let hi = u64::from_be_bytes([buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7]]);
-        let lo = u64::from_be_bytes([buf[8], buf[9], buf[10], buf[11], buf[12], buf[13], buf[14], buf[15]]);
+        let hi = u64::from_be_bytes([
+            buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7],
+        ]);
+        let lo = u64::from_be_bytes([
+            buf[8], buf[9], buf[10], buf[11], buf[12], buf[13], buf[14], buf[15],
+        ]);
         loop {
             // SAFETY: H_PUT_TERM_CHAR only reads its register arguments.
-            let status = unsafe { hcall(H_PUT_TERM_CHAR, [VTY_DEFAULT, chunk.len() as u64, hi, lo]) };
+            let status =
+                unsafe { hcall(H_PUT_TERM_CHAR, [VTY_DEFAULT, chunk.len() as u64, hi, lo]) };
             if status != H_BUSY {
                 break;
             }

@@ -37,8 +37,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 pub use hcall::console_write;
 pub use tracer::{
-    CORRUPT_SITE, FtraceArch, clock_ns, code_region, code_region_stubs_in_use, context, ftrace_arch, ftrace_sites,
-    irq_restore, irq_save, scenario, sync_cores, text_write, trap_init,
+    CORRUPT_SITE, FtraceArch, clock_ns, code_region, code_region_stubs_in_use, context,
+    ftrace_arch, ftrace_sites, irq_restore, irq_save, scenario, sync_cores, text_write, trap_init,
 };
 
 core::arch::global_asm!(include_str!("../../../../boot/ppc64.S"));
@@ -133,7 +133,12 @@ pub fn exit(status: ExitStatus) -> ! {
             let mut cells = [0; 8];
             // The message's address; the kernel lies below 4 GiB.
             cells[0] = OS_TERM_MESSAGE.as_ptr() as usize as u32;
-            hcall::RtasArgs { token: RTAS_OS_TERM.load(Ordering::Relaxed), nargs: 1, nret: 1, cells }
+            hcall::RtasArgs {
+                token: RTAS_OS_TERM.load(Ordering::Relaxed),
+                nargs: 1,
+                nret: 1,
+                cells,
+            }
         }
     };
     if args.token != NO_TOKEN {
@@ -165,7 +170,9 @@ fn read_cmdline() -> &'static [u8] {
 
 /// Reads the RTAS tokens used by [`exit`] from `/rtas`.
 fn read_rtas_tokens() {
-    let Some(rtas) = of::finddevice(b"/rtas\0") else { return };
+    let Some(rtas) = of::finddevice(b"/rtas\0") else {
+        return;
+    };
     if let Some(t) = of::getprop_u32(rtas, b"power-off\0") {
         RTAS_POWER_OFF.store(t, Ordering::Relaxed);
     }

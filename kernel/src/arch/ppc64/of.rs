@@ -38,7 +38,10 @@ fn cell(addr: usize) -> u32 {
 /// writing its results into `rets`. `None` if there is no client interface
 /// or it reports failure.
 fn call(service: &'static [u8], args: &[u32], rets: &mut [u32]) -> Option<()> {
-    assert!(service.last() == Some(&0), "service name must be NUL-terminated");
+    assert!(
+        service.last() == Some(&0),
+        "service name must be NUL-terminated"
+    );
     assert!(args.len() + rets.len() <= MAX_CELLS);
     let entry = ENTRY.load(Ordering::Relaxed);
     if entry == 0 {
@@ -75,7 +78,10 @@ pub fn finddevice(path: &'static [u8]) -> Option<Phandle> {
 /// `buf` and returns its full length (which may exceed `buf.len()`: only
 /// `buf.len()` bytes were copied). `None` if the property is absent.
 pub fn getprop(ph: Phandle, name: &'static [u8], buf: &mut [u8]) -> Option<usize> {
-    assert!(name.last() == Some(&0), "property name must be NUL-terminated");
+    assert!(
+        name.last() == Some(&0),
+        "property name must be NUL-terminated"
+    );
     let mut len = [0u32];
     let args = [
         ph.0,

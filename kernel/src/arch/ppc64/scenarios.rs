@@ -24,7 +24,10 @@ fn count_call(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
 
 /// Loads r3-r10 with values of its own.
 #[inline(never)]
-#[expect(clippy::too_many_arguments, reason = "fills every integer argument register")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "fills every integer argument register"
+)]
 fn int_sink(a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64) -> u64 {
     a ^ b ^ c ^ d ^ e ^ f ^ g ^ h
 }
@@ -57,12 +60,43 @@ fn counter_of(ops: &Ops) -> &'static AtomicUsize {
 #[inline(never)]
 fn clobber_fprs() {
     let v = black_box(-1.5f64);
-    black_box(float_sink(v, v * 2.0, v * 3.0, v * 4.0, v * 5.0, v * 6.0, v * 7.0, v * 8.0, v * 9.0, v * 10.0, v * 11.0, v * 12.0, v * 13.0));
+    black_box(float_sink(
+        v,
+        v * 2.0,
+        v * 3.0,
+        v * 4.0,
+        v * 5.0,
+        v * 6.0,
+        v * 7.0,
+        v * 8.0,
+        v * 9.0,
+        v * 10.0,
+        v * 11.0,
+        v * 12.0,
+        v * 13.0,
+    ));
 }
 
 #[inline(never)]
-#[expect(clippy::too_many_arguments, reason = "fills every float argument register")]
-fn float_sink(a: f64, b: f64, c: f64, d: f64, e: f64, f: f64, g: f64, h: f64, i: f64, j: f64, k: f64, l: f64, m: f64) -> f64 {
+#[expect(
+    clippy::too_many_arguments,
+    reason = "fills every float argument register"
+)]
+fn float_sink(
+    a: f64,
+    b: f64,
+    c: f64,
+    d: f64,
+    e: f64,
+    f: f64,
+    g: f64,
+    h: f64,
+    i: f64,
+    j: f64,
+    k: f64,
+    l: f64,
+    m: f64,
+) -> f64 {
     a + b + c + d + e + f + g + h + i + j + k + l + m
 }
 
@@ -82,21 +116,37 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
         let targets = match e.site_state(i) {
             SiteState::Nop => [arch.layout().caller, arch.layout().regs_caller]
                 .into_iter()
-                .chain([&PLAIN, &REGS].into_iter().filter_map(|o| ftrace::Arch::ops_trampoline(arch, o)))
+                .chain(
+                    [&PLAIN, &REGS]
+                        .into_iter()
+                        .filter_map(|o| ftrace::Arch::ops_trampoline(arch, o)),
+                )
                 .collect(),
             _ => alloc::vec![e.site_target(i)],
         };
         let site_ok = e.site_state(i) == SiteState::Nop || arch_site_branches_to_stub(e, i);
-        let check = targets.iter().map(|&t| arch.check_stub(p, rec, t)).find(|r| *r == Ok(None));
+        let check = targets
+            .iter()
+            .map(|&t| arch.check_stub(p, rec, t))
+            .find(|r| *r == Ok(None));
         match check.unwrap_or_else(|| arch.check_stub(p, rec, targets[0])) {
             Ok(None) if site_ok => good += 1,
             Ok(None) => {
                 bad += 1;
-                kprintln!("ppc64: site {:#x} does not branch to its stub {:#x}", rec.ip, rec.arch);
+                kprintln!(
+                    "ppc64: site {:#x} does not branch to its stub {:#x}",
+                    rec.ip,
+                    rec.arch
+                );
             }
             Ok(Some(m)) => {
                 bad += 1;
-                kprintln!("ppc64: stub word at {:#x}: expected {:#010x}, found {:#010x}", m.addr, m.expected, m.found);
+                kprintln!(
+                    "ppc64: stub word at {:#x}: expected {:#010x}, found {:#010x}",
+                    m.addr,
+                    m.expected,
+                    m.found
+                );
             }
             Err(err) => {
                 bad += 1;
@@ -112,7 +162,9 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
 fn arch_site_branches_to_stub(e: &Engine, i: usize) -> bool {
     use ftrace::Arch;
     let rec = &e.records()[i];
-    let want = e.arch().expected_insn(rec, Some(e.arch().trampoline_addr(Trampoline::Caller)));
+    let want = e
+        .arch()
+        .expected_insn(rec, Some(e.arch().trampoline_addr(Trampoline::Caller)));
     let found = ftrace::arch::read_insn(e.platform(), rec.ip, 4);
     matches!((want, found), (Ok(w), Ok(f)) if w == f)
 }
@@ -139,10 +191,18 @@ fn text_snapshot(e: &Engine) -> alloc::vec::Vec<u8> {
     let l = e.arch().layout();
     let mut out = alloc::vec::Vec::new();
     for rec in e.records() {
-        out.extend_from_slice(ftrace::arch::read_insn(e.platform(), rec.ip, 4).unwrap_or(ftrace::Insn::new(&[])).as_bytes());
+        out.extend_from_slice(
+            ftrace::arch::read_insn(e.platform(), rec.ip, 4)
+                .unwrap_or(ftrace::Insn::new(&[]))
+                .as_bytes(),
+        );
     }
     for at in (l.stubs_start..l.stubs_end).step_by(4) {
-        out.extend_from_slice(ftrace::arch::read_insn(e.platform(), at, 4).unwrap_or(ftrace::Insn::new(&[])).as_bytes());
+        out.extend_from_slice(
+            ftrace::arch::read_insn(e.platform(), at, 4)
+                .unwrap_or(ftrace::Insn::new(&[]))
+                .as_bytes(),
+        );
     }
     out
 }
@@ -157,39 +217,85 @@ fn byte_exact_toggle() -> bool {
         ok &= with_engine(|e| e.unregister(&REGS).is_ok() && e.unregister(&PLAIN).is_ok());
     }
     let after = with_engine(|e| text_snapshot(e));
-    let differ = before.iter().zip(&after).filter(|(a, b)| a != b).count() + before.len().abs_diff(after.len());
-    kprintln!("ppc64: enable/disable twice: {} bytes of sites and stubs compared, {differ} differ", before.len());
+    let differ = before.iter().zip(&after).filter(|(a, b)| a != b).count()
+        + before.len().abs_diff(after.len());
+    kprintln!(
+        "ppc64: enable/disable twice: {} bytes of sites and stubs compared, {differ} differ",
+        before.len()
+    );
     ok && differ == 0
 }
 
 /// Eight integer arguments: all of r3-r10.
 #[inline(never)]
-#[expect(clippy::too_many_arguments, reason = "fills every integer argument register")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "fills every integer argument register"
+)]
 pub fn abi_args8(a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64) -> u64 {
-    a.wrapping_mul(3) ^ b.rotate_left(7) ^ c.wrapping_add(d << 3) ^ e.wrapping_mul(f | 1) ^ g.rotate_right(11) ^ h
+    a.wrapping_mul(3)
+        ^ b.rotate_left(7)
+        ^ c.wrapping_add(d << 3)
+        ^ e.wrapping_mul(f | 1)
+        ^ g.rotate_right(11)
+        ^ h
 }
 
 /// Ten integer arguments: the last two in the caller's parameter save area.
 #[inline(never)]
 #[expect(clippy::too_many_arguments, reason = "two arguments on the stack")]
-pub fn abi_args10(a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64, i: u64, j: u64) -> u64 {
-    abi_args8(a, b, c, d, e, f, g, h).wrapping_mul(i | 1).wrapping_add(j)
+pub fn abi_args10(
+    a: u64,
+    b: u64,
+    c: u64,
+    d: u64,
+    e: u64,
+    f: u64,
+    g: u64,
+    h: u64,
+    i: u64,
+    j: u64,
+) -> u64 {
+    abi_args8(a, b, c, d, e, f, g, h)
+        .wrapping_mul(i | 1)
+        .wrapping_add(j)
 }
 
 /// Floating-point and integer arguments mixed: f1-f13 and r3-r5.
 #[inline(never)]
-#[expect(clippy::too_many_arguments, reason = "fills every float argument register")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "fills every float argument register"
+)]
 pub fn abi_floats(
-    a: f64, b: f64, c: f64, d: f64, e: f64, f: f64, g: f64, n: u64, h: f64, i: f64, j: f64, k: f64, l: f64, m: f64, o: u64,
+    a: f64,
+    b: f64,
+    c: f64,
+    d: f64,
+    e: f64,
+    f: f64,
+    g: f64,
+    n: u64,
+    h: f64,
+    i: f64,
+    j: f64,
+    k: f64,
+    l: f64,
+    m: f64,
+    o: u64,
 ) -> f64 {
-    a - b * 2.0 + c * 3.0 - d * 4.0 + e * 5.0 - f * 6.0 + g * 7.0 - h * 8.0 + i * 9.0 - j * 10.0 + k * 11.0 - l * 12.0
+    a - b * 2.0 + c * 3.0 - d * 4.0 + e * 5.0 - f * 6.0 + g * 7.0 - h * 8.0 + i * 9.0 - j * 10.0
+        + k * 11.0
+        - l * 12.0
         + m * 13.0
         + (n as f64) * 0.5
         - (o as f64) * 0.25
 }
 
 /// Read through the TOC by [`abi_toc`].
-static ABI_TABLE: [u64; 8] = [0x1111, 0x2222, 0x3333, 0x4444, 0x5555, 0x6666, 0x7777, 0x8888];
+static ABI_TABLE: [u64; 8] = [
+    0x1111, 0x2222, 0x3333, 0x4444, 0x5555, 0x6666, 0x7777, 0x8888,
+];
 static ABI_COUNTER: AtomicUsize = AtomicUsize::new(7);
 
 /// Reads statics through the TOC (r2): its global entry sets up r2.
@@ -203,7 +309,16 @@ pub fn abi_toc(i: usize) -> u64 {
 fn call_abi_functions() -> String {
     let v = |x: u64| black_box(x);
     let f = |x: f64| black_box(x);
-    let r8 = abi_args8(v(1), v(0x22), v(0x333), v(0x4444), v(0x5_5555), v(0x66_6666), v(0x777_7777), v(0x8888_8888));
+    let r8 = abi_args8(
+        v(1),
+        v(0x22),
+        v(0x333),
+        v(0x4444),
+        v(0x5_5555),
+        v(0x66_6666),
+        v(0x777_7777),
+        v(0x8888_8888),
+    );
     let r10 = abi_args10(v(10), v(9), v(8), v(7), v(6), v(5), v(4), v(3), v(2), v(1));
     let rf = abi_floats(
         f(1.25),
@@ -249,7 +364,10 @@ pub fn abi() -> bool {
         let set = with_engine(|e| {
             let mut set = 0;
             for o in all.into_iter().flatten() {
-                match e.set_filter(o, "*::abi_*").and_then(|n| e.register(o).map(|()| n)) {
+                match e
+                    .set_filter(o, "*::abi_*")
+                    .and_then(|n| e.register(o).map(|()| n))
+                {
                     Ok(n) => set = n,
                     Err(err) => kprintln!("ppc64: abi: {err}"),
                 }
@@ -258,12 +376,17 @@ pub fn abi() -> bool {
         });
         let traced = call_abi_functions();
         let unreg = with_engine(|e| {
-            all.into_iter().flatten().all(|o| e.unregister(o).is_ok() && e.clear_filter(o).is_ok())
+            all.into_iter()
+                .flatten()
+                .all(|o| e.unregister(o).is_ok() && e.clear_filter(o).is_ok())
         });
         let calls = counter.load(Ordering::Relaxed);
         kprintln!("ppc64: abi {name} ({set} functions, {calls} calls traced): {traced}");
         ok &= unreg && set == 4 && calls == 5 && traced == untraced;
     }
-    kprintln!("ppc64: abi: results {}", if ok { "identical" } else { "DIFFER" });
+    kprintln!(
+        "ppc64: abi: results {}",
+        if ok { "identical" } else { "DIFFER" }
+    );
     ok
 }

@@ -54,7 +54,11 @@ unsafe extern "C" {
 pub fn code_region() -> ftrace::CodeRegion {
     let start = core::ptr::addr_of!(__ftrace_region_stubs_start) as usize;
     let stop = core::ptr::addr_of!(__ftrace_region_stubs_stop) as usize;
-    ftrace::CodeRegion { name: "demo_region", sites: crate::platform::code_region_sites().to_vec(), stubs: start..stop }
+    ftrace::CodeRegion {
+        name: "demo_region",
+        sites: crate::platform::code_region_sites().to_vec(),
+        stubs: start..stop,
+    }
 }
 
 /// Stubs of the code region's area holding anything but `trap` (read
@@ -67,7 +71,8 @@ pub fn code_region_stubs_in_use() -> usize {
         .step_by(STUB_SIZE)
         .filter(|&stub| {
             (0..STUB_SIZE / 4).any(|i| {
-                ftrace::arch::read_insn(&crate::platform::PLATFORM, stub + 4 * i, 4).is_ok_and(|w| w != trap)
+                ftrace::arch::read_insn(&crate::platform::PLATFORM, stub + 4 * i, 4)
+                    .is_ok_and(|w| w != trap)
             })
         })
         .count()
@@ -180,8 +185,12 @@ pub fn trap_init() {}
 /// Reads the timebase frequency from the first CPU node under `/cpus`
 /// (QEMU pseries: 512 MHz). Keeps the default when the firmware has none.
 pub fn read_timebase_frequency() {
-    let Some(cpus) = super::of::finddevice(b"/cpus\0") else { return };
-    let Some(cpu) = super::of::child(cpus) else { return };
+    let Some(cpus) = super::of::finddevice(b"/cpus\0") else {
+        return;
+    };
+    let Some(cpu) = super::of::child(cpus) else {
+        return;
+    };
     if let Some(hz) = super::of::getprop_u32(cpu, b"timebase-frequency\0")
         && hz != 0
     {

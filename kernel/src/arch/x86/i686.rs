@@ -2,17 +2,17 @@
 
 #[path = "common.rs"]
 mod common;
-#[path = "trap.rs"]
-mod trap;
 #[path = "tracer.rs"]
 mod tracer;
+#[path = "trap.rs"]
+mod trap;
 
 pub use common::{console_write, exit};
-pub use trap::trap_init;
 pub use tracer::{
-    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, irq_restore, irq_save, scenario,
-    sync_cores, text_write,
+    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, irq_restore, irq_save,
+    scenario, sync_cores, text_write,
 };
+pub use trap::trap_init;
 
 use ftrace::arch::x86::I686Mode;
 
@@ -56,9 +56,13 @@ unsafe extern "C" {
 /// The build's instrumentation mode.
 fn mode() -> I686Mode {
     #[cfg(feature = "nodynamic")]
-    return I686Mode::NoDynamic { mcount: mcount as *const () as usize };
+    return I686Mode::NoDynamic {
+        mcount: mcount as *const () as usize,
+    };
     #[cfg(all(feature = "mcount", not(feature = "nodynamic")))]
-    return I686Mode::Mcount { mcount: mcount as *const () as usize };
+    return I686Mode::Mcount {
+        mcount: mcount as *const () as usize,
+    };
     #[cfg(not(any(feature = "mcount", feature = "nodynamic")))]
     I686Mode::Fentry
 }
@@ -84,7 +88,8 @@ pub fn ftrace_sites() -> alloc::vec::Vec<usize> {
         // u32 addresses, ftrace_abi::MCOUNT_SITES_RESERVED bytes) and the
         // post-link tool filled it; it is never written at run time.
         let all = unsafe {
-            let n = (core::ptr::read_volatile(base) as usize).min(ftrace_abi::MCOUNT_SITES_CAPACITY);
+            let n =
+                (core::ptr::read_volatile(base) as usize).min(ftrace_abi::MCOUNT_SITES_CAPACITY);
             core::slice::from_raw_parts(base.add(1), n)
         };
         tracer::filter_sites(all.iter().map(|&a| a as usize))

@@ -93,7 +93,11 @@ pub fn clock_ns() -> u64 {
 /// enables no interrupts).
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn context() -> Context {
-    if super::trap::in_trap() { Context::Irq } else { Context::Normal }
+    if super::trap::in_trap() {
+        Context::Irq
+    } else {
+        Context::Normal
+    }
 }
 
 /// Drops the sites of functions the `#BP` path or the platform runs
@@ -104,10 +108,12 @@ pub fn context() -> Context {
 pub fn filter_sites(sites: impl IntoIterator<Item = usize>) -> alloc::vec::Vec<usize> {
     let symtab = ftrace_abi::symtab::SymbolTable::parse(crate::platform::symtab_bytes()).ok();
     let excluded = |ip: usize| {
-        symtab.and_then(|t| t.lookup(ip as u64)).is_some_and(|(s, _)| {
-            let n = s.name.strip_prefix('<').unwrap_or(s.name);
-            n.starts_with("kernel::arch::") || n.starts_with("kernel::platform::")
-        })
+        symtab
+            .and_then(|t| t.lookup(ip as u64))
+            .is_some_and(|(s, _)| {
+                let n = s.name.strip_prefix('<').unwrap_or(s.name);
+                n.starts_with("kernel::arch::") || n.starts_with("kernel::platform::")
+            })
     };
     sites.into_iter().filter(|&a| !excluded(a)).collect()
 }
@@ -116,7 +122,11 @@ pub fn filter_sites(sites: impl IntoIterator<Item = usize>) -> alloc::vec::Vec<u
 /// crate's site table. x86 sites call the trampolines directly, so the
 /// region needs no stub area.
 pub fn code_region() -> ftrace::CodeRegion {
-    ftrace::CodeRegion { name: "demo_region", sites: crate::platform::code_region_sites().to_vec(), stubs: 0..0 }
+    ftrace::CodeRegion {
+        name: "demo_region",
+        sites: crate::platform::code_region_sites().to_vec(),
+        stubs: 0..0,
+    }
 }
 
 /// Stubs of the code region in use: x86 has none.
@@ -195,7 +205,10 @@ fn run_int3() -> bool {
             kprintln!("int3: {err}");
             return None;
         }
-        let i = e.records().iter().position(|r| r.ip >= leaf && r.ip < leaf + 64)?;
+        let i = e
+            .records()
+            .iter()
+            .position(|r| r.ip >= leaf && r.ip < leaf + 64)?;
         let rec = e.records()[i];
         let call = e.arch().expected_insn(&rec, Some(e.site_target(i))).ok()?;
         Some((rec.ip, call))

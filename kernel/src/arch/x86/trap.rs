@@ -116,7 +116,12 @@ extern "C" fn x86_fatal_exception(vector: usize, sp: usize) -> ! {
     TRAP_DEPTH.fetch_add(1, Ordering::Relaxed);
     // SAFETY: `sp` is the stack pointer at the exception, which points at
     // the CPU-pushed frame (at least three words).
-    let (w0, w1) = unsafe { (core::ptr::read_volatile(sp as *const usize), core::ptr::read_volatile((sp + core::mem::size_of::<usize>()) as *const usize)) };
+    let (w0, w1) = unsafe {
+        (
+            core::ptr::read_volatile(sp as *const usize),
+            core::ptr::read_volatile((sp + core::mem::size_of::<usize>()) as *const usize),
+        )
+    };
     panic!("exception {vector} (stack {sp:#x}: {w0:#x} {w1:#x})");
 }
 
@@ -194,7 +199,9 @@ struct IdtPointer {
 pub fn trap_init() {
     let cs: u16;
     // SAFETY: reading the code segment selector has no side effects.
-    unsafe { core::arch::asm!("mov {0:x}, cs", out(reg) cs, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {0:x}, cs", out(reg) cs, options(nomem, nostack, preserves_flags))
+    };
     let fatal = core::ptr::addr_of!(x86_fatal_entries) as usize;
     // SAFETY: called once at boot on the only CPU with interrupts disabled;
     // nothing else accesses IDT, and `lidt` gets a pointer to the static
@@ -202,10 +209,17 @@ pub fn trap_init() {
     unsafe {
         let idt = &mut *core::ptr::addr_of_mut!(IDT);
         for (v, gate) in idt.0.iter_mut().enumerate() {
-            let handler = if v == VECTOR_BP { x86_bp_entry as *const () as usize } else { fatal + v * FATAL_STUB_STRIDE };
+            let handler = if v == VECTOR_BP {
+                x86_bp_entry as *const () as usize
+            } else {
+                fatal + v * FATAL_STUB_STRIDE
+            };
             *gate = Gate::new(handler, cs);
         }
-        let ptr = IdtPointer { limit: (core::mem::size_of::<Idt>() - 1) as u16, base: idt as *const Idt as usize };
+        let ptr = IdtPointer {
+            limit: (core::mem::size_of::<Idt>() - 1) as u16,
+            base: idt as *const Idt as usize,
+        };
         core::arch::asm!("lidt [{0}]", in(reg) &ptr, options(readonly, nostack, preserves_flags));
     }
 }

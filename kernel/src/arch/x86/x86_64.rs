@@ -2,17 +2,17 @@
 
 #[path = "common.rs"]
 mod common;
-#[path = "trap.rs"]
-mod trap;
 #[path = "tracer.rs"]
 mod tracer;
+#[path = "trap.rs"]
+mod trap;
 
 pub use common::{console_write, exit};
-pub use trap::trap_init;
 pub use tracer::{
-    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, irq_restore, irq_save, scenario,
-    sync_cores, text_write,
+    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, irq_restore, irq_save,
+    scenario, sync_cores, text_write,
 };
+pub use trap::trap_init;
 
 /// The tracer's backend on this arch.
 pub type FtraceArch = ftrace::arch::x86::X86_64;
@@ -28,7 +28,10 @@ pub fn ftrace_sites() -> alloc::vec::Vec<usize> {
     tracer::filter_sites(crate::platform::sites().iter().copied())
 }
 
-core::arch::global_asm!(include_str!("../../../../boot/x86_64.S"), options(att_syntax));
+core::arch::global_asm!(
+    include_str!("../../../../boot/x86_64.S"),
+    options(att_syntax)
+);
 
 /// Printed at boot.
 pub const NAME: &str = "x86_64";

@@ -66,7 +66,10 @@ pub fn in_range(from: usize, to: usize) -> bool {
 /// misaligned address, never producing a wrong branch.
 pub fn branch(from: usize, to: usize, link: bool) -> Result<u32, PatchError> {
     if !in_range(from, to) {
-        return Err(PatchError::OutOfRange { site: from, target: to });
+        return Err(PatchError::OutOfRange {
+            site: from,
+            target: to,
+        });
     }
     let disp = (to as i64).wrapping_sub(from as i64) as u32;
     Ok(OPCODE_BRANCH | (disp & LI_MASK) | if link { LK } else { 0 })
@@ -94,7 +97,11 @@ pub fn is_toc_setup(w0: u32, w1: u32) -> bool {
 /// first two words are `w0, w1`: 8 bytes in when it sets up the TOC, the
 /// global entry otherwise (rustc's functions have no other layout).
 pub fn local_entry(global: usize, w0: u32, w1: u32) -> usize {
-    if is_toc_setup(w0, w1) { global + 8 } else { global }
+    if is_toc_setup(w0, w1) {
+        global + 8
+    } else {
+        global
+    }
 }
 
 /// Bytes of one stub (`ftrace_abi::PPC64_STUB_SIZE`).
@@ -117,7 +124,12 @@ const _: () = assert!(STUB_SIZE == 16 && STUB_BL * 4 == 4 && STUB_RESUME * 4 == 
 /// stub+12  b    site+4      continue the traced function
 /// ```
 pub fn stub_words(stub: usize, site: usize, tramp: usize) -> Result<[u32; 4], PatchError> {
-    Ok([MFLR_R0, branch(stub + 4, tramp, true)?, MTLR_R0, branch(stub + 12, site + 4, false)?])
+    Ok([
+        MFLR_R0,
+        branch(stub + 4, tramp, true)?,
+        MTLR_R0,
+        branch(stub + 12, site + 4, false)?,
+    ])
 }
 
 #[cfg(test)]
@@ -131,8 +143,14 @@ mod tests {
         assert_eq!(branch(0x1000, 0x0ffc, true), Ok(0x4bff_fffd));
         assert_eq!(branch(0x1000, 0x1000, false), Ok(0x4800_0000));
         // The extremes.
-        assert_eq!(branch(0x400_0000, 0x400_0000 + (1 << 25) - 4, false), Ok(0x49ff_fffc));
-        assert_eq!(branch(0x400_0000, 0x400_0000 - (1 << 25), true), Ok(0x4a00_0001));
+        assert_eq!(
+            branch(0x400_0000, 0x400_0000 + (1 << 25) - 4, false),
+            Ok(0x49ff_fffc)
+        );
+        assert_eq!(
+            branch(0x400_0000, 0x400_0000 - (1 << 25), true),
+            Ok(0x4a00_0001)
+        );
     }
 
     #[test]
@@ -147,18 +165,31 @@ mod tests {
         assert!(!in_range(0, usize::MAX - 3), "wrapping distances are far");
         assert_eq!(
             branch(base, base + (1 << 25), true),
-            Err(PatchError::OutOfRange { site: base, target: base + (1 << 25) })
+            Err(PatchError::OutOfRange {
+                site: base,
+                target: base + (1 << 25)
+            })
         );
         assert_eq!(
             branch(base, base - (1 << 25) - 4, false),
-            Err(PatchError::OutOfRange { site: base, target: base - (1 << 25) - 4 })
+            Err(PatchError::OutOfRange {
+                site: base,
+                target: base - (1 << 25) - 4
+            })
         );
     }
 
     #[test]
     fn decode_round_trip() {
         let base = 0x0400_0000usize;
-        for disp in [-(1i64 << 25), -4, 0, 4, 0x1234_5678 & 0x01ff_fffc, (1 << 25) - 4] {
+        for disp in [
+            -(1i64 << 25),
+            -4,
+            0,
+            4,
+            0x1234_5678 & 0x01ff_fffc,
+            (1 << 25) - 4,
+        ] {
             let to = (base as i64 + disp) as usize;
             for link in [false, true] {
                 let w = branch(base, to, link).unwrap();
@@ -188,8 +219,14 @@ mod tests {
         assert_eq!(w[0], MFLR_R0);
         assert_eq!(w[2], MTLR_R0);
         assert_eq!(decode_branch(stub + 4, w[STUB_BL]), Some((tramp, true)));
-        assert_eq!(decode_branch(stub + 12, w[STUB_RESUME]), Some((site + 4, false)));
-        assert!(matches!(stub_words(stub, site + (64 << 20), tramp), Err(PatchError::OutOfRange { .. })));
+        assert_eq!(
+            decode_branch(stub + 12, w[STUB_RESUME]),
+            Some((site + 4, false))
+        );
+        assert!(matches!(
+            stub_words(stub, site + (64 << 20), tramp),
+            Err(PatchError::OutOfRange { .. })
+        ));
     }
 
     #[test]

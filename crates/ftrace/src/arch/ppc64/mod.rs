@@ -90,7 +90,10 @@ use crate::record::Record;
 use crate::region::CodeRegion;
 use crate::tramp::OpsTrampPool;
 
-use insn::{MFLR_R0, MTLR_R0, NOP, STUB_BL, STUB_RESUME, STUB_SIZE, TRAP, branch, decode_branch, from_insn, to_insn};
+use insn::{
+    MFLR_R0, MTLR_R0, NOP, STUB_BL, STUB_RESUME, STUB_SIZE, TRAP, branch, decode_branch, from_insn,
+    to_insn,
+};
 
 /// Addresses the backend works with: the stub area and the trampolines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +141,11 @@ impl Ppc64Arch {
     pub fn with_layout(layout: Layout, sites: &[usize]) -> Self {
         let mut entries = sites.to_vec();
         entries.sort_unstable();
-        Ppc64Arch { layout, entries, pool: None }
+        Ppc64Arch {
+            layout,
+            entries,
+            pool: None,
+        }
     }
 
     /// The same backend handing out per-callback trampolines from `pool`
@@ -150,7 +157,10 @@ impl Ppc64Arch {
     pub fn with_ops_pool(mut self, pool: OpsTrampPool) -> Self {
         let (start, end) = (self.layout.stubs_start, self.layout.stubs_end);
         let bls = [start, end.saturating_sub(STUB_SIZE).max(start)].map(|stub| stub + 4 * STUB_BL);
-        if pool.entries().all(|t| bls.iter().all(|&bl| branch(bl, t, true).is_ok())) {
+        if pool
+            .entries()
+            .all(|t| bls.iter().all(|&bl| branch(bl, t, true).is_ok()))
+        {
             self.pool = Some(pool);
         }
         self
@@ -168,11 +178,11 @@ impl Ppc64Arch {
     pub fn new(stubs: core::ops::Range<usize>, sites: &[usize]) -> Self {
         Self::with_layout(
             Layout {
-            stubs_start: stubs.start,
-            stubs_end: stubs.end,
-            caller: tramp::caller(),
-            regs_caller: tramp::regs_caller(),
-            caller_call: tramp::caller_call(),
+                stubs_start: stubs.start,
+                stubs_end: stubs.end,
+                caller: tramp::caller(),
+                regs_caller: tramp::regs_caller(),
+                caller_call: tramp::caller_call(),
                 regs_caller_call: tramp::regs_caller_call(),
             },
             sites,
@@ -208,13 +218,22 @@ impl Ppc64Arch {
 
     /// Compares `rec`'s stub with the encoding for `tramp`, word by word;
     /// returns the first difference.
-    pub fn check_stub(&self, p: &dyn Platform, rec: &Record, tramp: usize) -> Result<Option<StubMismatch>, PatchError> {
+    pub fn check_stub(
+        &self,
+        p: &dyn Platform,
+        rec: &Record,
+        tramp: usize,
+    ) -> Result<Option<StubMismatch>, PatchError> {
         let stub = Self::stub_of(rec)?;
         let want = Self::expected_stub(rec, tramp)?;
         for (i, &w) in want.iter().enumerate() {
             let found = read_word(p, stub + 4 * i)?;
             if found != w {
-                return Ok(Some(StubMismatch { addr: stub + 4 * i, expected: w, found }));
+                return Ok(Some(StubMismatch {
+                    addr: stub + 4 * i,
+                    expected: w,
+                    found,
+                }));
             }
         }
         Ok(None)
@@ -232,13 +251,21 @@ impl Ppc64Arch {
         let bl = read_word(p, stub + 4 * STUB_BL)?;
         match decode_branch(stub + 4 * STUB_BL, bl) {
             Some((t, true)) => Ok(t),
-            _ => Err(PatchError::Mismatch { expected: to_insn(branch(stub + 4, self.layout.caller, true)?), found: to_insn(bl) }),
+            _ => Err(PatchError::Mismatch {
+                expected: to_insn(branch(stub + 4, self.layout.caller, true)?),
+                found: to_insn(bl),
+            }),
         }
     }
 
     /// Points `rec`'s stub at `tramp` (one aligned store of its `bl`),
     /// after checking the stub; writes nothing when it already does.
-    fn retarget_stub(&self, p: &dyn Platform, rec: &Record, tramp: usize) -> Result<(), PatchError> {
+    fn retarget_stub(
+        &self,
+        p: &dyn Platform,
+        rec: &Record,
+        tramp: usize,
+    ) -> Result<(), PatchError> {
         let stub = Self::stub_of(rec)?;
         let new = branch(stub + 4 * STUB_BL, tramp, true)?;
         let cur = self.stub_target(p, rec)?;
@@ -298,7 +325,14 @@ fn read_word(p: &dyn Platform, addr: usize) -> Result<u32, PatchError> {
 /// Fails with `Mismatch` unless the word at `addr` is `want`.
 fn expect_word(p: &dyn Platform, addr: usize, want: u32) -> Result<(), PatchError> {
     let found = read_word(p, addr)?;
-    if found == want { Ok(()) } else { Err(PatchError::Mismatch { expected: to_insn(want), found: to_insn(found) }) }
+    if found == want {
+        Ok(())
+    } else {
+        Err(PatchError::Mismatch {
+            expected: to_insn(want),
+            found: to_insn(found),
+        })
+    }
 }
 
 // SAFETY:
@@ -345,7 +379,9 @@ unsafe impl Arch for Ppc64Arch {
     /// repeated init is harmless. The site stays a nop.
     fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
         self.prepare_site(p, rec, |entry| {
-            self.stub_for_entry(entry).ok_or(PatchError::Other("ppc64: no stub for this site-table entry"))
+            self.stub_for_entry(entry).ok_or(PatchError::Other(
+                "ppc64: no stub for this site-table entry",
+            ))
         })
     }
 
@@ -365,7 +401,11 @@ unsafe impl Arch for Ppc64Arch {
             let stub = index
                 .checked_mul(STUB_SIZE)
                 .and_then(|off| region.stubs.start.checked_add(off))
-                .filter(|s| s % 4 == 0 && s.checked_add(STUB_SIZE).is_some_and(|e| e <= region.stubs.end));
+                .filter(|s| {
+                    s % 4 == 0
+                        && s.checked_add(STUB_SIZE)
+                            .is_some_and(|e| e <= region.stubs.end)
+                });
             stub.ok_or(PatchError::Other("ppc64: region stub area too small"))
         })
     }
@@ -399,14 +439,25 @@ unsafe impl Arch for Ppc64Arch {
     }
 
     /// Site `b stub` -> `nop`; the stub is left as it is (unreachable).
-    fn make_nop(&self, p: &dyn Platform, rec: &Record, old_target: usize) -> Result<(), PatchError> {
+    fn make_nop(
+        &self,
+        p: &dyn Platform,
+        rec: &Record,
+        old_target: usize,
+    ) -> Result<(), PatchError> {
         let b_stub = self.expected_insn(rec, Some(old_target))?;
         replace_insn(p, rec.ip, &b_stub, &self.nop_insn())
     }
 
     /// Only the stub's `bl` changes (after checking the site branches to
     /// the stub and the stub calls `old_target`).
-    fn modify_call(&self, p: &dyn Platform, rec: &Record, old_target: usize, new_target: usize) -> Result<(), PatchError> {
+    fn modify_call(
+        &self,
+        p: &dyn Platform,
+        rec: &Record,
+        old_target: usize,
+        new_target: usize,
+    ) -> Result<(), PatchError> {
         let stub = Self::stub_of(rec)?;
         let b_stub = self.expected_insn(rec, Some(old_target))?;
         expect_word(p, rec.ip, from_insn(&b_stub).unwrap_or(NOP))?;
@@ -418,7 +469,12 @@ unsafe impl Arch for Ppc64Arch {
     /// Rewrites the `bl` at `ftrace_call` / `ftrace_regs_call` to the local
     /// entry of `func` (the trampolines load the kernel TOC into r2, so the
     /// local entry is the right one and r12 need not hold `func`).
-    fn update_ftrace_func(&self, p: &dyn Platform, which: Trampoline, func: usize) -> Result<(), PatchError> {
+    fn update_ftrace_func(
+        &self,
+        p: &dyn Platform,
+        which: Trampoline,
+        func: usize,
+    ) -> Result<(), PatchError> {
         let at = match which {
             Trampoline::Caller => self.layout.caller_call,
             Trampoline::RegsCaller => self.layout.regs_caller_call,
@@ -428,7 +484,10 @@ unsafe impl Arch for Ppc64Arch {
         let cur = read_word(p, at)?;
         match decode_branch(at, cur) {
             Some((_, true)) => replace_insn(p, at, &to_insn(cur), &to_insn(new)),
-            _ => Err(PatchError::Mismatch { expected: to_insn(new), found: to_insn(cur) }),
+            _ => Err(PatchError::Mismatch {
+                expected: to_insn(new),
+                found: to_insn(cur),
+            }),
         }
     }
 
@@ -452,7 +511,10 @@ unsafe impl Arch for Ppc64Arch {
 mod tramp {
     use core::mem::offset_of;
 
-    use crate::regs::{FREGS_FULL, FREGS_SIZE, FtraceRegs, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP};
+    use crate::regs::{
+        FREGS_FULL, FREGS_SIZE, FtraceRegs, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP,
+        OFF_RET_SLOT, OFF_SP,
+    };
     use crate::tramp::{OPS_TRAMP_SLOTS, OpsSlots, OpsTrampPool};
 
     core::arch::global_asm!(

@@ -63,14 +63,26 @@ fn setup(n: usize) -> (&'static MockPlatform, Vec<usize>) {
         entries.push(f);
     }
     poke(p, STUBS, &[TRAP; 64]);
-    poke(p, CALLER_CALL, &[insn::branch(CALLER_CALL, CALLER + 0x80, true).unwrap()]);
-    poke(p, REGS_CALLER_CALL, &[insn::branch(REGS_CALLER_CALL, REGS_CALLER + 0x80, true).unwrap()]);
+    poke(
+        p,
+        CALLER_CALL,
+        &[insn::branch(CALLER_CALL, CALLER + 0x80, true).unwrap()],
+    );
+    poke(
+        p,
+        REGS_CALLER_CALL,
+        &[insn::branch(REGS_CALLER_CALL, REGS_CALLER + 0x80, true).unwrap()],
+    );
     poke(p, DISPATCH, &TOC_PAIR);
     (p, entries)
 }
 
 fn site_of(entry: usize) -> usize {
-    if (entry - FUNCS) / 0x40 % 2 == 0 { entry + 8 } else { entry }
+    if (entry - FUNCS) / 0x40 % 2 == 0 {
+        entry + 8
+    } else {
+        entry
+    }
 }
 
 #[test]
@@ -85,16 +97,24 @@ fn init_site_moves_past_the_toc_pair_and_writes_the_stub() {
         assert_eq!(peek(p, rec.ip), NOP, "the site stays a nop");
         let stub = rec.arch;
         assert_eq!(peek(p, stub), MFLR_R0);
-        assert_eq!(decode_branch(stub + 4, peek(p, stub + 4)), Some((CALLER, true)));
+        assert_eq!(
+            decode_branch(stub + 4, peek(p, stub + 4)),
+            Some((CALLER, true))
+        );
         assert_eq!(peek(p, stub + 8), MTLR_R0);
-        assert_eq!(decode_branch(stub + 12, peek(p, stub + 12)), Some((rec.ip + 4, false)));
+        assert_eq!(
+            decode_branch(stub + 12, peek(p, stub + 12)),
+            Some((rec.ip + 4, false))
+        );
         assert_eq!(arch.check_stub(p, &rec, CALLER), Ok(None));
     }
     // A second init of the same site (another instance) changes nothing.
     let before = p.peek(TEXT_BASE, TEXT_LEN);
     let writes = p.writes.load(core::sync::atomic::Ordering::Relaxed);
     let mut rec = Record::new(entries[1]);
-    Ppc64Arch::with_layout(layout(2), &entries).init_site(p, &mut rec).unwrap();
+    Ppc64Arch::with_layout(layout(2), &entries)
+        .init_site(p, &mut rec)
+        .unwrap();
     assert_eq!(rec.arch, STUBS + STUB_SIZE);
     assert_eq!(p.peek(TEXT_BASE, TEXT_LEN), before);
     assert_eq!(p.writes.load(core::sync::atomic::Ordering::Relaxed), writes);
@@ -109,14 +129,20 @@ fn init_site_reports_expected_and_found_words() {
     let mut rec = Record::new(entries[0]);
     assert_eq!(
         arch.init_site(p, &mut rec),
-        Err(PatchError::Mismatch { expected: insn::to_insn(NOP), found: insn::to_insn(0x6800_0000) })
+        Err(PatchError::Mismatch {
+            expected: insn::to_insn(NOP),
+            found: insn::to_insn(0x6800_0000)
+        })
     );
     assert_eq!(rec.ip, entries[0] + 8);
     assert_eq!(peek(p, STUBS), TRAP, "no stub written");
     // A function that starts with neither the nop nor the TOC pair.
     poke(p, entries[1], &[0x6800_0000]);
     let mut rec = Record::new(entries[1]);
-    assert!(matches!(arch.init_site(p, &mut rec), Err(PatchError::Mismatch { .. })));
+    assert!(matches!(
+        arch.init_site(p, &mut rec),
+        Err(PatchError::Mismatch { .. })
+    ));
     assert_eq!(rec.ip, entries[1]);
     assert_eq!(peek(p, STUBS + STUB_SIZE), TRAP);
 }
@@ -128,19 +154,49 @@ fn stub_area_too_small_and_out_of_range() {
     let mut r0 = Record::new(entries[0]);
     let mut r1 = Record::new(entries[1]);
     arch.init_site(p, &mut r0).unwrap();
-    assert_eq!(arch.init_site(p, &mut r1), Err(PatchError::Other("ppc64: no stub for this site-table entry")));
+    assert_eq!(
+        arch.init_site(p, &mut r1),
+        Err(PatchError::Other(
+            "ppc64: no stub for this site-table entry"
+        ))
+    );
     let mut stray = Record::new(entries[1] + 0x20);
-    assert!(arch.init_site(p, &mut stray).is_err(), "not in the site table");
+    assert!(
+        arch.init_site(p, &mut stray).is_err(),
+        "not in the site table"
+    );
 
     // Stubs 64 MiB away: out of range of every site; nothing written.
     let far = STUBS + (64 << 20);
-    let arch = Ppc64Arch::with_layout(Layout { stubs_start: far, stubs_end: far + 64, ..layout(1) }, &entries);
+    let arch = Ppc64Arch::with_layout(
+        Layout {
+            stubs_start: far,
+            stubs_end: far + 64,
+            ..layout(1)
+        },
+        &entries,
+    );
     let mut rec = Record::new(entries[1]);
-    assert_eq!(arch.init_site(p, &mut rec), Err(PatchError::OutOfRange { site: entries[1], target: far + STUB_SIZE }));
+    assert_eq!(
+        arch.init_site(p, &mut rec),
+        Err(PatchError::OutOfRange {
+            site: entries[1],
+            target: far + STUB_SIZE
+        })
+    );
     // A trampoline out of range of the stub.
-    let arch = Ppc64Arch::with_layout(Layout { regs_caller: STUBS + (40 << 20), ..layout(4) }, &entries);
+    let arch = Ppc64Arch::with_layout(
+        Layout {
+            regs_caller: STUBS + (40 << 20),
+            ..layout(4)
+        },
+        &entries,
+    );
     let mut rec = Record::new(entries[1]);
-    assert!(matches!(arch.init_site(p, &mut rec), Err(PatchError::OutOfRange { .. })));
+    assert!(matches!(
+        arch.init_site(p, &mut rec),
+        Err(PatchError::OutOfRange { .. })
+    ));
 }
 
 fn cb(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
@@ -161,7 +217,11 @@ unsafe impl Arch for NoFuncPatch {
     fn call_insn(&self, site: usize, target: usize) -> Result<crate::Insn, PatchError> {
         self.0.call_insn(site, target)
     }
-    fn expected_insn(&self, rec: &Record, target: Option<usize>) -> Result<crate::Insn, PatchError> {
+    fn expected_insn(
+        &self,
+        rec: &Record,
+        target: Option<usize>,
+    ) -> Result<crate::Insn, PatchError> {
         self.0.expected_insn(rec, target)
     }
     fn init_site(&self, p: &dyn crate::Platform, rec: &mut Record) -> Result<(), PatchError> {
@@ -179,13 +239,29 @@ unsafe impl Arch for NoFuncPatch {
     fn release_site(&self, p: &dyn crate::Platform, rec: &Record) -> Result<(), PatchError> {
         self.0.release_site(p, rec)
     }
-    fn make_nop(&self, p: &dyn crate::Platform, rec: &Record, old: usize) -> Result<(), PatchError> {
+    fn make_nop(
+        &self,
+        p: &dyn crate::Platform,
+        rec: &Record,
+        old: usize,
+    ) -> Result<(), PatchError> {
         self.0.make_nop(p, rec, old)
     }
-    fn make_call(&self, p: &dyn crate::Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
+    fn make_call(
+        &self,
+        p: &dyn crate::Platform,
+        rec: &Record,
+        target: usize,
+    ) -> Result<(), PatchError> {
         self.0.make_call(p, rec, target)
     }
-    fn modify_call(&self, p: &dyn crate::Platform, rec: &Record, old: usize, new: usize) -> Result<(), PatchError> {
+    fn modify_call(
+        &self,
+        p: &dyn crate::Platform,
+        rec: &Record,
+        old: usize,
+        new: usize,
+    ) -> Result<(), PatchError> {
         self.0.modify_call(p, rec, old, new)
     }
     fn trampoline_addr(&self, which: Trampoline) -> usize {
@@ -199,7 +275,12 @@ unsafe impl Arch for NoFuncPatch {
 #[test]
 fn engine_enable_switch_disable() {
     let (p, entries) = setup(4);
-    let mut ft = Ftrace::new(NoFuncPatch(Ppc64Arch::with_layout(layout(4), &entries)), p, entries.clone(), None);
+    let mut ft = Ftrace::new(
+        NoFuncPatch(Ppc64Arch::with_layout(layout(4), &entries)),
+        p,
+        entries.clone(),
+        None,
+    );
     let report = ft.init();
     assert_eq!(report.failed, Vec::new());
     let sites: Vec<usize> = entries.iter().map(|&e| site_of(e)).collect();
@@ -209,7 +290,11 @@ fn engine_enable_switch_disable() {
 
     ft.register(&PLAIN).unwrap();
     for r in &recs {
-        assert_eq!(decode_branch(r.ip, peek(p, r.ip)), Some((r.arch, false)), "site branches to its stub");
+        assert_eq!(
+            decode_branch(r.ip, peek(p, r.ip)),
+            Some((r.arch, false)),
+            "site branches to its stub"
+        );
         assert_eq!(ft.arch().0.check_stub(p, r, CALLER), Ok(None));
     }
 
@@ -224,7 +309,11 @@ fn engine_enable_switch_disable() {
     ft.unregister(&REGS).unwrap();
     ft.unregister(&PLAIN).unwrap();
     assert_eq!(ft.check_all_nops(), 0);
-    assert_eq!(p.peek(TEXT_BASE, TEXT_LEN), snapshot, "enable/disable is byte-exact");
+    assert_eq!(
+        p.peek(TEXT_BASE, TEXT_LEN),
+        snapshot,
+        "enable/disable is byte-exact"
+    );
     ft.register(&PLAIN).unwrap();
     ft.unregister(&PLAIN).unwrap();
     assert_eq!(p.peek(TEXT_BASE, TEXT_LEN), snapshot, "and again");
@@ -237,11 +326,17 @@ fn modify_call_checks_the_site_and_the_stub() {
     let mut rec = Record::new(entries[0]);
     arch.init_site(p, &mut rec).unwrap();
     // Site still a nop: modify_call refuses, writes nothing.
-    assert!(matches!(arch.modify_call(p, &rec, CALLER, REGS_CALLER), Err(PatchError::Mismatch { .. })));
+    assert!(matches!(
+        arch.modify_call(p, &rec, CALLER, REGS_CALLER),
+        Err(PatchError::Mismatch { .. })
+    ));
     assert_eq!(arch.check_stub(p, &rec, CALLER), Ok(None));
     arch.make_call(p, &rec, CALLER).unwrap();
     // Stub calling the wrong trampoline: refused.
-    assert!(matches!(arch.modify_call(p, &rec, REGS_CALLER, CALLER), Err(PatchError::Mismatch { .. })));
+    assert!(matches!(
+        arch.modify_call(p, &rec, REGS_CALLER, CALLER),
+        Err(PatchError::Mismatch { .. })
+    ));
     arch.modify_call(p, &rec, CALLER, REGS_CALLER).unwrap();
     assert_eq!(arch.check_stub(p, &rec, REGS_CALLER), Ok(None));
     // make_nop then make_call back to the caller: stub first, then site.
@@ -252,7 +347,10 @@ fn modify_call_checks_the_site_and_the_stub() {
     // A corrupted stub is detected before the site is touched.
     arch.make_nop(p, &rec, CALLER).unwrap();
     poke(p, rec.arch + 8, &[NOP]);
-    assert!(matches!(arch.make_call(p, &rec, CALLER), Err(PatchError::Mismatch { .. })));
+    assert!(matches!(
+        arch.make_call(p, &rec, CALLER),
+        Err(PatchError::Mismatch { .. })
+    ));
     assert_eq!(peek(p, rec.ip), NOP);
     assert!(arch.check_stub(p, &rec, CALLER).unwrap().is_some());
 }
@@ -261,13 +359,24 @@ fn modify_call_checks_the_site_and_the_stub() {
 fn update_ftrace_func_targets_the_local_entry() {
     let (p, _) = setup(0);
     let arch = Ppc64Arch::with_layout(layout(1), &[]);
-    arch.update_ftrace_func(p, Trampoline::Caller, DISPATCH).unwrap();
-    assert_eq!(decode_branch(CALLER_CALL, peek(p, CALLER_CALL)), Some((DISPATCH + 8, true)));
-    arch.update_ftrace_func(p, Trampoline::RegsCaller, DISPATCH + 0x100).unwrap();
-    assert_eq!(decode_branch(REGS_CALLER_CALL, peek(p, REGS_CALLER_CALL)), Some((DISPATCH + 0x100, true)));
+    arch.update_ftrace_func(p, Trampoline::Caller, DISPATCH)
+        .unwrap();
+    assert_eq!(
+        decode_branch(CALLER_CALL, peek(p, CALLER_CALL)),
+        Some((DISPATCH + 8, true))
+    );
+    arch.update_ftrace_func(p, Trampoline::RegsCaller, DISPATCH + 0x100)
+        .unwrap();
+    assert_eq!(
+        decode_branch(REGS_CALLER_CALL, peek(p, REGS_CALLER_CALL)),
+        Some((DISPATCH + 0x100, true))
+    );
     // The patch point must hold a `bl`.
     poke(p, CALLER_CALL, &[NOP]);
-    assert!(matches!(arch.update_ftrace_func(p, Trampoline::Caller, DISPATCH), Err(PatchError::Mismatch { .. })));
+    assert!(matches!(
+        arch.update_ftrace_func(p, Trampoline::Caller, DISPATCH),
+        Err(PatchError::Mismatch { .. })
+    ));
 }
 
 /// Region stubs: their own area, after the boot stubs.
@@ -278,38 +387,76 @@ fn region_stubs_written_then_trapped_again() {
     let (p, entries) = setup(6);
     poke(p, REGION_STUBS, &[TRAP; 8]);
     let boot = &entries[..4];
-    let mut ft = Ftrace::new(NoFuncPatch(Ppc64Arch::with_layout(layout(4), boot)), p, boot.to_vec(), None);
+    let mut ft = Ftrace::new(
+        NoFuncPatch(Ppc64Arch::with_layout(layout(4), boot)),
+        p,
+        boot.to_vec(),
+        None,
+    );
     assert_eq!(ft.init().failed, Vec::new());
     ft.register(&PLAIN).unwrap();
     ft.register(&REGS).unwrap();
     let snapshot = p.peek(TEXT_BASE, TEXT_LEN);
-    let region = CodeRegion { name: "r", sites: alloc::vec![entries[5], entries[4]], stubs: REGION_STUBS..REGION_STUBS + 2 * STUB_SIZE };
+    let region = CodeRegion {
+        name: "r",
+        sites: alloc::vec![entries[5], entries[4]],
+        stubs: REGION_STUBS..REGION_STUBS + 2 * STUB_SIZE,
+    };
     let rep = ft.add_region(region).unwrap();
     assert_eq!((rep.total, rep.failed.len(), rep.enabled), (2, 0, 2));
     for (k, &e) in entries[4..].iter().enumerate() {
         let i = ft.record_index(site_of(e)).unwrap();
         let rec = ft.records()[i];
-        assert_eq!(rec.arch, REGION_STUBS + k * STUB_SIZE, "stub by rank in the region's table");
-        assert_eq!(decode_branch(rec.ip, peek(p, rec.ip)), Some((rec.arch, false)));
+        assert_eq!(
+            rec.arch,
+            REGION_STUBS + k * STUB_SIZE,
+            "stub by rank in the region's table"
+        );
+        assert_eq!(
+            decode_branch(rec.ip, peek(p, rec.ip)),
+            Some((rec.arch, false))
+        );
         assert_eq!(ft.arch().0.check_stub(p, &rec, REGS_CALLER), Ok(None));
     }
     ft.remove_region(rep.id).unwrap();
-    assert!(p.peek(TEXT_BASE, TEXT_LEN) == snapshot, "sites nops, region stubs all trap again");
+    assert!(
+        p.peek(TEXT_BASE, TEXT_LEN) == snapshot,
+        "sites nops, region stubs all trap again"
+    );
     ft.unregister(&REGS).unwrap();
     ft.unregister(&PLAIN).unwrap();
     assert_eq!(ft.check_all_nops(), 0);
 
     // A region whose stubs are too few or too far: failed records, nothing written.
     let before = p.peek(TEXT_BASE, TEXT_LEN);
-    let small = CodeRegion { name: "small", sites: entries[4..].to_vec(), stubs: REGION_STUBS..REGION_STUBS + STUB_SIZE };
+    let small = CodeRegion {
+        name: "small",
+        sites: entries[4..].to_vec(),
+        stubs: REGION_STUBS..REGION_STUBS + STUB_SIZE,
+    };
     let rep = ft.add_region(small).unwrap();
     assert_eq!(rep.failed.len(), 1);
-    assert_eq!(rep.failed[0].error, PatchError::Other("ppc64: region stub area too small"));
+    assert_eq!(
+        rep.failed[0].error,
+        PatchError::Other("ppc64: region stub area too small")
+    );
     ft.remove_region(rep.id).unwrap();
     assert!(p.peek(TEXT_BASE, TEXT_LEN) == before);
     let far = REGION_STUBS + (64 << 20);
-    let rep = ft.add_region(CodeRegion { name: "far", sites: alloc::vec![entries[4]], stubs: far..far + 16 }).unwrap();
-    assert_eq!(rep.failed[0].error, PatchError::OutOfRange { site: site_of(entries[4]), target: far });
+    let rep = ft
+        .add_region(CodeRegion {
+            name: "far",
+            sites: alloc::vec![entries[4]],
+            stubs: far..far + 16,
+        })
+        .unwrap();
+    assert_eq!(
+        rep.failed[0].error,
+        PatchError::OutOfRange {
+            site: site_of(entries[4]),
+            target: far
+        }
+    );
     ft.remove_region(rep.id).unwrap();
     assert!(p.peek(TEXT_BASE, TEXT_LEN) == before);
 }
@@ -319,18 +466,34 @@ fn release_refuses_a_live_or_foreign_stub() {
     let (p, entries) = setup(1);
     poke(p, REGION_STUBS, &[TRAP; 4]);
     let arch = Ppc64Arch::with_layout(layout(1), &[]);
-    let region = CodeRegion { name: "r", sites: entries.clone(), stubs: REGION_STUBS..REGION_STUBS + STUB_SIZE };
+    let region = CodeRegion {
+        name: "r",
+        sites: entries.clone(),
+        stubs: REGION_STUBS..REGION_STUBS + STUB_SIZE,
+    };
     let mut rec = Record::new(entries[0]);
     arch.init_region_site(p, &mut rec, &region, 0).unwrap();
     arch.make_call(p, &rec, CALLER).unwrap();
-    assert!(matches!(arch.release_site(p, &rec), Err(PatchError::Mismatch { .. })), "site still branches to it");
+    assert!(
+        matches!(arch.release_site(p, &rec), Err(PatchError::Mismatch { .. })),
+        "site still branches to it"
+    );
     arch.make_nop(p, &rec, CALLER).unwrap();
     poke(p, rec.arch + 8, &[NOP]);
-    assert!(matches!(arch.release_site(p, &rec), Err(PatchError::Mismatch { .. })), "not this site's stub");
+    assert!(
+        matches!(arch.release_site(p, &rec), Err(PatchError::Mismatch { .. })),
+        "not this site's stub"
+    );
     assert_eq!(peek(p, rec.arch), MFLR_R0, "nothing written");
     poke(p, rec.arch + 8, &[MTLR_R0]);
     arch.release_site(p, &rec).unwrap();
-    assert_eq!(p.peek(REGION_STUBS, STUB_SIZE), [TRAP; 4].iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>());
+    assert_eq!(
+        p.peek(REGION_STUBS, STUB_SIZE),
+        [TRAP; 4]
+            .iter()
+            .flat_map(|w| w.to_be_bytes())
+            .collect::<Vec<u8>>()
+    );
 }
 
 /// A pool of `n` slots whose entries start at `base` (0x100 apart; the
@@ -341,7 +504,11 @@ fn ppc_pool(n: usize, base: usize) -> crate::tramp::OpsTrampPool {
     use crate::tramp::{OpsSlots, OpsTrampPool};
     let table: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
     let slots = OpsSlots::new(Box::leak(table.into_boxed_slice()));
-    OpsTrampPool::new(slots, core::array::from_fn(|i| base + 0x100 * i), core::array::from_fn(|i| base + 0x100 * i + 0x80))
+    OpsTrampPool::new(
+        slots,
+        core::array::from_fn(|i| base + 0x100 * i),
+        core::array::from_fn(|i| base + 0x100 * i + 0x80),
+    )
 }
 
 #[test]
@@ -358,12 +525,24 @@ fn ops_trampolines_retarget_only_the_stub() {
     let t = CALLER + 0x400;
     assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(t));
     let rec = ft.records()[0];
-    assert_eq!(ft.arch().0.check_stub(p, &rec, t), Ok(None), "the stub's bl calls the pool entry");
-    assert_eq!(decode_branch(rec.ip, peek(p, rec.ip)), Some((rec.arch, false)), "the site still branches to its stub");
+    assert_eq!(
+        ft.arch().0.check_stub(p, &rec, t),
+        Ok(None),
+        "the stub's bl calls the pool entry"
+    );
+    assert_eq!(
+        decode_branch(rec.ip, peek(p, rec.ip)),
+        Some((rec.arch, false)),
+        "the site still branches to its stub"
+    );
     ft.unregister(&ALONE).unwrap();
     ft.set_filter(&ALONE_REGS, "*").ok();
     ft.register(&ALONE_REGS).unwrap();
-    assert_eq!(ft.site_state(1), SiteState::OpsTrampoline(CALLER + 0x500 + 0x80), "second slot, full-frame entry");
+    assert_eq!(
+        ft.site_state(1),
+        SiteState::OpsTrampoline(CALLER + 0x500 + 0x80),
+        "second slot, full-frame entry"
+    );
     ft.unregister(&ALONE_REGS).unwrap();
     assert_eq!(ft.check_all_nops(), 0);
 }
@@ -377,7 +556,11 @@ fn ops_pool_out_of_reach_is_not_used() {
     let arch = Ppc64Arch::with_layout(layout(2), &entries).with_ops_pool(ppc_pool(2, far));
     assert!(!arch.has_ops_pool());
     static SOME: Ops = Ops::new(nop_cb_ppc, OpsFlags::empty());
-    assert_eq!(arch.ops_trampoline(&SOME), None, "sites use the shared trampolines");
+    assert_eq!(
+        arch.ops_trampoline(&SOME),
+        None,
+        "sites use the shared trampolines"
+    );
 }
 
 #[test]
@@ -389,7 +572,11 @@ fn region_stub_out_of_the_pool_reach_fails_its_site() {
     let arch = Ppc64Arch::with_layout(layout(2), &entries[..1]).with_ops_pool(ppc_pool(1, pool_at));
     assert!(arch.has_ops_pool());
     let region_stubs = STUBS - 0x800;
-    let region = CodeRegion { name: "r", sites: entries[1..].to_vec(), stubs: region_stubs..region_stubs + STUB_SIZE };
+    let region = CodeRegion {
+        name: "r",
+        sites: entries[1..].to_vec(),
+        stubs: region_stubs..region_stubs + STUB_SIZE,
+    };
     let mut rec = Record::new(entries[1]);
     let r = arch.init_region_site(p, &mut rec, &region, 0);
     assert!(matches!(r, Err(PatchError::OutOfRange { .. })), "{r:?}");

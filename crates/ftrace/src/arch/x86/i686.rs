@@ -64,8 +64,8 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use super::x86_64::{Common, Trampolines};
 use super::{NOP3_I686_COMPILER, NOP5, SITE_LEN, encode_call};
 use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn, replace_insn};
-use crate::platform::Platform;
 use crate::ops::Ops;
+use crate::platform::Platform;
 use crate::record::Record;
 use crate::tramp::OpsTrampPool;
 
@@ -129,8 +129,18 @@ pub struct NoDynPointer {
 impl I686 {
     /// A backend for `mode` with trampolines at the given addresses (host
     /// tests; the kernel uses [`I686::new`]).
-    pub fn with_trampolines(mode: I686Mode, tramps: Trampolines, nodyn: Option<NoDynPointer>) -> Self {
-        I686 { c: Common::new(tramps), mode, enabled: AtomicUsize::new(0), pending: AtomicUsize::new(0), nodyn }
+    pub fn with_trampolines(
+        mode: I686Mode,
+        tramps: Trampolines,
+        nodyn: Option<NoDynPointer>,
+    ) -> Self {
+        I686 {
+            c: Common::new(tramps),
+            mode,
+            enabled: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            nodyn,
+        }
     }
 
     /// The backend over the assembled trampolines of `ftrace_32.S`,
@@ -181,7 +191,10 @@ impl I686 {
         let want = self.expected_insn(rec, None)?;
         let found = read_insn(p, rec.ip, SITE_LEN)?;
         if found != want {
-            return Err(PatchError::Mismatch { expected: want, found });
+            return Err(PatchError::Mismatch {
+                expected: want,
+                found,
+            });
         }
         if delta > 0 {
             self.pending.fetch_add(1, Ordering::SeqCst);
@@ -231,11 +244,17 @@ unsafe impl Arch for I686 {
         match self.mcount() {
             None if found == nop => Ok(()),
             None if found.as_bytes() == NOP3_I686_COMPILER => replace_insn(p, rec.ip, &found, &nop),
-            None => Err(PatchError::Mismatch { expected: nop, found }),
+            None => Err(PatchError::Mismatch {
+                expected: nop,
+                found,
+            }),
             Some(m) => {
                 let call = encode_call(rec.ip, m)?;
                 if found != call {
-                    Err(PatchError::Mismatch { expected: call, found })
+                    Err(PatchError::Mismatch {
+                        expected: call,
+                        found,
+                    })
                 } else if self.is_nodyn() {
                     Ok(())
                 } else {
@@ -245,30 +264,53 @@ unsafe impl Arch for I686 {
         }
     }
 
-    fn make_nop(&self, p: &dyn Platform, rec: &Record, old_target: usize) -> Result<(), PatchError> {
+    fn make_nop(
+        &self,
+        p: &dyn Platform,
+        rec: &Record,
+        old_target: usize,
+    ) -> Result<(), PatchError> {
         if self.is_nodyn() {
             return self.nodyn_change(p, rec, -1);
         }
-        self.c.queue(p, rec.ip, &encode_call(rec.ip, old_target)?, &self.nop_insn())
+        self.c.queue(
+            p,
+            rec.ip,
+            &encode_call(rec.ip, old_target)?,
+            &self.nop_insn(),
+        )
     }
 
     fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
         if self.is_nodyn() {
             return self.nodyn_change(p, rec, 1);
         }
-        self.c.queue(p, rec.ip, &self.nop_insn(), &encode_call(rec.ip, target)?)
+        self.c
+            .queue(p, rec.ip, &self.nop_insn(), &encode_call(rec.ip, target)?)
     }
 
-    fn modify_call(&self, p: &dyn Platform, rec: &Record, old: usize, new: usize) -> Result<(), PatchError> {
+    fn modify_call(
+        &self,
+        p: &dyn Platform,
+        rec: &Record,
+        old: usize,
+        new: usize,
+    ) -> Result<(), PatchError> {
         if self.is_nodyn() {
             return self.nodyn_change(p, rec, 0);
         }
-        self.c.queue(p, rec.ip, &encode_call(rec.ip, old)?, &encode_call(rec.ip, new)?)
+        self.c.queue(
+            p,
+            rec.ip,
+            &encode_call(rec.ip, old)?,
+            &encode_call(rec.ip, new)?,
+        )
     }
 
     fn begin_batch(&self, _p: &dyn Platform) {
         self.c.batch.clear();
-        self.pending.store(self.enabled.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.pending
+            .store(self.enabled.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     fn finish_batch(&self, p: &dyn Platform) -> Result<(), SiteError> {
@@ -276,7 +318,8 @@ unsafe impl Arch for I686 {
             let n = self.pending.load(Ordering::SeqCst);
             self.enabled.store(n, Ordering::SeqCst);
             if let Some(ptr) = self.nodyn {
-                ptr.slot.store(if n > 0 { ptr.func } else { ptr.stub }, Ordering::SeqCst);
+                ptr.slot
+                    .store(if n > 0 { ptr.func } else { ptr.stub }, Ordering::SeqCst);
             }
             p.sync_cores();
             return Ok(());
@@ -286,11 +329,17 @@ unsafe impl Arch for I686 {
 
     fn abort_batch(&self, p: &dyn Platform) {
         self.c.batch.clear();
-        self.pending.store(self.enabled.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.pending
+            .store(self.enabled.load(Ordering::SeqCst), Ordering::SeqCst);
         p.sync_cores();
     }
 
-    fn update_ftrace_func(&self, p: &dyn Platform, which: Trampoline, func: usize) -> Result<(), PatchError> {
+    fn update_ftrace_func(
+        &self,
+        p: &dyn Platform,
+        which: Trampoline,
+        func: usize,
+    ) -> Result<(), PatchError> {
         if self.is_nodyn() {
             // ftrace_nodyn_mcount always calls the list dispatcher.
             return Ok(());
@@ -322,7 +371,9 @@ unsafe impl Arch for I686 {
 /// [`PROLOGUE_WINDOW`]); the prologue is the last `55 89 e5` in it. `None`
 /// when there is none.
 pub fn prologue_pushes(before_site: &[u8]) -> Option<([usize; 3], usize)> {
-    let start = before_site.windows(3).rposition(|w| w == [0x55, 0x89, 0xe5])?;
+    let start = before_site
+        .windows(3)
+        .rposition(|w| w == [0x55, 0x89, 0xe5])?;
     let mut regs = [0; 3];
     let mut n = 0;
     for &b in &before_site[start + 3..] {
@@ -361,7 +412,9 @@ unsafe extern "C" fn ftrace_i686_mcount_unwind(regs: *mut crate::regs::FtraceReg
     let regs = unsafe { &mut *regs };
     let site = ret - SITE_LEN;
     // SAFETY: text before the site is mapped (caller's contract).
-    let before = unsafe { core::slice::from_raw_parts((site - PROLOGUE_WINDOW) as *const u8, PROLOGUE_WINDOW) };
+    let before = unsafe {
+        core::slice::from_raw_parts((site - PROLOGUE_WINDOW) as *const u8, PROLOGUE_WINDOW)
+    };
     let ebp = regs.gpr[gpr::EBP];
     if let Some((pushed, n)) = prologue_pushes(before) {
         for (k, &r) in pushed[..n].iter().enumerate() {
@@ -383,8 +436,11 @@ mod asm {
     use core::sync::atomic::AtomicUsize;
 
     use super::{I686Mode, NoDynPointer, Trampolines, gpr};
+    use crate::regs::{
+        FREGS_FULL, FREGS_SIZE, FtraceRegs, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP,
+        OFF_RET_SLOT, OFF_SP,
+    };
     use crate::tramp::{OPS_TRAMP_SLOTS, OpsSlots, OpsTrampPool};
-    use crate::regs::{FREGS_FULL, FREGS_SIZE, FtraceRegs, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP};
 
     /// Bytes reserved below the trampoline's `%ebp`: the frame plus 16
     /// bytes of outgoing arguments, rounded to 16 (the trampolines also
@@ -445,8 +501,14 @@ mod asm {
         // SAFETY: `ftrace_ops_tramps` is an initialised, read-only table of
         // 4 * OPS_TRAMP_SLOTS addresses in ftrace_32.S.
         let t: [usize; 4 * OPS_TRAMP_SLOTS] = unsafe { ftrace_ops_tramps };
-        let at = |g: usize| -> [usize; OPS_TRAMP_SLOTS] { core::array::from_fn(|i| t[g * OPS_TRAMP_SLOTS + i]) };
-        Some(OpsTrampPool::new(OpsSlots::global(), at(group), at(group + 1)))
+        let at = |g: usize| -> [usize; OPS_TRAMP_SLOTS] {
+            core::array::from_fn(|i| t[g * OPS_TRAMP_SLOTS + i])
+        };
+        Some(OpsTrampPool::new(
+            OpsSlots::global(),
+            at(group),
+            at(group + 1),
+        ))
     }
 
     pub(super) fn trampolines(mode: I686Mode) -> (Trampolines, Option<NoDynPointer>) {
@@ -471,7 +533,8 @@ mod asm {
             I686Mode::NoDynamic { .. } => {
                 // SAFETY: `ftrace_trace_function` is a word-sized, aligned
                 // variable of ftrace_32.S's data, only accessed atomically.
-                let slot: &'static AtomicUsize = unsafe { &*core::ptr::addr_of!(ftrace_trace_function) };
+                let slot: &'static AtomicUsize =
+                    unsafe { &*core::ptr::addr_of!(ftrace_trace_function) };
                 let func = crate::ops::list_func_addr();
                 (mcount, Some(NoDynPointer { slot, stub, func }))
             }

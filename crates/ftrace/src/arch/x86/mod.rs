@@ -169,8 +169,12 @@ pub fn poke_int3_handler(frame: &mut dyn TrapFrame) -> bool {
     let table = IN_FLIGHT.load(Ordering::SeqCst);
     // SAFETY: a published table is freed only after it was unpublished and
     // READERS was then seen at zero; we counted ourselves before loading.
-    let found = unsafe { table.as_ref() }
-        .and_then(|t| t.pokes.binary_search_by_key(&site, |p| p.addr).ok().map(|i| t.pokes[i].emulate));
+    let found = unsafe { table.as_ref() }.and_then(|t| {
+        t.pokes
+            .binary_search_by_key(&site, |p| p.addr)
+            .ok()
+            .map(|i| t.pokes[i].emulate)
+    });
     READERS.fetch_sub(1, Ordering::SeqCst);
     match found {
         None => false,
@@ -197,7 +201,9 @@ pub struct Batch {
 impl Batch {
     /// An empty queue.
     pub const fn new() -> Self {
-        Batch { pokes: spin::Mutex::new(Vec::new()) }
+        Batch {
+            pokes: spin::Mutex::new(Vec::new()),
+        }
     }
 
     /// Drops everything queued.
@@ -217,19 +223,31 @@ impl Batch {
 
     /// Reads the site at `addr`, checks it holds `old` and queues the change
     /// to `new` (nothing when they are equal). Nothing is written.
-    pub fn queue(&self, p: &dyn Platform, addr: usize, old: &Insn, new: &Insn) -> Result<(), PatchError> {
+    pub fn queue(
+        &self,
+        p: &dyn Platform,
+        addr: usize,
+        old: &Insn,
+        new: &Insn,
+    ) -> Result<(), PatchError> {
         let found = read_insn(p, addr, SITE_LEN)?;
         if found != *old {
-            return Err(PatchError::Mismatch { expected: *old, found });
+            return Err(PatchError::Mismatch {
+                expected: *old,
+                found,
+            });
         }
         if old == new {
             return Ok(());
         }
-        let (Ok(o), Ok(n)) = (<[u8; SITE_LEN]>::try_from(old.as_bytes()), <[u8; SITE_LEN]>::try_from(new.as_bytes()))
-        else {
+        let (Ok(o), Ok(n)) = (
+            <[u8; SITE_LEN]>::try_from(old.as_bytes()),
+            <[u8; SITE_LEN]>::try_from(new.as_bytes()),
+        ) else {
             return Err(PatchError::Other("x86: site instructions are 5 bytes"));
         };
-        let emulate = emulation_of(addr, &n).ok_or(PatchError::Other("x86: cannot emulate the new instruction"))?;
+        let emulate = emulation_of(addr, &n)
+            .ok_or(PatchError::Other("x86: cannot emulate the new instruction"))?;
         let mut q = self.pokes.lock();
         // A later change of the same site in one batch replaces the target
         // but keeps the original old bytes.
@@ -237,7 +255,12 @@ impl Batch {
             prev.new = n;
             prev.emulate = emulate;
         } else {
-            q.push(Poke { addr, old: o, new: n, emulate });
+            q.push(Poke {
+                addr,
+                old: o,
+                new: n,
+                emulate,
+            });
         }
         Ok(())
     }
@@ -268,7 +291,11 @@ impl Batch {
     ///
     /// # Safety
     /// As for [`commit`](Self::commit).
-    pub unsafe fn commit_observed(&self, p: &dyn Platform, observe: &mut dyn FnMut(u8)) -> Result<(), SiteError> {
+    pub unsafe fn commit_observed(
+        &self,
+        p: &dyn Platform,
+        observe: &mut dyn FnMut(u8),
+    ) -> Result<(), SiteError> {
         let mut pokes = core::mem::take(&mut *self.pokes.lock());
         pokes.retain(|k| k.old != k.new);
         if pokes.is_empty() {
@@ -294,7 +321,11 @@ fn retire(table: *mut PokeTable) {
 ///
 /// # Safety
 /// As for [`Batch::commit`].
-unsafe fn commit_pokes(p: &dyn Platform, pokes: Box<[Poke]>, observe: &mut dyn FnMut(u8)) -> Result<(), SiteError> {
+unsafe fn commit_pokes(
+    p: &dyn Platform,
+    pokes: Box<[Poke]>,
+    observe: &mut dyn FnMut(u8),
+) -> Result<(), SiteError> {
     let table = Box::into_raw(Box::new(PokeTable { pokes }));
     // SAFETY: just allocated; we only read it (the handler reads it too).
     let pokes: &[Poke] = unsafe { &(*table).pokes };
@@ -303,7 +334,10 @@ unsafe fn commit_pokes(p: &dyn Platform, pokes: Box<[Poke]>, observe: &mut dyn F
     let write = |addr: usize, bytes: &[u8]| -> Result<(), SiteError> {
         // SAFETY: the caller guarantees each address is a 5-byte site; the
         // protocol's order keeps it executable (int3 first, first byte last).
-        unsafe { p.text_write(addr, bytes) }.map_err(|_| SiteError { ip: addr, error: PatchError::WriteFault })
+        unsafe { p.text_write(addr, bytes) }.map_err(|_| SiteError {
+            ip: addr,
+            error: PatchError::WriteFault,
+        })
     };
     let unpublish = || {
         IN_FLIGHT.store(core::ptr::null_mut(), Ordering::SeqCst);
@@ -378,7 +412,12 @@ unsafe fn commit_pokes(p: &dyn Platform, pokes: Box<[Poke]>, observe: &mut dyn F
 /// `addr` is 5 bytes of kernel text holding a complete instruction; the
 /// kernel's `#BP` handler calls [`poke_int3_handler`]; no other batch is
 /// being committed.
-pub unsafe fn poke_one(p: &dyn Platform, addr: usize, old: &Insn, new: &Insn) -> Result<(), PatchError> {
+pub unsafe fn poke_one(
+    p: &dyn Platform,
+    addr: usize,
+    old: &Insn,
+    new: &Insn,
+) -> Result<(), PatchError> {
     let b = Batch::new();
     b.queue(p, addr, old, new)?;
     // SAFETY: guaranteed by the caller.

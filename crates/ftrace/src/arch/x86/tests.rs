@@ -1,16 +1,16 @@
 //! Host tests of the x86 encoders, the `int3` batch protocol, the `#BP`
 //! helper and both backends driven by the engine over simulated text.
 
-use std::sync::Mutex;
 use std::string::String;
+use std::sync::Mutex;
 use std::vec::Vec;
 
 use super::*;
 use crate::Ftrace;
+use crate::arch::SiteError;
 use crate::arch::{Arch, Trampoline};
 use crate::mock::{MockPlatform, TEXT_BASE};
 use crate::ops::{Ops, OpsFlags};
-use crate::arch::SiteError;
 use crate::platform::{Context, TextFault};
 use crate::record::Record;
 use crate::regs::FtraceRegs;
@@ -27,14 +27,29 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 #[test]
 fn call_round_trip() {
     let site = 0x1000_0000usize;
-    for target in [site + 5, site, site + 0x7fff_0000, site - 0x1000, 0x2000_0000] {
+    for target in [
+        site + 5,
+        site,
+        site + 0x7fff_0000,
+        site - 0x1000,
+        0x2000_0000,
+    ] {
         let insn = encode_call(site, target).unwrap();
         assert_eq!(insn.as_bytes()[0], 0xe8);
         assert_eq!(decode_call(site, insn.as_bytes()), Some(target));
     }
-    assert_eq!(encode_call(site, site + 5).unwrap().as_bytes(), &[0xe8, 0, 0, 0, 0]);
-    assert_eq!(encode_call(site, site).unwrap().as_bytes(), &[0xe8, 0xfb, 0xff, 0xff, 0xff]);
-    assert!(matches!(encode_call(0x1000, 0x1_0000_1000), Err(PatchError::OutOfRange { .. })));
+    assert_eq!(
+        encode_call(site, site + 5).unwrap().as_bytes(),
+        &[0xe8, 0, 0, 0, 0]
+    );
+    assert_eq!(
+        encode_call(site, site).unwrap().as_bytes(),
+        &[0xe8, 0xfb, 0xff, 0xff, 0xff]
+    );
+    assert!(matches!(
+        encode_call(0x1000, 0x1_0000_1000),
+        Err(PatchError::OutOfRange { .. })
+    ));
     assert_eq!(decode_call(site, &NOP5), None);
     assert_eq!(decode_call(site, &[0xe8, 0, 0, 0]), None);
 }
@@ -42,8 +57,14 @@ fn call_round_trip() {
 #[test]
 fn emulation_decodes_sites() {
     assert_eq!(emulation_of(0x100, &NOP5), Some(Emulation::Nop));
-    assert_eq!(emulation_of(0x100, &NOP3_I686_COMPILER), Some(Emulation::Nop));
-    assert_eq!(emulation_of(0x100, &[0xe8, 0x10, 0, 0, 0]), Some(Emulation::Call(0x115)));
+    assert_eq!(
+        emulation_of(0x100, &NOP3_I686_COMPILER),
+        Some(Emulation::Nop)
+    );
+    assert_eq!(
+        emulation_of(0x100, &[0xe8, 0x10, 0, 0, 0]),
+        Some(Emulation::Call(0x115))
+    );
     assert_eq!(emulation_of(0x100, &[0xcc; 5]), None);
 }
 
@@ -93,7 +114,10 @@ impl LogPlatform {
     fn execute(&self, addr: usize) -> Option<Emulation> {
         let bytes = self.inner.peek(addr, 5);
         if bytes[0] == INT3 {
-            let mut f = Frame { ip: addr + 1, stack: Vec::new() };
+            let mut f = Frame {
+                ip: addr + 1,
+                stack: Vec::new(),
+            };
             if !poke_int3_handler(&mut f) {
                 return None;
             }
@@ -142,7 +166,11 @@ unsafe impl Platform for LogPlatform {
             *fail = Some((a, n - 1));
         }
         drop(fail);
-        self.log.lock().unwrap().push(std::format!("w {:x} {}", addr - TEXT_BASE, Insn::new(bytes)));
+        self.log.lock().unwrap().push(std::format!(
+            "w {:x} {}",
+            addr - TEXT_BASE,
+            Insn::new(bytes)
+        ));
         // SAFETY: forwarded.
         unsafe { self.inner.text_write(addr, bytes) }
     }
@@ -150,7 +178,9 @@ unsafe impl Platform for LogPlatform {
         self.log.lock().unwrap().push("sync".into());
         for &(addr, old, new) in self.watch.lock().unwrap().iter() {
             let did = self.execute(addr).expect("site not executable at a sync");
-            let ok = [old, new].iter().any(|b| emulation_of(addr, b) == Some(did));
+            let ok = [old, new]
+                .iter()
+                .any(|b| emulation_of(addr, b) == Some(did));
             assert!(ok, "site {addr:#x} did {did:?}");
         }
     }
@@ -161,7 +191,11 @@ unsafe impl Platform for LogPlatform {
 }
 
 fn call_bytes(site: usize, target: usize) -> [u8; 5] {
-    encode_call(site, target).unwrap().as_bytes().try_into().unwrap()
+    encode_call(site, target)
+        .unwrap()
+        .as_bytes()
+        .try_into()
+        .unwrap()
 }
 
 #[test]
@@ -172,10 +206,17 @@ fn batch_writes_three_phases_with_one_sync_each() {
     let t = TEXT_BASE + 0x1000;
     p.inner.poke(a, &NOP5);
     p.inner.poke(b, &call_bytes(b, t));
-    p.watch.lock().unwrap().extend([(a, NOP5, call_bytes(a, t)), (b, call_bytes(b, t), NOP5)]);
+    p.watch
+        .lock()
+        .unwrap()
+        .extend([(a, NOP5, call_bytes(a, t)), (b, call_bytes(b, t), NOP5)]);
     let batch = Batch::new();
-    batch.queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
-    batch.queue(p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5)).unwrap();
+    batch
+        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
+        .unwrap();
+    batch
+        .queue(p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5))
+        .unwrap();
     assert!(p.log.lock().unwrap().is_empty(), "queueing writes nothing");
     // SAFETY: simulated text.
     unsafe { batch.commit(p) }.unwrap();
@@ -198,7 +239,10 @@ fn batch_writes_three_phases_with_one_sync_each() {
     assert_eq!(p.inner.peek(b, 5), NOP5);
     assert!(batch.is_empty());
     // Nothing in flight any more: an int3 there is not ours.
-    let mut f = Frame { ip: a + 1, stack: Vec::new() };
+    let mut f = Frame {
+        ip: a + 1,
+        stack: Vec::new(),
+    };
     assert!(!poke_int3_handler(&mut f));
 }
 
@@ -208,17 +252,30 @@ fn queue_checks_old_bytes_and_skips_no_ops() {
     let p = LogPlatform::new(64);
     p.inner.poke(TEXT_BASE, &[0x66, 0x66, 0x66, 0x66, 0x90]);
     let batch = Batch::new();
-    let e = batch.queue(p, TEXT_BASE, &Insn::new(&NOP5), &encode_call(TEXT_BASE, TEXT_BASE + 64).unwrap());
+    let e = batch.queue(
+        p,
+        TEXT_BASE,
+        &Insn::new(&NOP5),
+        &encode_call(TEXT_BASE, TEXT_BASE + 64).unwrap(),
+    );
     assert_eq!(
         e,
-        Err(PatchError::Mismatch { expected: Insn::new(&NOP5), found: Insn::new(&[0x66, 0x66, 0x66, 0x66, 0x90]) })
+        Err(PatchError::Mismatch {
+            expected: Insn::new(&NOP5),
+            found: Insn::new(&[0x66, 0x66, 0x66, 0x66, 0x90])
+        })
     );
     p.inner.poke(TEXT_BASE, &NOP5);
-    batch.queue(p, TEXT_BASE, &Insn::new(&NOP5), &Insn::new(&NOP5)).unwrap();
+    batch
+        .queue(p, TEXT_BASE, &Insn::new(&NOP5), &Insn::new(&NOP5))
+        .unwrap();
     assert!(batch.is_empty());
     // SAFETY: simulated text.
     unsafe { batch.commit(p) }.unwrap();
-    assert!(p.log.lock().unwrap().is_empty(), "an empty batch does not even sync");
+    assert!(
+        p.log.lock().unwrap().is_empty(),
+        "an empty batch does not even sync"
+    );
 }
 
 #[test]
@@ -230,18 +287,28 @@ fn int3_handler_emulates_the_new_instruction_mid_batch() {
     p.inner.poke(a, &NOP5);
     p.inner.poke(b, &call_bytes(b, t));
     let batch = Batch::new();
-    batch.queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
-    batch.queue(p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5)).unwrap();
+    batch
+        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
+        .unwrap();
+    batch
+        .queue(p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5))
+        .unwrap();
     // Check at each sync that the helper emulates the *new* instruction
     // while the int3 is there (the watch asserts executability).
-    p.watch.lock().unwrap().extend([(a, NOP5, call_bytes(a, t)), (b, call_bytes(b, t), NOP5)]);
+    p.watch
+        .lock()
+        .unwrap()
+        .extend([(a, NOP5, call_bytes(a, t)), (b, call_bytes(b, t), NOP5)]);
     let before = emulated_count();
     // SAFETY: simulated text.
     unsafe { batch.commit(p) }.unwrap();
     // Two syncs with int3 in place, two sites each.
     assert_eq!(emulated_count() - before, 4);
     // Direct check of the emulation itself.
-    let mut f = Frame { ip: a + 1, stack: Vec::new() };
+    let mut f = Frame {
+        ip: a + 1,
+        stack: Vec::new(),
+    };
     assert!(!poke_int3_handler(&mut f));
     assert_eq!(f.ip, a + 1);
 }
@@ -255,12 +322,22 @@ fn write_fault_in_phase_one_restores_first_bytes() {
     p.inner.poke(a, &NOP5);
     p.inner.poke(b, &NOP5);
     let batch = Batch::new();
-    batch.queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
-    batch.queue(p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap()).unwrap();
+    batch
+        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
+        .unwrap();
+    batch
+        .queue(p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap())
+        .unwrap();
     *p.fail_write_at.lock().unwrap() = Some((b, 0));
     // SAFETY: simulated text.
     let e = unsafe { batch.commit(p) }.unwrap_err();
-    assert_eq!(e, SiteError { ip: b, error: PatchError::WriteFault });
+    assert_eq!(
+        e,
+        SiteError {
+            ip: b,
+            error: PatchError::WriteFault
+        }
+    );
     assert_eq!(p.inner.peek(a, 5), NOP5);
     assert_eq!(p.inner.peek(b, 5), NOP5);
 }
@@ -274,8 +351,12 @@ fn write_fault_in_phase_two_restores_old_instructions() {
     p.inner.poke(a, &NOP5);
     p.inner.poke(b, &NOP5);
     let batch = Batch::new();
-    batch.queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
-    batch.queue(p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap()).unwrap();
+    batch
+        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
+        .unwrap();
+    batch
+        .queue(p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap())
+        .unwrap();
     // b+1 is written first in phase 2: fail that one.
     *p.fail_write_at.lock().unwrap() = Some((b + 1, 0));
     // SAFETY: simulated text.
@@ -325,7 +406,13 @@ unsafe impl<A: Arch> Arch for NoInner<A> {
     fn make_call(&self, p: &dyn Platform, rec: &Record, t: usize) -> Result<(), PatchError> {
         self.0.make_call(p, rec, t)
     }
-    fn modify_call(&self, p: &dyn Platform, rec: &Record, o: usize, n: usize) -> Result<(), PatchError> {
+    fn modify_call(
+        &self,
+        p: &dyn Platform,
+        rec: &Record,
+        o: usize,
+        n: usize,
+    ) -> Result<(), PatchError> {
         self.0.modify_call(p, rec, o, n)
     }
     fn begin_batch(&self, p: &dyn Platform) {
@@ -345,13 +432,15 @@ unsafe impl<A: Arch> Arch for NoInner<A> {
 fn engine_round_trip<A: Arch>(arch: A, compiler: [u8; 5], nop_after_init: [u8; 5]) -> Vec<u8> {
     let p = LogPlatform::new(0x1000);
     let t = tramps();
-    p.inner.poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
+    p.inner
+        .poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
     p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
     let sites: Vec<usize> = (0..4).map(|i| TEXT_BASE + 0x40 * i).collect();
     for &s in &sites {
         p.inner.poke(s, &compiler);
     }
-    let ops: &'static Ops = std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
+    let ops: &'static Ops =
+        std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
     let mut ft = Ftrace::new(NoInner(arch), p, sites.clone(), None);
     assert!(ft.init().failed.is_empty());
     for &s in &sites {
@@ -380,12 +469,17 @@ fn x86_64_inner_call_is_repointed() {
     let _s = serial();
     let p = LogPlatform::new(0x1000);
     let t = tramps();
-    p.inner.poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
+    p.inner
+        .poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
     p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
     let a = X86_64::with_trampolines(t);
     assert_eq!(a.inner_target(p, Trampoline::Caller), Some(t.stub));
-    a.update_ftrace_func(p, Trampoline::Caller, TEXT_BASE + 0x400).unwrap();
-    assert_eq!(a.inner_target(p, Trampoline::Caller), Some(TEXT_BASE + 0x400));
+    a.update_ftrace_func(p, Trampoline::Caller, TEXT_BASE + 0x400)
+        .unwrap();
+    assert_eq!(
+        a.inner_target(p, Trampoline::Caller),
+        Some(TEXT_BASE + 0x400)
+    );
     assert_eq!(a.inner_target(p, Trampoline::RegsCaller), Some(t.stub));
     // Someone else changed it: refused.
     p.inner.poke(t.caller_call, &NOP5);
@@ -399,7 +493,11 @@ fn x86_64_inner_call_is_repointed() {
 fn i686_fentry_rewrites_three_nops() {
     let _s = serial();
     let t = tramps();
-    let got = engine_round_trip(I686::with_trampolines(I686Mode::Fentry, t, None), NOP3_I686_COMPILER, NOP5);
+    let got = engine_round_trip(
+        I686::with_trampolines(I686Mode::Fentry, t, None),
+        NOP3_I686_COMPILER,
+        NOP5,
+    );
     assert_eq!(got, call_bytes(TEXT_BASE, t.caller));
 }
 
@@ -417,7 +515,10 @@ fn i686_mcount_sites_become_nops() {
     assert_eq!(p.inner.peek(site, 5), NOP5);
     // A call to something else is not an mcount site.
     p.inner.poke(site, &call_bytes(site, mcount + 1));
-    assert!(matches!(a.init_site(p, &mut rec), Err(PatchError::Mismatch { .. })));
+    assert!(matches!(
+        a.init_site(p, &mut rec),
+        Err(PatchError::Mismatch { .. })
+    ));
 }
 
 #[test]
@@ -431,9 +532,14 @@ fn i686_nodynamic_never_writes_and_flips_the_pointer() {
     for &s in &sites {
         p.inner.poke(s, &call_bytes(s, mcount));
     }
-    let nodyn = i686::NoDynPointer { slot: &SLOT, stub: 1, func: 2 };
+    let nodyn = i686::NoDynPointer {
+        slot: &SLOT,
+        stub: 1,
+        func: 2,
+    };
     let arch = I686::with_trampolines(I686Mode::NoDynamic { mcount }, t, Some(nodyn));
-    let ops: &'static Ops = std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
+    let ops: &'static Ops =
+        std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
     let mut ft = Ftrace::new(arch, p, sites.clone(), None);
     assert!(ft.init().failed.is_empty());
     ft.register(ops).unwrap();
@@ -442,7 +548,10 @@ fn i686_nodynamic_never_writes_and_flips_the_pointer() {
     ft.unregister(ops).unwrap();
     assert_eq!(SLOT.load(core::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(ft.check_all_nops(), 0);
-    assert!(p.log.lock().unwrap().iter().all(|l| !l.starts_with('w')), "no site written");
+    assert!(
+        p.log.lock().unwrap().iter().all(|l| !l.starts_with('w')),
+        "no site written"
+    );
     for &s in &sites {
         assert_eq!(p.inner.peek(s, 5), call_bytes(s, mcount));
     }
@@ -451,14 +560,22 @@ fn i686_nodynamic_never_writes_and_flips_the_pointer() {
 #[test]
 fn i686_prologue_pushes_are_decoded() {
     // demo_leaf on i686 with -Zinstrument-mcount.
-    let code = [0x55, 0x89, 0xe5, 0x57, 0x56, 0x83, 0xe4, 0xf8, 0x83, 0xec, 0x18, 0x8b, 0x75, 0x08];
-    assert_eq!(i686::prologue_pushes(&code), Some(([i686::gpr::EDI, i686::gpr::ESI, 0], 2)));
+    let code = [
+        0x55, 0x89, 0xe5, 0x57, 0x56, 0x83, 0xe4, 0xf8, 0x83, 0xec, 0x18, 0x8b, 0x75, 0x08,
+    ];
+    assert_eq!(
+        i686::prologue_pushes(&code),
+        Some(([i686::gpr::EDI, i686::gpr::ESI, 0], 2))
+    );
     let bare = [0x90, 0x55, 0x89, 0xe5, 0x83, 0xec, 0x08];
     assert_eq!(i686::prologue_pushes(&bare).map(|p| p.1), Some(0));
     assert_eq!(i686::prologue_pushes(&[0x90; 8]), None);
     // The last prologue before the site wins.
     let two = [0x55, 0x89, 0xe5, 0x53, 0xc3, 0x55, 0x89, 0xe5, 0x56, 0x31];
-    assert_eq!(i686::prologue_pushes(&two), Some(([i686::gpr::ESI, 0, 0], 1)));
+    assert_eq!(
+        i686::prologue_pushes(&two),
+        Some(([i686::gpr::ESI, 0, 0], 1))
+    );
 }
 
 /// A pool of two slots with entries 0x100 apart after the trampolines.
@@ -466,9 +583,16 @@ fn x86_pool() -> crate::tramp::OpsTrampPool {
     use core::sync::atomic::AtomicUsize;
 
     use crate::tramp::{OpsSlots, OpsTrampPool};
-    let table: &'static [AtomicUsize] = std::boxed::Box::leak(std::boxed::Box::new([AtomicUsize::new(0), AtomicUsize::new(0)]));
+    let table: &'static [AtomicUsize] = std::boxed::Box::leak(std::boxed::Box::new([
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    ]));
     let base = tramps().caller + 0x1000;
-    OpsTrampPool::new(OpsSlots::new(table), core::array::from_fn(|i| base + 0x100 * i), core::array::from_fn(|i| base + 0x100 * i + 0x80))
+    OpsTrampPool::new(
+        OpsSlots::new(table),
+        core::array::from_fn(|i| base + 0x100 * i),
+        core::array::from_fn(|i| base + 0x100 * i + 0x80),
+    )
 }
 
 fn nop_cb_x86(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
@@ -478,14 +602,24 @@ fn ops_trampolines_per_mode() {
     static PLAIN: Ops = Ops::new(nop_cb_x86, OpsFlags::empty());
     static REGS: Ops = Ops::new(nop_cb_x86, OpsFlags::SAVE_REGS);
     let base = tramps().caller + 0x1000;
-    assert_eq!(X86_64::with_trampolines(tramps()).ops_trampoline(&PLAIN), None, "no pool, no trampoline");
+    assert_eq!(
+        X86_64::with_trampolines(tramps()).ops_trampoline(&PLAIN),
+        None,
+        "no pool, no trampoline"
+    );
     let a = X86_64::with_trampolines(tramps()).with_ops_pool(x86_pool());
     assert_eq!(a.ops_trampoline(&PLAIN), Some(base));
     assert_eq!(a.ops_trampoline(&REGS), Some(base + 0x180));
     let fentry = I686::with_trampolines(I686Mode::Fentry, tramps(), None).with_ops_pool(x86_pool());
     assert_eq!(fentry.ops_trampoline(&REGS), Some(base + 0x80));
-    let mcount = I686::with_trampolines(I686Mode::Mcount { mcount: base }, tramps(), None).with_ops_pool(x86_pool());
+    let mcount = I686::with_trampolines(I686Mode::Mcount { mcount: base }, tramps(), None)
+        .with_ops_pool(x86_pool());
     assert_eq!(mcount.ops_trampoline(&PLAIN), Some(base));
-    let nodyn = I686::with_trampolines(I686Mode::NoDynamic { mcount: base }, tramps(), None).with_ops_pool(x86_pool());
-    assert_eq!(nodyn.ops_trampoline(&PLAIN), None, "nodynamic sites are never patched");
+    let nodyn = I686::with_trampolines(I686Mode::NoDynamic { mcount: base }, tramps(), None)
+        .with_ops_pool(x86_pool());
+    assert_eq!(
+        nodyn.ops_trampoline(&PLAIN),
+        None,
+        "nodynamic sites are never patched"
+    );
 }

@@ -34,14 +34,17 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{Batch, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, decode_call, encode_call, poke_one};
+use super::{
+    Batch, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, decode_call, encode_call,
+    poke_one,
+};
 use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn, replace_insn};
 use crate::ops::Ops;
 use crate::platform::Platform;
 use crate::record::Record;
-use crate::tramp::OpsTrampPool;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 use crate::tramp::OPS_TRAMP_SLOTS;
+use crate::tramp::OpsTrampPool;
 
 /// Indices into [`FtraceRegs::gpr`](crate::regs::FtraceRegs::gpr) on x86_64.
 pub mod gpr {
@@ -109,7 +112,13 @@ impl Common {
         }
     }
 
-    pub(super) fn queue(&self, p: &dyn Platform, ip: usize, old: &Insn, new: &Insn) -> Result<(), PatchError> {
+    pub(super) fn queue(
+        &self,
+        p: &dyn Platform,
+        ip: usize,
+        old: &Insn,
+        new: &Insn,
+    ) -> Result<(), PatchError> {
         self.batch.queue(p, ip, old, new)
     }
 
@@ -120,7 +129,12 @@ impl Common {
         unsafe { self.batch.commit(p) }
     }
 
-    pub(super) fn update_ftrace_func(&self, p: &dyn Platform, which: Trampoline, func: usize) -> Result<(), PatchError> {
+    pub(super) fn update_ftrace_func(
+        &self,
+        p: &dyn Platform,
+        which: Trampoline,
+        func: usize,
+    ) -> Result<(), PatchError> {
         let (site, slot) = match which {
             Trampoline::Caller => (self.tramps.caller_call, &self.inner[0]),
             Trampoline::RegsCaller => (self.tramps.regs_call, &self.inner[1]),
@@ -161,7 +175,9 @@ impl X86_64 {
     /// A backend for trampolines at the given addresses (host tests use
     /// simulated text; the kernel uses [`X86_64::new`]).
     pub fn with_trampolines(tramps: Trampolines) -> Self {
-        X86_64 { c: Common::new(tramps) }
+        X86_64 {
+            c: Common::new(tramps),
+        }
     }
 
     /// The backend over the assembled trampolines of `ftrace_64.S`,
@@ -221,23 +237,49 @@ unsafe impl Arch for X86_64 {
         let nop = self.nop_insn();
         if found == nop {
             Ok(())
-        } else if found.as_bytes() == NOP5_X86_64_COMPILER || found.as_bytes() == NOP3_I686_COMPILER {
+        } else if found.as_bytes() == NOP5_X86_64_COMPILER || found.as_bytes() == NOP3_I686_COMPILER
+        {
             replace_insn(p, rec.ip, &found, &nop)
         } else {
-            Err(PatchError::Mismatch { expected: nop, found })
+            Err(PatchError::Mismatch {
+                expected: nop,
+                found,
+            })
         }
     }
 
-    fn make_nop(&self, p: &dyn Platform, rec: &Record, old_target: usize) -> Result<(), PatchError> {
-        self.c.queue(p, rec.ip, &encode_call(rec.ip, old_target)?, &self.nop_insn())
+    fn make_nop(
+        &self,
+        p: &dyn Platform,
+        rec: &Record,
+        old_target: usize,
+    ) -> Result<(), PatchError> {
+        self.c.queue(
+            p,
+            rec.ip,
+            &encode_call(rec.ip, old_target)?,
+            &self.nop_insn(),
+        )
     }
 
     fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
-        self.c.queue(p, rec.ip, &self.nop_insn(), &encode_call(rec.ip, target)?)
+        self.c
+            .queue(p, rec.ip, &self.nop_insn(), &encode_call(rec.ip, target)?)
     }
 
-    fn modify_call(&self, p: &dyn Platform, rec: &Record, old: usize, new: usize) -> Result<(), PatchError> {
-        self.c.queue(p, rec.ip, &encode_call(rec.ip, old)?, &encode_call(rec.ip, new)?)
+    fn modify_call(
+        &self,
+        p: &dyn Platform,
+        rec: &Record,
+        old: usize,
+        new: usize,
+    ) -> Result<(), PatchError> {
+        self.c.queue(
+            p,
+            rec.ip,
+            &encode_call(rec.ip, old)?,
+            &encode_call(rec.ip, new)?,
+        )
     }
 
     fn begin_batch(&self, _p: &dyn Platform) {
@@ -254,7 +296,12 @@ unsafe impl Arch for X86_64 {
         p.sync_cores();
     }
 
-    fn update_ftrace_func(&self, p: &dyn Platform, which: Trampoline, func: usize) -> Result<(), PatchError> {
+    fn update_ftrace_func(
+        &self,
+        p: &dyn Platform,
+        which: Trampoline,
+        func: usize,
+    ) -> Result<(), PatchError> {
         self.c.update_ftrace_func(p, which, func)
     }
 
@@ -277,8 +324,10 @@ mod asm {
     use core::mem::size_of;
 
     use super::{OPS_TRAMP_SLOTS, Trampolines, gpr};
+    use crate::regs::{
+        FREGS_FULL, FREGS_SIZE, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP,
+    };
     use crate::tramp::{OpsSlots, OpsTrampPool};
-    use crate::regs::{FREGS_FULL, FREGS_SIZE, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP};
 
     /// Bytes the trampolines reserve for the frame: a multiple of 16 so that
     /// the stack stays aligned for the callback call (it is 16-aligned on

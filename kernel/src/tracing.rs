@@ -104,17 +104,30 @@ fn symbol_self_test(engine: &Engine) -> bool {
 
 /// Applies `ftrace_filter=` / `ftrace_notrace=` to `ops`. Bad patterns are
 /// reported (the engine names them) and tracing goes on without them.
-fn apply_filters(e: &mut Engine, ops: &'static Ops, filter: Option<&str>, notrace: Option<&str>) {
+///
+/// Returns false when the filter could not be applied: the caller then does
+/// not start the tracer, since tracing every function is not what a user
+/// who asked for a narrow filter wants. A bad notrace list only loses the
+/// exclusions, so tracing goes on.
+fn apply_filters(
+    e: &mut Engine,
+    ops: &'static Ops,
+    filter: Option<&str>,
+    notrace: Option<&str>,
+) -> bool {
+    let mut ok = true;
     if let Some(f) = filter
         && let Err(err) = e.set_filter(ops, f)
     {
         log::warn!("ftrace_filter: {err}");
+        ok = false;
     }
     if let Some(n) = notrace
         && let Err(err) = e.set_notrace(ops, n)
     {
         log::warn!("ftrace_notrace: {err}");
     }
+    ok
 }
 
 /// Registers the function tracer with the filters, runs `work`, unregisters
@@ -126,7 +139,10 @@ pub fn trace_function<R>(
 ) -> (R, usize) {
     let ops = function::ops();
     let registered = with_engine(|e| {
-        apply_filters(e, ops, filter, notrace);
+        if !apply_filters(e, ops, filter, notrace) {
+            log::warn!("ftrace: function tracer not started: ftrace_filter was not applied");
+            return false;
+        }
         match e.register(ops) {
             Ok(()) => true,
             Err(err) => {

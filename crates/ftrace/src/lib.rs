@@ -1,5 +1,6 @@
-//! Linux-style dynamic function tracing for `no_std` kernels: the
-//! architecture-neutral core.
+#![doc = include_str!("../README.md")]
+//!
+//! ## Modules
 //!
 //! * [`record`]: one [`Record`] per patchable site (Linux's `dyn_ftrace`).
 //! * [`arch`]: the [`Arch`] trait every backend implements, with the

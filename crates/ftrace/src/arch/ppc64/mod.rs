@@ -77,7 +77,7 @@
 //! path returns with `blr`.
 //!
 //! The encoders and this backend's logic build on every host (see the tests,
-//! which use [`crate::mock::MockPlatform`]); only the trampolines themselves
+//! which use `crate::mock::MockPlatform`); only the trampolines themselves
 //! need a powerpc64 target.
 
 pub mod insn;

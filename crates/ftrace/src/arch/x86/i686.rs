@@ -128,7 +128,7 @@ pub struct NoDynPointer {
 
 impl I686 {
     /// A backend for `mode` with trampolines at the given addresses (host
-    /// tests; the kernel uses [`I686::new`]).
+    /// tests; the kernel uses `I686::new`).
     pub fn with_trampolines(
         mode: I686Mode,
         tramps: Trampolines,

@@ -173,7 +173,7 @@ pub struct X86_64 {
 
 impl X86_64 {
     /// A backend for trampolines at the given addresses (host tests use
-    /// simulated text; the kernel uses [`X86_64::new`]).
+    /// simulated text; the kernel uses `X86_64::new`).
     pub fn with_trampolines(tramps: Trampolines) -> Self {
         X86_64 {
             c: Common::new(tramps),

@@ -11,6 +11,7 @@
 extern crate alloc;
 
 mod arch;
+mod bench;
 mod console;
 mod demo;
 mod options;
@@ -22,7 +23,9 @@ use options::Options;
 
 /// `test=` scenarios every arch runs (arch backends add their own through
 /// `arch::scenario`).
-const SCENARIOS: &[&str] = &["panic", "toggle", "redirect", "corrupt", "region", "direct"];
+const SCENARIOS: &[&str] = &[
+    "panic", "toggle", "redirect", "corrupt", "region", "direct", "bench",
+];
 
 /// Entry from the arch boot code, with the command line as the boot protocol
 /// handed it over.
@@ -70,6 +73,7 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
         (Some("redirect"), _) => tracing::run_redirect(),
         (Some("region"), _) => tracing::run_region(),
         (Some("direct"), _) => tracing::run_direct(),
+        (Some("bench"), _) => bench::run_bench(),
         (Some(name), _) if !SCENARIOS.contains(&name) => match arch::scenario(name) {
             Some(r) => r,
             None => {

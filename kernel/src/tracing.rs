@@ -23,7 +23,7 @@ pub type Engine = Ftrace<arch::FtraceArch, KernelPlatform>;
 static ENGINE: spin::Once<spin::Mutex<Engine>> = spin::Once::new();
 
 /// Events the function tracer keeps per CPU.
-const EVENTS_PER_CPU: usize = 64 * 1024;
+pub const EVENTS_PER_CPU: usize = 64 * 1024;
 
 /// Runs `f` with the engine (after [`init`]).
 pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {

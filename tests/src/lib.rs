@@ -110,6 +110,12 @@ pub fn boot(arch: &str, cmdline: &[u8]) -> Boot {
 /// Boots a build variant of `arch` with `cmdline` (raw bytes, passed to QEMU
 /// unchanged).
 pub fn boot_variant(arch: &str, variant: &str, cmdline: &[u8]) -> Boot {
+    boot_with(arch, variant, cmdline, &[])
+}
+
+/// Boots a build variant of `arch` with `cmdline` and extra `run-qemu.sh`
+/// options (e.g. `--icount`).
+pub fn boot_with(arch: &str, variant: &str, cmdline: &[u8], runner_args: &[&str]) -> Boot {
     use std::os::unix::ffi::OsStrExt;
     let elf = kernel(arch, variant);
     let out = Command::new(root().join("run-qemu.sh"))
@@ -118,6 +124,7 @@ pub fn boot_variant(arch: &str, variant: &str, cmdline: &[u8]) -> Boot {
         .arg("--kernel")
         .arg(&elf)
         .args(["--timeout", &BOOT_TIMEOUT.to_string()])
+        .args(runner_args)
         .output()
         .expect("cannot run run-qemu.sh");
     let outcome = match out.status.code() {

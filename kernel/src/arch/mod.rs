@@ -9,8 +9,13 @@
 //! - `exit(ExitStatus) -> !`: leave QEMU with a status the runner decodes;
 //! - `compiler_site_ok(addr) -> bool`: the site-table entry at `addr` holds
 //!   the pattern the compiler is documented to emit;
-//! - `clock_ticks() -> u64`: a monotonic counter (one tick is one
-//!   nanosecond of guest time under `-icount shift=0`).
+//! - `cycles() -> u64`: the raw monotonic counter, unconverted (x86:
+//!   `rdtsc`, one tick per retired instruction under `-icount shift=0`;
+//!   ppc64: the 512 MHz timebase, about 0.512 ticks per instruction there);
+//! - `calibration_loop(iters: usize)` and `CALIBRATION_INSNS_PER_ITER: u64`:
+//!   an asm loop retiring exactly `CALIBRATION_INSNS_PER_ITER` instructions
+//!   per iteration, which `crate::bench` times with `cycles()` to convert
+//!   ticks to instructions.
 //!
 //! and calls [`crate::kmain`] with the command line once it has a stack.
 //!

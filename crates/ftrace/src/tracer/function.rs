@@ -87,6 +87,12 @@ pub fn lost() -> usize {
     TRACER.get().map_or(0, |t| t.buffer.lost())
 }
 
+/// Events written since the last [`reset`] (recorded or lost), without
+/// copying them out as [`events`] does.
+pub fn written() -> usize {
+    TRACER.get().map_or(0, |t| t.buffer.written())
+}
+
 /// Every recorded event in timestamp order.
 pub fn events() -> alloc::vec::Vec<Event> {
     TRACER.get().map(|t| t.buffer.events()).unwrap_or_default()

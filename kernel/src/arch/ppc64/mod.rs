@@ -113,6 +113,38 @@ pub fn clock_ticks() -> u64 {
     tb
 }
 
+/// The raw cycle counter benchmarks read: the timebase (`mftb`), not
+/// converted. Under `-icount shift=0` it does not tick once per instruction
+/// (512 MHz against QEMU's one virtual nanosecond per instruction): the
+/// benchmark converts with [`calibration_loop`].
+pub use self::clock_ticks as cycles;
+
+/// Instructions one iteration of [`calibration_loop`] retires (`bdnz`).
+pub const CALIBRATION_INSNS_PER_ITER: u64 = 1;
+
+/// Retires exactly `iters` iterations of a one-instruction loop (`mtctr`,
+/// then `bdnz` to itself), plus a fixed entry and exit cost: the benchmark's
+/// calibration of the timebase against a known instruction count (the
+/// fixed part cancels out between two lengths).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn calibration_loop(iters: usize) {
+    if iters == 0 {
+        return;
+    }
+    // SAFETY: only CTR (declared clobbered) changes; no memory is touched;
+    // the loop ends because CTR starts at a non-zero `iters`.
+    unsafe {
+        core::arch::asm!(
+            "mtctr {n}",
+            "2:",
+            "bdnz 2b",
+            n = in(reg) iters,
+            out("ctr") _,
+            options(nomem, nostack, preserves_flags),
+        )
+    }
+}
+
 /// Leaves QEMU through RTAS: `power-off` for success (QEMU exits 0),
 /// `ibm,os-term` for failure (QEMU exits 1 with `-action panic=exit-failure`).
 /// If the call returns (RTAS missing or refusing), spins forever: never

@@ -74,6 +74,23 @@ pub fn clock_ticks() -> u64 {
     (u64::from(hi) << 32) | u64::from(lo)
 }
 
+/// Instructions one iteration of [`calibration_loop`] retires (`dec`, `jnz`).
+pub const CALIBRATION_INSNS_PER_ITER: u64 = 2;
+
+/// Retires exactly `iters` iterations of a two-instruction register loop
+/// (`dec; jnz`), plus a fixed entry and exit cost: the benchmark's
+/// calibration of the cycle counter against a known instruction count
+/// (the fixed part cancels out between two lengths).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn calibration_loop(iters: usize) {
+    if iters == 0 {
+        return;
+    }
+    // SAFETY: a loop on one register the asm owns; it reads and writes no
+    // memory and ends because `iters` is non-zero and decreases to zero.
+    unsafe { asm!("2:", "dec {n}", "jnz 2b", n = inout(reg) iters => _, options(nomem, nostack)) }
+}
+
 /// Reads `len` bytes of kernel memory at `addr` into a fixed buffer.
 ///
 /// # Safety

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Per-call cost benchmarks of the tracer (see BENCHMARKS.md): boots
+# `test=bench` under QEMU with -icount shift=0 (guest time = retired
+# instructions) on x86_64, i686 and ppc64 and prints the kernel's figures.
+#
+# Usage: scripts/bench.sh [--runs K] [--variants] [arch...]
+#   --runs K     boot each kernel K times (default 2) and check that every
+#                run printed the same figures (exit 1 otherwise)
+#   --variants   also the i686 build variants nofp, mcount and nodynamic
+#   arch...      a subset of x86_64 i686 ppc64 (default: all three)
+#
+# The figures are printed, never judged: the exit status is 0 when every
+# boot succeeded and the runs agreed.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+runs=2 variants=0 arches=()
+while (($#)); do
+    case "$1" in
+        --runs) runs=${2:?--runs needs a number}; shift ;;
+        --variants) variants=1 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        x86_64|i686|ppc64) arches+=("$1") ;;
+        *) echo "bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench: --runs needs a positive number" >&2; exit 2; }
+((${#arches[@]})) || arches=(x86_64 i686 ppc64)
+
+# "arch" or "arch:variant" per kernel.
+kernels=()
+for a in "${arches[@]}"; do
+    kernels+=("$a")
+    if ((variants)) && [[ $a == i686 ]]; then
+        kernels+=(i686:nofp i686:mcount i686:nodynamic)
+    fi
+done
+
+status=0
+for k in "${kernels[@]}"; do
+    arch=${k%%:*} variant=fentry
+    [[ $k == *:* ]] && variant=${k#*:}
+    first=""
+    for ((r = 1; r <= runs; r++)); do
+        if ! out=$("$ROOT/run-qemu.sh" "$arch" "test=bench" --icount --variant "$variant" 2>&1); then
+            echo "bench: $k: run $r FAILED:" >&2
+            printf '%s\n' "$out" >&2
+            status=1
+            continue 2
+        fi
+        figures=$(printf '%s\n' "$out" | tr -d '\r' | grep '^bench: ')
+        if ((r == 1)); then
+            first=$figures
+            label=$arch
+            [[ $arch == i686 ]] && label="$arch ($variant)"
+            printf '== %s\n%s\n' "$label" "$figures"
+        elif [[ $figures != "$first" ]]; then
+            echo "bench: $k: run $r differs from run 1:" >&2
+            printf '%s\n' "$figures" >&2
+            status=1
+        fi
+    done
+    ((runs > 1)) && ((status == 0)) && echo "   (identical in $runs runs)"
+done
+exit $status

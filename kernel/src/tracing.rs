@@ -169,10 +169,10 @@ pub fn print_function_trace() {
         let _ = function::write_trace(&mut out, e.symbols());
     });
     crate::console::write_bytes(out.as_bytes());
-    let dispatch = with_engine(|e| e.recursions());
+    let refused = with_engine(|e| e.recursions());
     kprintln!(
         "ftrace: {} recursions refused, {} events lost",
-        dispatch + function::recursions(),
+        refused,
         function::lost()
     );
 }

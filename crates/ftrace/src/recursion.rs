@@ -71,11 +71,6 @@ impl Default for RecursionState {
     }
 }
 
-/// The process-wide state behind [`RecursionGuard::try_enter`], for tracers'
-/// own protection (the dispatcher uses a separate one per
-/// [`Ftrace`](crate::Ftrace), so a tracer's guard nests inside it).
-pub static TRACER_RECURSION: RecursionState = RecursionState::new();
-
 /// Proof that the current CPU is inside a protected region; clears its bit
 /// when dropped.
 #[derive(Debug)]
@@ -84,13 +79,6 @@ pub struct RecursionGuard<'a> {
     state: &'a RecursionState,
     cpu: usize,
     bit: u32,
-}
-
-impl RecursionGuard<'static> {
-    /// Enters [`TRACER_RECURSION`] for the current CPU and context.
-    pub fn try_enter(p: &dyn Platform) -> Option<Self> {
-        TRACER_RECURSION.try_enter(p)
-    }
 }
 
 impl RecursionGuard<'_> {

@@ -12,7 +12,6 @@ use super::buffer::{Event, EventBuffer};
 use super::output::{write_function_event, write_function_header};
 use crate::ops::{Ops, OpsFlags};
 use crate::platform::Platform;
-use crate::recursion::RecursionState;
 use crate::regs::FtraceRegs;
 use crate::symbols::Symbols;
 
@@ -20,7 +19,6 @@ struct FunctionTracer {
     platform: &'static dyn Platform,
     buffer: EventBuffer,
     recording: AtomicBool,
-    recursion: RecursionState,
 }
 
 static TRACER: spin::Once<FunctionTracer> = spin::Once::new();
@@ -42,7 +40,6 @@ pub fn init(platform: &'static dyn Platform, per_cpu: usize) {
         platform,
         buffer: EventBuffer::new(platform.nr_cpus(), per_cpu),
         recording: AtomicBool::new(true),
-        recursion: RecursionState::new(),
     });
 }
 
@@ -56,16 +53,15 @@ pub fn set_recording(on: bool) {
 }
 
 /// The callback: records `(ip, parent_ip, timestamp, cpu, context)`.
-/// Lock-free and allocation-free; protected against recursion per CPU and
-/// context (the platform's clock may itself be traced code).
+/// Lock-free and allocation-free. It takes no recursion guard of its own:
+/// every path to a callback (list dispatcher or per-callback trampoline)
+/// already holds the engine's, so traced code it calls (the platform's
+/// clock, say) is refused there.
 pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
     let Some(t) = TRACER.get() else { return };
     if !t.recording.load(Ordering::Relaxed) {
         return;
     }
-    let Some(_guard) = t.recursion.try_enter(t.platform) else {
-        return;
-    };
     let p = t.platform;
     let ev = Event {
         ip,
@@ -75,11 +71,6 @@ pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, _regs: &mut 
         context: p.context(),
     };
     t.buffer.record(&ev);
-}
-
-/// Recursions the tracer's guard refused (reported at the end of a run).
-pub fn recursions() -> usize {
-    TRACER.get().map_or(0, |t| t.recursion.recursions())
 }
 
 /// Events lost to a full buffer.
@@ -169,7 +160,7 @@ mod tests {
                 "          <idle>-0       [000] .....     0.000000: kernel::demo::f3 <-kernel::demo::f0",
             ]
         );
-        assert_eq!((recursions(), lost()), (0, 0));
+        assert_eq!(lost(), 0);
         ft.unregister(ops()).unwrap();
         assert_eq!(ft.check_all_nops(), 0);
     }

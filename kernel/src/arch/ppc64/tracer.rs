@@ -25,6 +25,16 @@ const DEFAULT_TB_HZ: u64 = 512_000_000;
 /// Timebase frequency in Hz (`/cpus/<first cpu>/timebase-frequency`).
 static TB_HZ: AtomicU64 = AtomicU64::new(DEFAULT_TB_HZ);
 
+/// Nanoseconds per tick as a 32.32 fixed-point factor (Linux's clocksource
+/// `mult` with `shift` = 32): computed once with a division when the
+/// frequency is known, so [`clock_ns`], which every traced event calls,
+/// only multiplies and shifts.
+static NS_PER_TICK_32_32: AtomicU64 = AtomicU64::new(ns_per_tick_32_32(DEFAULT_TB_HZ));
+
+const fn ns_per_tick_32_32(hz: u64) -> u64 {
+    (1_000_000_000u64 << 32) / hz
+}
+
 /// `MSR.EE`: external interrupts enabled.
 const MSR_EE: usize = 1 << 15;
 
@@ -169,8 +179,8 @@ pub fn irq_restore(flags: usize) {
 /// Nanoseconds of guest time from the timebase.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn clock_ns() -> u64 {
-    let hz = TB_HZ.load(Ordering::Relaxed);
-    (u128::from(super::clock_ticks()) * 1_000_000_000 / u128::from(hz)) as u64
+    let mult = NS_PER_TICK_32_32.load(Ordering::Relaxed);
+    ((u128::from(super::clock_ticks()) * u128::from(mult)) >> 32) as u64
 }
 
 /// The test kernel takes no interrupts: always thread context.
@@ -195,6 +205,7 @@ pub fn read_timebase_frequency() {
         && hz != 0
     {
         TB_HZ.store(u64::from(hz), Ordering::Relaxed);
+        NS_PER_TICK_32_32.store(ns_per_tick_32_32(u64::from(hz)), Ordering::Relaxed);
     }
 }
 

@@ -33,6 +33,19 @@ pub fn is_executable(section: &object::Section<'_, '_>) -> bool {
     }
 }
 
+/// The executable section `symbol` is defined in, if any (undefined,
+/// absolute and data symbols give `None`).
+pub fn code_section<'data, 'file>(
+    file: &'file object::File<'data>,
+    symbol: &object::Symbol<'data, 'file>,
+) -> Option<object::Section<'data, 'file>> {
+    let object::SymbolSection::Section(index) = symbol.section() else {
+        return None;
+    };
+    let section = file.section_by_index(index).ok()?;
+    is_executable(&section).then_some(section)
+}
+
 /// The ELF `st_type` (`STT_*`) of a symbol.
 pub fn st_type(symbol: &object::Symbol<'_, '_>) -> u8 {
     match symbol.flags() {

@@ -35,7 +35,7 @@
 
 use std::path::Path;
 
-use object::{Architecture, Object, ObjectSection, ObjectSymbol, SymbolSection};
+use object::{Architecture, Object, ObjectSection, ObjectSymbol};
 
 use crate::elf::{self, Patch};
 use crate::error::{Error, FileError};
@@ -71,15 +71,9 @@ pub fn mcount_sites(data: &[u8], symbol: &str) -> Result<Vec<u32>, Error> {
         if elf::st_type(&sym) != object::elf::STT_FUNC || sym.address() == target {
             continue;
         }
-        let SymbolSection::Section(index) = sym.section() else {
+        let Some(section) = elf::code_section(&file, &sym) else {
             continue;
         };
-        let Ok(section) = file.section_by_index(index) else {
-            continue;
-        };
-        if !elf::is_executable(&section) {
-            continue;
-        }
         // Section bytes from the function start; empty for NOBITS or an
         // address outside the section.
         let code = section.data()?;

@@ -33,7 +33,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use object::{Object, ObjectSection, ObjectSymbol, SymbolSection};
+use object::{Object, ObjectSection, ObjectSymbol};
 
 use crate::elf::{self, Patch};
 use crate::error::{Error, FileError};
@@ -70,15 +70,9 @@ pub fn function_symbols(file: &object::File<'_>) -> Vec<FunctionSymbol> {
     // Candidates grouped by section, with the section's end address.
     let mut by_section: BTreeMap<usize, (u64, Vec<Candidate>)> = BTreeMap::new();
     for sym in file.symbols() {
-        let SymbolSection::Section(index) = sym.section() else {
+        let Some(section) = elf::code_section(file, &sym) else {
             continue;
         };
-        let Ok(section) = file.section_by_index(index) else {
-            continue;
-        };
-        if !elf::is_executable(&section) {
-            continue;
-        }
         let is_func = match elf::st_type(&sym) {
             object::elf::STT_FUNC => true,
             object::elf::STT_NOTYPE if sym.is_global() || sym.is_weak() => false,
@@ -93,7 +87,7 @@ pub fn function_symbols(file: &object::File<'_>) -> Vec<FunctionSymbol> {
             continue;
         }
         let entry = by_section
-            .entry(index.0)
+            .entry(section.index().0)
             .or_insert_with(|| (end, Vec::new()));
         entry.1.push(Candidate {
             addr: sym.address(),

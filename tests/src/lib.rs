@@ -184,6 +184,107 @@ pub fn assert_lines(boot: &Boot, expected: &[&str]) {
     );
 }
 
+/// Asserts how the boot ended and that its lines are exactly `want` (with
+/// `{N}`/`{X}` wildcards), printing both outputs in full when not.
+pub fn expect(boot: &Boot, outcome: Outcome, want: &[String]) {
+    let refs: Vec<&str> = want.iter().map(String::as_str).collect();
+    assert_lines(boot, &refs);
+    assert_eq!(
+        boot.outcome,
+        outcome,
+        "output:\n{}\nrunner:\n{}",
+        boot.text(),
+        boot.stderr
+    );
+}
+
+/// Every arch the kernel boots on.
+pub const ARCHES: &[&str] = &["x86_64", "i686", "ppc64"];
+
+/// The lines every boot starts with: banner, echoed command line, compiler
+/// site count, the tracer's records (`failed` of them failed; their own
+/// lines are the caller's to insert) and the symbol self-test.
+pub fn boot_lines(arch: &str, cmdline: &str, failed: usize) -> Vec<String> {
+    vec![
+        format!("rftrace: booting on {arch}"),
+        format!("cmdline: {cmdline}"),
+        "sites: {N} patchable, 0 unexpected".into(),
+        format!("ftrace: {{N}} sites, {failed} failed"),
+        "symbols: 0x{X} is kernel::demo::demo_leaf+0x0, and back: ok".into(),
+    ]
+}
+
+/// Linux's function-tracer header for `n` events on one CPU.
+pub fn function_header(n: usize) -> Vec<String> {
+    let mut h = vec!["# tracer: function".to_owned(), "#".to_owned()];
+    h.push(format!(
+        "# entries-in-buffer/entries-written: {n}/{n}   #P:1"
+    ));
+    h.extend(
+        [
+            "#",
+            "#                                _-----=> irqs-off/BH-disabled",
+            "#                               / _----=> need-resched",
+            "#                              | / _---=> hardirq/softirq",
+            "#                              || / _--=> preempt-depth",
+            "#                              ||| / _-=> migrate-disable",
+            "#                              |||| /     delay",
+            "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION",
+            "#              | |         |   |||||     |         |",
+        ]
+        .map(str::to_owned),
+    );
+    h
+}
+
+/// One function-tracer line for `function` called from `parent` (full
+/// paths), timestamp as wildcards.
+pub fn event_line(function: &str, parent: &str) -> String {
+    format!("          <idle>-0       [000] .....     {{N}}.{{N}}: {function} <-{parent}")
+}
+
+/// The demo workload's calls in order, as `(function, parent)` full paths.
+pub fn demo_calls() -> Vec<(&'static str, &'static str)> {
+    fn fib(n: u64, parent: &'static str, out: &mut Vec<(&'static str, &'static str)>) {
+        out.push(("kernel::demo::demo_fib", parent));
+        if n >= 2 {
+            fib(n - 1, "kernel::demo::demo_fib", out);
+            fib(n - 2, "kernel::demo::demo_fib", out);
+        }
+    }
+    let mut v = vec![
+        ("kernel::demo::demo_run", "kernel::tracing::workload"),
+        ("kernel::demo::demo_outer", "kernel::demo::demo_run"),
+    ];
+    for _ in 0..3 {
+        v.push(("kernel::demo::demo_inner", "kernel::demo::demo_outer"));
+        v.push(("kernel::demo::demo_leaf", "kernel::demo::demo_inner"));
+    }
+    fib(10, "kernel::demo::demo_run", &mut v);
+    v
+}
+
+/// The demo's calls without those of the functions named in `notrace`
+/// (short names, e.g. `demo_inner`).
+pub fn demo_calls_without(notrace: &[&str]) -> Vec<(&'static str, &'static str)> {
+    demo_calls()
+        .into_iter()
+        .filter(|(f, _)| !notrace.iter().any(|n| f.rsplit("::").next() == Some(*n)))
+        .collect()
+}
+
+/// Everything a `ftrace=function` boot prints when the trace holds exactly
+/// `calls`.
+pub fn traced_output(arch: &str, cmdline: &str, calls: &[(&str, &str)]) -> Vec<String> {
+    let mut want = boot_lines(arch, cmdline, 0);
+    want.push("demo: outer=12 fib=55".into());
+    want.extend(function_header(calls.len()));
+    want.extend(calls.iter().map(|(f, p)| event_line(f, p)));
+    want.push("ftrace: 0 recursions refused, 0 events lost".into());
+    want.push("rftrace: success".into());
+    want
+}
+
 /// Extracts the number in a line `prefix{N}...`.
 pub fn number_after(boot: &Boot, prefix: &str) -> Option<u64> {
     boot.lines().iter().find_map(|l| {

@@ -2,27 +2,15 @@
 //! shape. The figures themselves are wildcards: benchmarks are reported
 //! (scripts/bench.sh, BENCHMARKS.md), never asserted on.
 
-use qemu_tests::{Outcome, assert_lines, boot_with};
+use qemu_tests::{Outcome, boot_lines, boot_with, expect};
 
 /// Boots `test=bench` on `arch` (with `-icount shift=0`, as
 /// scripts/bench.sh does) and checks every line's shape.
 fn bench_shape(arch: &str) {
     let b = boot_with(arch, "fentry", b"test=bench", &["--icount"]);
-    assert_eq!(
-        b.outcome,
-        Outcome::Success,
-        "output:\n{}\nrunner:\n{}",
-        b.text(),
-        b.stderr
-    );
-    assert_lines(
-        &b,
-        &[
-            &format!("rftrace: booting on {arch}"),
-            "cmdline: test=bench",
-            "sites: {N} patchable, 0 unexpected",
-            "ftrace: {N} sites, 0 failed",
-            "symbols: 0x{X} is kernel::demo::demo_leaf+0x0, and back: ok",
+    let mut want = boot_lines(arch, "test=bench", 0);
+    want.extend(
+        [
             "bench: clock: {N} ticks per 1000 instructions",
             "bench: N=50000 empty loop {N} insn/iteration",
             "bench: N=50000 untraced {N} insn/call",
@@ -31,8 +19,10 @@ fn bench_shape(arch: &str) {
             "bench: paths: function tracer alone -> ops trampoline, two callbacks -> list",
             "bench: 50000 events written, 0 lost; buffer cleared, 0 sites differ from nop",
             "rftrace: success",
-        ],
+        ]
+        .map(String::from),
     );
+    expect(&b, Outcome::Success, &want);
 }
 
 #[test]

@@ -2,32 +2,14 @@
 //! (`test=stubs`), the ELFv2 calling convention across the trampolines
 //! (`test=abi`) and the timebase frequency (`test=timebase`).
 
-use qemu_tests::{Boot, Outcome, assert_lines, boot, number_after};
-
-fn expect_success(b: &Boot) {
-    assert_eq!(
-        b.outcome,
-        Outcome::Success,
-        "output:\n{}\nrunner:\n{}",
-        b.text(),
-        b.stderr
-    );
-}
+use qemu_tests::{Boot, Outcome, boot, expect, number_after};
 
 fn boot_lines(cmdline: &str) -> Vec<String> {
-    vec![
-        "rftrace: booting on ppc64".into(),
-        format!("cmdline: {cmdline}"),
-        "sites: {N} patchable, 0 unexpected".into(),
-        "ftrace: {N} sites, 0 failed".into(),
-        "symbols: 0x{X} is kernel::demo::demo_leaf+0x0, and back: ok".into(),
-    ]
+    qemu_tests::boot_lines("ppc64", cmdline, 0)
 }
 
 fn check(b: &Boot, want: &[String]) {
-    expect_success(b);
-    let want: Vec<&str> = want.iter().map(String::as_str).collect();
-    assert_lines(b, &want);
+    expect(b, Outcome::Success, want);
 }
 
 #[test]

@@ -3,101 +3,14 @@
 //! site a nop, tracing everything, redirecting a function, and a corrupted
 //! site that is reported and left alone.
 
-use qemu_tests::{Boot, Outcome, assert_lines, boot, line_matches};
-
-const ARCHES: &[&str] = &["x86_64", "i686", "ppc64"];
-
-/// Linux's function-tracer header for `n` events on one CPU.
-fn header(n: usize) -> Vec<String> {
-    let mut h: Vec<String> = ["# tracer: function", "#"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    h.push(format!(
-        "# entries-in-buffer/entries-written: {n}/{n}   #P:1"
-    ));
-    h.extend(
-        [
-            "#",
-            "#                                _-----=> irqs-off/BH-disabled",
-            "#                               / _----=> need-resched",
-            "#                              | / _---=> hardirq/softirq",
-            "#                              || / _--=> preempt-depth",
-            "#                              ||| / _-=> migrate-disable",
-            "#                              |||| /     delay",
-            "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION",
-            "#              | |         |   |||||     |         |",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
-    );
-    h
-}
-
-/// The demo's calls in order as `(function, parent)`, short names.
-fn demo_calls() -> Vec<(&'static str, &'static str)> {
-    fn fib(n: u64, parent: &'static str, out: &mut Vec<(&'static str, &'static str)>) {
-        out.push(("demo_fib", parent));
-        if n >= 2 {
-            fib(n - 1, "demo_fib", out);
-            fib(n - 2, "demo_fib", out);
-        }
-    }
-    let mut v = vec![("demo_run", "workload"), ("demo_outer", "demo_run")];
-    for _ in 0..3 {
-        v.push(("demo_inner", "demo_outer"));
-        v.push(("demo_leaf", "demo_inner"));
-    }
-    fib(10, "demo_run", &mut v);
-    v
-}
-
-fn path(short: &str) -> String {
-    match short {
-        "workload" => "kernel::tracing::workload".into(),
-        s => format!("kernel::demo::{s}"),
-    }
-}
-
-/// Trace lines (timestamps as `{N}`) for calls.
-fn trace_lines(calls: &[(&str, &str)]) -> Vec<String> {
-    calls
-        .iter()
-        .map(|(f, p)| {
-            format!(
-                "          <idle>-0       [000] .....     {{N}}.{{N}}: {} <-{}",
-                path(f),
-                path(p)
-            )
-        })
-        .collect()
-}
-
-fn boot_lines(arch: &str, cmdline: &str, failed: usize) -> Vec<String> {
-    vec![
-        format!("rftrace: booting on {arch}"),
-        format!("cmdline: {cmdline}"),
-        "sites: {N} patchable, 0 unexpected".into(),
-        format!("ftrace: {{N}} sites, {failed} failed"),
-        "symbols: 0x{X} is kernel::demo::demo_leaf+0x0, and back: ok".into(),
-    ]
-}
+use qemu_tests::{
+    ARCHES, Outcome, boot, boot_lines, demo_calls, demo_calls_without, event_line, expect,
+    function_header, line_matches, traced_output,
+};
 
 fn traced_run(arch: &str, cmdline: &str, calls: &[(&str, &str)]) {
     let b = boot(arch, cmdline.as_bytes());
-    let mut want = boot_lines(arch, cmdline, 0);
-    want.push("demo: outer=12 fib=55".into());
-    want.extend(header(calls.len()));
-    want.extend(trace_lines(calls));
-    want.push("ftrace: 0 recursions refused, 0 events lost".into());
-    want.push("rftrace: success".into());
-    expect(&b, Outcome::Success, &want);
-}
-
-fn expect(b: &Boot, outcome: Outcome, want: &[String]) {
-    let refs: Vec<&str> = want.iter().map(String::as_str).collect();
-    assert_lines(b, &refs);
-    assert_eq!(b.outcome, outcome, "runner: {}", b.stderr);
+    expect(&b, Outcome::Success, &traced_output(arch, cmdline, calls));
 }
 
 #[test]
@@ -109,10 +22,7 @@ fn filter_traces_exactly_the_demo_calls() {
 
 #[test]
 fn notrace_removes_exactly_those_lines() {
-    let calls: Vec<_> = demo_calls()
-        .into_iter()
-        .filter(|(f, _)| *f != "demo_inner")
-        .collect();
+    let calls = demo_calls_without(&["demo_inner"]);
     for arch in ARCHES {
         traced_run(
             arch,
@@ -125,10 +35,7 @@ fn notrace_removes_exactly_those_lines() {
 #[test]
 fn full_paths_and_negation_in_filters() {
     // `!` removes from the filter; full paths match the whole name.
-    let calls: Vec<_> = demo_calls()
-        .into_iter()
-        .filter(|(f, _)| *f == "demo_outer" || *f == "demo_leaf")
-        .collect();
+    let calls = demo_calls_without(&["demo_run", "demo_inner", "demo_fib"]);
     for arch in ARCHES {
         traced_run(
             arch,
@@ -149,7 +56,7 @@ fn unmatched_filter_is_reported_and_tracing_not_started() {
             "warning: ftrace: function tracer not started: ftrace_filter was not applied".into(),
         );
         want.push("demo: outer=12 fib=55".into());
-        want.extend(header(0));
+        want.extend(function_header(0));
         want.push("ftrace: 0 recursions refused, 0 events lost".into());
         want.push("rftrace: success".into());
         expect(&b, Outcome::Success, &want);
@@ -191,7 +98,7 @@ fn tracing_everything_keeps_results_and_order() {
             .iter()
             .filter(|l| l.contains(": kernel::demo::demo_"))
             .collect();
-        let want = trace_lines(&demo_calls());
+        let want: Vec<String> = demo_calls().iter().map(|(f, p)| event_line(f, p)).collect();
         assert_eq!(demo.len(), want.len(), "{arch}: demo lines:\n{demo:#?}");
         for (l, w) in demo.iter().zip(&want) {
             assert!(line_matches(w, l), "{arch}: {l:?} does not match {w:?}");
@@ -230,10 +137,7 @@ fn corrupted_site_is_reported_and_left_alone() {
     for arch in ARCHES {
         let line = "test=corrupt ftrace=function ftrace_filter=demo_*";
         let b = boot(arch, line.as_bytes());
-        let calls: Vec<_> = demo_calls()
-            .into_iter()
-            .filter(|(f, _)| *f != "demo_fib")
-            .collect();
+        let calls = demo_calls_without(&["demo_fib"]);
         let (expected, found) = match *arch {
             "ppc64" => ("60 00 00 00", "68 00 00 00"),
             _ => ("0f 1f 44 00 00", "66 66 66 66 90"),
@@ -243,11 +147,7 @@ fn corrupted_site_is_reported_and_left_alone() {
             3,
             format!("ftrace: failed to init site kernel::demo::demo_fib+0x{{X}} at 0x{{X}}: expected {expected}, found {found}"),
         );
-        want.push("demo: outer=12 fib=55".into());
-        want.extend(header(calls.len()));
-        want.extend(trace_lines(&calls));
-        want.push("ftrace: 0 recursions refused, 0 events lost".into());
-        want.push("rftrace: success".into());
+        want.extend(traced_output(arch, line, &calls).split_off(5));
         expect(&b, Outcome::Success, &want);
     }
 }

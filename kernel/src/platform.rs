@@ -1,5 +1,6 @@
 //! Arch-neutral platform glue: the heap and the linker-provided tables.
 
+use ftrace::fgraph::{FrameSlot, ShadowStack};
 use linked_list_allocator::LockedHeap;
 
 #[global_allocator]
@@ -104,7 +105,22 @@ pub static PLATFORM: KernelPlatform = ftrace::platform::FnPlatform {
     sync_cores: crate::arch::sync_cores,
     irq_save: crate::arch::irq_save,
     irq_restore: crate::arch::irq_restore,
+    shadow_stack: shadow_stack,
 };
+
+/// Frames of each CPU's shadow return stack (function_graph): deeper
+/// hooked calls are counted as overruns and run unhooked.
+pub const SHADOW_STACK_DEPTH: usize = 64;
+
+/// One shadow return stack per CPU: this kernel has no tasks, so the CPU's
+/// single thread of execution owns it.
+static SHADOW_STACKS: [ShadowStack<[FrameSlot; SHADOW_STACK_DEPTH]>; 1] =
+    [const { ShadowStack::new() }; 1];
+
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+fn shadow_stack() -> Option<&'static ShadowStack> {
+    Some(&SHADOW_STACKS[0])
+}
 
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 fn cpu_zero() -> usize {

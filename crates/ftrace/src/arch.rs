@@ -399,6 +399,26 @@ pub unsafe trait Arch: Send + Sync {
     fn ops_trampoline(&self, _ops: &Ops) -> Option<usize> {
         None
     }
+
+    /// Address of the backend's `return_to_handler` (Linux's name), the
+    /// return hook of [`crate::fgraph`]; `None` (the default) when the
+    /// backend cannot hook returns.
+    ///
+    /// `return_to_handler` is entered by the `ret`/`blr` of a function whose
+    /// return address [`crate::fgraph`] replaced. It must keep the
+    /// return-value registers, call
+    /// [`ftrace_return_to_handler`](crate::fgraph::ftrace_return_to_handler)
+    /// with the range the function's entry stack pointer must lie in and the
+    /// two return-value registers, restore those registers and return to the
+    /// address it got back (on ppc64 with `blr`, so the link stack stays
+    /// balanced). For this the trampolines must fill
+    /// [`FtraceRegs::sp`](crate::regs::FtraceRegs::sp) and
+    /// [`FtraceRegs::ret_slot`](crate::regs::FtraceRegs::ret_slot), and a
+    /// value written to `*ret_slot` must become the function's return
+    /// address.
+    fn return_hook(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// The 64-bit PowerPC backend (ELFv2): stubs, encoders and trampolines. Its

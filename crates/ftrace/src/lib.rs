@@ -13,6 +13,8 @@
 //!   registered callbacks.
 //! * [`region`]: code added after boot with its own site table and stubs
 //!   ([`CodeRegion`], Linux's module load and unload).
+//! * [`fgraph`]: return hooking through a per-task shadow return stack
+//!   ([`GraphOps`]: entry and exit handlers, Linux's `fgraph_ops`).
 //! * [`regs`]: the register frame trampolines build.
 //! * [`recursion`]: per-CPU, per-context recursion protection.
 //! * [`tracer`]: the function tracer, its per-CPU event buffer and Linux's
@@ -29,6 +31,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod arch;
+pub mod fgraph;
 pub mod filter;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
@@ -44,6 +47,7 @@ pub mod tramp;
 pub mod update;
 
 pub use arch::{Arch, Insn, PatchError, SiteError, Trampoline};
+pub use fgraph::{GraphEntry, GraphOps, GraphReturn, ShadowStack};
 pub use ops::{FtraceFunc, Ops, OpsFlags};
 pub use platform::{Context, Platform, TextFault};
 pub use record::{RecFlags, Record};

@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::arch::{Arch, Insn, PatchError, Trampoline, read_insn};
+use crate::fgraph::{FrameSlot, ShadowStack};
 use crate::ops::{self, Ops};
 use crate::platform::{Context, Platform, TextFault};
 use crate::record::Record;
@@ -44,7 +45,16 @@ pub struct MockPlatform {
     pub fail_write_at: AtomicUsize,
     cpu: AtomicUsize,
     context: AtomicU8,
+    /// The one simulated task's shadow return stack ([`MOCK_STACK_DEPTH`]
+    /// frames).
+    pub shadow: ShadowStack<[FrameSlot; MOCK_STACK_DEPTH]>,
 }
+
+/// The simulated `return_to_handler`: a hooked return slot holds this.
+pub const RETURN_HOOK: usize = 0xdead_0000;
+
+/// Frames of [`MockPlatform::shadow`].
+pub const MOCK_STACK_DEPTH: usize = 8;
 
 impl MockPlatform {
     /// `len` bytes of text at [`TEXT_BASE`], filled with `int3` (`cc`).
@@ -56,6 +66,7 @@ impl MockPlatform {
             fail_write_at: AtomicUsize::new(0),
             cpu: AtomicUsize::new(0),
             context: AtomicU8::new(Context::Normal as u8),
+            shadow: ShadowStack::new(),
         }
     }
 
@@ -147,6 +158,9 @@ unsafe impl Platform for MockPlatform {
         0
     }
     fn irq_restore(&self, _flags: usize) {}
+    fn shadow_stack(&self) -> Option<&ShadowStack> {
+        Some(&self.shadow)
+    }
 }
 
 /// Simulated x86-like backend.
@@ -254,6 +268,10 @@ unsafe impl Arch for MockArch {
             Trampoline::Caller => CALLER,
             Trampoline::RegsCaller => REGS_CALLER,
         }
+    }
+
+    fn return_hook(&self) -> Option<usize> {
+        Some(RETURN_HOOK)
     }
 
     fn ops_trampoline(&self, ops: &Ops) -> Option<usize> {

@@ -4,6 +4,8 @@
 //! kept small on purpose: a kernel with one CPU, a monotonic clock and a way
 //! to write its own text can implement it in an afternoon.
 
+use crate::fgraph::ShadowStack;
+
 /// Execution context of the current CPU, used to keep one recursion bit per
 /// context (an interrupt arriving inside a callback may trace again; the same
 /// context re-entering itself may not).
@@ -126,6 +128,18 @@ pub unsafe trait Platform: Sync {
 
     /// Restores the interrupt state returned by [`irq_save`](Self::irq_save).
     fn irq_restore(&self, flags: usize);
+
+    /// The running task's shadow return stack, for return hooking
+    /// ([`crate::fgraph`]): one per task (a kernel without tasks gives one
+    /// per CPU). Called on every hooked entry and return, from any context:
+    /// it must be cheap, untraced, and return the same stack for the same
+    /// task every time while any of its calls are hooked.
+    ///
+    /// The default, `None`, means "no graph tracing here": entries are not
+    /// hooked.
+    fn shadow_stack(&self) -> Option<&ShadowStack> {
+        None
+    }
 }
 
 /// A [`Platform`] made of plain function pointers.
@@ -157,6 +171,9 @@ pub struct FnPlatform {
     pub irq_save: fn() -> usize,
     /// [`Platform::irq_restore`].
     pub irq_restore: fn(usize),
+    /// [`Platform::shadow_stack`] (`|| None` when graph tracing is not
+    /// wanted).
+    pub shadow_stack: fn() -> Option<&'static ShadowStack>,
 }
 
 // SAFETY: every method forwards to the function the kernel supplied; the
@@ -188,5 +205,8 @@ unsafe impl Platform for FnPlatform {
     }
     fn irq_restore(&self, flags: usize) {
         (self.irq_restore)(flags)
+    }
+    fn shadow_stack(&self) -> Option<&ShadowStack> {
+        (self.shadow_stack)()
     }
 }

@@ -13,6 +13,7 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use ftrace_abi::symtab::SymbolTable;
 
 use crate::arch::{Arch, PatchError, SiteError, Trampoline, read_insn};
+use crate::fgraph::{self, GraphOps};
 use crate::filter::{self, FilterError};
 use crate::ops::{self, Dispatch, FTRACE_TRACE_FUNC, FTRACE_TRACE_OP, IpSet, Ops, OpsList};
 use crate::platform::Platform;
@@ -122,6 +123,12 @@ pub enum Error {
     },
     /// [`Ftrace::remove_region`]: no region with this id.
     NoSuchRegion,
+    /// [`Ftrace::register_graph`]: the arch backend cannot hook returns
+    /// ([`Arch::return_hook`] is `None`).
+    GraphUnsupported,
+    /// [`Ftrace::register_graph`]: every one of the
+    /// [`MAX_GRAPH_USERS`](crate::fgraph::MAX_GRAPH_USERS) slots is taken.
+    GraphUsersFull,
     /// [`Ftrace::remove_region`]: the region is removed and its sites are
     /// nops, but the backend could not release a site's resources
     /// ([`Arch::release_site`]; the first failure). Tracing goes on.
@@ -155,9 +162,41 @@ impl fmt::Display for Error {
                 write!(f, "ftrace: region {name} overlaps {with}")
             }
             Error::NoSuchRegion => f.write_str("ftrace: no such region"),
+            Error::GraphUnsupported => {
+                f.write_str("ftrace: this arch backend cannot hook function returns")
+            }
+            Error::GraphUsersFull => write!(
+                f,
+                "ftrace: all {} graph user slots are taken",
+                crate::fgraph::MAX_GRAPH_USERS
+            ),
             Error::Release(s) => write!(f, "{s}"),
         }
     }
+}
+
+/// Crates whose functions never get a record, even when the compiler gave
+/// them a patchable entry (generic code instantiated in a traced crate):
+/// the tracer itself and the language's own runtime, which the tracer's
+/// paths call.
+pub const NEVER_TRACED_CRATES: &[&str] =
+    &["ftrace", "ftrace_abi", "core", "alloc", "compiler_builtins"];
+
+/// The crate a demangled Rust path belongs to: `kernel` for
+/// `kernel::demo::f`, `ftrace` for `<ftrace::platform::FnPlatform as
+/// ftrace::platform::Platform>::text_read`; `None` when the path does not
+/// start with a crate name (`<&T as core::fmt::Debug>::fmt`).
+pub fn crate_of(name: &str) -> Option<&str> {
+    let n = name.trim_start_matches('<');
+    let end = n
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(n.len());
+    (end > 0 && n[end..].starts_with("::")).then(|| &n[..end])
+}
+
+/// True when `name` (a demangled path) belongs to [`NEVER_TRACED_CRATES`].
+pub fn is_never_traced(name: &str) -> bool {
+    crate_of(name).is_some_and(|c| NEVER_TRACED_CRATES.contains(&c))
 }
 
 /// What a site currently calls.
@@ -326,7 +365,37 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             killed: None,
         };
         ft.resolve_names();
+        ft.drop_excluded();
         ft
+    }
+
+    /// Drops the records of functions that belong to
+    /// [`NEVER_TRACED_CRATES`]: generic code of the tracer itself (and of
+    /// `core`/`alloc`) monomorphised into the kernel's crate gets patchable
+    /// entries there, but the tracer must never call traced code from its
+    /// own paths, whatever filter is set.
+    fn drop_excluded(&mut self) {
+        let keep: Vec<bool> = self
+            .names
+            .iter()
+            .map(|n| !n.is_some_and(is_never_traced))
+            .collect();
+        if keep.iter().all(|&k| k) {
+            return;
+        }
+        let recs: Vec<Record> = self
+            .records
+            .as_slice()
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(r, _)| *r)
+            .collect();
+        let n = recs.len();
+        self.records.replace(recs);
+        self.current = vec![0; n];
+        self.region_of = vec![0; n];
+        self.resolve_names();
     }
 
     fn resolve_names(&mut self) {
@@ -465,6 +534,50 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// Clears `ops`' notrace set.
     pub fn clear_notrace(&mut self, ops: &'static Ops) -> Result<(), Error> {
         self.change_set(ops, true, None, false).map(|_| ())
+    }
+
+    /// Registers a graph user ([`crate::fgraph`]): the functions its
+    /// [`GraphOps::ops`] filters select get their entries and returns
+    /// hooked. Fails with [`Error::GraphUnsupported`] when the backend has
+    /// no return hook and [`Error::GraphUsersFull`] when every slot is
+    /// taken; nothing changes then.
+    pub fn register_graph(&mut self, g: &'static GraphOps) -> Result<(), Error> {
+        self.usable()?;
+        let hook = self.arch.return_hook().ok_or(Error::GraphUnsupported)?;
+        if g.slot().is_some() {
+            return Err(Error::AlreadyRegistered);
+        }
+        let p: &'static dyn Platform = self.platform;
+        fgraph::attach(p, self.dispatch, hook, g).ok_or(Error::GraphUsersFull)?;
+        let ops: &'static Ops = g.ops();
+        self.register(ops).inspect_err(|_| fgraph::detach(g))
+    }
+
+    /// Unregisters a graph user: no new call is hooked for it; calls hooked
+    /// earlier still return through their frames.
+    pub fn unregister_graph(&mut self, g: &'static GraphOps) -> Result<(), Error> {
+        let ops: &'static Ops = g.ops();
+        self.unregister(ops)?;
+        fgraph::detach(g);
+        Ok(())
+    }
+
+    /// The sites whose functions `patterns` selects (the syntax of
+    /// [`set_filter`](Self::set_filter)), as a set, without attaching it to
+    /// any callback: for tracers with filters of their own (the
+    /// function_graph tracer's `set_graph_function`).
+    pub fn match_set(&self, patterns: &str) -> Result<IpSet, Error> {
+        let pats = filter::parse(patterns).map_err(Error::Filter)?;
+        let recs = self.records.as_slice();
+        let mut sel = vec![false; recs.len()];
+        filter::apply(&pats, &self.names, &mut sel).map_err(Error::Filter)?;
+        let ips: Box<[usize]> = recs
+            .iter()
+            .zip(&sel)
+            .filter(|(_, s)| **s)
+            .map(|(r, _)| r.ip)
+            .collect();
+        Ok(IpSet::from_sorted(ips))
     }
 
     fn change_set(

@@ -152,7 +152,7 @@ impl EventBuffer {
     }
 }
 
-fn context_from(b: u8) -> Context {
+pub(crate) fn context_from(b: u8) -> Context {
     match b {
         1 => Context::Softirq,
         2 => Context::Irq,

@@ -3,4 +3,5 @@
 
 pub mod buffer;
 pub mod function;
+pub mod graph;
 pub mod output;

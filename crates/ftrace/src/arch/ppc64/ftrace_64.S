@@ -306,6 +306,59 @@
     .error "ppc64 ftrace_64.S: the pool must have crate::tramp::OPS_TRAMP_SLOTS slots"
     .endif
 
+/* return_to_handler: the return hook of crate::fgraph
+ * (Ppc64Arch::return_hook). A hooked function's `blr` lands here (the
+ * trampoline stored our address in the frame's gpr[0], which the stub's
+ * `mtlr r0` made the function's LR) with r1 = its entry r1 and its result
+ * in r3/r4 (f1-f8 for floating-point results). They are kept, and r2;
+ * ftrace_return_to_handler(sp_lo = sp_hi = r1, r3, r4) checks and pops the
+ * shadow frame and returns the original return address, to which we return
+ * with `mtlr; blr` (a return, as the caller's `bl` expects, not a `bctr`). */
+    .set RTH_R3,    96                      /* after header (32) + params (64) */
+    .set RTH_R4,    RTH_R3 + 8
+    .set RTH_R2,    RTH_R4 + 8
+    .set RTH_F1,    RTH_R2 + 8              /* f1-f8 */
+    .set RTH_FRAME, (RTH_F1 + 8 * 8 + 15) & ~15
+    .balign 16
+    .globl return_to_handler
+    .type return_to_handler, @function
+return_to_handler:
+    stdu    %r1, -RTH_FRAME(%r1)
+    std     %r3, RTH_R3(%r1)
+    std     %r4, RTH_R4(%r1)
+    std     %r2, RTH_R2(%r1)
+    stfd    %f1, RTH_F1 + 0*8(%r1)
+    stfd    %f2, RTH_F1 + 1*8(%r1)
+    stfd    %f3, RTH_F1 + 2*8(%r1)
+    stfd    %f4, RTH_F1 + 3*8(%r1)
+    stfd    %f5, RTH_F1 + 4*8(%r1)
+    stfd    %f6, RTH_F1 + 5*8(%r1)
+    stfd    %f7, RTH_F1 + 6*8(%r1)
+    stfd    %f8, RTH_F1 + 7*8(%r1)
+    lis     %r2, .TOC.@ha
+    addi    %r2, %r2, .TOC.@l
+    mr      %r5, %r3                            /* ret0 */
+    mr      %r6, %r4                            /* ret1 */
+    addi    %r3, %r1, RTH_FRAME                 /* sp_lo: the entry r1 */
+    mr      %r4, %r3                            /* sp_hi */
+    bl      ftrace_return_to_handler
+    nop
+    mtlr    %r3                                 /* the original return address */
+    lfd     %f1, RTH_F1 + 0*8(%r1)
+    lfd     %f2, RTH_F1 + 1*8(%r1)
+    lfd     %f3, RTH_F1 + 2*8(%r1)
+    lfd     %f4, RTH_F1 + 3*8(%r1)
+    lfd     %f5, RTH_F1 + 4*8(%r1)
+    lfd     %f6, RTH_F1 + 5*8(%r1)
+    lfd     %f7, RTH_F1 + 6*8(%r1)
+    lfd     %f8, RTH_F1 + 7*8(%r1)
+    ld      %r2, RTH_R2(%r1)
+    ld      %r4, RTH_R4(%r1)
+    ld      %r3, RTH_R3(%r1)
+    addi    %r1, %r1, RTH_FRAME
+    blr
+    .size return_to_handler, . - return_to_handler
+
 /* The initial target of both patch points: returns at once. */
     .balign 4
     .globl ftrace_stub

@@ -504,6 +504,16 @@ unsafe impl Arch for Ppc64Arch {
     fn ops_trampoline(&self, ops: &crate::ops::Ops) -> Option<usize> {
         self.pool.as_ref()?.trampoline(ops)
     }
+
+    /// `return_to_handler` of `ftrace_64.S` (kernel builds; none on the
+    /// host). Both trampolines point `ret_slot` at the frame's `gpr[0]`,
+    /// which the stub's `mtlr r0` turns into the function's return address.
+    fn return_hook(&self) -> Option<usize> {
+        #[cfg(target_arch = "powerpc64")]
+        return Some(tramp::return_hook());
+        #[cfg(not(target_arch = "powerpc64"))]
+        None
+    }
 }
 
 /// The trampolines (`ftrace_64.S`) and their addresses.
@@ -539,6 +549,7 @@ mod tramp {
         static ftrace_regs_caller: u32;
         static ftrace_call: u32;
         static ftrace_regs_call: u32;
+        static return_to_handler: u32;
         /// The pool's entries: every `ftrace_ops_tramp_<i>`, then every
         /// `ftrace_ops_regs_tramp_<i>` (the .S checks the count).
         static ftrace_ops_tramps: [usize; 2 * OPS_TRAMP_SLOTS];
@@ -559,6 +570,9 @@ mod tramp {
 
     pub(super) fn caller() -> usize {
         core::ptr::addr_of!(ftrace_caller) as usize
+    }
+    pub(super) fn return_hook() -> usize {
+        core::ptr::addr_of!(return_to_handler) as usize
     }
     pub(super) fn regs_caller() -> usize {
         core::ptr::addr_of!(ftrace_regs_caller) as usize

@@ -181,6 +181,41 @@ ftrace_stub:
  * `mcount`); it returns at once unless ftrace_trace_function was set. */
     FTRACE_I686 ftrace_nodyn_mcount, unused, 1, 1, 1
 
+/* return_to_handler: the return hook of crate::fgraph (I686::return_hook).
+ * A hooked function's `ret` lands here with %esp = its entry %esp + 4, or
+ * + 8 when it popped a hidden struct-return pointer (`ret $4`), and its
+ * result in eax:edx. Both are kept; ftrace_return_to_handler(sp_lo =
+ * %esp - 8, sp_hi = %esp - 4, eax, edx) checks and pops the shadow frame and
+ * returns the original return address, which our `ret` then pops. The
+ * mcount busy flag is set meanwhile (mcount builds instrument the platform
+ * functions the handler calls) and then restored. 32 bytes keep %esp's
+ * 16-byte alignment for the call. */
+    .balign 16
+    .globl return_to_handler
+    .type return_to_handler, @function
+return_to_handler:
+    sub $32, %esp
+    mov %eax, 16(%esp)
+    mov %edx, 20(%esp)
+    mov ftrace_mcount_busy, %ecx
+    mov %ecx, 24(%esp)
+    movl $1, ftrace_mcount_busy
+    lea 24(%esp), %ecx                  /* entry %esp after `ret $4` */
+    mov %ecx, 0(%esp)
+    lea 28(%esp), %ecx                  /* entry %esp after a plain `ret` */
+    mov %ecx, 4(%esp)
+    mov %eax, 8(%esp)
+    mov %edx, 12(%esp)
+    call ftrace_return_to_handler
+    mov 24(%esp), %ecx
+    mov %ecx, ftrace_mcount_busy
+    mov %eax, 28(%esp)                  /* the original return address */
+    mov 16(%esp), %eax
+    mov 20(%esp), %edx
+    add $28, %esp
+    ret
+    .size return_to_handler, . - return_to_handler
+
 /* The pool: per slot, the fentry entries (copies of ftrace_caller and
  * ftrace_regs_caller) and the mcount ones (copies of the mcount callers,
  * with the same busy flag). .Lftrace_ops_nslots counts the slots (checked

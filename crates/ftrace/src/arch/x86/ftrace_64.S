@@ -123,6 +123,33 @@ ftrace_stub:
     FTRACE_X86_64 ftrace_caller, 0, -1, ftrace_call
     FTRACE_X86_64 ftrace_regs_caller, 1, -1, ftrace_regs_call
 
+/* return_to_handler: the return hook of crate::fgraph (X86_64::return_hook).
+ * A hooked function's `ret` lands here with %rsp = its entry %rsp + 8 (the
+ * System V ABI has no callee-popped arguments) and its result in rax:rdx.
+ * Both are kept; ftrace_return_to_handler(sp_lo = sp_hi = entry %rsp,
+ * rax, rdx) checks and pops the shadow frame and returns the original
+ * return address, which our own `ret` then pops. %rsp is 16-byte aligned
+ * here (the caller's alignment before its call), and stays so for the call
+ * below (32 bytes reserved). */
+    .balign 16
+    .globl return_to_handler
+    .type return_to_handler, @function
+return_to_handler:
+    sub $32, %rsp
+    mov %rax, 0(%rsp)
+    mov %rdx, 8(%rsp)
+    lea 24(%rsp), %rdi                  /* the function's entry %rsp */
+    mov %rdi, %rsi
+    mov %rdx, %rcx
+    mov %rax, %rdx
+    call ftrace_return_to_handler
+    mov %rax, 24(%rsp)                  /* the original return address */
+    mov 0(%rsp), %rax
+    mov 8(%rsp), %rdx
+    add $24, %rsp
+    ret
+    .size return_to_handler, . - return_to_handler
+
 /* The pool: slot i's two entries; .Lftrace_ops_nslots counts the slots
  * (checked against {nslots} below). */
     .set .Lftrace_ops_nslots, 0

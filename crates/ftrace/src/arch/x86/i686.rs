@@ -361,6 +361,16 @@ unsafe impl Arch for I686 {
         }
         self.c.pool.as_ref()?.trampoline(ops)
     }
+
+    /// `return_to_handler` of `ftrace_32.S`, the same in every mode: fentry
+    /// and mcount trampolines alike set `ret_slot` and `sp` (kernel builds;
+    /// none on the host).
+    fn return_hook(&self) -> Option<usize> {
+        #[cfg(all(target_arch = "x86", target_os = "none"))]
+        return Some(asm::return_hook());
+        #[cfg(not(all(target_arch = "x86", target_os = "none")))]
+        None
+    }
 }
 
 /// Callee-saved registers a frame-pointer prologue pushed right after
@@ -480,6 +490,7 @@ mod asm {
         fn ftrace_mcount_caller();
         fn ftrace_mcount_regs_caller();
         fn ftrace_stub();
+        fn return_to_handler();
         static ftrace_call: u8;
         static ftrace_regs_call: u8;
         static ftrace_mcount_call: u8;
@@ -509,6 +520,10 @@ mod asm {
             at(group),
             at(group + 1),
         ))
+    }
+
+    pub(super) fn return_hook() -> usize {
+        return_to_handler as *const () as usize
     }
 
     pub(super) fn trampolines(mode: I686Mode) -> (Trampolines, Option<NoDynPointer>) {

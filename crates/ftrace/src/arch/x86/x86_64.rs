@@ -316,6 +316,15 @@ unsafe impl Arch for X86_64 {
     fn ops_trampoline(&self, ops: &Ops) -> Option<usize> {
         self.c.pool.as_ref()?.trampoline(ops)
     }
+
+    /// `return_to_handler` of `ftrace_64.S` (kernel builds; none on the
+    /// host).
+    fn return_hook(&self) -> Option<usize> {
+        #[cfg(all(target_arch = "x86_64", target_os = "none"))]
+        return Some(asm::return_hook());
+        #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
+        None
+    }
 }
 
 /// The assembled trampolines (kernel builds only).
@@ -375,6 +384,7 @@ mod asm {
         fn ftrace_caller();
         fn ftrace_regs_caller();
         fn ftrace_stub();
+        fn return_to_handler();
         static ftrace_call: u8;
         static ftrace_regs_call: u8;
         /// The pool's entries: every `ftrace_ops_tramp_<i>`, then every
@@ -393,6 +403,10 @@ mod asm {
             core::array::from_fn(|i| t[i]),
             core::array::from_fn(|i| t[OPS_TRAMP_SLOTS + i]),
         )
+    }
+
+    pub(super) fn return_hook() -> usize {
+        return_to_handler as *const () as usize
     }
 
     pub(super) fn trampolines() -> Trampolines {

@@ -14,6 +14,7 @@ mod arch;
 mod bench;
 mod console;
 mod demo;
+mod graph_tests;
 mod options;
 mod platform;
 mod tracing;
@@ -55,42 +56,43 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
     let corrupt = opts.test == Some("corrupt");
     let mut ok = tracing::init(corrupt) && (unexpected == 0 || corrupt);
 
-    let tracer = match opts.tracer {
-        None => None,
-        Some("function") => Some("function"),
-        Some(other) => {
-            log::warn!("ftrace: unknown tracer '{other}' (available: function); not tracing");
-            None
-        }
-    };
-
-    ok &= match (opts.test, tracer) {
-        (Some("panic"), _) => {
+    ok &= match opts.test {
+        Some("panic") => {
             demo::request_panic_in_leaf();
-            run_demo()
+            run(&opts)
         }
-        (Some("toggle"), _) => tracing::run_toggle(opts.filter, opts.notrace),
-        (Some("redirect"), _) => tracing::run_redirect(),
-        (Some("region"), _) => tracing::run_region(),
-        (Some("direct"), _) => tracing::run_direct(),
-        (Some("bench"), _) => bench::run_bench(),
-        (Some(name), _) if !SCENARIOS.contains(&name) => match arch::scenario(name) {
+        Some("toggle") => tracing::run_toggle(opts.filter, opts.notrace),
+        Some("redirect") => tracing::run_redirect(),
+        Some("region") => tracing::run_region(),
+        Some("direct") => tracing::run_direct(),
+        Some("bench") => bench::run_bench(),
+        Some(name) if name.starts_with("graph-") || name == "fprobe" => {
+            match graph_tests::scenario(name, &opts) {
+                Some(r) => r,
+                None => {
+                    log::warn!("cmdline: unknown test '{name}' ignored");
+                    run(&opts)
+                }
+            }
+        }
+        Some(name) if !SCENARIOS.contains(&name) => match arch::scenario(name) {
             Some(r) => r,
             None => {
                 log::warn!("cmdline: unknown test '{name}' ignored");
-                run(tracer, &opts)
+                run(&opts)
             }
         },
-        _ => run(tracer, &opts),
+        _ => run(&opts),
     };
     finish(ok)
 }
 
 /// The default run: the demo, traced when `ftrace=` asked for it.
-fn run(tracer: Option<&str>, opts: &Options) -> bool {
-    match tracer {
-        Some(_) => tracing::run_function_tracer(opts.filter, opts.notrace),
-        None => run_demo(),
+fn run(opts: &Options) -> bool {
+    if opts.tracing() {
+        tracing::run_tracers(opts)
+    } else {
+        run_demo()
     }
 }
 

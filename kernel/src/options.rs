@@ -1,20 +1,47 @@
 //! The kernel's command-line options, with Linux's names where Linux has
-//! them. Bad input is reported (one warning line each) and ignored.
+//! them. Bad input is reported (one warning line each, naming the option and
+//! the value) and ignored; the rest of the line still applies.
 
 use bootargs::{Cmdline, Opt};
+use ftrace::tracer::graph::GraphOptions;
 
 /// Every key the kernel understands.
-pub const KNOWN: &[&str] = &["ftrace", "ftrace_filter", "ftrace_notrace", "test"];
+pub const KNOWN: &[&str] = &[
+    "ftrace",
+    "ftrace_filter",
+    "ftrace_notrace",
+    "ftrace_graph_filter",
+    "ftrace_graph_notrace",
+    "ftrace_graph_max_depth",
+    "trace_options",
+    "test",
+];
+
+/// Tracers `ftrace=` may name (comma-separated: both may run at once).
+pub const TRACERS: &[&str] = &["function", "function_graph"];
 
 /// Parsed options.
 #[derive(Debug)]
 pub struct Options {
-    /// `ftrace=`: the tracer to start at boot.
-    pub tracer: Option<&'static str>,
-    /// `ftrace_filter=`: patterns, comma-separated.
+    /// `ftrace=function`.
+    pub function: bool,
+    /// `ftrace=function_graph`.
+    pub graph: bool,
+    /// `ftrace_filter=`: patterns, comma-separated (both tracers).
     pub filter: Option<&'static str>,
-    /// `ftrace_notrace=`: patterns, comma-separated.
+    /// `ftrace_notrace=`: patterns, comma-separated (both tracers).
     pub notrace: Option<&'static str>,
+    /// `ftrace_graph_filter=` (Linux's `set_graph_function`).
+    pub graph_filter: Option<&'static str>,
+    /// `ftrace_graph_notrace=` (Linux's `set_graph_notrace`).
+    pub graph_notrace: Option<&'static str>,
+    /// `ftrace_graph_max_depth=` (0: no limit).
+    pub max_depth: usize,
+    /// `trace_options=funcgraph-*` display options.
+    pub graph_opts: GraphOptions,
+    /// `trace_options=nofuncgraph-irqs`: calls in hardirq context are not
+    /// recorded.
+    pub skip_irqs: bool,
     /// `test=`: a scenario name (checked by `main`, which knows the
     /// generic and the arch scenarios).
     pub test: Option<&'static str>,
@@ -24,9 +51,15 @@ impl Options {
     /// Parses the line, logging one warning per problem.
     pub fn parse(raw: &'static [u8]) -> Options {
         let mut o = Options {
-            tracer: None,
+            function: false,
+            graph: false,
             filter: None,
             notrace: None,
+            graph_filter: None,
+            graph_notrace: None,
+            max_depth: 0,
+            graph_opts: GraphOptions::default(),
+            skip_irqs: false,
             test: None,
         };
         let line = Cmdline::new(raw);
@@ -36,15 +69,52 @@ impl Options {
         o
     }
 
+    /// True when `ftrace=` started at least one tracer.
+    pub fn tracing(&self) -> bool {
+        self.function || self.graph
+    }
+
     fn apply(&mut self, opt: Opt<'static>) {
         let Some(value) = opt.value else {
             log::warn!("cmdline: option '{}' needs a value", opt.key);
             return;
         };
         match opt.key {
-            "ftrace" => self.tracer = Some(value),
+            "ftrace" => {
+                for t in value.split(',') {
+                    match t {
+                        "function" => self.function = true,
+                        "function_graph" => self.graph = true,
+                        _ => log::warn!(
+                            "ftrace: unknown tracer '{t}' (available: {})",
+                            TRACERS.join(" ")
+                        ),
+                    }
+                }
+            }
             "ftrace_filter" => self.filter = Some(value),
             "ftrace_notrace" => self.notrace = Some(value),
+            "ftrace_graph_filter" => self.graph_filter = Some(value),
+            "ftrace_graph_notrace" => self.graph_notrace = Some(value),
+            "ftrace_graph_max_depth" => match value.parse() {
+                Ok(d) => self.max_depth = d,
+                Err(_) => log::warn!(
+                    "ftrace_graph_max_depth: '{value}' is not a depth (a number, 0 for no limit)"
+                ),
+            },
+            "trace_options" => {
+                for name in value.split(',') {
+                    let (on, base) = match name.strip_prefix("no") {
+                        Some(b) => (false, b),
+                        None => (true, name),
+                    };
+                    if base == "funcgraph-irqs" {
+                        self.skip_irqs = !on;
+                    } else if !self.graph_opts.set(base, on) {
+                        log::warn!("trace_options: unknown option '{name}'");
+                    }
+                }
+            }
             "test" => self.test = Some(value),
             _ => {}
         }

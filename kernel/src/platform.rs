@@ -7,7 +7,7 @@ use linked_list_allocator::LockedHeap;
 static HEAP: LockedHeap = LockedHeap::empty();
 
 /// Bytes of the kernel heap.
-const HEAP_SIZE: usize = 8 * 1024 * 1024;
+const HEAP_SIZE: usize = 16 * 1024 * 1024;
 
 #[repr(align(4096))]
 struct HeapSpace(#[expect(dead_code, reason = "only its address is used")] [u8; HEAP_SIZE]);
@@ -120,6 +120,45 @@ static SHADOW_STACKS: [ShadowStack<[FrameSlot; SHADOW_STACK_DEPTH]>; 1] =
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 fn shadow_stack() -> Option<&'static ShadowStack> {
     Some(&SHADOW_STACKS[0])
+}
+
+/// Calls not hooked because a shadow stack was full, over all CPUs.
+pub fn shadow_overruns() -> usize {
+    SHADOW_STACKS.iter().map(|s| s.overruns()).sum()
+}
+
+/// Forgets the overrun counts (between scenarios; no call may be hooked).
+pub fn reset_shadow_overruns() {
+    for s in &SHADOW_STACKS {
+        if s.depth() == 0 {
+            s.reset();
+        }
+    }
+}
+
+/// Puts the original return address back into the slot the graph hook
+/// replaced (`regs.ret_slot`), as a stray `longjmp` or a buggy unwinder
+/// would: the hooked return is skipped. `test=graph-corrupt`'s deliberate
+/// damage; returns whether the slot held the hook.
+pub fn undo_return_hook(regs: &ftrace::FtraceRegs) -> bool {
+    let slot = regs.ret_slot as *mut usize;
+    if slot.is_null() {
+        return false;
+    }
+    // SAFETY: the trampoline that called this callback set `ret_slot` to
+    // the live word holding the traced function's return address (the
+    // `FtraceRegs` contract); writing the value the shadow stack recorded
+    // for it leaves a valid return address there.
+    unsafe {
+        let cur = slot.read_volatile();
+        let mut idx = 0;
+        let orig = ftrace::fgraph::ret_addr(cur, &mut idx, Some(slot as usize));
+        if orig == cur {
+            return false;
+        }
+        slot.write_volatile(orig);
+        true
+    }
 }
 
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]

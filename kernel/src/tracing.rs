@@ -3,12 +3,13 @@
 //! `ftrace_notrace=`) and runs the `test=` scenarios. Safe code only: the
 //! unsafe parts are in [`crate::platform`] and [`crate::arch`].
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ftrace::tracer::function;
+use ftrace::tracer::graph::{self, GraphFilters, GraphOptions};
 use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, Record, SiteState};
 use ftrace_abi::symtab::SymbolTable;
 
@@ -24,6 +25,10 @@ static ENGINE: spin::Once<spin::Mutex<Engine>> = spin::Once::new();
 
 /// Events the function tracer keeps per CPU.
 pub const EVENTS_PER_CPU: usize = 64 * 1024;
+
+/// Events (entries and returns) the function_graph tracer keeps per CPU:
+/// room for `test=graph-fib`'s 43,782.
+pub const GRAPH_EVENTS_PER_CPU: usize = 48 * 1024;
 
 /// Runs `f` with the engine (after [`init`]).
 pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
@@ -54,6 +59,7 @@ pub fn init(corrupt: bool) -> bool {
     kprintln!("{report}");
     let ok = symbol_self_test(&engine);
     function::init(&PLATFORM, EVENTS_PER_CPU);
+    graph::init(&PLATFORM, GRAPH_EVENTS_PER_CPU);
     ENGINE.call_once(|| spin::Mutex::new(engine));
     ok
 }
@@ -161,6 +167,190 @@ pub fn trace_function<R>(
     (r, differ)
 }
 
+/// What `ftrace=` and its options ask for (see [`crate::options`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Setup<'a> {
+    /// Run the function tracer.
+    pub function: bool,
+    /// Run the function_graph tracer.
+    pub graph: bool,
+    /// `ftrace_filter=` (both tracers).
+    pub filter: Option<&'a str>,
+    /// `ftrace_notrace=` (both tracers).
+    pub notrace: Option<&'a str>,
+    /// `ftrace_graph_filter=`.
+    pub graph_filter: Option<&'a str>,
+    /// `ftrace_graph_notrace=`.
+    pub graph_notrace: Option<&'a str>,
+    /// `ftrace_graph_max_depth=`.
+    pub max_depth: usize,
+    /// `trace_options=nofuncgraph-irqs`.
+    pub skip_irqs: bool,
+}
+
+impl<'a> Setup<'a> {
+    /// The setup the command line asks for.
+    pub fn from_options(o: &'a crate::options::Options) -> Self {
+        Setup {
+            function: o.function,
+            graph: o.graph,
+            filter: o.filter,
+            notrace: o.notrace,
+            graph_filter: o.graph_filter,
+            graph_notrace: o.graph_notrace,
+            max_depth: o.max_depth,
+            skip_irqs: o.skip_irqs,
+        }
+    }
+}
+
+/// Which tracers [`start`] registered.
+#[derive(Debug, Clone, Copy, Default)]
+#[must_use = "stop() unregisters what start() registered"]
+pub struct Started {
+    function: bool,
+    graph: bool,
+}
+
+/// The function_graph tracer's own filters from `setup`: `None` when
+/// `ftrace_graph_filter=` could not be applied (the tracer is then not
+/// started: tracing everything is not what was asked). A bad
+/// `ftrace_graph_notrace=` only loses the exclusions.
+fn graph_filters(e: &Engine, setup: &Setup<'_>) -> Option<GraphFilters> {
+    let mut f = GraphFilters {
+        max_depth: setup.max_depth,
+        skip_irqs: setup.skip_irqs,
+        ..GraphFilters::default()
+    };
+    if let Some(p) = setup.graph_filter {
+        match e.match_set(p) {
+            Ok(set) => f.functions = Some(set),
+            Err(err) => {
+                log::warn!("ftrace_graph_filter: {err}");
+                return None;
+            }
+        }
+    }
+    if let Some(p) = setup.graph_notrace {
+        match e.match_set(p) {
+            Ok(set) => f.notrace = Some(set),
+            Err(err) => log::warn!("ftrace_graph_notrace: {err}"),
+        }
+    }
+    Some(f)
+}
+
+/// Empties the buffers and registers the tracers `setup` asks for, with
+/// their filters. A tracer whose filter cannot be applied is not started
+/// (reported).
+pub fn start(setup: &Setup<'_>) -> Started {
+    function::reset();
+    graph::reset();
+    with_engine(|e| {
+        let mut started = Started::default();
+        if setup.function {
+            let ops = function::ops();
+            started.function = if !apply_filters(e, ops, setup.filter, setup.notrace) {
+                log::warn!("ftrace: function tracer not started: ftrace_filter was not applied");
+                false
+            } else {
+                e.register(ops)
+                    .map_err(|err| log::error!("ftrace: cannot start the function tracer: {err}"))
+                    .is_ok()
+            };
+        }
+        if setup.graph {
+            let g = graph::ops();
+            let filters = graph_filters(e, setup);
+            started.graph = if !apply_filters(e, g.ops(), setup.filter, setup.notrace) {
+                log::warn!(
+                    "ftrace: function_graph tracer not started: ftrace_filter was not applied"
+                );
+                false
+            } else if let Some(f) = filters {
+                match graph::configure(f)
+                    .map_err(|err| err.to_string())
+                    .and_then(|()| e.register_graph(g).map_err(|err| err.to_string()))
+                {
+                    Ok(()) => true,
+                    Err(err) => {
+                        log::error!("ftrace: cannot start the function_graph tracer: {err}");
+                        false
+                    }
+                }
+            } else {
+                log::warn!(
+                    "ftrace: function_graph tracer not started: ftrace_graph_filter was not applied"
+                );
+                false
+            };
+        }
+        started
+    })
+}
+
+/// Unregisters what [`start`] registered; returns how many sites still
+/// differ from the nop.
+pub fn stop(started: Started) -> usize {
+    with_engine(|e| {
+        if started.function
+            && let Err(err) = e.unregister(function::ops())
+        {
+            log::error!("ftrace: cannot stop the function tracer: {err}");
+        }
+        if started.graph
+            && let Err(err) = e.unregister_graph(graph::ops())
+        {
+            log::error!("ftrace: cannot stop the function_graph tracer: {err}");
+        }
+        e.check_all_nops()
+    })
+}
+
+/// Prints the function_graph tracer's buffer in Linux's format, then its
+/// counters (recursions refused, events lost, calls not hooked because the
+/// shadow stack was full) and, if one happened, the return mismatch that
+/// stopped it.
+pub fn print_graph_trace(opts: &GraphOptions) {
+    let mut out = String::new();
+    with_engine(|e| {
+        let _ = graph::write_trace(&mut out, e.symbols(), opts);
+    });
+    crate::console::write_bytes(out.as_bytes());
+    let refused = with_engine(|e| e.recursions());
+    kprintln!(
+        "function_graph: {} recursions refused, {} events lost, {} overruns",
+        refused,
+        graph::lost(),
+        platform::shadow_overruns()
+    );
+    if let Some(m) = ftrace::fgraph::mismatch() {
+        let name = with_engine(|e| e.symbols().resolve(m.func).map(|(n, _)| n));
+        let name = name.unwrap_or("?");
+        kprintln!(
+            "function_graph: hooked return of {name} skipped (frame sp {:#x}, returned at sp {:#x}); graph tracing stopped",
+            m.expected_sp,
+            m.found_sp
+        );
+    }
+}
+
+/// `ftrace=function`, `ftrace=function_graph` or both: trace the workload,
+/// print the traces.
+pub fn run_tracers(o: &crate::options::Options) -> bool {
+    let started = start(&Setup::from_options(o));
+    let (outer, fib) = workload();
+    let differ = stop(started);
+    kprintln!("demo: outer={outer} fib={fib}");
+    if o.function {
+        print_function_trace();
+    }
+    if o.graph {
+        print_graph_trace(&o.graph_opts);
+    }
+    differ == 0 && !with_engine(|e| e.is_killed())
+}
+
 /// Prints the function tracer's buffer in Linux's format, then the
 /// recursion and loss counters.
 pub fn print_function_trace() {
@@ -183,14 +373,6 @@ pub fn print_function_trace() {
 #[inline(never)]
 pub fn workload() -> (u64, u64) {
     core::hint::black_box(demo::demo_run())
-}
-
-/// `ftrace=function`: trace the workload, print the trace.
-pub fn run_function_tracer(filter: Option<&str>, notrace: Option<&str>) -> bool {
-    let ((outer, fib), differ) = trace_function(filter, notrace, workload);
-    kprintln!("demo: outer={outer} fib={fib}");
-    print_function_trace();
-    differ == 0 && !with_engine(|e| e.is_killed())
 }
 
 /// `test=toggle`: enable, disable, enable, disable; after each disable every

@@ -400,6 +400,16 @@ pub unsafe trait Arch: Send + Sync {
         None
     }
 
+    /// True when functions without a record may call the trampolines too
+    /// (i686's non-dynamic mode: every instrumented function calls `mcount`
+    /// all the time, whether or not the engine kept a record for it). The
+    /// list dispatcher then calls callbacks only for recorded sites, so that
+    /// code the engine excluded ([`crate::update::NEVER_TRACED_CRATES`]) is
+    /// never traced. Default: false (only enabled sites call).
+    fn calls_unrecorded(&self) -> bool {
+        false
+    }
+
     /// Address of the backend's `return_to_handler` (Linux's name), the
     /// return hook of [`crate::fgraph`]; `None` (the default) when the
     /// backend cannot hook returns.

@@ -272,6 +272,10 @@ pub(crate) struct Dispatch {
     pub(crate) list: AtomicPtr<OpsList>,
     /// Dispatchers currently reading published snapshots.
     pub(crate) readers: AtomicUsize,
+    /// Every recorded site, when the backend lets unrecorded functions call
+    /// the dispatcher ([`Arch::calls_unrecorded`](crate::Arch::calls_unrecorded));
+    /// null otherwise. Set once at init, never freed.
+    pub(crate) known: AtomicPtr<IpSet>,
     /// Recursion bits of the dispatchers.
     pub(crate) recursion: RecursionState,
 }
@@ -288,6 +292,13 @@ impl Dispatch {
         // freed only after `readers` was observed at zero after their
         // replacement (module docs), and we are counted in `readers`.
         let list = unsafe { &*self.list.load(Ordering::SeqCst) };
+        // SAFETY: `known` is null or a leaked, never-freed set.
+        if let Some(known) = unsafe { self.known.load(Ordering::Acquire).as_ref() }
+            && !known.contains(ip)
+        {
+            self.readers.fetch_sub(1, Ordering::Release);
+            return;
+        }
         for &op in list.iter() {
             if op.is_enabled() && op.wants(ip) {
                 (op.func)(ip, parent_ip, op, regs);

@@ -179,8 +179,15 @@ impl fmt::Display for Error {
 /// them a patchable entry (generic code instantiated in a traced crate):
 /// the tracer itself and the language's own runtime, which the tracer's
 /// paths call.
-pub const NEVER_TRACED_CRATES: &[&str] =
-    &["ftrace", "ftrace_abi", "core", "alloc", "compiler_builtins"];
+/// (`__rustc` holds the allocator shims the compiler generates.)
+pub const NEVER_TRACED_CRATES: &[&str] = &[
+    "ftrace",
+    "ftrace_abi",
+    "core",
+    "alloc",
+    "compiler_builtins",
+    "__rustc",
+];
 
 /// The crate a demangled Rust path belongs to: `kernel` for
 /// `kernel::demo::f`, `ftrace` for `<ftrace::platform::FnPlatform as
@@ -340,6 +347,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             platform,
             list: AtomicPtr::new(Box::into_raw(Box::new(empty))),
             readers: AtomicUsize::new(0),
+            known: AtomicPtr::new(ptr::null_mut()),
             recursion: RecursionState::new(),
         }));
         let list_ops: &'static Ops = Box::leak(Box::new(Ops::new_list(dispatch)));
@@ -444,6 +452,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         self.records.resort();
         self.resolve_names();
         self.initialized = true;
+        if self.arch.calls_unrecorded() {
+            let ips: Box<[usize]> = self.records.as_slice().iter().map(|r| r.ip).collect();
+            let known = Box::leak(Box::new(IpSet::from_sorted(ips)));
+            self.dispatch.known.store(known, Ordering::Release);
+        }
         if let Err(f) = self.set_trace(self.list_ops, ops::list_func_addr()) {
             failed.push(f);
             self.kill(f);
@@ -1377,5 +1390,26 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// Recursive entries the dispatchers refused so far.
     pub fn recursions(&self) -> usize {
         self.dispatch.recursion.recursions()
+    }
+}
+
+#[cfg(test)]
+mod crate_tests {
+    use super::{crate_of, is_never_traced};
+
+    #[test]
+    fn crates_of_demangled_paths() {
+        assert_eq!(crate_of("kernel::demo::demo_leaf"), Some("kernel"));
+        assert_eq!(
+            crate_of("<ftrace::platform::FnPlatform as ftrace::platform::Platform>::text_read"),
+            Some("ftrace")
+        );
+        assert_eq!(crate_of("<&T as core::fmt::Debug>::fmt"), None);
+        assert_eq!(crate_of("demo_leaf"), None);
+        assert!(is_never_traced("__rustc::__rust_dealloc"));
+        assert!(is_never_traced(
+            "<alloc::vec::Vec<u8> as core::clone::Clone>::clone"
+        ));
+        assert!(!is_never_traced("kernel::tracing::workload"));
     }
 }

@@ -72,6 +72,28 @@ impl Default for GraphOptions {
     }
 }
 
+impl GraphOptions {
+    /// Sets the option of Linux's `trace_options` name (`funcgraph-cpu`,
+    /// `funcgraph-overhead`, `funcgraph-duration`, `funcgraph-abstime`,
+    /// `funcgraph-proc`, `funcgraph-retval`, `funcgraph-tail`) to `on`;
+    /// false for a name that is not one of them. (`funcgraph-irqs` is a
+    /// recording filter: [`GraphFilters::skip_irqs`].)
+    pub fn set(&mut self, name: &str, on: bool) -> bool {
+        let field = match name {
+            "funcgraph-cpu" => &mut self.cpu,
+            "funcgraph-overhead" => &mut self.overhead,
+            "funcgraph-duration" => &mut self.duration,
+            "funcgraph-abstime" => &mut self.abstime,
+            "funcgraph-proc" => &mut self.proc_,
+            "funcgraph-retval" => &mut self.retval,
+            "funcgraph-tail" => &mut self.tail,
+            _ => return false,
+        };
+        *field = on;
+        true
+    }
+}
+
 /// One recorded graph event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GraphEvent {
@@ -336,7 +358,12 @@ pub fn events() -> Vec<GraphEvent> {
     let Some(t) = TRACER.get() else {
         return Vec::new();
     };
-    let mut out = Vec::new();
+    let total = t
+        .cpus
+        .iter()
+        .map(|b| b.reserved.load(Ordering::Acquire).min(b.slots.len()))
+        .sum();
+    let mut out = Vec::with_capacity(total);
     for (cpu, buf) in t.cpus.iter().enumerate() {
         let n = buf.reserved.load(Ordering::Acquire).min(buf.slots.len());
         for slot in &buf.slots[..n] {

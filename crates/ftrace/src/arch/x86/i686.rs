@@ -362,6 +362,12 @@ unsafe impl Arch for I686 {
         self.c.pool.as_ref()?.trampoline(ops)
     }
 
+    /// NoDynamic: every instrumented function calls `mcount`, recorded or
+    /// not.
+    fn calls_unrecorded(&self) -> bool {
+        self.is_nodyn()
+    }
+
     /// `return_to_handler` of `ftrace_32.S`, the same in every mode: fentry
     /// and mcount trampolines alike set `ret_slot` and `sp` (kernel builds;
     /// none on the host).

@@ -294,6 +294,268 @@ pub fn number_after(boot: &Boot, prefix: &str) -> Option<u64> {
     })
 }
 
+/// Every build variant of every arch: (arch, variant).
+pub const BUILDS: &[(&str, &str)] = &[
+    ("x86_64", "fentry"),
+    ("i686", "fentry"),
+    ("i686", "nofp"),
+    ("i686", "mcount"),
+    ("i686", "nodynamic"),
+    ("ppc64", "fentry"),
+];
+
+/// Linux's function_graph header for the default options.
+pub fn graph_header() -> Vec<String> {
+    [
+        "# tracer: function_graph",
+        "#",
+        "# CPU  DURATION                  FUNCTION CALLS",
+        "# |     |   |                     |   |   |   |",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// The duration column as Linux's `print_graph_duration` prints it, written
+/// here from Linux's rules, apart from the crate's formatter: overhead mark
+/// (strictly above 10 us `+`, 100 us `!`, 1 ms `#`, 10 ms `*`, 100 ms `@`,
+/// 1 s `$`), a space, microseconds with three decimals while the number has
+/// fewer than 7 digits (truncated to 7 digits in all), ` us `, padded to 8
+/// characters after ` us `.
+pub fn linux_duration(ns: u64) -> String {
+    let mark = [
+        (1_000_000_000u64, '$'),
+        (100_000_000, '@'),
+        (10_000_000, '*'),
+        (1_000_000, '#'),
+        (100_000, '!'),
+        (10_000, '+'),
+    ]
+    .iter()
+    .find(|(v, _)| ns > *v)
+    .map_or(' ', |&(_, c)| c);
+    let us = (ns / 1000).to_string();
+    let mut num = us.clone();
+    if us.len() < 7 {
+        let frac = format!("{:03}", ns % 1000);
+        let keep = (8 - us.len()).min(5) - 1;
+        num.push('.');
+        num.push_str(&frac[..keep.min(3)]);
+    }
+    let pad = " ".repeat(8usize.saturating_sub(num.len()));
+    format!("{mark} {num} us {pad}")
+}
+
+/// One line of a function_graph trace with the default columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphLine {
+    /// The CPU column.
+    pub cpu: u32,
+    /// The duration, for leaf and closing lines.
+    pub duration_ns: Option<u64>,
+    /// Nesting depth (indentation / 2).
+    pub depth: usize,
+    /// The function column without its indentation.
+    pub body: String,
+}
+
+/// Parses ` 0) ! 393.426 us  |      f();`, checking every column against
+/// Linux's layout (the duration re-printed by [`linux_duration`] must give
+/// back the same characters). `None` for anything else.
+pub fn parse_graph_line(line: &str) -> Option<GraphLine> {
+    let rest = line.strip_prefix(' ')?;
+    let (cpu, rest) = rest.split_once(") ")?;
+    let cpu: u32 = cpu.parse().ok()?;
+    let (field, rest) = (rest.get(..14)?, rest.get(14..)?);
+    let body = rest.strip_prefix("|  ")?;
+    let duration_ns = if field.trim().is_empty() {
+        None
+    } else {
+        let num = field.get(2..)?.split(" us").next()?.trim();
+        let (us, frac) = num.split_once('.').unwrap_or((num, ""));
+        let mut ns: u64 = us.parse::<u64>().ok()? * 1000;
+        if !frac.is_empty() {
+            let scale = [100, 10, 1][..frac.len()].last().copied()?;
+            ns += frac.parse::<u64>().ok()? * scale;
+        }
+        // Only durations printed with all three decimals round-trip.
+        if frac.len() == 3 && linux_duration(ns) != field {
+            return None;
+        }
+        Some(ns)
+    };
+    let trimmed = body.trim_start_matches(' ');
+    let indent = body.len() - trimmed.len();
+    if indent % 2 != 0 {
+        return None;
+    }
+    Some(GraphLine {
+        cpu,
+        duration_ns,
+        depth: indent / 2,
+        body: trimmed.to_owned(),
+    })
+}
+
+/// The graph lines of an output (everything parse_graph_line accepts).
+pub fn graph_lines(boot: &Boot) -> Vec<GraphLine> {
+    boot.lines()
+        .iter()
+        .filter_map(|l| parse_graph_line(l))
+        .collect()
+}
+
+/// Checks that every closing or leaf line's duration is at least the sum of
+/// its children's (durations are non-negative by construction); returns
+/// the first offending line's index.
+pub fn check_nested_durations(lines: &[GraphLine]) -> Result<(), usize> {
+    // Per open depth: sum of children's durations.
+    let mut open: Vec<u64> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.body.ends_with(" {") {
+            open.truncate(l.depth);
+            open.push(0);
+        } else if l.body.starts_with('}') {
+            let kids = open.pop().ok_or(i)?;
+            let d = l.duration_ns.ok_or(i)?;
+            if d < kids {
+                return Err(i);
+            }
+            if let Some(p) = open.last_mut() {
+                *p += d;
+            }
+        } else if let Some(d) = l.duration_ns {
+            if let Some(p) = open.last_mut() {
+                *p += d;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The demo's call tree as function_graph bodies `(depth, text)` with
+/// `ftrace_filter=demo_*`: `demo_run` at depth 0. `hide` drops a
+/// function's whole subtree (set_graph_notrace); `max_depth` stops there
+/// (0: none); `retval` adds funcgraph-retval comments (`demo_run`'s value
+/// is `{X}`: a two-word tuple is returned in memory on i686).
+pub fn demo_graph(hide: &[&str], max_depth: usize, retval: bool) -> Vec<(usize, String)> {
+    struct Node {
+        name: &'static str,
+        value: u64,
+        kids: Vec<Node>,
+    }
+    fn fib(n: u64) -> Node {
+        let kids = if n >= 2 {
+            vec![fib(n - 1), fib(n - 2)]
+        } else {
+            vec![]
+        };
+        let value = if n >= 2 {
+            kids[0].value + kids[1].value
+        } else {
+            n
+        };
+        Node {
+            name: "demo_fib",
+            value,
+            kids,
+        }
+    }
+    let inner = |i: u64| Node {
+        name: "demo_inner",
+        value: 2 * i + 2,
+        kids: vec![Node {
+            name: "demo_leaf",
+            value: 2 * i + 1,
+            kids: vec![],
+        }],
+    };
+    let root = Node {
+        name: "demo_run",
+        value: u64::MAX,
+        kids: vec![
+            Node {
+                name: "demo_outer",
+                value: 12,
+                kids: (0..3).map(inner).collect(),
+            },
+            fib(10),
+        ],
+    };
+    fn emit(
+        n: &Node,
+        d: usize,
+        hide: &[&str],
+        max: usize,
+        rv: bool,
+        out: &mut Vec<(usize, String)>,
+    ) {
+        if hide.contains(&n.name) || (max > 0 && d >= max) {
+            return;
+        }
+        let full = format!("kernel::demo::{}", n.name);
+        let val = if n.value == u64::MAX {
+            "{X}".to_owned()
+        } else {
+            format!("{:x}", n.value)
+        };
+        let kids: Vec<&Node> = n
+            .kids
+            .iter()
+            .filter(|k| !hide.contains(&k.name) && !(max > 0 && d + 1 >= max))
+            .collect();
+        if kids.is_empty() {
+            let c = if rv {
+                format!(" /* = 0x{val} */")
+            } else {
+                String::new()
+            };
+            out.push((d, format!("{full}();{c}")));
+        } else {
+            out.push((d, format!("{full}() {{")));
+            for k in &n.kids {
+                emit(k, d + 1, hide, max, rv, out);
+            }
+            let c = if rv {
+                format!(" /* {full} = 0x{val} */")
+            } else {
+                String::new()
+            };
+            out.push((d, format!("}}{c}")));
+        }
+    }
+    let mut out = Vec::new();
+    emit(&root, 0, hide, max_depth, retval, &mut out);
+    out
+}
+
+/// Asserts that the graph lines of `boot` are exactly `want` (depth and
+/// text; `{X}`/`{N}` wildcards allowed in the text), on CPU 0, with nested
+/// durations.
+pub fn assert_graph(boot: &Boot, want: &[(usize, String)], context: &str) {
+    let got = graph_lines(boot);
+    let ok = got.len() == want.len()
+        && got
+            .iter()
+            .zip(want)
+            .all(|(g, (d, t))| g.cpu == 0 && g.depth == *d && line_matches(t, &g.body));
+    assert!(
+        ok,
+        "{context}: graph differs.\n--- expected ---\n{}\n--- actual ---\n{}",
+        want.iter()
+            .map(|(d, t)| format!("{}{t}", "  ".repeat(*d)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        boot.text()
+    );
+    if let Err(i) = check_nested_durations(&got) {
+        panic!(
+            "{context}: durations do not nest at graph line {i}:\n{}",
+            boot.text()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::line_matches;
@@ -311,5 +573,34 @@ mod tests {
         assert!(line_matches("at 0x{X} is {N}", "at 0x1f00a is 7"));
         assert!(!line_matches("at 0x{X}", "at 0xZ"));
         assert!(line_matches("{N}.{N}: f", "12.000345: f"));
+    }
+
+    #[test]
+    fn linux_durations_and_graph_lines() {
+        use super::{linux_duration, parse_graph_line};
+        // Lines of Linux 6.12's own trace (shared/reference).
+        for (ns, s) in [
+            (2_202, "  2.202 us    "),
+            (10_743, "+ 10.743 us   "),
+            (1_000_001, "# 1000.001 us "),
+            (123_456_789, "@ 123456.7 us "),
+        ] {
+            assert_eq!(linux_duration(ns), s);
+        }
+        let l = parse_graph_line(" 0) + 10.743 us   |    }").unwrap();
+        assert_eq!(
+            (l.cpu, l.duration_ns, l.depth, l.body.as_str()),
+            (0, Some(10_743), 1, "}")
+        );
+        let l = parse_graph_line(" 0)               |  vfs_read() {").unwrap();
+        assert_eq!((l.duration_ns, l.depth), (None, 0));
+        assert!(
+            parse_graph_line(" 0)   10.743 us   |    }").is_none(),
+            "wrong mark"
+        );
+        assert!(
+            parse_graph_line(" 0) + 10.743 us  |    }").is_none(),
+            "wrong width"
+        );
     }
 }

@@ -105,7 +105,7 @@ fn mcount_variants_report_a_corrupted_site() {
         want.insert(
             3,
             "ftrace: failed to init site kernel::demo::demo_fib+0x{X} at 0x{X}: \
-             expected e8 {X} {X} ff ff, found 66 66 66 66 90"
+             expected e8 {X} {X} {X} {X}, found 66 66 66 66 90"
                 .into(),
         );
         want.extend(["demo: outer=12 fib=55".into(), "rftrace: success".into()]);

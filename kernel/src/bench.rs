@@ -27,7 +27,7 @@
 
 use core::hint::black_box;
 
-use ftrace::tracer::function;
+use ftrace::tracer::{function, graph};
 use ftrace::{FtraceRegs, Ops, OpsFlags, SiteState};
 
 use crate::arch;
@@ -89,6 +89,56 @@ fn timed(f: fn(u64) -> u64) -> (u64, u64) {
 
 /// Ticks of one `arch::calibration_loop(iters)` call. Not inlined: both
 /// lengths are timed by the same instructions, so their fixed cost cancels.
+/// Calls of the function_graph measurement: two events each must fit the
+/// graph tracer's buffer.
+pub const NG: u64 = 20_000;
+
+const _: () = assert!(2 * NG as usize <= crate::tracing::GRAPH_EVENTS_PER_CPU);
+
+/// Like [`timed`] for `n` iterations.
+#[inline(never)]
+fn timed_n(f: fn(u64) -> u64, n: u64) -> (u64, u64) {
+    let t0 = arch::cycles();
+    let r = f(black_box(n));
+    let t1 = arch::cycles();
+    (t1.wrapping_sub(t0), r)
+}
+
+/// Extra instructions per call of the function_graph tracer (entry and
+/// return recorded, return hooked) on `bench_target`, over `NG` calls
+/// untraced in the same run; also the events written and lost.
+fn graph_per_call(cal: &Calibration) -> Option<(i64, i64, usize, usize, usize)> {
+    let (untraced, s0) = timed_n(call_loop, NG);
+    graph::reset();
+    let g = graph::ops();
+    let ok = with_engine(|e| {
+        graph::configure(graph::GraphFilters::default())
+            .map_err(|err| log::error!("bench: {err}"))
+            .ok()?;
+        e.set_filter(g.ops(), FILTER)
+            .and_then(|_| e.register_graph(g))
+            .map_err(|err| log::error!("bench: cannot register the graph tracer: {err}"))
+            .ok()
+    });
+    ok?;
+    let (traced, s1) = timed_n(call_loop, NG);
+    let (written, lost) = (graph::written(), graph::lost());
+    let differ = with_engine(|e| {
+        let _ = e.unregister_graph(g);
+        let _ = e.clear_filter(g.ops());
+        e.check_all_nops()
+    });
+    graph::reset();
+    let expect = NG * (NG + 1) / 2;
+    if (s0, s1) != (expect, expect) {
+        log::error!("bench: graph loop results {s0} {s1}, expected {expect}");
+        return None;
+    }
+    let d = cal.insns(traced) as i64 - cal.insns(untraced) as i64;
+    let n = NG as i64;
+    Some(((d + n / 2) / n, differ as i64, written, lost, 0))
+}
+
 #[inline(never)]
 fn timed_calibration(iters: usize) -> u64 {
     let t0 = arch::cycles();
@@ -263,12 +313,24 @@ pub fn run_bench() -> bool {
         "bench: {written} events written, {lost} lost; buffer cleared, {differ} sites differ from nop"
     );
 
+    let graph_ok = match graph_per_call(&cal) {
+        Some((per_call_g, differ_g, written_g, lost_g, _)) => {
+            kprintln!(
+                "bench: function_graph +{per_call_g} insn/call (entry and return, {} baseline); N={NG}, {written_g} events written, {lost_g} lost, {differ_g} sites differ from nop",
+                ratio(per_call_g * N as i64, base)
+            );
+            written_g as u64 == 2 * NG && lost_g == 0 && differ_g == 0
+        }
+        None => false,
+    };
+
     let sums = [empty_sum, a_sum, b_sum, c_sum, d_sum];
     if sums != [EXPECTED_SUM; 5] {
         log::error!("bench: loop results {sums:?}, expected {EXPECTED_SUM} each");
         ok = false;
     }
-    ok && written as u64 == N
+    ok && graph_ok
+        && written as u64 == N
         && lost == 0
         && differ == 0
         && path_alone != "nop"

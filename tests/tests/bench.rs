@@ -18,6 +18,7 @@ fn bench_shape(arch: &str) {
              dispatch only +{N} ({N}.{N}x), list dispatch (2 callbacks) +{N} ({N}.{N}x)",
             "bench: paths: function tracer alone -> ops trampoline, two callbacks -> list",
             "bench: 50000 events written, 0 lost; buffer cleared, 0 sites differ from nop",
+            "bench: function_graph +{N} insn/call (entry and return, {N}.{N}x baseline); N=20000, 40000 events written, 0 lost, 0 sites differ from nop",
             "rftrace: success",
         ]
         .map(String::from),

@@ -214,6 +214,13 @@ impl Ops {
             && !notrace.is_some_and(|n| n.contains(ip))
     }
 
+    /// True when the published filter selects every function (none, or
+    /// empty). Same contract as [`wants`](Self::wants).
+    fn filters_nothing(&self) -> bool {
+        // SAFETY: as in `wants`: published sets outlive counted readers.
+        unsafe { self.filter.load(Ordering::Acquire).as_ref() }.is_none_or(IpSet::is_empty)
+    }
+
     pub(crate) fn filter_ptr(&self) -> *mut IpSet {
         self.filter.load(Ordering::Acquire)
     }
@@ -293,16 +300,20 @@ impl Dispatch {
         // replacement (module docs), and we are counted in `readers`.
         let list = unsafe { &*self.list.load(Ordering::SeqCst) };
         // SAFETY: `known` is null or a leaked, never-freed set.
-        if let Some(known) = unsafe { self.known.load(Ordering::Acquire).as_ref() }
-            && !known.contains(ip)
-        {
-            self.readers.fetch_sub(1, Ordering::Release);
-            return;
-        }
+        let known = unsafe { self.known.load(Ordering::Acquire).as_ref() };
         for &op in list.iter() {
-            if op.is_enabled() && op.wants(ip) {
-                (op.func)(ip, parent_ip, op, regs);
+            if !op.is_enabled() || !op.wants(ip) {
+                continue;
             }
+            // A callback without a filter wants "every function": only the
+            // recorded ones (a filter holds recorded sites only).
+            if let Some(k) = known
+                && op.filters_nothing()
+                && !k.contains(ip)
+            {
+                continue;
+            }
+            (op.func)(ip, parent_ip, op, regs);
         }
         self.readers.fetch_sub(1, Ordering::Release);
     }

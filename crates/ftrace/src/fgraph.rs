@@ -627,6 +627,105 @@ mod tests {
 
     type Ft = Ftrace<MockArch, MockPlatform>;
 
+    /// `set_graph_notrace`, `funcgraph-irqs` off, `max_graph_depth` and
+    /// `set_graph_function` in the tracer's entry handler: what is
+    /// recorded, and which calls are hooked at all.
+    fn graph_tracer_filters(ft: &mut Ft, p: &'static MockPlatform, sites: &[usize]) {
+        use crate::ops::IpSet;
+        use crate::platform::Context;
+        use crate::tracer::graph::{self as tg, GraphFilters, GraphKind};
+        let set = |ips: &[usize]| Some(IpSet::from_sorted(ips.into()));
+        let (f0, f1, f2, f3) = (sites[0], sites[1], sites[2], sites[3]);
+        let got = || -> Vec<(GraphKind, usize, u32)> {
+            tg::events()
+                .iter()
+                .map(|e| (e.kind, e.func, e.depth))
+                .collect()
+        };
+        let configure = |ft: &mut Ft, f: GraphFilters| {
+            let _ = ft.unregister_graph(tg::ops());
+            tg::configure(f).unwrap();
+            tg::reset();
+            ft.register_graph(tg::ops()).unwrap();
+        };
+        tg::init(p, 64);
+        configure(
+            ft,
+            GraphFilters {
+                notrace: set(&[f2]),
+                skip_irqs: true,
+                ..GraphFilters::default()
+            },
+        );
+        let mut s = [0x9000usize, 0x9001, 0x9002, 0x9003];
+        enter(ft, f0, 1000, &mut s[0]);
+        p.set_context(Context::Irq);
+        enter(ft, f1, 900, &mut s[1]);
+        p.set_context(Context::Normal);
+        assert_eq!(
+            s[1], 0x9001,
+            "hardirq call not hooked with funcgraph-irqs off"
+        );
+        enter(ft, f2, 800, &mut s[2]);
+        assert_eq!(
+            s[2], RETURN_HOOK,
+            "a notrace root is hooked to find its end"
+        );
+        enter(ft, f3, 700, &mut s[3]);
+        assert_eq!(s[3], 0x9003, "nothing under a notrace root is hooked");
+        assert_eq!(leave(800, 0), 0x9002);
+        assert_eq!(leave(1000, 0), 0x9000);
+        assert_eq!(
+            got(),
+            [(GraphKind::Entry, f0, 0), (GraphKind::Return, f0, 0)]
+        );
+
+        configure(
+            ft,
+            GraphFilters {
+                max_depth: 1,
+                ..GraphFilters::default()
+            },
+        );
+        let mut s = [0x9000usize, 0x9001];
+        enter(ft, f0, 1000, &mut s[0]);
+        enter(ft, f1, 900, &mut s[1]);
+        assert_eq!(s[1], 0x9001, "beyond max depth: not hooked");
+        assert_eq!(leave(1000, 0), 0x9000);
+        assert_eq!(
+            got(),
+            [(GraphKind::Entry, f0, 0), (GraphKind::Return, f0, 0)]
+        );
+
+        configure(
+            ft,
+            GraphFilters {
+                functions: set(&[f1]),
+                ..GraphFilters::default()
+            },
+        );
+        let mut s = [0x9000usize, 0x9001, 0x9002];
+        enter(ft, f0, 1000, &mut s[0]);
+        assert_eq!(s[0], 0x9000, "outside set_graph_function: not hooked");
+        enter(ft, f1, 900, &mut s[1]);
+        enter(ft, f2, 800, &mut s[2]);
+        assert_eq!(leave(800, 0), 0x9002);
+        assert_eq!(leave(900, 0), 0x9001);
+        s[2] = 0x9002;
+        enter(ft, f2, 800, &mut s[2]);
+        assert_eq!(s[2], 0x9002, "after the subtree: not hooked");
+        assert_eq!(
+            got(),
+            [
+                (GraphKind::Entry, f1, 0),
+                (GraphKind::Entry, f2, 1),
+                (GraphKind::Return, f2, 1),
+                (GraphKind::Return, f1, 0)
+            ]
+        );
+        ft.unregister_graph(tg::ops()).unwrap();
+    }
+
     /// Enters the function of `site` with the given entry stack pointer and
     /// return slot; true when the site called the tracer.
     fn enter(ft: &Ft, site: usize, sp: usize, slot: &mut usize) -> bool {
@@ -740,6 +839,11 @@ mod tests {
             assert_eq!(leave(2000 - 16 * i, 0), 0x8000 + i);
         }
         take_log();
+
+        // The function_graph tracer's own filters, on the same core.
+        ft.unregister_graph(&A).unwrap();
+        graph_tracer_filters(&mut ft, p, &sites);
+        ft.register_graph(&A).unwrap();
 
         // A skipped hooked return: f1's frame is abandoned, f0's return
         // still goes home; reported once; nothing is hooked afterwards.

@@ -38,5 +38,8 @@ _start:
 
     .section .bss
     .balign 16
+    /* Global: the panic backtrace (kernel/src/arch/x86/common.rs) reads
+     * frames only between these two. */
+    .globl boot_stack, boot_stack_top
 boot_stack: .skip 64 * 1024
 boot_stack_top:

@@ -167,6 +167,9 @@ ppc64_of_call:
 
     .section .bss
     .balign 16
+    /* Global: the panic backtrace (kernel/src/arch/ppc64/mod.rs) reads
+     * frames only between these two. */
+    .globl ppc64_boot_stack
 ppc64_boot_stack:
     .skip BOOT_STACK_SIZE
     .globl ppc64_boot_stack_top

@@ -5,6 +5,9 @@ use std::env;
 use std::path::PathBuf;
 
 fn main() {
+    // `--cfg nofp`: set by scripts/rustc-wrapper.sh for the i686 build
+    // without frame pointers.
+    println!("cargo::rustc-check-cfg=cfg(nofp)");
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if os != "none" {

@@ -49,6 +49,14 @@ case "$crate" in
                 extra+=(-Zpatchable-function-entry=1)
                 ;;
         esac
+        # The kernel learns that it has no frame pointers (the i686 `nofp`
+        # variant: its target lacks `"frame-pointer": "always"`) from this cfg:
+        # target features do not say it, and %ebp is then an ordinary
+        # register, so the panic backtrace must not walk it
+        # (kernel/src/backtrace.rs; build.rs declares the cfg).
+        if [[ $crate == kernel && $target == *i686-nofp-target.json ]]; then
+            extra+=(--cfg nofp)
+        fi
         if ((${#extra[@]})); then
             # Identical functions must not be merged: an instrumented function
             # could become an alias of another and lose its own site.

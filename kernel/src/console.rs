@@ -62,16 +62,19 @@ pub fn init() {
     log::set_max_level(LevelFilter::Info);
 }
 
-/// Prints a panic without taking the console lock: the panic may have
-/// happened while it was held.
-pub fn panic_print(info: &core::panic::PanicInfo<'_>) {
-    struct Raw;
-    impl Write for Raw {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            crate::arch::console_write(s.as_bytes());
-            Ok(())
-        }
+/// The console without its lock, for the panic path only: the panic may
+/// have happened while the lock was held.
+pub struct Raw;
+
+impl Write for Raw {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        crate::arch::console_write(s.as_bytes());
+        Ok(())
     }
+}
+
+/// Prints a panic without taking the console lock (through [`Raw`]).
+pub fn panic_print(info: &core::panic::PanicInfo<'_>) {
     let _ = match info.location() {
         Some(l) => writeln!(
             Raw,

@@ -11,6 +11,7 @@
 extern crate alloc;
 
 mod arch;
+mod backtrace;
 mod bench;
 mod console;
 mod demo;
@@ -29,7 +30,8 @@ const SCENARIOS: &[&str] = &[
 ];
 
 /// Entry from the arch boot code, with the command line as the boot protocol
-/// handed it over.
+/// handed it over. Never inlined: the panic backtrace ends at its frame.
+#[inline(never)]
 pub fn kmain(cmdline: &'static [u8]) -> ! {
     console::init();
     platform::heap_init();
@@ -116,5 +118,6 @@ fn finish(ok: bool) -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     console::panic_print(info);
+    backtrace::print(&mut console::Raw);
     arch::exit(ExitStatus::Failure)
 }

@@ -285,6 +285,94 @@ pub fn traced_output(arch: &str, cmdline: &str, calls: &[(&str, &str)]) -> Vec<S
     want
 }
 
+/// The frames every `test=panic` backtrace holds, innermost first, in this
+/// order and next to each other (what comes before them, the panic
+/// machinery, and after them differs per arch with inlining).
+pub const PANIC_BACKTRACE_FRAMES: &[&str] = &[
+    "kernel::demo::demo_leaf",
+    "kernel::demo::demo_inner",
+    "kernel::demo::demo_outer",
+    "kernel::demo::demo_run",
+    "kernel::tracing::workload",
+];
+
+/// Frames a backtrace prints at most (kernel/src/backtrace.rs).
+pub const BACKTRACE_MAX_FRAMES: usize = 32;
+
+/// Asserts that a `test=panic` boot of `arch`/`variant` ends with the panic
+/// line and the kernel's backtrace: `backtrace:`, then frames
+/// `  #<i> <name>+0x<off>` or `  #<i> 0x<addr>` numbered from 0 (at most
+/// [`BACKTRACE_MAX_FRAMES`]) among which [`PANIC_BACKTRACE_FRAMES`] appear
+/// contiguously, and that no line anywhere names `return_to_handler` (a
+/// hooked return the unwinder failed to map back). The i686 `nofp` variant
+/// prints `backtrace: unavailable (built without frame pointers)` instead.
+pub fn assert_backtrace(boot: &Boot, arch: &str, variant: &str) {
+    let lines = boot.lines();
+    let ctx = || {
+        format!(
+            "{arch}/{variant}: output:\n{}\nrunner:\n{}",
+            boot.text(),
+            boot.stderr
+        )
+    };
+    let Some(p) = lines.iter().rposition(|l| l.starts_with("panic: ")) else {
+        panic!("no panic line; {}", ctx());
+    };
+    let rest: Vec<&str> = lines[p + 1..].iter().map(String::as_str).collect();
+    assert!(
+        !lines.iter().any(|l| l.contains("return_to_handler")),
+        "a return address was left as return_to_handler; {}",
+        ctx()
+    );
+    if variant == "nofp" {
+        assert_eq!(
+            rest,
+            ["backtrace: unavailable (built without frame pointers)"],
+            "{}",
+            ctx()
+        );
+        return;
+    }
+    assert_eq!(rest.first(), Some(&"backtrace:"), "{}", ctx());
+    let frames = &rest[1..];
+    assert!(
+        (1..=BACKTRACE_MAX_FRAMES).contains(&frames.len()),
+        "{} frames; {}",
+        frames.len(),
+        ctx()
+    );
+    // What each frame shows after its `  #<i> `.
+    let syms: Vec<&str> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let sym = f.strip_prefix(&format!("  #{i} ")).unwrap_or("");
+            let named = sym.rsplit_once("+0x").is_some_and(|(name, off)| {
+                !name.is_empty() && !name.contains(' ') && line_matches("{X}", off)
+            });
+            assert!(
+                named || line_matches("0x{X}", sym),
+                "frame {i} is malformed: {f:?}; {}",
+                ctx()
+            );
+            sym
+        })
+        .collect();
+    let want: Vec<String> = PANIC_BACKTRACE_FRAMES
+        .iter()
+        .map(|n| format!("{n}+0x{{X}}"))
+        .collect();
+    let found = syms
+        .windows(want.len())
+        .any(|w| w.iter().zip(&want).all(|(sym, pat)| line_matches(pat, sym)));
+    assert!(
+        found,
+        "the frames do not hold {} contiguously; {}",
+        PANIC_BACKTRACE_FRAMES.join(", "),
+        ctx()
+    );
+}
+
 /// Extracts the number in a line `prefix{N}...`.
 pub fn number_after(boot: &Boot, prefix: &str) -> Option<u64> {
     boot.lines().iter().find_map(|l| {
@@ -558,7 +646,62 @@ pub fn assert_graph(boot: &Boot, want: &[(usize, String)], context: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::line_matches;
+    use super::{Boot, Outcome, assert_backtrace, line_matches};
+
+    fn boot_of(lines: &[&str]) -> Boot {
+        Boot {
+            stdout: (lines.join("\n") + "\n").into_bytes(),
+            stderr: String::new(),
+            outcome: Outcome::Failure,
+        }
+    }
+
+    const GOOD: &[&str] = &[
+        "rftrace: booting on x86_64",
+        "panic: test=panic: deliberate panic",
+        "backtrace:",
+        "  #0 __rustc::rust_begin_unwind+0x148",
+        "  #1 0x10fb2a",
+        "  #2 kernel::demo::demo_leaf+0x64",
+        "  #3 kernel::demo::demo_inner+0x1d",
+        "  #4 kernel::demo::demo_outer+0x3f",
+        "  #5 kernel::demo::demo_run+0x1f",
+        "  #6 kernel::tracing::workload+0x11",
+        "  #7 kernel::kmain+0xcf0",
+    ];
+
+    #[test]
+    fn backtrace_check_accepts_the_kernels_format() {
+        assert_backtrace(&boot_of(GOOD), "x86_64", "fentry");
+        assert_backtrace(
+            &boot_of(&[
+                "panic: x",
+                "backtrace: unavailable (built without frame pointers)",
+            ]),
+            "i686",
+            "nofp",
+        );
+    }
+
+    /// `GOOD` with line `i` replaced by `line` must be refused.
+    fn refused(i: usize, line: &str) -> bool {
+        let mut v = GOOD.to_vec();
+        v[i] = line;
+        let b = boot_of(&v);
+        std::panic::catch_unwind(|| assert_backtrace(&b, "x86_64", "fentry")).is_err()
+    }
+
+    #[test]
+    fn backtrace_check_refuses_gaps_bad_numbers_and_hooks() {
+        assert!(refused(7, "  #4 kernel::demo::demo_fib+0x10"));
+        assert!(refused(4, "  #2 0x10fb2a"));
+        assert!(refused(3, "  #0 return_to_handler+0x0"));
+        assert!(refused(3, "  #0 foo+0xZZ"));
+        assert!(refused(2, "backtrace"));
+        assert!(refused(9, "  #6 kernel::demo::demo_run+0x1f"));
+        let b = boot_of(&GOOD[..2]);
+        assert!(std::panic::catch_unwind(|| assert_backtrace(&b, "x86_64", "fentry")).is_err());
+    }
 
     #[test]
     fn wildcards_match_numbers_only() {

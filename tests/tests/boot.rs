@@ -1,8 +1,11 @@
 //! Foundation: every arch boots, echoes its command line byte-exactly,
 //! counts its patchable sites, shrugs off bad command lines and turns a
-//! panic into a failure.
+//! panic into a failure with a backtrace.
 
-use qemu_tests::{ARCHES, Boot, Outcome, boot, boot_lines, expect, number_after};
+use qemu_tests::{
+    ARCHES, Boot, Outcome, assert_backtrace, boot, boot_lines, boot_variant, expect, line_matches,
+    number_after,
+};
 
 fn expect_success(b: &Boot) {
     assert_eq!(
@@ -118,18 +121,46 @@ fn malformed_command_lines_warn_and_boot_continues() {
     }
 }
 
+/// The panic line `test=panic` prints, followed by the backtrace.
+const PANIC_LINE: &str =
+    "panic: test=panic: deliberate panic in demo_leaf(0) at kernel/src/demo.rs:48";
+
+/// A `test=panic` boot of `arch`/`variant` fails, prints the boot lines,
+/// then the panic message and the backtrace ([`assert_backtrace`]).
+fn panic_with_backtrace(arch: &str, variant: &str) {
+    let b = boot_variant(arch, variant, b"test=panic");
+    assert_eq!(
+        b.outcome,
+        Outcome::Failure,
+        "{arch}/{variant}: output:\n{}",
+        b.text()
+    );
+    let lines = b.lines();
+    let want = boot_lines(arch, "test=panic", 0);
+    let head: Vec<&str> = want.iter().map(String::as_str).collect();
+    assert!(
+        lines.len() > head.len()
+            && lines.iter().zip(&head).all(|(l, w)| line_matches(w, l))
+            && lines[head.len()] == PANIC_LINE,
+        "{arch}/{variant}: expected the boot lines, then\n{PANIC_LINE}\noutput:\n{}",
+        b.text()
+    );
+    assert!(!lines.contains(&"rftrace: success".to_owned()));
+    assert_backtrace(&b, arch, variant);
+}
+
 #[test]
-fn panic_is_a_failure_with_its_message() {
+fn panic_is_a_failure_with_its_message_and_backtrace() {
     for arch in ARCHES {
-        let b = boot(arch, b"test=panic");
-        assert_eq!(b.outcome, Outcome::Failure, "{arch}: output:\n{}", b.text());
-        let lines = b.lines();
-        assert_eq!(
-            lines.last().map(String::as_str),
-            Some("panic: test=panic: deliberate panic in demo_leaf(0) at kernel/src/demo.rs:48"),
-            "{arch}: output:\n{}",
-            b.text()
-        );
-        assert!(!lines.contains(&"rftrace: success".to_owned()));
+        panic_with_backtrace(arch, "fentry");
+    }
+}
+
+/// The other i686 builds: frame pointers in mcount and nodynamic (their
+/// prologue is what `call mcount` follows), none in nofp, which says so.
+#[test]
+fn panic_backtrace_on_i686_variants() {
+    for variant in ["nofp", "mcount", "nodynamic"] {
+        panic_with_backtrace("i686", variant);
     }
 }

@@ -17,6 +17,15 @@
 //!   per iteration, which `crate::bench` times with `cycles()` to convert
 //!   ticks to instructions.
 //!
+//! - `walk_stack(visit: &mut dyn FnMut(usize, Option<usize>) -> bool)`:
+//!   the panic backtrace's frame walk, innermost first, starting at the
+//!   caller of `walk_stack` itself: `visit(ret, slot)` gets each return
+//!   address as found on the stack (possibly `return_to_handler`) and, where
+//!   the arch's shadow-stack frames record it (x86), the address of the
+//!   stack slot it was read from; it returns false to stop. Every read stays
+//!   within the boot stack; the walk ends at a null, unaligned or
+//!   out-of-range frame, or one that does not lie above the previous one.
+//!
 //! and calls [`crate::kmain`] with the command line once it has a stack.
 //!
 //! For the tracer, each backend also provides (used by `crate::platform`'s

@@ -181,6 +181,53 @@ pub fn exit(status: ExitStatus) -> ! {
     }
 }
 
+unsafe extern "C" {
+    /// Lowest byte of the boot stack (boot/ppc64.S), the only stack the
+    /// kernel runs on.
+    static ppc64_boot_stack: u8;
+    /// One past its highest byte.
+    static ppc64_boot_stack_top: u8;
+}
+
+/// Walks the ELFv2 back chain: the frame at r1 holds the caller's frame
+/// address (back chain) at 0, and a function saves its return address (LR)
+/// in its *caller's* frame, at 16(back chain). Starts at this function's
+/// own frame, so the first address returns into its caller; `_start`'s
+/// initial frame, whose back chain is 0, ends the walk. The slot read is
+/// not passed on: the function_graph tracer records the trampoline's saved
+/// LR, not this one. See `crate::arch` for the contract.
+#[inline(never)]
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn walk_stack(visit: &mut dyn FnMut(usize, Option<usize>) -> bool) {
+    /// ELFv2 keeps r1 quadword-aligned.
+    const ALIGN: usize = 16;
+    /// Offset of the LR save doubleword in a frame.
+    const LR_SAVE: usize = 16;
+    let lo = core::ptr::addr_of!(ppc64_boot_stack) as usize;
+    let hi = core::ptr::addr_of!(ppc64_boot_stack_top) as usize;
+    let in_stack = |a: usize| a != 0 && a % ALIGN == 0 && a >= lo && a <= hi - (LR_SAVE + 8);
+    let mut sp: usize;
+    // SAFETY: copies the stack pointer; no memory is touched. This function
+    // calls `visit`, so its prologue saved LR and stored a back chain.
+    unsafe { core::arch::asm!("mr {}, 1", out(reg) sp, options(nomem, nostack, preserves_flags)) }
+    while in_stack(sp) {
+        // SAFETY: `sp` is aligned and `sp..sp + 24` lies within the boot
+        // stack (in_stack), mapped and readable for the kernel's lifetime
+        // (MMU off); stale words there are harmless.
+        let chain = unsafe { core::ptr::read_volatile(sp as *const usize) };
+        if !in_stack(chain) || chain <= sp {
+            break;
+        }
+        // SAFETY: as above for `chain`: `chain + 16..chain + 24` is within
+        // the boot stack.
+        let ret = unsafe { core::ptr::read_volatile((chain + LR_SAVE) as *const usize) };
+        if !visit(ret, None) {
+            break;
+        }
+        sp = chain;
+    }
+}
+
 /// Reads `bootargs` from `/chosen` into [`CMDLINE`]; empty if absent.
 /// Trailing NULs (the firmware's string terminator) are dropped.
 fn read_cmdline() -> &'static [u8] {

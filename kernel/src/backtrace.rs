@@ -1,0 +1,48 @@
+//! The panic backtrace: the arch's frame walk ([`arch::walk_stack`]), each
+//! return address mapped back through [`ftrace::fgraph::ret_addr`] when the
+//! function_graph tracer hooked that return, resolved with the embedded
+//! symbol table. Runs in the panic path: no locks, no allocation.
+
+use core::fmt::Write;
+
+use ftrace_abi::symtab::SymbolTable;
+
+use crate::arch;
+use crate::platform;
+
+/// Frames printed at most.
+pub const MAX_FRAMES: usize = 32;
+
+/// The walk ends after this function's frame: what called it is boot code.
+const LAST_FUNCTION: &str = "kernel::kmain";
+
+/// Prints `backtrace:` and one line per frame, innermost first:
+/// `  #<i> <name>+0x<off>`, or `  #<i> 0x<addr>` without a symbol. Each
+/// address is the return address minus one, inside the call instruction,
+/// so a call at the very end of a function resolves to that function.
+/// Builds without frame pointers (the i686 `nofp` variant, `--cfg nofp`
+/// from scripts/rustc-wrapper.sh) print one line saying so instead.
+pub fn print(w: &mut dyn Write) {
+    if cfg!(nofp) {
+        let _ = writeln!(w, "backtrace: unavailable (built without frame pointers)");
+        return;
+    }
+    let _ = writeln!(w, "backtrace:");
+    let symbols = SymbolTable::parse(platform::symtab_bytes()).ok();
+    let mut graph_idx = 0;
+    let mut n = 0;
+    arch::walk_stack(&mut |ret, slot| {
+        let ret = ftrace::fgraph::ret_addr(ret, &mut graph_idx, slot);
+        if ret == 0 {
+            return false;
+        }
+        let site = ret - 1;
+        let sym = symbols.and_then(|t| t.lookup(site as u64));
+        let _ = match sym {
+            Some((s, off)) => writeln!(w, "  #{n} {}+{off:#x}", s.name),
+            None => writeln!(w, "  #{n} {site:#x}"),
+        };
+        n += 1;
+        n < MAX_FRAMES && sym.is_none_or(|(s, _)| s.name != LAST_FUNCTION)
+    });
+}

@@ -31,7 +31,12 @@ pub fn print(w: &mut dyn Write) {
     let symbols = SymbolTable::parse(platform::symtab_bytes()).ok();
     let mut graph_idx = 0;
     let mut n = 0;
+    let mut hooked = 0;
+    let hook = ftrace::fgraph::return_hook();
     arch::walk_stack(&mut |ret, slot| {
+        if Some(ret) == hook {
+            hooked += 1;
+        }
         let ret = ftrace::fgraph::ret_addr(ret, &mut graph_idx, slot);
         if ret == 0 {
             return false;
@@ -45,4 +50,10 @@ pub fn print(w: &mut dyn Write) {
         n += 1;
         n < MAX_FRAMES && sym.is_none_or(|(s, _)| s.name != LAST_FUNCTION)
     });
+    if hooked > 0 {
+        let _ = writeln!(
+            w,
+            "backtrace: {hooked} returns hooked by function_graph shown as their callers"
+        );
+    }
 }

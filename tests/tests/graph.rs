@@ -350,3 +350,30 @@ fn skipped_hooked_return_is_reported_and_control_returns_home() {
         assert_eq!(got, want, "{arch}/{variant}:\n{}", b.text());
     }
 }
+
+#[test]
+fn panic_backtrace_under_graph_tracing_names_the_real_callers() {
+    for &(arch, variant) in BUILDS {
+        let cmd = "test=panic ftrace=function_graph ftrace_filter=demo_*,workload";
+        let b = boot_variant(arch, variant, cmd.as_bytes());
+        assert_eq!(
+            b.outcome,
+            Outcome::Failure,
+            "{arch}/{variant}:\n{}",
+            b.text()
+        );
+        // Every demo frame and the workload were hooked when demo_leaf
+        // panicked: their return addresses on the stack are
+        // return_to_handler, and the backtrace must show the callers.
+        qemu_tests::assert_backtrace(&b, arch, variant);
+        if variant != "nofp" {
+            // demo_leaf, demo_inner, demo_outer, demo_run and workload.
+            assert_eq!(
+                b.lines().last().map(String::as_str),
+                Some("backtrace: 5 returns hooked by function_graph shown as their callers"),
+                "{arch}/{variant}:\n{}",
+                b.text()
+            );
+        }
+    }
+}

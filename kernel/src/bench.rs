@@ -1,5 +1,5 @@
 //! `test=bench`: deterministic per-call costs of the tracer, measured the
-//! way `/work/shared/reference` measured Linux's (see `BENCHMARKS.md`).
+//! way `../shared/reference` (relative to the project root) measured Linux's (see `BENCHMARKS.md`).
 //!
 //! Under QEMU TCG with `-icount shift=0` guest time is the retired
 //! instruction count, so a raw counter read (`arch::cycles()`) around a

@@ -95,7 +95,7 @@ pub type KernelPlatform = ftrace::platform::FnPlatform;
 /// arch backend reports the context its exception entry code tracks;
 /// `text_write` is the arch's code-patching write with its cache
 /// maintenance; `sync_cores` executes a serialising instruction on the only
-/// CPU; `irq_save`/`irq_restore` save and restore the interrupt flag exactly.
+/// CPU.
 pub static PLATFORM: KernelPlatform = ftrace::platform::FnPlatform {
     cpu_id: cpu_zero,
     nr_cpus: one_cpu,
@@ -103,8 +103,6 @@ pub static PLATFORM: KernelPlatform = ftrace::platform::FnPlatform {
     context: crate::arch::context,
     text_write: crate::arch::text_write,
     sync_cores: crate::arch::sync_cores,
-    irq_save: crate::arch::irq_save,
-    irq_restore: crate::arch::irq_restore,
     shadow_stack: shadow_stack,
 };
 

@@ -6,6 +6,8 @@
 //! * [`arch`]: the [`Arch`] trait every backend implements, with the
 //!   read-compare-write protocol and [`PatchError`].
 //! * [`platform`]: the [`Platform`] trait the embedding kernel implements.
+//! * [`context`]: interrupt-context marks (Linux's `irq_enter`/`irq_exit`)
+//!   for [`Platform::context`].
 //! * [`ops`]: callbacks ([`Ops`], Linux's `ftrace_ops`) and the lock-free
 //!   dispatchers trampolines call.
 //! * [`filter`]: `set_ftrace_filter`-style glob patterns.
@@ -31,6 +33,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod arch;
+pub mod context;
 pub mod fgraph;
 pub mod filter;
 #[cfg(any(test, feature = "mock"))]
@@ -45,6 +48,10 @@ pub mod symbols;
 pub mod tracer;
 pub mod tramp;
 pub mod update;
+
+/// The symbol-table format and section names shared with `ftrace-tools`
+/// (the `ftrace-abi` crate), so a kernel needs no second dependency.
+pub use ftrace_abi as abi;
 
 pub use arch::{Arch, Insn, PatchError, SiteError, Trampoline};
 pub use fgraph::{GraphEntry, GraphOps, GraphReturn, ShadowStack};

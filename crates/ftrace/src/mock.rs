@@ -154,10 +154,6 @@ unsafe impl Platform for MockPlatform {
     fn sync_cores(&self) {
         self.syncs.fetch_add(1, Ordering::Relaxed);
     }
-    fn irq_save(&self) -> usize {
-        0
-    }
-    fn irq_restore(&self, _flags: usize) {}
     fn shadow_stack(&self) -> Option<&ShadowStack> {
         Some(&self.shadow)
     }

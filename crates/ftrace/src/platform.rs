@@ -42,12 +42,38 @@ impl core::fmt::Display for TextFault {
 
 /// Services the host kernel provides to the tracer.
 ///
-/// Every method except the text accessors may be called from the tracing hot
-/// path, that is from *any* traced function, in any context (including NMI),
-/// with or without interrupts enabled. They must therefore not take locks that
-/// traced code may hold, must not allocate, and should themselves be compiled
-/// without patchable entries (or be tolerant of recursion: the dispatcher's
-/// recursion guard stops the second level).
+/// # Who calls what, from where
+///
+/// | method | called from | may it be traced? |
+/// | --- | --- | --- |
+/// | [`cpu_id`](Self::cpu_id), [`context`](Self::context) | the hot path: every traced call, *before* the recursion guard can refuse it; any context, NMI included, interrupts on or off | **never**: a traced `cpu_id` recurses without end |
+/// | [`clock_ns`](Self::clock_ns), [`shadow_stack`](Self::shadow_stack) | the hot path, under the recursion guard | no (a traced one is refused and counted as a recursion, so its events are lost) |
+/// | [`nr_cpus`](Self::nr_cpus) | engine set-up and tracer output | yes, harmless |
+/// | [`text_read`](Self::text_read), [`text_write`](Self::text_write) | the update engine ([`crate::Ftrace`]'s methods), with its lock held, in the context that called it | **never**: `text_write` runs while sites hold `int3` (x86), and a site being rewritten must not be executed by the code rewriting it |
+/// | [`sync_cores`](Self::sync_cores) | the update engine, once per phase of a batch | **never**, for the same reason |
+///
+/// "Never traced" means compiled without a patchable entry: put
+/// `#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]` on the
+/// function (the kernel needs `#![feature(patchable_function_entry)]`), or
+/// use helpers of this crate, which is never instrumented
+/// ([`crate::arch::x86::helpers`]). rustc refuses that attribute on trait
+/// methods, so a kernel implementing this trait for its own type should
+/// forward each method to a free function it marked, or fill a
+/// [`FnPlatform`] with such functions. Everything these methods call must be
+/// untraced too; generic code of `core`, `alloc` and this crate that the
+/// compiler instantiates in the kernel's crate gets no record at all
+/// ([`crate::update::NEVER_TRACED_CRATES`]), so calling it is fine.
+///
+/// # Interrupts
+///
+/// The engine does not need interrupts masked while it patches, and never
+/// masks them itself: on x86 every site stays executable at each step of
+/// the `int3` protocol (the kernel's `#BP` handler emulates sites in
+/// flight), on ppc64 each site is one aligned word. A `text_write` that
+/// opens a window in which text is writable (clearing `CR0.WP`, mapping an
+/// alias) must mask interrupts on its own CPU for that window
+/// ([`crate::arch::x86::helpers::text_write_cr0`] does). Interrupt handlers
+/// may run traced code at any time, including while the engine patches.
 ///
 /// # Safety
 ///
@@ -58,7 +84,8 @@ impl core::fmt::Display for TextFault {
 ///    trampoline), and two CPUs never report the same id at the same time.
 /// 2. [`context`](Self::context) reports the context of the *current* CPU
 ///    accurately, so that the recursion bits of distinct nesting levels
-///    differ.
+///    differ ([`crate::context::ContextMarks`] keeps Linux's
+///    `irq_enter`/`irq_exit` counts for this).
 /// 3. [`text_write`](Self::text_write) writes exactly the given bytes at the
 ///    given kernel-text address (or fails without writing anything it was not
 ///    asked to), and makes them visible to data reads of every CPU before it
@@ -66,11 +93,14 @@ impl core::fmt::Display for TextFault {
 /// 4. [`sync_cores`](Self::sync_cores) returns only after every CPU has
 ///    executed a serialising instruction (so no CPU executes stale
 ///    instructions fetched before the call).
-/// 5. [`irq_restore`](Self::irq_restore) restores exactly the state captured
-///    by the matching [`irq_save`](Self::irq_save).
+/// 5. None of the methods in the table above marked "never" has a
+///    patchable entry that the engine could enable.
 ///
 /// The update engine relies on these to keep every patched site in a state
 /// the CPU can execute.
+///
+/// (Earlier versions had `irq_save`/`irq_restore` here; nothing in the
+/// crate needs them, see "Interrupts".)
 pub unsafe trait Platform: Sync {
     /// Id of the current CPU, `0..nr_cpus()`. Ids at or above
     /// [`crate::recursion::MAX_CPUS`] are not traced.
@@ -80,10 +110,16 @@ pub unsafe trait Platform: Sync {
     fn nr_cpus(&self) -> usize;
 
     /// Monotonic time in nanoseconds (for tracers' timestamps). Must be
-    /// callable from any context.
+    /// callable from any context. On x86,
+    /// [`crate::arch::x86::helpers::TscClock`] converts the time-stamp
+    /// counter with a calibrated rate.
     fn clock_ns(&self) -> u64;
 
-    /// Context the current CPU is executing in.
+    /// Context the current CPU is executing in: what the `h`/`s` column of
+    /// the trace shows and what keeps an interrupt's calls apart from the
+    /// code it interrupted. A kernel marks its handlers with
+    /// [`crate::context::ContextMarks`] and returns
+    /// [`ContextMarks::context`](crate::context::ContextMarks::context).
     fn context(&self) -> Context;
 
     /// Reads `buf.len()` bytes of kernel text at `addr`.
@@ -106,12 +142,15 @@ pub unsafe trait Platform: Sync {
     }
 
     /// Writes `bytes` to kernel text at `addr`, e.g. through a writable alias
-    /// mapping or by briefly lifting write protection.
+    /// mapping or by briefly lifting write protection
+    /// ([`crate::arch::x86::helpers::text_write_cr0`]), with whatever cache
+    /// maintenance the arch needs for code (ppc64: `dcbst; sync; icbi`).
     ///
     /// Must not reorder the writes in a way that another CPU could observe
     /// bytes other than the old or new ones at a position (byte-wise
     /// atomicity); multi-byte atomicity protocols (x86's `int3` dance) are
-    /// the arch backend's job, not the platform's.
+    /// the arch backend's job, not the platform's. Called with the engine's
+    /// lock held, never from the hot path; must not be traced.
     ///
     /// # Safety
     ///
@@ -119,15 +158,12 @@ pub unsafe trait Platform: Sync {
     /// CPU able to execute the site at every intermediate step.
     unsafe fn text_write(&self, addr: usize, bytes: &[u8]) -> Result<(), TextFault>;
 
-    /// Makes every CPU serialise its instruction stream (IPI + serialising
-    /// instruction on SMP; a single serialising instruction on one CPU).
+    /// Makes every CPU serialise its instruction stream before it returns:
+    /// on one CPU a serialising instruction (x86 `cpuid`, ppc64 `isync`);
+    /// on SMP an IPI to every other CPU whose handler executes one, waiting
+    /// until all of them did (Linux's `text_poke_sync`). The engine calls it
+    /// between the phases of a batch; must not be traced.
     fn sync_cores(&self);
-
-    /// Disables interrupts on the current CPU and returns the previous state.
-    fn irq_save(&self) -> usize;
-
-    /// Restores the interrupt state returned by [`irq_save`](Self::irq_save).
-    fn irq_restore(&self, flags: usize);
 
     /// The running task's shadow return stack, for return hooking
     /// ([`crate::fgraph`]): one per task (a kernel without tasks gives one
@@ -167,10 +203,6 @@ pub struct FnPlatform {
     pub text_write: unsafe fn(usize, &[u8]) -> Result<(), TextFault>,
     /// [`Platform::sync_cores`].
     pub sync_cores: fn(),
-    /// [`Platform::irq_save`].
-    pub irq_save: fn() -> usize,
-    /// [`Platform::irq_restore`].
-    pub irq_restore: fn(usize),
     /// [`Platform::shadow_stack`] (`|| None` when graph tracing is not
     /// wanted).
     pub shadow_stack: fn() -> Option<&'static ShadowStack>,
@@ -199,12 +231,6 @@ unsafe impl Platform for FnPlatform {
     }
     fn sync_cores(&self) {
         (self.sync_cores)()
-    }
-    fn irq_save(&self) -> usize {
-        (self.irq_save)()
-    }
-    fn irq_restore(&self, flags: usize) {
-        (self.irq_restore)(flags)
     }
     fn shadow_stack(&self) -> Option<&ShadowStack> {
         (self.shadow_stack)()

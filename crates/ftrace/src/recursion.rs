@@ -43,11 +43,38 @@ impl RecursionState {
         // Only this CPU touches its word; an interrupt nesting on it sets a
         // different bit and clears it before returning, so a plain RMW is
         // enough. Acquire/Release keeps the callback's accesses inside.
-        if word.fetch_or(bit, Ordering::Acquire) & bit != 0 {
+        let prev = word.fetch_or(bit, Ordering::Acquire);
+        if prev & bit != 0 {
             self.recursions.fetch_add(1, Ordering::Relaxed);
             return None;
         }
+        if prev & (bit << QUIET_SHIFT) != 0 {
+            // The engine itself is working in this context (allocating,
+            // writing text): its calls are not events, and not recursions.
+            word.fetch_and(!bit, Ordering::Release);
+            return None;
+        }
         Some(RecursionGuard {
+            state: self,
+            cpu,
+            bit,
+        })
+    }
+
+    /// Marks the current CPU's current context as "the engine is working":
+    /// until the guard is dropped, traced functions called in this context
+    /// are not passed to callbacks and not counted (the update engine's own
+    /// allocations and text accesses never appear in a trace). An interrupt
+    /// arriving meanwhile runs in another context and is traced as usual.
+    pub fn quiet<'a>(&'a self, p: &dyn Platform) -> Option<QuietGuard<'a>> {
+        let cpu = p.cpu_id();
+        let word = self.bits.get(cpu)?;
+        let bit = 1u32 << (p.context() as u32 + QUIET_SHIFT);
+        if word.fetch_or(bit, Ordering::Acquire) & bit != 0 {
+            // Already quiet (a nested engine call): the outer guard clears.
+            return None;
+        }
+        Some(QuietGuard {
             state: self,
             cpu,
             bit,
@@ -94,5 +121,26 @@ impl Drop for RecursionGuard<'_> {
     }
 }
 
-/// Makes `Context` usable as a bit index.
-const _: () = assert!(Context::COUNT <= 32);
+/// Returned by [`RecursionState::quiet`]; ends the quiet region when
+/// dropped.
+#[derive(Debug)]
+#[must_use = "the quiet region ends when the guard is dropped"]
+pub struct QuietGuard<'a> {
+    state: &'a RecursionState,
+    cpu: usize,
+    bit: u32,
+}
+
+impl Drop for QuietGuard<'_> {
+    fn drop(&mut self) {
+        self.state.bits[self.cpu].fetch_and(!self.bit, Ordering::Release);
+    }
+}
+
+/// The quiet bits ([`RecursionState::quiet`]) sit this far above the
+/// recursion bits of the same contexts.
+const QUIET_SHIFT: u32 = 8;
+
+/// Makes `Context` usable as a bit index, recursion and quiet bits apart.
+const _: () =
+    assert!(Context::COUNT as u32 <= QUIET_SHIFT && QUIET_SHIFT + Context::COUNT as u32 <= 32);

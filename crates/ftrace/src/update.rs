@@ -373,21 +373,47 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             killed: None,
         };
         ft.resolve_names();
-        ft.drop_excluded();
+        ft.drop_records(|name| !is_never_traced(name));
         ft
     }
 
-    /// Drops the records of functions that belong to
+    /// Keeps only the records of functions whose demangled path starts with
+    /// one of `crates` (`crate_of`: `hello_kernel` for
+    /// `hello_kernel::demo::leaf` and for
+    /// `<hello_kernel::Foo as core::fmt::Debug>::fmt`); the others get no
+    /// record, whatever filter is set later. Call it before
+    /// [`init`](Self::init) (afterwards it does nothing).
+    ///
+    /// The safe default for an embedding kernel: pass its own crate name
+    /// (`env!("CARGO_CRATE_NAME")`), so generic code of its dependencies
+    /// (`x86_64`, `spin`, ...) that the compiler instantiated in the
+    /// kernel's crate, with a patchable entry, is never traced unless
+    /// asked for. Records are kept when the symbol table is missing (no
+    /// names to decide by). [`NEVER_TRACED_CRATES`] are dropped whatever
+    /// `crates` says.
+    pub fn only_crates(mut self, crates: &[&str]) -> Self {
+        if !self.initialized {
+            self.drop_records(|name| crate_of(name).is_some_and(|c| crates.contains(&c)));
+        }
+        self
+    }
+
+    /// The wrapper that keeps the engine's own work out of every trace
+    /// ([`RecursionState::quiet`]): held by every method that allocates
+    /// or writes text.
+    fn quiet(&self) -> Option<crate::recursion::QuietGuard<'static>> {
+        let dispatch: &'static Dispatch = self.dispatch;
+        dispatch.recursion.quiet(self.platform)
+    }
+
+    /// Drops the records of named functions for which `keep` is false
+    /// (records without a name stay). [`new`](Self::new) drops those of
     /// [`NEVER_TRACED_CRATES`]: generic code of the tracer itself (and of
     /// `core`/`alloc`) monomorphised into the kernel's crate gets patchable
     /// entries there, but the tracer must never call traced code from its
     /// own paths, whatever filter is set.
-    fn drop_excluded(&mut self) {
-        let keep: Vec<bool> = self
-            .names
-            .iter()
-            .map(|n| !n.is_some_and(is_never_traced))
-            .collect();
+    fn drop_records(&mut self, keep: impl Fn(&str) -> bool) {
+        let keep: Vec<bool> = self.names.iter().map(|n| n.is_none_or(&keep)).collect();
         if keep.iter().all(|&k| k) {
             return;
         }
@@ -430,6 +456,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// stay traceable. Also points the trampolines at the list dispatcher.
     /// Runs once; later calls return an empty report.
     pub fn init(&mut self) -> InitReport {
+        let _quiet = self.quiet();
         if self.initialized {
             return InitReport {
                 total: self.records.len(),
@@ -483,6 +510,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// would share a function with another IPMODIFY ops; a patch failure
     /// kills tracing ([`Error::Patch`]).
     pub fn register(&mut self, ops: &'static Ops) -> Result<(), Error> {
+        let _quiet = self.quiet();
         self.usable()?;
         if ops.is_enabled() || self.registered.iter().any(|o| ptr::eq(*o, ops)) {
             return Err(Error::AlreadyRegistered);
@@ -501,6 +529,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// Dispatchers stop calling it at once, except that a CPU already inside
     /// the callback finishes it (the ops is `'static`, so this is safe).
     pub fn unregister(&mut self, ops: &'static Ops) -> Result<(), Error> {
+        let _quiet = self.quiet();
         self.usable()?;
         let Some(pos) = self.registered.iter().position(|o| ptr::eq(*o, ops)) else {
             return Err(Error::NotRegistered);
@@ -555,6 +584,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// no return hook and [`Error::GraphUsersFull`] when every slot is
     /// taken; nothing changes then.
     pub fn register_graph(&mut self, g: &'static GraphOps) -> Result<(), Error> {
+        let _quiet = self.quiet();
         self.usable()?;
         let hook = self.arch.return_hook().ok_or(Error::GraphUnsupported)?;
         if g.slot().is_some() {
@@ -569,6 +599,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// Unregisters a graph user: no new call is hooked for it; calls hooked
     /// earlier still return through their frames.
     pub fn unregister_graph(&mut self, g: &'static GraphOps) -> Result<(), Error> {
+        let _quiet = self.quiet();
         let ops: &'static Ops = g.ops();
         self.unregister(ops)?;
         fgraph::detach(g);
@@ -600,6 +631,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         patterns: Option<&str>,
         append: bool,
     ) -> Result<usize, Error> {
+        let _quiet = self.quiet();
         self.usable()?;
         let new: Option<Box<IpSet>> = match patterns {
             None => None,
@@ -933,6 +965,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// removed again (stubs released). A patch failure kills tracing and
     /// the region is forgotten without touching its text again.
     pub fn add_region(&mut self, region: CodeRegion) -> Result<RegionReport, Error> {
+        let _quiet = self.quiet();
         self.usable()?;
         self.check_overlap(&region)?;
         let id = RegionId(self.next_region);
@@ -1031,6 +1064,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// region is forgotten then too. A release failure is reported as
     /// [`Error::Release`] after the removal completed.
     pub fn remove_region(&mut self, id: RegionId) -> Result<(), Error> {
+        let _quiet = self.quiet();
         if !self.initialized {
             return Err(Error::NotInitialized);
         }
@@ -1241,6 +1275,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// Frees retired snapshots if no dispatcher is reading right now (tried
     /// a bounded number of times). Called after every update.
     pub fn reclaim(&mut self) {
+        let _quiet = self.quiet();
         if self.retired.is_empty() {
             return;
         }

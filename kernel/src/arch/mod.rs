@@ -38,7 +38,7 @@
 //!   mcount builds read the post-link table instead);
 //! - `unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), ftrace::TextFault>`
 //!   (with whatever cache maintenance the arch needs for code);
-//! - `fn sync_cores()`, `fn irq_save() -> usize`, `fn irq_restore(usize)`,
+//! - `fn sync_cores()`,
 //!   `fn clock_ns() -> u64`, `fn context() -> ftrace::Context`;
 //! - `fn trap_init()`: install exception handlers the tracer needs (x86:
 //!   the `#BP` handler of the int3 patching protocol);

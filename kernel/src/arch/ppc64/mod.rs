@@ -38,7 +38,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 pub use hcall::console_write;
 pub use tracer::{
     CORRUPT_SITE, FtraceArch, clock_ns, code_region, code_region_stubs_in_use, context,
-    ftrace_arch, ftrace_sites, irq_restore, irq_save, scenario, sync_cores, text_write, trap_init,
+    ftrace_arch, ftrace_sites, scenario, sync_cores, text_write, trap_init,
 };
 
 core::arch::global_asm!(include_str!("../../../../boot/ppc64.S"));

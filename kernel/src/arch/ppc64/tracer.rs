@@ -35,9 +35,6 @@ const fn ns_per_tick_32_32(hz: u64) -> u64 {
     (1_000_000_000u64 << 32) / hz
 }
 
-/// `MSR.EE`: external interrupts enabled.
-const MSR_EE: usize = 1 << 15;
-
 unsafe extern "C" {
     // linker/ppc64.ld: the stub area, one 16-byte stub per site.
     static __ftrace_stubs_start: u32;
@@ -135,45 +132,6 @@ pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
 pub fn sync_cores() {
     // SAFETY: isync only discards prefetched instructions.
     unsafe { core::arch::asm!("isync", options(nostack, preserves_flags)) }
-}
-
-/// Clears `MSR.EE`; returns the previous `MSR.EE` bit.
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub fn irq_save() -> usize {
-    let msr: usize;
-    // SAFETY: reads the MSR, then `mtmsrd r,1` changes only EE and RI
-    // (RI is written back unchanged).
-    unsafe {
-        core::arch::asm!(
-            "mfmsr {m}",
-            "andc {t}, {m}, {ee}",
-            "mtmsrd {t}, 1",
-            m = out(reg) msr,
-            t = out(reg) _,
-            ee = in(reg) MSR_EE,
-            options(nostack, preserves_flags),
-        );
-    }
-    msr & MSR_EE
-}
-
-/// Sets `MSR.EE` again when `flags` (from [`irq_save`]) says it was set.
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub fn irq_restore(flags: usize) {
-    if flags & MSR_EE == 0 {
-        return;
-    }
-    // SAFETY: as in irq_save; only EE changes (to the saved value).
-    unsafe {
-        core::arch::asm!(
-            "mfmsr {t}",
-            "or {t}, {t}, {ee}",
-            "mtmsrd {t}, 1",
-            t = out(reg) _,
-            ee = in(reg) MSR_EE,
-            options(nostack, preserves_flags),
-        );
-    }
 }
 
 /// Nanoseconds of guest time from the timebase.

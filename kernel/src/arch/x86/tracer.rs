@@ -60,28 +60,6 @@ pub fn sync_cores() {
     }
 }
 
-/// The interrupt flag of EFLAGS.
-const FLAGS_IF: usize = 1 << 9;
-
-/// Disables interrupts, returning the previous flags.
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub fn irq_save() -> usize {
-    let flags: usize;
-    // SAFETY: reads the flags and clears IF; no memory is touched besides
-    // the push/pop of the flags word.
-    unsafe { asm!("pushf", "pop {0}", "cli", out(reg) flags, options(nomem)) };
-    flags
-}
-
-/// Re-enables interrupts if `flags` (from [`irq_save`]) had them enabled.
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub fn irq_restore(flags: usize) {
-    if flags & FLAGS_IF != 0 {
-        // SAFETY: restores the state irq_save captured.
-        unsafe { asm!("sti", options(nomem, nostack)) };
-    }
-}
-
 /// Guest time: the time-stamp counter (one tick per nanosecond of guest
 /// time under `-icount shift=0`).
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]

@@ -12,8 +12,8 @@ mod trap;
 pub use common::clock_ticks as cycles;
 pub use common::{CALIBRATION_INSNS_PER_ITER, calibration_loop, console_write, exit, walk_stack};
 pub use tracer::{
-    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, irq_restore, irq_save,
-    scenario, sync_cores, text_write,
+    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, scenario, sync_cores,
+    text_write,
 };
 pub use trap::trap_init;
 

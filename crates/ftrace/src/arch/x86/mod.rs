@@ -48,6 +48,7 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use crate::arch::{Insn, PatchError, SiteError, read_insn};
 use crate::platform::Platform;
 
+pub mod helpers;
 pub mod i686;
 pub mod x86_64;
 

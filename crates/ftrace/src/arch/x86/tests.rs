@@ -184,10 +184,6 @@ unsafe impl Platform for LogPlatform {
             assert!(ok, "site {addr:#x} did {did:?}");
         }
     }
-    fn irq_save(&self) -> usize {
-        0
-    }
-    fn irq_restore(&self, _: usize) {}
 }
 
 fn call_bytes(site: usize, target: usize) -> [u8; 5] {

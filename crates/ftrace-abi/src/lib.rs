@@ -18,10 +18,20 @@ pub const SITES_START_SYMBOL: &str = "__ftrace_sites_start";
 /// Symbol one past the last site-table entry.
 pub const SITES_STOP_SYMBOL: &str = "__ftrace_sites_stop";
 
-/// Section reserved by the linker scripts for the embedded symbol table.
+/// Symbol the linker defines at the start of [`SITES_SECTION`] when no
+/// linker script renames it (lld and GNU ld do this for every section whose
+/// name is a C identifier).
+pub const LINKER_SITES_START_SYMBOL: &str = "__start___patchable_function_entries";
+/// Symbol the linker defines one past the end of [`SITES_SECTION`].
+pub const LINKER_SITES_STOP_SYMBOL: &str = "__stop___patchable_function_entries";
+
+/// Section reserved for the embedded symbol table: by
+/// `ftrace::reserve_symtab!` in the kernel, or by a linker script.
 pub const SYMTAB_SECTION: &str = ".ftrace_symtab";
-/// Bytes reserved for [`SYMTAB_SECTION`]. The post-link tool fails with a
-/// clear message when the table does not fit.
+/// Bytes this repository's test kernel reserves for [`SYMTAB_SECTION`] in
+/// its linker scripts (a kernel using `ftrace::reserve_symtab!` chooses its
+/// own size). The post-link tool fails with a clear message when the table
+/// does not fit.
 pub const SYMTAB_RESERVED: usize = 512 * 1024;
 
 /// Section reserved for the site table of `mcount` builds (i686), which the

@@ -26,13 +26,25 @@ pub const MAGIC: [u8; 4] = *b"FSYM";
 pub const VERSION: u8 = 1;
 /// Bytes of the header.
 pub const HEADER_SIZE: usize = 16;
+/// What a reserved, not yet filled table holds (`ftrace::reserve_symtab!`
+/// writes it so that the section has bytes in the file): the magic with
+/// version 0, then zeros. Parsing it gives [`SymtabError::NotEmbedded`].
+pub const PLACEHOLDER: [u8; HEADER_SIZE] = {
+    let mut h = [0u8; HEADER_SIZE];
+    h[0] = MAGIC[0];
+    h[1] = MAGIC[1];
+    h[2] = MAGIC[2];
+    h[3] = MAGIC[3];
+    h
+};
 /// Bytes of one entry.
 pub const ENTRY_SIZE: usize = 24;
 
 /// Why a byte slice is not a valid symbol table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SymtabError {
-    /// The section is all zeros: the post-link tool was not run.
+    /// The section is all zeros or holds [`PLACEHOLDER`]: the post-link
+    /// tool was not run.
     NotEmbedded,
     /// The magic bytes are wrong.
     BadMagic,
@@ -58,7 +70,11 @@ pub enum SymtabError {
 impl core::fmt::Display for SymtabError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
-            SymtabError::NotEmbedded => write!(f, "symbol table not embedded (section is empty)"),
+            SymtabError::NotEmbedded => write!(
+                f,
+                "symbol table not embedded: run `ftrace-tools embed-symtab <kernel ELF>` after \
+                 linking (docs/embedding.md)"
+            ),
             SymtabError::BadMagic => write!(f, "symbol table has a bad magic"),
             SymtabError::BadVersion(v) => write!(f, "symbol table version {v} unsupported"),
             SymtabError::BadByteOrder(b) => write!(f, "symbol table byte-order byte {b} invalid"),
@@ -127,7 +143,7 @@ impl<'a> SymbolTable<'a> {
                 available: bytes.len(),
             });
         }
-        if bytes[..HEADER_SIZE].iter().all(|&b| b == 0) {
+        if bytes[..HEADER_SIZE].iter().all(|&b| b == 0) || bytes[..HEADER_SIZE] == PLACEHOLDER {
             return Err(SymtabError::NotEmbedded);
         }
         if bytes[0..4] != MAGIC {
@@ -360,6 +376,12 @@ mod tests {
     fn rejects_bad_input() {
         assert_eq!(
             SymbolTable::parse(&[0u8; 64]).unwrap_err(),
+            SymtabError::NotEmbedded
+        );
+        let mut reserved = [0u8; 64];
+        reserved[..HEADER_SIZE].copy_from_slice(&PLACEHOLDER);
+        assert_eq!(
+            SymbolTable::parse(&reserved).unwrap_err(),
             SymtabError::NotEmbedded
         );
         assert!(matches!(

@@ -186,7 +186,7 @@ mod tests {
         let mut image = [1u8; 8];
         p.apply(&mut image);
         assert_eq!(image, [1, 1, 7, 8, 0, 0, 1, 1]);
-        let e = Patch::fill(&slot, &[0; 5], "ftrace_abi::X").unwrap_err();
+        let e = Patch::fill(&slot, &[0; 5], "`ftrace_abi::X`").unwrap_err();
         assert_eq!(
             e.to_string(),
             "table needs 5 bytes but section `.x` holds 4: raise `ftrace_abi::X`"

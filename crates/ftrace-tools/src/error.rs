@@ -36,7 +36,7 @@ pub enum Error {
         needed: usize,
         /// Bytes the section holds.
         available: usize,
-        /// The `ftrace_abi` constant to raise.
+        /// What to raise, as printed (a constant or a macro's argument).
         constant: &'static str,
     },
     /// No function symbol was found (a stripped ELF?).
@@ -56,6 +56,9 @@ pub enum Error {
     UnsupportedMachine(String),
     /// An address does not fit in the 32-bit table entries.
     AddressTooWide(u64),
+    /// No site table: neither pair of start/stop symbols nor the section
+    /// (the kernel was built without patchable function entries).
+    NoSiteTable,
     /// The site table between the start and stop symbols is unusable.
     BadSiteTable(String),
     /// Reading or writing the file failed.
@@ -67,6 +70,12 @@ impl fmt::Display for Error {
         match self {
             Error::NotElf => write!(f, "not an ELF file (no ELF magic; empty or wrong file?)"),
             Error::Malformed(e) => write!(f, "malformed or truncated ELF: {e}"),
+            Error::SectionMissing(s) if *s == ftrace_abi::SYMTAB_SECTION => write!(
+                f,
+                "section `{s}` is missing: reserve it in the kernel with \
+                 `ftrace::reserve_symtab!(static SYMTAB: SIZE)` and read it with `SYMTAB.table()` \
+                 (docs/embedding.md, step 4), or in a linker script"
+            ),
             Error::SectionMissing(s) => write!(
                 f,
                 "section `{s}` is missing (does the linker script reserve it and KEEP it?)"
@@ -93,7 +102,7 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "table needs {needed} bytes but section `{section}` holds {available}: raise \
-                 `{constant}`"
+                 {constant}"
             ),
             Error::NoFunctionSymbols => write!(
                 f,
@@ -117,6 +126,17 @@ impl fmt::Display for Error {
                     "address {a:#x} does not fit in a 32-bit mcount table entry"
                 )
             }
+            Error::NoSiteTable => write!(
+                f,
+                "no patchable-function-entry site table (no `{}`/`{}`, no `{}`/`{}`, no `{}` \
+                 section): the kernel was built without -Zpatchable-function-entry \
+                 (docs/embedding.md, step 2)",
+                ftrace_abi::SITES_START_SYMBOL,
+                ftrace_abi::SITES_STOP_SYMBOL,
+                ftrace_abi::LINKER_SITES_START_SYMBOL,
+                ftrace_abi::LINKER_SITES_STOP_SYMBOL,
+                ftrace_abi::SITES_SECTION
+            ),
             Error::BadSiteTable(e) => write!(f, "bad patchable-function-entry site table: {e}"),
             Error::Io(e) => write!(f, "{e}"),
         }

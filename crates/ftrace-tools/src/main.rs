@@ -9,15 +9,18 @@ use ftrace_tools::{Error, FileError};
 const USAGE: &str = "\
 usage:
   ftrace-tools embed-symtab <kernel.elf>
-      Write the function symbol table into the `.ftrace_symtab` section, in place.
+      Write the function symbol table into the `.ftrace_symtab` section, in place
+      (reserved by `ftrace::reserve_symtab!` in the kernel, or a linker script).
+      Run it on the linked kernel ELF, before any image tool copies it.
   ftrace-tools mcount-sites <kernel.elf> [--symbol NAME]
       Write the addresses of `call NAME` (default `mcount`) at function entries
       into the `.ftrace_mcount_sites` section, in place (i686 mcount builds).
   ftrace-tools symbols <kernel.elf>
       Print the symbol table the kernel would get: address, size, name.
   ftrace-tools sites <kernel.elf>
-      Print the patchable-function-entry sites between `__ftrace_sites_start`
-      and `__ftrace_sites_stop`, with symbol+offset.
+      Print the patchable-function-entry sites (between `__ftrace_sites_start`
+      and `__ftrace_sites_stop`, or the linker's `__start___patchable_function_entries`
+      and `__stop___patchable_function_entries`, or the section), with symbol+offset.
 
 Exit status: 0 on success, 1 on error, 2 on bad usage.";
 

@@ -156,7 +156,7 @@ pub fn embed_mcount_sites(data: &[u8], symbol: &str) -> Result<EmbedMcount, Erro
     let slot = elf::section_slot(&file, data, ftrace_abi::MCOUNT_SITES_SECTION)?;
     let sites = mcount_sites(data, symbol)?;
     let table = encode_mcount_sites(&sites);
-    let patch = Patch::fill(&slot, &table, "ftrace_abi::MCOUNT_SITES_RESERVED")?;
+    let patch = Patch::fill(&slot, &table, "`ftrace_abi::MCOUNT_SITES_RESERVED`")?;
     Ok(EmbedMcount { patch, sites })
 }
 

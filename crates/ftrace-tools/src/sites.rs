@@ -2,8 +2,13 @@
 //! debugging.
 //!
 //! The compiler emits one pointer per patchable function entry into
-//! [`ftrace_abi::SITES_SECTION`]; the linker script gathers them between
-//! [`ftrace_abi::SITES_START_SYMBOL`] and [`ftrace_abi::SITES_STOP_SYMBOL`].
+//! [`ftrace_abi::SITES_SECTION`]. The table is found, in this order,
+//! between [`ftrace_abi::SITES_START_SYMBOL`] and
+//! [`ftrace_abi::SITES_STOP_SYMBOL`] (this repository's linker scripts),
+//! between [`ftrace_abi::LINKER_SITES_START_SYMBOL`] and
+//! [`ftrace_abi::LINKER_SITES_STOP_SYMBOL`] (what lld and GNU ld define
+//! without a linker script, and what `ftrace::link::patchable_sites`
+//! reads), or as the output section [`ftrace_abi::SITES_SECTION`] itself.
 //! Each entry is a pointer in the ELF's class (4 or 8 bytes) and byte order.
 
 use object::{Object, ObjectSection};
@@ -24,16 +29,8 @@ pub struct Site {
 /// Reads the site table of the ELF image `data`, in table order.
 pub fn patchable_sites(data: &[u8]) -> Result<Vec<Site>, Error> {
     let file = elf::parse(data)?;
-    let start = elf::symbol_address(&file, ftrace_abi::SITES_START_SYMBOL)?;
-    let stop = elf::symbol_address(&file, ftrace_abi::SITES_STOP_SYMBOL)?;
+    let (start, stop) = site_table_range(&file)?;
     let width: u64 = if file.is_64() { 8 } else { 4 };
-    if stop < start {
-        return Err(Error::BadSiteTable(format!(
-            "`{}` ({stop:#x}) is below `{}` ({start:#x})",
-            ftrace_abi::SITES_STOP_SYMBOL,
-            ftrace_abi::SITES_START_SYMBOL
-        )));
-    }
     let len = stop - start;
     if len % width != 0 {
         return Err(Error::BadSiteTable(format!(
@@ -73,6 +70,38 @@ pub fn patchable_sites(data: &[u8]) -> Result<Vec<Site>, Error> {
             }
         })
         .collect())
+}
+
+/// Where the site table lies (module docs): the first pair of symbols of
+/// which at least one is defined (a pair with only one defined names the
+/// other as missing), else the section.
+fn site_table_range(file: &object::File<'_>) -> Result<(u64, u64), Error> {
+    for (start_name, stop_name) in [
+        (
+            ftrace_abi::SITES_START_SYMBOL,
+            ftrace_abi::SITES_STOP_SYMBOL,
+        ),
+        (
+            ftrace_abi::LINKER_SITES_START_SYMBOL,
+            ftrace_abi::LINKER_SITES_STOP_SYMBOL,
+        ),
+    ] {
+        let start = elf::symbol_address(file, start_name);
+        let stop = elf::symbol_address(file, stop_name);
+        match (start, stop) {
+            (Err(_), Err(_)) => continue,
+            (Ok(start), Ok(stop)) if stop < start => {
+                return Err(Error::BadSiteTable(format!(
+                    "`{stop_name}` ({stop:#x}) is below `{start_name}` ({start:#x})"
+                )));
+            }
+            (Ok(start), Ok(stop)) => return Ok((start, stop)),
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        }
+    }
+    file.section_by_name(ftrace_abi::SITES_SECTION)
+        .map(|s| (s.address(), s.address() + s.size()))
+        .ok_or(Error::NoSiteTable)
 }
 
 /// The function containing `addr`, with the same rule as the kernel's
@@ -220,6 +249,26 @@ mod tests {
             patchable_sites(&f.build()),
             Err(Error::BadSiteTable(_))
         ));
+
+        // Without this project's symbols: the linker's, then the section.
+        let mut f = kernel(true, false, EM_X86_64, 0x1000);
+        f.symbols[2].name = ftrace_abi::LINKER_SITES_START_SYMBOL.into();
+        f.symbols[3].name = ftrace_abi::LINKER_SITES_STOP_SYMBOL.into();
+        assert_eq!(patchable_sites(&f.build()).unwrap().len(), 3);
+        let mut f = kernel(true, false, EM_X86_64, 0x1000);
+        f.symbols.truncate(2);
+        assert!(matches!(
+            patchable_sites(&f.build()),
+            Err(Error::NoSiteTable)
+        ));
+        f.sections[1].name = ftrace_abi::SITES_SECTION.into();
+        let sites = patchable_sites(&f.build()).unwrap();
+        assert_eq!(
+            sites.len(),
+            4,
+            "the whole section: 8 bytes of data, then the table"
+        );
+        assert_eq!(sites[1].addr, 0x1010);
 
         // An empty table is fine.
         let mut f = kernel(true, false, EM_X86_64, 0x1000);

@@ -169,7 +169,11 @@ pub fn embed_symtab(data: &[u8]) -> Result<EmbedSymtab, Error> {
     let file = elf::parse(data)?;
     let slot = elf::section_slot(&file, data, ftrace_abi::SYMTAB_SECTION)?;
     let (table, symbols) = symbol_table(data)?;
-    let patch = Patch::fill(&slot, &table, "ftrace_abi::SYMTAB_RESERVED")?;
+    let patch = Patch::fill(
+        &slot,
+        &table,
+        "the size in `ftrace::reserve_symtab!` (or `ftrace_abi::SYMTAB_RESERVED` for a linker script)",
+    )?;
     Ok(EmbedSymtab {
         patch,
         count: symbols.len(),
@@ -416,8 +420,8 @@ mod tests {
                 },
             ) => assert_eq!(
                 e.to_string(),
-                "table needs 257 bytes but section `.ftrace_symtab` holds 16: raise \
-                 `ftrace_abi::SYMTAB_RESERVED`"
+                "table needs 257 bytes but section `.ftrace_symtab` holds 16: raise the size in \
+                 `ftrace::reserve_symtab!` (or `ftrace_abi::SYMTAB_RESERVED` for a linker script)"
             ),
             other => panic!("{other:?}"),
         }

@@ -113,6 +113,12 @@ pub enum FilterError {
         /// The offending element as written.
         pattern: String,
     },
+    /// No function has a name: the kernel has no symbol table, so no
+    /// pattern can match.
+    NoSymbols {
+        /// The element as written.
+        pattern: String,
+    },
 }
 
 impl fmt::Display for FilterError {
@@ -124,6 +130,11 @@ impl fmt::Display for FilterError {
             FilterError::NoMatch { pattern } => {
                 write!(f, "ftrace: no function matches '{pattern}'")
             }
+            FilterError::NoSymbols { pattern } => write!(
+                f,
+                "ftrace: no function matches '{pattern}': the kernel has no symbol table (run \
+                 `ftrace-tools embed-symtab <kernel ELF>` after linking, docs/embedding.md)"
+            ),
         }
     }
 }
@@ -200,8 +211,11 @@ pub fn apply(
             }
         }
         if !hit {
-            errs.push(FilterError::NoMatch {
-                pattern: p.text.to_string(),
+            let pattern = p.text.to_string();
+            errs.push(if names.iter().all(Option::is_none) {
+                FilterError::NoSymbols { pattern }
+            } else {
+                FilterError::NoMatch { pattern }
             });
         }
     }

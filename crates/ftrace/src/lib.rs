@@ -8,6 +8,9 @@
 //! * [`platform`]: the [`Platform`] trait the embedding kernel implements.
 //! * [`context`]: interrupt-context marks (Linux's `irq_enter`/`irq_exit`)
 //!   for [`Platform::context`].
+//! * [`link`]: the site table and the symbol table of a linked kernel
+//!   ([`patchable_sites`](link::patchable_sites),
+//!   [`reserve_symtab!`]), with errors naming a skipped build step.
 //! * [`ops`]: callbacks ([`Ops`], Linux's `ftrace_ops`) and the lock-free
 //!   dispatchers trampolines call.
 //! * [`filter`]: `set_ftrace_filter`-style glob patterns.
@@ -36,6 +39,7 @@ pub mod arch;
 pub mod context;
 pub mod fgraph;
 pub mod filter;
+pub mod link;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 pub mod ops;

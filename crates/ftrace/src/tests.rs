@@ -1096,3 +1096,68 @@ fn region_init_failure_reported_and_kill_forgets() {
     assert_eq!(ft.len(), 5, "the region is forgotten anyway");
     assert_eq!(ft.add_region(region), Err(Error::Killed));
 }
+
+#[test]
+fn filter_without_symbol_table_names_the_missing_step() {
+    let (p, sites) = MockPlatform::with_sites(3);
+    let mut ft = Ftrace::new(MockArch::new(), p, sites, None);
+    ft.init();
+    let a = leak_ops(OpsFlags::empty());
+    let Error::Filter(errs) = ft.set_filter(a, "demo_*").unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(
+        errs[0].to_string(),
+        "ftrace: no function matches 'demo_*': the kernel has no symbol table (run \
+         `ftrace-tools embed-symtab <kernel ELF>` after linking, docs/embedding.md)"
+    );
+}
+
+#[test]
+fn only_crates_keeps_the_kernels_own_functions() {
+    let names: Vec<String> = [
+        "k::main",
+        "x86_64::instructions::port::Port<u8>::write",
+        "<k::Heap as core::alloc::global::GlobalAlloc>::alloc",
+        "core::sync::atomic::AtomicUsize::fetch_add",
+        "spin::mutex::Mutex<T>::lock",
+        "k::demo::leaf",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (p, sites) = MockPlatform::with_sites(names.len());
+    let ft = Ftrace::new(MockArch::new(), p, sites, Some(symtab(&names)));
+    assert_eq!(ft.len(), 5, "core is never traced");
+    let mut ft = ft.only_crates(&["k"]);
+    assert!(ft.init().failed.is_empty());
+    let kept: Vec<&str> = (0..ft.len()).filter_map(|i| ft.record_name(i)).collect();
+    assert_eq!(
+        kept,
+        [
+            "k::main",
+            "<k::Heap as core::alloc::global::GlobalAlloc>::alloc",
+            "k::demo::leaf"
+        ]
+    );
+}
+
+#[test]
+fn engine_work_is_quiet_in_its_context_only() {
+    let (p, _) = MockPlatform::with_sites(1);
+    let state = RecursionState::new();
+    let quiet = state.quiet(p).unwrap();
+    assert!(
+        state.quiet(p).is_none(),
+        "nested quiet: the outer guard clears"
+    );
+    assert!(state.try_enter(p).is_none(), "engine work is not traced");
+    assert_eq!(state.recursions(), 0, "and not counted as a recursion");
+    p.set_context(Context::Irq);
+    assert!(
+        state.try_enter(p).is_some(),
+        "an interrupt meanwhile is traced"
+    );
+    p.set_context(Context::Normal);
+    drop(quiet);
+    assert!(state.try_enter(p).is_some());
+}

@@ -106,6 +106,8 @@ pub struct Symbol<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct SymbolTable<'a> {
     big_endian: bool,
+    /// Added to every stored address ([`with_load_bias`](Self::with_load_bias)).
+    bias: u64,
     count: usize,
     entries: &'a [u8],
     by_name: &'a [u8],
@@ -174,6 +176,7 @@ impl<'a> SymbolTable<'a> {
         let by_name_end = entries_end + count * 4;
         let table = SymbolTable {
             big_endian: big,
+            bias: 0,
             count,
             entries: &bytes[HEADER_SIZE..entries_end],
             by_name: &bytes[entries_end..by_name_end],
@@ -204,6 +207,14 @@ impl<'a> SymbolTable<'a> {
         Ok(table)
     }
 
+    /// The same table for a kernel that runs `bias` bytes above the
+    /// addresses it was linked at (a position-independent kernel relocated
+    /// by its loader): every address given and returned is a run-time one.
+    pub fn with_load_bias(mut self, bias: u64) -> Self {
+        self.bias = bias;
+        self
+    }
+
     /// Number of symbols.
     pub fn len(&self) -> usize {
         self.count
@@ -225,7 +236,7 @@ impl<'a> SymbolTable<'a> {
         // Validated by `parse`; `unwrap_or` keeps this panic-free regardless.
         let name = core::str::from_utf8(&self.names[off..off + len]).unwrap_or("?");
         Symbol {
-            addr: rd64(e, self.big_endian),
+            addr: rd64(e, self.big_endian).wrapping_add(self.bias),
             size: rd32(&e[8..], self.big_endian),
             name,
         }

@@ -125,6 +125,17 @@ impl ContextMarks {
     }
 }
 
+/// One set of marks for the whole kernel, for kernels that need no other.
+pub static MARKS: ContextMarks = ContextMarks::new();
+
+/// [`MARKS`]' context of CPU 0: a ready
+/// [`FnPlatform::context`](crate::platform::FnPlatform::context) for a
+/// kernel running on one CPU (never traced: this crate is not
+/// instrumented).
+pub fn cpu0_context() -> Context {
+    MARKS.context(0)
+}
+
 impl Default for ContextMarks {
     fn default() -> Self {
         Self::new()

@@ -74,6 +74,18 @@ pub fn patchable_sites() -> Result<&'static [usize], NoSites> {
     Ok(unsafe { core::slice::from_raw_parts(start as *const usize, len) })
 }
 
+/// The demangled name of [`symtab_anchor`].
+const ANCHOR_NAME: &str = "ftrace::link::symtab_anchor";
+
+/// A function whose link-time address the symbol table holds and whose
+/// run-time address [`SymtabSpace::table`] takes: their difference is how
+/// far the loader moved the kernel. Never inlined, and [`SymtabSpace::table`]
+/// takes its address, so it is always in the image under its own name.
+#[inline(never)]
+fn symtab_anchor() -> u32 {
+    0x4653_594d
+}
+
 /// Room for the embedded symbol table, `N` bytes, in the section
 /// [`ftrace_abi::SYMTAB_SECTION`]: declare it with
 /// [`reserve_symtab!`](crate::reserve_symtab).
@@ -117,8 +129,19 @@ impl<const N: usize> SymtabSpace<N> {
     /// The embedded table; [`SymtabError::NotEmbedded`] (whose message
     /// names the missing `ftrace-tools embed-symtab` step) when the tool
     /// was not run on this kernel.
+    ///
+    /// A kernel relocated by its loader (position-independent, as the
+    /// `bootloader` crate loads `x86_64-unknown-none` kernels) runs at other
+    /// addresses than the ones the table was built from: the table is
+    /// given the difference ([`SymbolTable::with_load_bias`]), measured on
+    /// a function of this crate that it always holds.
     pub fn table(&'static self) -> Result<SymbolTable<'static>, SymtabError> {
-        SymbolTable::parse(self.bytes())
+        let table = SymbolTable::parse(self.bytes())?;
+        let here = symtab_anchor as fn() -> u32 as usize as u64;
+        let bias = table
+            .find(ANCHOR_NAME)
+            .map_or(0, |s| here.wrapping_sub(s.addr));
+        Ok(table.with_load_bias(bias))
     }
 }
 

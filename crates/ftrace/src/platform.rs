@@ -178,6 +178,17 @@ pub unsafe trait Platform: Sync {
     }
 }
 
+/// [`Platform::cpu_id`] of a kernel running on one CPU: always 0 (never
+/// traced: this crate is not instrumented).
+pub fn uniprocessor_cpu_id() -> usize {
+    0
+}
+
+/// [`Platform::nr_cpus`] of a kernel running on one CPU: 1.
+pub fn uniprocessor_nr_cpus() -> usize {
+    1
+}
+
 /// A [`Platform`] made of plain function pointers.
 ///
 /// Its methods live in this crate, which is built without patchable

@@ -163,8 +163,12 @@ return_to_handler:
     .endif
 
 /* Entries of the pool for x86_64.rs: the argument-register entries of
- * every slot, then the full-frame entries. */
-    .section .rodata.ftrace_ops_tramps, "a"
+ * every slot, then the full-frame entries. In .data.rel.ro (written once
+ * by the loader, then read-only) rather than .rodata: a position-
+ * independent kernel (x86_64-unknown-none links with -pie) needs a
+ * relocation for each address, which the linker refuses in read-only
+ * data. */
+    .section .data.rel.ro.ftrace_ops_tramps, "aw"
     .balign 8
     .globl ftrace_ops_tramps
     .type ftrace_ops_tramps, @object

@@ -465,6 +465,16 @@ impl TscClock {
     }
 }
 
+/// One clock for the whole kernel, for kernels that need no other:
+/// calibrate it once at boot (`unsafe { TSC_CLOCK.calibrate() }`).
+pub static TSC_CLOCK: TscClock = TscClock::new();
+
+/// [`TSC_CLOCK`]'s time: a ready
+/// [`FnPlatform::clock_ns`](crate::platform::FnPlatform::clock_ns).
+pub fn tsc_clock_ns() -> u64 {
+    TSC_CLOCK.now_ns()
+}
+
 impl Default for TscClock {
     fn default() -> Self {
         Self::new()

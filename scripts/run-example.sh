@@ -8,17 +8,20 @@
 #   4  the build or the prerequisites failed
 #
 # Usage: scripts/run-example.sh ["kernel command line"] [--debug] [--timeout S]
+#                                [--skip-embed-symtab]
 #   e.g. scripts/run-example.sh "ftrace=function ftrace_filter=hello_kernel::demo::*"
+#   --skip-embed-symtab leaves out step 5, to see the kernel name it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 EX="$ROOT/examples/hello-kernel"
 
-cmdline="" profile=release timeout=${RFTRACE_TIMEOUT:-120} have_cmdline=0
+cmdline="" profile=release embed=1 timeout=${RFTRACE_TIMEOUT:-120} have_cmdline=0
 while (($#)); do
     case "$1" in
         --debug) profile=debug ;;
+        --skip-embed-symtab) embed=0 ;;
         --timeout) timeout=${2:?--timeout needs a value}; shift ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "run-example: unknown option '$1'" >&2; exit 2 ;;
         *) ((have_cmdline)) && { echo "run-example: quote the command line" >&2; exit 2; }
            cmdline=$1; have_cmdline=1 ;;
@@ -47,10 +50,14 @@ cargo_profile=(); [[ $profile == release ]] && cargo_profile=(--release)
 elf="$EX/target/x86_64-unknown-none/$profile/hello-kernel"
 
 # Step 5: the symbol table, into the linked ELF, before the image copies it.
-out="$ROOT/target/example"
-mkdir -p "$out"
+# Each run works on its own copy, so runs may overlap.
+mkdir -p "$ROOT/target/example"
+out=$(mktemp -d "$ROOT/target/example/run.XXXXXX")
+trap 'rm -rf "$out"' EXIT
 cp "$elf" "$out/hello-kernel-$profile.elf"
-"$tools" embed-symtab "$out/hello-kernel-$profile.elf" >&2 || fail_build "embed-symtab"
+if ((embed)); then
+    "$tools" embed-symtab "$out/hello-kernel-$profile.elf" >&2 || fail_build "embed-symtab"
+fi
 
 # The image tool (host; the bootloader crate builds its BIOS stages once).
 (cd "$EX" && cargo build -q --release -p hello-kernel-image) >&2 || fail_build "image tool"
@@ -58,8 +65,7 @@ img="$out/hello-kernel-$profile.img"
 "$EX/target/release/hello-kernel-image" "$out/hello-kernel-$profile.elf" "$img" "$cmdline" >&2 \
     || fail_build "disk image"
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+log="$out/console.log"
 set +e
 # Not -nodefaults: the bootloader sets up a VESA framebuffer and needs
 # the default VGA device (-display none keeps it invisible).

@@ -141,6 +141,34 @@ pub fn boot_with(arch: &str, variant: &str, cmdline: &[u8], runner_args: &[&str]
     }
 }
 
+/// Boots the example kernel (examples/hello-kernel) through
+/// `scripts/run-example.sh`, which builds it the way docs/embedding.md says,
+/// with `cmdline` and extra options (`--debug`, `--skip-embed-symtab`).
+/// One boot at a time: the builds share one target directory.
+pub fn boot_example(cmdline: &str, args: &[&str]) -> Boot {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    check_prerequisites();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(root().join("scripts/run-example.sh"))
+        .arg(cmdline)
+        .args(["--timeout", &BOOT_TIMEOUT.to_string()])
+        .args(args)
+        .output()
+        .expect("cannot run scripts/run-example.sh");
+    let outcome = match out.status.code() {
+        Some(0) => Outcome::Success,
+        Some(1) => Outcome::Failure,
+        Some(3) => Outcome::Timeout,
+        Some(c) => Outcome::Other(c),
+        None => Outcome::Other(-1),
+    };
+    Boot {
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        outcome,
+    }
+}
+
 /// Does `line` match `pattern`, where `{N}` stands for a decimal number and
 /// `{X}` for a lower-case hexadecimal one (addresses)?
 pub fn line_matches(pattern: &str, line: &str) -> bool {

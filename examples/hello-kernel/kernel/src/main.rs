@@ -115,6 +115,7 @@ fn kmain(boot: &'static mut BootInfo) -> ! {
 }
 
 /// The workload: the call tree, then one interrupt.
+#[inline(never)]
 fn workload() -> u64 {
     let r = demo::outer(black_box(1));
     // SAFETY: vector 0x40 has a handler (installed by `kmain`).

@@ -3,6 +3,7 @@
 
 use alloc::string::{String, ToString};
 
+
 use ftrace::Ftrace;
 use ftrace::arch::x86::{X86_64, helpers};
 use ftrace::fgraph::{FrameSlot, ShadowStack};
@@ -84,7 +85,7 @@ pub fn init(
         Some(symtab),
     )
     .only_crates(&[env!("CARGO_CRATE_NAME")]);
-    let report = engine.init().to_string();
+    let report = alloc::format!("sites: {} patchable\n{}", sites.len(), engine.init());
     function::init(&PLATFORM, 4096);
     graph::init(&PLATFORM, 4096);
     ENGINE.call_once(|| spin::Mutex::new(engine));

@@ -154,3 +154,31 @@ fn missing_symbol_table_names_the_step() {
     ];
     expect(&b, Outcome::Failure, &want);
 }
+
+/// `demo::leaf` runs while its site holds the `int3` of a patch in flight:
+/// the `x86-interrupt` `#BP` handler (on the interrupted stack, no IST)
+/// emulates the nop, then the call, whose return address the crate's stub
+/// pushes after the handler returned; the tracer records the two emulated
+/// calls.
+#[test]
+fn int3_emulation_from_an_x86_interrupt_handler() {
+    let cmdline = "ftrace=function ftrace_filter=hello_kernel::demo::leaf test=int3";
+    let b = boot_example(cmdline, &[]);
+    let probe = "hello_kernel::int3_in_flight::{closure#2}";
+    let mut calls = vec![line(&format!("{DEMO}leaf"), probe, false); 2];
+    calls.extend(vec![
+        line(
+            &format!("{DEMO}leaf"),
+            &format!("{DEMO}inner"),
+            false
+        );
+        3
+    ]);
+    let mut want = head(cmdline);
+    want.push("int3: 4 traps emulated, leaf(1) + leaf(2) twice = 12".into());
+    want.push("demo: outer(1)=15".into());
+    want.extend(function_header(calls.len()));
+    want.extend(calls);
+    want.push("hello-kernel: success".into());
+    expect(&b, Outcome::Success, &want);
+}

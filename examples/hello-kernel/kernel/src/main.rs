@@ -4,7 +4,9 @@
 //! functions with Linux's function and function_graph tracers.
 //!
 //! The command line comes in the ramdisk (the image tool writes it there):
-//! `ftrace=function` or `ftrace=function_graph`, and `ftrace_filter=GLOBS`.
+//! `ftrace=function` or `ftrace=function_graph`, `ftrace_filter=GLOBS`,
+//! and `test=int3` (run `demo::leaf` while its site holds the `int3` of a
+//! patch in flight, so the `#BP` handler must emulate it).
 //! The trace goes to COM1; QEMU's isa-debug-exit device ends the run.
 #![no_std]
 #![no_main]
@@ -101,10 +103,14 @@ fn kmain(boot: &'static mut BootInfo) -> ! {
         .trim_end_matches(['\n', '\0']);
     println!("hello-kernel: booting");
     println!("cmdline: {cmdline}");
-    let report = tracing::init(&IDT, |t| {
+    IDT.call_once(|| {
+        let mut t = InterruptDescriptorTable::new();
+        t.breakpoint.set_handler_fn(tracing::breakpoint); // step 7
         t[VECTOR_DEMO].set_handler_fn(demo_interrupt);
-    });
-    match report {
+        t
+    })
+    .load();
+    match tracing::init() {
         Ok(r) => println!("{r}"),
         Err(e) => {
             println!("{e}");
@@ -127,10 +133,12 @@ fn workload() -> u64 {
 fn run(cmdline: &str) -> bool {
     let mut tracer = None;
     let mut filter = None;
+    let mut int3 = false;
     for opt in cmdline.split_ascii_whitespace() {
         match opt.split_once('=') {
             Some(("ftrace", t)) => tracer = Some(t),
             Some(("ftrace_filter", f)) => filter = Some(f),
+            Some(("test", "int3")) => int3 = true,
             _ => println!("cmdline: unknown option '{opt}' ignored"),
         }
     }
@@ -161,6 +169,7 @@ fn run(cmdline: &str) -> bool {
         return false;
     }
     drop(engine);
+    let int3_ok = !int3 || int3_in_flight();
     let result = workload();
     let mut engine = tracing::ENGINE.get().expect("tracing::init ran").lock();
     let stopped = match tracer {
@@ -178,7 +187,57 @@ fn run(cmdline: &str) -> bool {
         Some(_) => function::write_trace(&mut out, engine.symbols()),
     };
     let _ = Serial.write_str(&out);
-    stopped.is_ok() && engine.check_all_nops() == 0 && result == 15
+    stopped.is_ok() && engine.check_all_nops() == 0 && result == 15 && int3_ok
+}
+
+/// `test=int3`: rewrites `demo::leaf`'s site (calling the tracer) to the
+/// nop and back with the engine's `int3` protocol, calling `leaf` while the
+/// `int3` is in place (after phases 1 and 2): the `#BP` handler must
+/// emulate the nop (untraced), then the call (traced, through the crate's
+/// stub, from the `x86-interrupt` handler on the interrupted stack).
+fn int3_in_flight() -> bool {
+    use ftrace::arch::x86::{Batch, NOP5, emulated_count};
+    use ftrace::{Arch, Insn, Platform};
+    let leaf = demo::leaf as *const () as usize;
+    let found = {
+        let e = tracing::ENGINE.get().expect("tracing::init ran").lock();
+        e.records()
+            .iter()
+            .position(|r| r.ip >= leaf && r.ip < leaf + 16)
+            .and_then(|i| {
+                let rec = e.records()[i];
+                Some((
+                    rec.ip,
+                    e.arch().expected_insn(&rec, Some(e.site_target(i))).ok()?,
+                ))
+            })
+    };
+    let Some((site, call)) = found else {
+        println!("int3: demo::leaf is not traced");
+        return false;
+    };
+    let (nop, p): (Insn, &dyn Platform) = (Insn::new(&NOP5), &tracing::PLATFORM);
+    let before = emulated_count();
+    let mut sum = 0;
+    for (old, new) in [(call, nop), (nop, call)] {
+        let batch = Batch::new();
+        let mut observe = |phase: u8| {
+            if phase < 3 {
+                sum += demo::leaf(black_box(u64::from(phase)));
+            }
+        };
+        // SAFETY: `site` is leaf's record site holding `old` (queue checks
+        // it), and the IDT has the #BP handler that calls handle_int3.
+        let ok = batch.queue(p, site, &old, &new).is_ok()
+            && unsafe { batch.commit_observed(p, &mut observe) }.is_ok();
+        if !ok {
+            println!("int3: patching demo::leaf failed");
+            return false;
+        }
+    }
+    let traps = emulated_count() - before;
+    println!("int3: {traps} traps emulated, leaf(1) + leaf(2) twice = {sum}");
+    traps == 4 && sum == 12
 }
 
 #[panic_handler]

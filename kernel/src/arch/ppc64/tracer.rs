@@ -8,8 +8,8 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use ftrace::Context;
 use ftrace::arch::ppc64::Ppc64Arch;
-use ftrace::{Context, TextFault};
 
 /// The ppc64 backend of the tracer.
 pub type FtraceArch = Ppc64Arch;
@@ -90,49 +90,10 @@ pub fn ftrace_sites() -> Vec<usize> {
     crate::platform::sites().to_vec()
 }
 
-/// Writes `bytes` (whole, aligned words) to text at `addr`: for each word,
-/// one aligned 4-byte store, then `dcbst; sync; icbi; sync; isync` so the
-/// instruction fetch sees it.
-///
-/// # Safety
-/// `addr..addr + bytes.len()` is kernel text the caller may change, and
-/// every word written leaves the code executable (the `Platform::text_write`
-/// contract).
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
-    if addr % 4 != 0 || bytes.len() % 4 != 0 {
-        return Err(TextFault);
-    }
-    for (i, w) in bytes.as_chunks::<4>().0.iter().enumerate() {
-        let p = (addr + 4 * i) as *mut u32;
-        let word = u32::from_be_bytes(*w);
-        // SAFETY: 1. `p` is aligned kernel text the caller may write (MMU
-        // off: real addresses, text is RAM). 2. The flush sequence pushes
-        // the store to memory (dcbst), invalidates the stale instruction
-        // cache block (icbi) and discards prefetched instructions (isync);
-        // it touches no other state.
-        unsafe {
-            core::ptr::write_volatile(p, word);
-            core::arch::asm!(
-                "dcbst 0, {p}",
-                "sync",
-                "icbi 0, {p}",
-                "sync",
-                "isync",
-                p = in(reg_nonzero) p,
-                options(nostack, preserves_flags),
-            );
-        }
-    }
-    Ok(())
-}
-
-/// One CPU: a context-synchronising `isync` on it is enough.
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub fn sync_cores() {
-    // SAFETY: isync only discards prefetched instructions.
-    unsafe { core::arch::asm!("isync", options(nostack, preserves_flags)) }
-}
+/// Text writes and core synchronisation: the crate's helpers (aligned
+/// word stores with `dcbst; sync; icbi; sync; isync`, and `isync` on the
+/// one CPU), never traced.
+pub use ftrace::arch::ppc64::helpers::{sync_core as sync_cores, text_write};
 
 /// Nanoseconds of guest time from the timebase.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]

@@ -80,6 +80,8 @@
 //! which use `crate::mock::MockPlatform`); only the trampolines themselves
 //! need a powerpc64 target.
 
+#[cfg(target_arch = "powerpc64")]
+pub mod helpers;
 pub mod insn;
 
 use alloc::vec::Vec;

@@ -155,14 +155,9 @@ fn missing_symbol_table_names_the_step() {
     expect(&b, Outcome::Failure, &want);
 }
 
-/// `demo::leaf` runs while its site holds the `int3` of a patch in flight:
-/// the `x86-interrupt` `#BP` handler (on the interrupted stack, no IST)
-/// emulates the nop, then the call, whose return address the crate's stub
-/// pushes after the handler returned; the tracer records the two emulated
-/// calls.
-#[test]
-fn int3_emulation_from_an_x86_interrupt_handler() {
-    let cmdline = "ftrace=function ftrace_filter=hello_kernel::demo::leaf test=int3";
+/// Boots with `test=int3`: the two calls made while the `int3` is in
+/// place are traced, through the crate's call stub.
+fn int3_run(cmdline: &str) {
     let b = boot_example(cmdline, &[]);
     let probe = "hello_kernel::int3_in_flight::{closure#2}";
     let mut calls = vec![line(&format!("{DEMO}leaf"), probe, false); 2];
@@ -181,4 +176,19 @@ fn int3_emulation_from_an_x86_interrupt_handler() {
     want.extend(calls);
     want.push("hello-kernel: success".into());
     expect(&b, Outcome::Success, &want);
+}
+
+/// `demo::leaf` runs while its site holds the `int3` of a patch in flight:
+/// the `x86-interrupt` `#BP` handler (on the interrupted stack, no IST)
+/// emulates the nop, then the call, whose return address the crate's stub
+/// pushes after the handler returned.
+#[test]
+fn int3_emulation_from_an_x86_interrupt_handler() {
+    int3_run("ftrace=function ftrace_filter=hello_kernel::demo::leaf test=int3");
+}
+
+/// The same with the `#BP` handler on its own stack (IST 1).
+#[test]
+fn int3_emulation_from_an_ist_handler() {
+    int3_run("ftrace=function ftrace_filter=hello_kernel::demo::leaf test=int3 bp_stack=ist");
 }

@@ -5,8 +5,10 @@
 //!
 //! The command line comes in the ramdisk (the image tool writes it there):
 //! `ftrace=function` or `ftrace=function_graph`, `ftrace_filter=GLOBS`,
-//! and `test=int3` (run `demo::leaf` while its site holds the `int3` of a
-//! patch in flight, so the `#BP` handler must emulate it).
+//! `test=int3` (run `demo::leaf` while its site holds the `int3` of a
+//! patch in flight, so the `#BP` handler must emulate it), and
+//! `bp_stack=ist` (the `#BP` handler on its own stack, IST 1, instead of the
+//! interrupted one).
 //! The trace goes to COM1; QEMU's isa-debug-exit device ends the run.
 #![no_std]
 #![no_main]
@@ -28,8 +30,13 @@ use bootloader_api::config::BootloaderConfig;
 use bootloader_api::{BootInfo, entry_point};
 use ftrace::tracer::{function, graph};
 use linked_list_allocator::LockedHeap;
+use x86_64::VirtAddr;
 use x86_64::instructions::port::Port;
+use x86_64::instructions::segmentation::{CS, SS, Segment};
+use x86_64::instructions::tables::load_tss;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame};
+use x86_64::structures::tss::TaskStateSegment;
 
 const CONFIG: BootloaderConfig = {
     let mut c = BootloaderConfig::new_default();
@@ -47,6 +54,38 @@ static mut HEAP_SPACE: [u8; HEAP_SIZE] = [0; HEAP_SIZE];
 static IDT: spin::Once<InterruptDescriptorTable> = spin::Once::new();
 /// The software interrupt `int $0x40` raises.
 const VECTOR_DEMO: u8 = 0x40;
+
+/// The GDT with a TSS whose IST 1 is [`IST_STACK`], for `bp_stack=ist`.
+static GDT: spin::Once<(GlobalDescriptorTable, [SegmentSelector; 3])> = spin::Once::new();
+static TSS: spin::Once<TaskStateSegment> = spin::Once::new();
+const IST_SIZE: usize = 64 * 1024;
+static mut IST_STACK: [u8; IST_SIZE] = [0; IST_SIZE];
+
+/// Loads a GDT of our own with a TSS whose first IST entry is a separate
+/// stack (the bootloader's GDT has no TSS).
+fn load_ist() {
+    let tss = TSS.call_once(|| {
+        let mut tss = TaskStateSegment::new();
+        tss.interrupt_stack_table[0] =
+            VirtAddr::from_ptr(core::ptr::addr_of!(IST_STACK)) + IST_SIZE as u64;
+        tss
+    });
+    let (gdt, [code, data, tss_sel]) = GDT.call_once(|| {
+        let mut gdt = GlobalDescriptorTable::new();
+        let code = gdt.append(Descriptor::kernel_code_segment());
+        let data = gdt.append(Descriptor::kernel_data_segment());
+        let tss_sel = gdt.append(Descriptor::tss_segment(tss));
+        (gdt, [code, data, tss_sel])
+    });
+    gdt.load();
+    // SAFETY: the selectors index the GDT just loaded, which lives for
+    // ever; the TSS descriptor is loaded once.
+    unsafe {
+        CS::set_reg(*code);
+        SS::set_reg(*data);
+        load_tss(*tss_sel);
+    }
+}
 
 /// COM1, written byte by byte.
 struct Serial;
@@ -103,9 +142,19 @@ fn kmain(boot: &'static mut BootInfo) -> ! {
         .trim_end_matches(['\n', '\0']);
     println!("hello-kernel: booting");
     println!("cmdline: {cmdline}");
+    let ist = cmdline
+        .split_ascii_whitespace()
+        .any(|o| o == "bp_stack=ist");
+    if ist {
+        load_ist();
+    }
     IDT.call_once(|| {
         let mut t = InterruptDescriptorTable::new();
-        t.breakpoint.set_handler_fn(tracing::breakpoint); // step 7
+        let bp = t.breakpoint.set_handler_fn(tracing::breakpoint); // step 7
+        if ist {
+            // SAFETY: IST 1 is a valid stack used by nothing else.
+            unsafe { bp.set_stack_index(0) };
+        }
         t[VECTOR_DEMO].set_handler_fn(demo_interrupt);
         t
     })
@@ -139,6 +188,7 @@ fn run(cmdline: &str) -> bool {
             Some(("ftrace", t)) => tracer = Some(t),
             Some(("ftrace_filter", f)) => filter = Some(f),
             Some(("test", "int3")) => int3 = true,
+            Some(("bp_stack", "ist")) => {}
             _ => println!("cmdline: unknown option '{opt}' ignored"),
         }
     }

@@ -19,6 +19,9 @@
 //! * [`recursion`]: per-CPU, per-context recursion protection.
 //! * [`tracer`]: the function tracer, its per-CPU event buffer and Linux's
 //!   output format.
+//! * [`control`]: run-time control with Linux's tracefs files
+//!   (`current_tracer`, `set_ftrace_filter`, `trace`, ...) read and written
+//!   as text ([`Control`]).
 //! * [`tramp`]: the pool of per-callback trampolines backends offer through
 //!   [`Arch::ops_trampoline`].
 //! * `mock` (feature `mock`, and in tests): a simulated arch and platform.
@@ -31,6 +34,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod arch;
+pub mod control;
 pub mod fgraph;
 pub mod filter;
 #[cfg(any(test, feature = "mock"))]
@@ -47,6 +51,7 @@ pub mod tramp;
 pub mod update;
 
 pub use arch::{Arch, Insn, PatchError, SiteError, Trampoline};
+pub use control::{Control, ControlError, ControlState};
 pub use fgraph::{GraphEntry, GraphOps, GraphReturn, ShadowStack};
 pub use ops::{FtraceFunc, Ops, OpsFlags};
 pub use platform::{Context, Platform, TextFault};

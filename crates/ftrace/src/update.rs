@@ -1265,6 +1265,22 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         ops.wants(ip)
     }
 
+    /// `ops`' current filter set (`None` or empty: every function), as
+    /// published for the dispatchers; Linux's `set_ftrace_filter` contents.
+    pub fn ops_filter(&self, ops: &Ops) -> Option<&IpSet> {
+        // SAFETY: the engine is the only writer of published sets and it is
+        // borrowed for as long as the reference lives, so the set is neither
+        // replaced nor freed meanwhile.
+        unsafe { ops.filter_ptr().as_ref() }
+    }
+
+    /// `ops`' current notrace set (`None` or empty: none); Linux's
+    /// `set_ftrace_notrace` contents.
+    pub fn ops_notrace(&self, ops: &Ops) -> Option<&IpSet> {
+        // SAFETY: as in `ops_filter`.
+        unsafe { ops.notrace_ptr().as_ref() }
+    }
+
     /// Number of sites.
     pub fn len(&self) -> usize {
         self.records.len()

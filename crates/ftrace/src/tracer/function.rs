@@ -8,8 +8,8 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use super::buffer::{Event, EventBuffer};
-use super::output::{write_function_event, write_function_header};
+use super::buffer::{CpuStats, Event, EventBuffer};
+use super::output::{write_function_event, write_trace_header};
 use crate::ops::{Ops, OpsFlags};
 use crate::platform::Platform;
 use crate::regs::FtraceRegs;
@@ -52,6 +52,13 @@ pub fn set_recording(on: bool) {
     }
 }
 
+/// Whether recording is on ([`set_recording`]); false before [`init`].
+pub fn is_recording() -> bool {
+    TRACER
+        .get()
+        .is_some_and(|t| t.recording.load(Ordering::Relaxed))
+}
+
 /// The callback: records `(ip, parent_ip, timestamp, cpu, context)`.
 /// Lock-free and allocation-free. It takes no recursion guard of its own:
 /// every path to a callback (list dispatcher or per-callback trampoline)
@@ -84,6 +91,17 @@ pub fn written() -> usize {
     TRACER.get().map_or(0, |t| t.buffer.written())
 }
 
+/// The counters of `cpu`'s buffer (`None` before [`init`] or for a CPU
+/// out of range).
+pub fn cpu_stats(cpu: usize) -> Option<CpuStats> {
+    TRACER.get()?.buffer.cpu_stats(cpu)
+}
+
+/// Number of per-CPU buffers (0 before [`init`]).
+pub fn nr_cpus() -> usize {
+    TRACER.get().map_or(0, |t| t.buffer.nr_cpus())
+}
+
 /// Every recorded event in timestamp order.
 pub fn events() -> alloc::vec::Vec<Event> {
     TRACER.get().map(|t| t.buffer.events()).unwrap_or_default()
@@ -98,9 +116,23 @@ pub fn reset() {
 
 /// Prints the trace in Linux's format: header, then one line per event.
 pub fn write_trace(w: &mut dyn Write, symbols: &Symbols) -> fmt::Result {
-    let Some(t) = TRACER.get() else { return Ok(()) };
+    write_trace_as(w, symbols, "function")
+}
+
+/// [`write_trace`] under another tracer's name in the header (Linux's
+/// `nop` tracer prints the same columns).
+pub fn write_trace_as(w: &mut dyn Write, symbols: &Symbols, tracer: &str) -> fmt::Result {
+    let Some(t) = TRACER.get() else {
+        return write_trace_header(w, tracer, 0, 0, 1);
+    };
     let events = t.buffer.events();
-    write_function_header(w, events.len(), t.buffer.written(), t.buffer.nr_cpus())?;
+    write_trace_header(
+        w,
+        tracer,
+        events.len(),
+        t.buffer.written(),
+        t.buffer.nr_cpus(),
+    )?;
     for e in &events {
         write_function_event(w, e, symbols)?;
     }

@@ -19,6 +19,7 @@ use crate::ops::IpSet;
 use crate::platform::{Context, Platform};
 use crate::regs::FtraceRegs;
 use crate::symbols::Symbols;
+use crate::tracer::buffer::CpuStats;
 use crate::tracer::output::FuncName;
 
 /// The tracer's filters (Linux's tracefs files of the same meaning).
@@ -389,6 +390,50 @@ pub fn events() -> Vec<GraphEvent> {
     }
     out.sort_by_key(GraphEvent::ts);
     out
+}
+
+/// The counters of `cpu`'s buffer (`None` before [`init`] or for a CPU
+/// out of range); an event is an entry or a return.
+pub fn cpu_stats(cpu: usize) -> Option<CpuStats> {
+    let buf = TRACER.get()?.cpus.get(cpu)?;
+    let reserved = buf.reserved.load(Ordering::Acquire);
+    let n = reserved.min(buf.slots.len());
+    let (entries, oldest_ns) = buf.slots[..n]
+        .iter()
+        .filter_map(|s| {
+            let meta = s.meta.load(Ordering::Acquire);
+            if meta & META_READY == 0 {
+                return None;
+            }
+            Some(if meta & META_RETURN != 0 {
+                s.rettime.load(Ordering::Relaxed)
+            } else {
+                s.calltime.load(Ordering::Relaxed)
+            })
+        })
+        .fold((0, None::<u64>), |(k, o), ts| {
+            (k + 1, Some(o.map_or(ts, |o| o.min(ts))))
+        });
+    Some(CpuStats {
+        entries,
+        written: reserved,
+        lost: reserved.saturating_sub(buf.slots.len()),
+        oldest_ns,
+        capacity: buf.slots.len(),
+        event_bytes: core::mem::size_of::<Slot>(),
+    })
+}
+
+/// Number of per-CPU buffers (0 before [`init`]).
+pub fn nr_cpus() -> usize {
+    TRACER.get().map_or(0, |t| t.cpus.len())
+}
+
+/// Whether recording is on ([`set_recording`]); false before [`init`].
+pub fn is_recording() -> bool {
+    TRACER
+        .get()
+        .is_some_and(|t| t.recording.load(Ordering::Relaxed))
 }
 
 /// Events written (recorded or lost) since the last [`reset`].

@@ -13,7 +13,19 @@ pub fn write_function_header(
     written: usize,
     nr_cpus: usize,
 ) -> fmt::Result {
-    writeln!(w, "# tracer: function")?;
+    write_trace_header(w, "function", in_buffer, written, nr_cpus)
+}
+
+/// The header of the function-tracer columns under `tracer`'s name (Linux
+/// prints the same for `nop`).
+pub fn write_trace_header(
+    w: &mut dyn Write,
+    tracer: &str,
+    in_buffer: usize,
+    written: usize,
+    nr_cpus: usize,
+) -> fmt::Result {
+    writeln!(w, "# tracer: {tracer}")?;
     writeln!(w, "#")?;
     writeln!(
         w,

@@ -1,9 +1,14 @@
 //! The kernel's command-line options, with Linux's names where Linux has
 //! them. Bad input is reported (one warning line each, naming the option and
 //! the value) and ignored; the rest of the line still applies.
+//!
+//! Values are checked here, at boot, with the parsers of the tracefs files
+//! (`ftrace::control`) they are later written to (`crate::tracing::start`),
+//! so the command line and the shell share one implementation.
 
+use alloc::vec::Vec;
 use bootargs::{Cmdline, Opt};
-use ftrace::tracer::graph::GraphOptions;
+use ftrace::control::{Tracers, parse_max_depth, parse_trace_option};
 
 /// Every key the kernel understands.
 pub const KNOWN: &[&str] = &[
@@ -14,6 +19,7 @@ pub const KNOWN: &[&str] = &[
     "ftrace_graph_notrace",
     "ftrace_graph_max_depth",
     "trace_options",
+    "ftrace_shell",
     "test",
 ];
 
@@ -35,13 +41,14 @@ pub struct Options {
     pub graph_filter: Option<&'static str>,
     /// `ftrace_graph_notrace=` (Linux's `set_graph_notrace`).
     pub graph_notrace: Option<&'static str>,
-    /// `ftrace_graph_max_depth=` (0: no limit).
-    pub max_depth: usize,
-    /// `trace_options=funcgraph-*` display options.
-    pub graph_opts: GraphOptions,
-    /// `trace_options=nofuncgraph-irqs`: calls in hardirq context are not
-    /// recorded.
-    pub skip_irqs: bool,
+    /// `ftrace_graph_max_depth=` (0: no limit; Linux's `max_graph_depth`),
+    /// as written (checked).
+    pub max_depth: Option<&'static str>,
+    /// `trace_options=`: the option names (`funcgraph-*`, `no` to clear),
+    /// each checked, in order.
+    pub trace_options: Vec<&'static str>,
+    /// `ftrace_shell`: after boot, read commands from the console.
+    pub shell: bool,
     /// `test=`: a scenario name (checked by `main`, which knows the
     /// generic and the arch scenarios).
     pub test: Option<&'static str>,
@@ -57,9 +64,9 @@ impl Options {
             notrace: None,
             graph_filter: None,
             graph_notrace: None,
-            max_depth: 0,
-            graph_opts: GraphOptions::default(),
-            skip_irqs: false,
+            max_depth: None,
+            trace_options: Vec::new(),
+            shell: false,
             test: None,
         };
         let line = Cmdline::new(raw);
@@ -75,6 +82,15 @@ impl Options {
     }
 
     fn apply(&mut self, opt: Opt<'static>) {
+        if opt.key == "ftrace_shell" {
+            match opt.value {
+                None => self.shell = true,
+                Some(v) => {
+                    log::warn!("cmdline: option 'ftrace_shell' takes no value ('{v}' ignored)")
+                }
+            }
+            return;
+        }
         let Some(value) = opt.value else {
             log::warn!("cmdline: option '{}' needs a value", opt.key);
             return;
@@ -82,10 +98,12 @@ impl Options {
         match opt.key {
             "ftrace" => {
                 for t in value.split(',') {
-                    match t {
-                        "function" => self.function = true,
-                        "function_graph" => self.graph = true,
-                        _ => log::warn!(
+                    match Tracers::from_name(t).filter(|t| !t.is_nop()) {
+                        Some(t) => {
+                            self.function |= t.function;
+                            self.graph |= t.graph;
+                        }
+                        None => log::warn!(
                             "ftrace: unknown tracer '{t}' (available: {})",
                             TRACERS.join(" ")
                         ),
@@ -96,22 +114,15 @@ impl Options {
             "ftrace_notrace" => self.notrace = Some(value),
             "ftrace_graph_filter" => self.graph_filter = Some(value),
             "ftrace_graph_notrace" => self.graph_notrace = Some(value),
-            "ftrace_graph_max_depth" => match value.parse() {
-                Ok(d) => self.max_depth = d,
-                Err(_) => log::warn!(
-                    "ftrace_graph_max_depth: '{value}' is not a depth (a number, 0 for no limit)"
-                ),
+            "ftrace_graph_max_depth" => match parse_max_depth(value) {
+                Ok(_) => self.max_depth = Some(value),
+                Err(e) => log::warn!("ftrace_graph_max_depth: {e}"),
             },
             "trace_options" => {
                 for name in value.split(',') {
-                    let (on, base) = match name.strip_prefix("no") {
-                        Some(b) => (false, b),
-                        None => (true, name),
-                    };
-                    if base == "funcgraph-irqs" {
-                        self.skip_irqs = !on;
-                    } else if !self.graph_opts.set(base, on) {
-                        log::warn!("trace_options: unknown option '{name}'");
+                    match parse_trace_option(name) {
+                        Ok(_) => self.trace_options.push(name),
+                        Err(e) => log::warn!("trace_options: {e}"),
                     }
                 }
             }

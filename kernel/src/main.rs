@@ -18,6 +18,7 @@ mod demo;
 mod graph_tests;
 mod options;
 mod platform;
+mod shell;
 mod tracing;
 
 use arch::ExitStatus;
@@ -57,6 +58,16 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
     arch::trap_init();
     let corrupt = opts.test == Some("corrupt");
     let mut ok = tracing::init(corrupt) && (unexpected == 0 || corrupt);
+
+    if opts.shell {
+        if let Some(t) = opts.test {
+            log::warn!("cmdline: test={t} ignored: ftrace_shell runs instead");
+        }
+        // The boot options are writes to the same files the shell uses;
+        // the tracers they start keep running.
+        let _ = tracing::start(&tracing::Setup::from_options(&opts));
+        finish(shell::run(ok))
+    }
 
     ok &= match opts.test {
         Some("panic") => {

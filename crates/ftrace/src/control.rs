@@ -245,7 +245,7 @@ impl Errno {
 pub enum ControlError {
     /// No file of this name.
     NoSuchFile(String),
-    /// The file cannot be written.
+    /// The file (named) cannot be written.
     ReadOnly(&'static str),
     /// `current_tracer`: not a tracer's name (or not available here).
     UnknownTracer(String),
@@ -301,7 +301,7 @@ impl fmt::Display for ControlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ControlError::NoSuchFile(name) => write!(f, "no such file '{name}'"),
-            ControlError::ReadOnly(name) => write!(f, "'{name}' is read-only"),
+            ControlError::ReadOnly(_) => f.write_str("the file is read-only"),
             ControlError::UnknownTracer(name) => {
                 write!(f, "unknown tracer '{name}' (see available_tracers)")
             }

@@ -6,6 +6,9 @@
 //!
 //! - `NAME`: the arch name printed at boot;
 //! - `console_write(&[u8])`: raw bytes to the console;
+//! - `console_read() -> Option<u8>`: the next byte of console input if one
+//!   has arrived, without waiting (x86: COM1's receiver; ppc64:
+//!   `H_GET_TERM_CHAR`);
 //! - `exit(ExitStatus) -> !`: leave QEMU with a status the runner decodes;
 //! - `compiler_site_ok(addr) -> bool`: the site-table entry at `addr` holds
 //!   the pattern the compiler is documented to emit;

@@ -10,7 +10,9 @@ mod trap;
 /// The raw cycle counter benchmarks read: the time-stamp counter (`rdtsc`),
 /// one tick per retired instruction under `-icount shift=0`.
 pub use common::clock_ticks as cycles;
-pub use common::{CALIBRATION_INSNS_PER_ITER, calibration_loop, console_write, exit, walk_stack};
+pub use common::{
+    CALIBRATION_INSNS_PER_ITER, calibration_loop, console_read, console_write, exit, walk_stack,
+};
 pub use tracer::{
     CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, irq_restore, irq_save,
     scenario, sync_cores, text_write,

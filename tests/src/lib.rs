@@ -116,17 +116,53 @@ pub fn boot_variant(arch: &str, variant: &str, cmdline: &[u8]) -> Boot {
 /// Boots a build variant of `arch` with `cmdline` and extra `run-qemu.sh`
 /// options (e.g. `--icount`).
 pub fn boot_with(arch: &str, variant: &str, cmdline: &[u8], runner_args: &[&str]) -> Boot {
+    run(arch, variant, cmdline, runner_args, None)
+}
+
+/// Boots the default variant of `arch` with `cmdline`, `input` piped into
+/// `run-qemu.sh` (the guest's console input: an `ftrace_shell` script).
+pub fn boot_input(arch: &str, cmdline: &[u8], input: &[u8]) -> Boot {
+    run(arch, "fentry", cmdline, &[], Some(input))
+}
+
+fn run(
+    arch: &str,
+    variant: &str,
+    cmdline: &[u8],
+    runner_args: &[&str],
+    input: Option<&[u8]>,
+) -> Boot {
+    use std::io::Write;
     use std::os::unix::ffi::OsStrExt;
+    use std::process::Stdio;
     let elf = kernel(arch, variant);
-    let out = Command::new(root().join("run-qemu.sh"))
-        .arg(arch)
+    let mut cmd = Command::new(root().join("run-qemu.sh"));
+    cmd.arg(arch)
         .arg(std::ffi::OsStr::from_bytes(cmdline))
         .arg("--kernel")
         .arg(&elf)
         .args(["--timeout", &BOOT_TIMEOUT.to_string()])
         .args(runner_args)
-        .output()
-        .expect("cannot run run-qemu.sh");
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = match input {
+        None => cmd.output().expect("cannot run run-qemu.sh"),
+        Some(bytes) => {
+            let mut child = cmd
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("cannot run run-qemu.sh");
+            let mut stdin = child.stdin.take().expect("stdin is piped");
+            let bytes = bytes.to_vec();
+            // Written from a thread: the guest reads while it prints.
+            let writer = std::thread::spawn(move || {
+                let _ = stdin.write_all(&bytes);
+            });
+            let out = child.wait_with_output().expect("run-qemu.sh did not end");
+            let _ = writer.join();
+            out
+        }
+    };
     let outcome = match out.status.code() {
         Some(0) => Outcome::Success,
         Some(1) => Outcome::Failure,
@@ -182,6 +218,95 @@ pub fn assert_lines(boot: &Boot, expected: &[&str]) {
         lines.join("\n"),
         boot.stderr
     );
+}
+
+/// What a stretch of output must be, for [`assert_blocks`].
+#[derive(Debug, Clone)]
+pub enum Block {
+    /// One line ([`line_matches`] wildcards).
+    Line(String),
+    /// These lines in any order (listings in address order, which the
+    /// linker decides).
+    AnyOrder(Vec<String>),
+    /// A function_graph call tree: `(depth, text)` per line, checked with
+    /// [`parse_graph_line`] on CPU 0, durations nesting.
+    Graph(Vec<(usize, String)>),
+}
+
+/// Lines as [`Block::Line`]s.
+pub fn lines_of<S: AsRef<str>>(lines: &[S]) -> Vec<Block> {
+    lines
+        .iter()
+        .map(|l| Block::Line(l.as_ref().to_owned()))
+        .collect()
+}
+
+/// Asserts how the boot ended and that its whole output is `want`, block
+/// by block, printing both in full when not.
+pub fn assert_blocks(boot: &Boot, outcome: Outcome, want: &[Block]) {
+    let lines = boot.lines();
+    let mut at = 0;
+    let mut problem = None;
+    for (i, b) in want.iter().enumerate() {
+        let n = match b {
+            Block::Line(_) => 1,
+            Block::AnyOrder(v) => v.len(),
+            Block::Graph(g) => g.len(),
+        };
+        let Some(got) = lines.get(at..at + n) else {
+            problem = Some(format!("block {i}: output ends at line {}", lines.len()));
+            break;
+        };
+        let ok = match b {
+            Block::Line(p) => line_matches(p, &got[0]),
+            Block::AnyOrder(v) => {
+                let mut left: Vec<&String> = v.iter().collect();
+                got.iter().all(|l| {
+                    let k = left.iter().position(|p| line_matches(p, l));
+                    k.map(|k| left.remove(k)).is_some()
+                })
+            }
+            Block::Graph(g) => {
+                let parsed: Vec<Option<GraphLine>> =
+                    got.iter().map(|l| parse_graph_line(l)).collect();
+                parsed.iter().zip(g).all(|(p, (d, t))| {
+                    p.as_ref()
+                        .is_some_and(|p| p.cpu == 0 && p.depth == *d && line_matches(t, &p.body))
+                }) && check_nested_durations(&parsed.into_iter().flatten().collect::<Vec<_>>())
+                    .is_ok()
+            }
+        };
+        if !ok {
+            problem = Some(format!("block {i} ({b:?}) differs at line {}", at + 1));
+            break;
+        }
+        at += n;
+    }
+    if problem.is_none() && at != lines.len() {
+        problem = Some(format!("{} lines more than expected", lines.len() - at));
+    }
+    if problem.is_none() && boot.outcome != outcome {
+        problem = Some(format!("ended {:?}, not {outcome:?}", boot.outcome));
+    }
+    if let Some(p) = problem {
+        let shown: Vec<String> = want
+            .iter()
+            .flat_map(|b| match b {
+                Block::Line(l) => vec![l.clone()],
+                Block::AnyOrder(v) => v.iter().map(|l| format!("{l}   [any order]")).collect(),
+                Block::Graph(g) => g
+                    .iter()
+                    .map(|(d, t)| format!(" 0) [duration]|  {}{t}", "  ".repeat(*d)))
+                    .collect(),
+            })
+            .collect();
+        panic!(
+            "{p}\n--- expected ---\n{}\n--- actual ---\n{}\n--- runner ---\n{}",
+            shown.join("\n"),
+            lines.join("\n"),
+            boot.stderr
+        );
+    }
 }
 
 /// Asserts how the boot ended and that its lines are exactly `want` (with

@@ -18,6 +18,8 @@ mod demo;
 mod graph_tests;
 mod options;
 mod platform;
+mod smp;
+mod stress;
 mod tracing;
 
 use arch::ExitStatus;
@@ -26,7 +28,7 @@ use options::Options;
 /// `test=` scenarios every arch runs (arch backends add their own through
 /// `arch::scenario`).
 const SCENARIOS: &[&str] = &[
-    "panic", "toggle", "redirect", "corrupt", "region", "direct", "bench",
+    "panic", "toggle", "redirect", "corrupt", "region", "direct", "bench", "smp-stress",
 ];
 
 /// Entry from the arch boot code, with the command line as the boot protocol
@@ -54,6 +56,9 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
         unexpected
     );
 
+    let cpus = smp::init(smp::MAX_CPUS);
+    kprintln!("cpus: {cpus} online");
+
     arch::trap_init();
     let corrupt = opts.test == Some("corrupt");
     let mut ok = tracing::init(corrupt) && (unexpected == 0 || corrupt);
@@ -68,6 +73,7 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
         Some("region") => tracing::run_region(),
         Some("direct") => tracing::run_direct(),
         Some("bench") => bench::run_bench(),
+        Some("smp-stress") => stress::run(),
         Some(name) if name.starts_with("graph-") || name == "fprobe" => {
             match graph_tests::scenario(name, &opts) {
                 Some(r) => r,

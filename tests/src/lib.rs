@@ -209,6 +209,7 @@ pub fn boot_lines(arch: &str, cmdline: &str, failed: usize) -> Vec<String> {
         format!("rftrace: booting on {arch}"),
         format!("cmdline: {cmdline}"),
         "sites: {N} patchable, 0 unexpected".into(),
+        "cpus: 1 online".into(),
         format!("ftrace: {{N}} sites, {failed} failed"),
         "symbols: 0x{X} is kernel::demo::demo_leaf+0x0, and back: ok".into(),
     ]

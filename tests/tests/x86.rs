@@ -103,7 +103,7 @@ fn mcount_variants_report_a_corrupted_site() {
         let b = boot_variant("i686", v, cmd.as_bytes());
         let mut want = boot_lines("i686", cmd, 1);
         want.insert(
-            3,
+            4,
             "ftrace: failed to init site kernel::demo::demo_fib+0x{X} at 0x{X}: \
              expected e8 {X} {X} {X} {X}, found 66 66 66 66 90"
                 .into(),

@@ -105,6 +105,17 @@ impl EventBuffer {
             .sum()
     }
 
+    /// `(written, in buffer, lost)` of CPU `cpu`'s buffer: written =
+    /// in buffer + lost, exactly.
+    pub fn cpu_counts(&self, cpu: usize) -> (usize, usize, usize) {
+        let Some(c) = self.cpus.get(cpu) else {
+            return (0, 0, 0);
+        };
+        let written = c.reserved.load(Ordering::Acquire);
+        let in_buffer = written.min(c.slots.len());
+        (written, in_buffer, written - in_buffer)
+    }
+
     /// Events lost because a buffer was full.
     pub fn lost(&self) -> usize {
         self.cpus

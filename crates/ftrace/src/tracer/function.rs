@@ -84,6 +84,11 @@ pub fn written() -> usize {
     TRACER.get().map_or(0, |t| t.buffer.written())
 }
 
+/// `(written, in buffer, lost)` of CPU `cpu` since the last [`reset`].
+pub fn cpu_counts(cpu: usize) -> (usize, usize, usize) {
+    TRACER.get().map_or((0, 0, 0), |t| t.buffer.cpu_counts(cpu))
+}
+
 /// Every recorded event in timestamp order.
 pub fn events() -> alloc::vec::Vec<Event> {
     TRACER.get().map(|t| t.buffer.events()).unwrap_or_default()

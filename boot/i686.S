@@ -38,5 +38,8 @@ _start:
 
     .section .bss
     .balign 16
+/* Global: kernel/src/arch/x86/callconv.rs bounds its stack reads with
+ * them (the kernel runs on this one stack, exceptions included). */
+    .globl boot_stack, boot_stack_top
 boot_stack: .skip 64 * 1024
 boot_stack_top:

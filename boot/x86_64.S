@@ -101,5 +101,8 @@ boot_pml4: .skip 4096
 boot_pdpt: .skip 4096
 boot_pd:   .skip 4096
     .balign 16
+/* Global: kernel/src/arch/x86/callconv.rs bounds its stack reads with
+ * them (the kernel runs on this one stack, exceptions included). */
+    .globl boot_stack, boot_stack_top
 boot_stack: .skip 64 * 1024
 boot_stack_top:

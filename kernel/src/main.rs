@@ -2,14 +2,16 @@
 //! command line and exercises the `ftrace` crate on a small demo workload.
 //!
 //! Everything arch-specific and every `unsafe` block lives in [`arch`] and
-//! [`platform`]; the scenarios here, in [`tracing`] and in [`demo`] are safe
-//! code.
+//! [`platform`]; the scenarios here, in [`tracing`], in [`demo`] and (x86)
+//! in `abi` are safe code.
 #![no_std]
 #![no_main]
 #![feature(patchable_function_entry)]
 
 extern crate alloc;
 
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+mod abi;
 mod arch;
 mod backtrace;
 mod bench;

@@ -1,5 +1,7 @@
 //! i686 backend: Multiboot1 boot (boot/i686.S), COM1 console, isa-debug-exit.
 
+#[path = "callconv.rs"]
+pub mod callconv;
 #[path = "common.rs"]
 mod common;
 #[path = "tracer.rs"]

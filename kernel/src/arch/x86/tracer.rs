@@ -1,7 +1,8 @@
 //! The x86 (x86_64 and i686) items the tracer needs from the kernel
-//! (listed in `kernel/src/arch/mod.rs`), and the x86-only scenario
-//! `test=int3`. Every function the tracer calls on its hot path or while
-//! patching is compiled without a patchable entry (Linux's `notrace`).
+//! (listed in `kernel/src/arch/mod.rs`), the x86-only scenario `test=int3`
+//! and the dispatch of `test=abi` (`crate::abi`). Every function the tracer
+//! calls on its hot path or while patching is compiled without a patchable
+//! entry (Linux's `notrace`).
 
 use core::arch::asm;
 use core::hint::black_box;
@@ -134,10 +135,11 @@ pub fn code_region_stubs_in_use() -> usize {
     0
 }
 
-/// x86-only `test=` scenarios.
+/// x86-only `test=` scenarios: `int3` (here) and `abi` (`crate::abi`).
 pub fn scenario(name: &str) -> Option<bool> {
     match name {
         "int3" => Some(run_int3()),
+        "abi" => Some(crate::abi::run()),
         _ => None,
     }
 }

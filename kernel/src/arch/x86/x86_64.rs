@@ -1,5 +1,7 @@
 //! x86_64 backend: PVH boot (boot/x86_64.S), COM1 console, isa-debug-exit.
 
+#[path = "callconv.rs"]
+pub mod callconv;
 #[path = "common.rs"]
 mod common;
 #[path = "tracer.rs"]

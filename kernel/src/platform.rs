@@ -105,7 +105,7 @@ pub static PLATFORM: KernelPlatform = ftrace::platform::FnPlatform {
     sync_cores: crate::arch::sync_cores,
     irq_save: crate::arch::irq_save,
     irq_restore: crate::arch::irq_restore,
-    shadow_stack: shadow_stack,
+    shadow_stack,
 };
 
 /// Frames of each CPU's shadow return stack (function_graph): deeper

@@ -30,7 +30,14 @@ use options::Options;
 /// `test=` scenarios every arch runs (arch backends add their own through
 /// `arch::scenario`).
 const SCENARIOS: &[&str] = &[
-    "panic", "toggle", "redirect", "corrupt", "region", "direct", "bench", "smp-stress",
+    "panic",
+    "toggle",
+    "redirect",
+    "corrupt",
+    "region",
+    "direct",
+    "bench",
+    "smp-stress",
 ];
 
 /// Entry from the arch boot code, with the command line as the boot protocol

@@ -162,7 +162,6 @@ pub fn undo_return_hook(regs: &ftrace::FtraceRegs) -> bool {
     }
 }
 
-
 /// Bytes of the heap in use (to check that tracing leaks nothing).
 pub fn heap_used() -> usize {
     HEAP.lock().used()

@@ -110,7 +110,9 @@ fn operation(i: usize) -> Result<(), ftrace::Error> {
         1 => e.register(&TRACE), // alone: its own trampoline
         2 => e.set_filter(&SECOND, "demo_leaf,demo_inner").map(drop),
         3 => e.register(&SECOND), // shared sites: list, regs trampoline
-        4 => e.set_filter(&REDIRECT, "stress_f").and_then(|_| e.register(&REDIRECT)),
+        4 => e
+            .set_filter(&REDIRECT, "stress_f")
+            .and_then(|_| e.register(&REDIRECT)),
         5 => e.unregister(&SECOND),
         6 => e.set_filter(&TRACE, "demo_leaf").map(drop),
         7 => e.unregister(&REDIRECT),

@@ -51,7 +51,13 @@ pub fn init(corrupt: bool) -> bool {
             None
         }
     };
-    let mut engine = Ftrace::new(arch::ftrace_arch(), &PLATFORM, sites, symbols);
+    let mut engine = match Ftrace::new(arch::ftrace_arch(), &PLATFORM, sites, symbols) {
+        Ok(e) => e,
+        Err(err) => {
+            log::error!("{err}");
+            return false;
+        }
+    };
     let report = engine.init();
     for f in &report.failed {
         kprintln!("{f}");

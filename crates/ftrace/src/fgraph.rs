@@ -753,7 +753,7 @@ mod tests {
     #[test]
     fn shadow_stack_push_pop_share_overrun_mismatch() {
         let (p, sites) = MockPlatform::with_sites(12);
-        let mut ft = Ftrace::new(MockArch::new(), p, sites.iter().copied(), None);
+        let mut ft = Ftrace::new(MockArch::new(), p, sites.iter().copied(), None).unwrap();
         assert_eq!(ft.init().failed.len(), 0);
         let (f0, f1) = (sites[0], sites[1]);
         ft.register_graph(&A).unwrap();

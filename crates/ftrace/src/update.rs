@@ -123,6 +123,13 @@ pub enum Error {
     },
     /// [`Ftrace::remove_region`]: no region with this id.
     NoSuchRegion,
+    /// The ops belongs to another engine (it was registered with it, or its
+    /// filters were set through it); only that engine may change it.
+    OtherEngine,
+    /// [`Ftrace::new`]: an engine already exists for this platform (one
+    /// engine per kernel: two would patch the same sites and free each
+    /// other's snapshots).
+    EngineExists,
     /// [`Ftrace::register_graph`]: the arch backend cannot hook returns
     /// ([`Arch::return_hook`] is `None`).
     GraphUnsupported,
@@ -162,6 +169,10 @@ impl fmt::Display for Error {
                 write!(f, "ftrace: region {name} overlaps {with}")
             }
             Error::NoSuchRegion => f.write_str("ftrace: no such region"),
+            Error::OtherEngine => f.write_str("ftrace: ops belongs to another engine"),
+            Error::EngineExists => {
+                f.write_str("ftrace: an engine already exists for this platform (one per kernel)")
+            }
             Error::GraphUnsupported => {
                 f.write_str("ftrace: this arch backend cannot hook function returns")
             }
@@ -172,6 +183,22 @@ impl fmt::Display for Error {
             ),
             Error::Release(s) => write!(f, "{s}"),
         }
+    }
+}
+
+/// Platforms (by address) that have an engine: one engine per kernel.
+static ENGINES: [AtomicUsize; 64] = [const { AtomicUsize::new(0) }; 64];
+
+/// Forgets one engine of platform `key`.
+fn release_engine(key: usize) {
+    if let Some(e) = ENGINES.iter().find(|e| e.load(Ordering::Acquire) == key) {
+        e.store(0, Ordering::Release);
+    }
+}
+
+impl<A: Arch, P: Platform + 'static> Drop for Ftrace<A, P> {
+    fn drop(&mut self) {
+        release_engine(self.platform as *const P as *const () as usize);
     }
 }
 
@@ -295,7 +322,7 @@ struct PatternLog {
 /// static OPS: Ops = Ops::new(cb, OpsFlags::empty());
 ///
 /// let (platform, sites) = MockPlatform::with_sites(4);
-/// let mut ft = Ftrace::new(MockArch::new(), platform, sites, None);
+/// let mut ft = Ftrace::new(MockArch::new(), platform, sites, None).unwrap();
 /// assert_eq!(ft.init().failed.len(), 0);
 /// ft.register(&OPS).unwrap();
 /// assert_eq!(ft.enabled_count(), 4);
@@ -335,18 +362,37 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// Builds the records from the site addresses (any order; zeros and
     /// duplicates dropped). Nothing is read or written before
     /// [`init`](Self::init).
+    ///
+    /// One engine per kernel: a second engine for the same platform is
+    /// refused with [`Error::EngineExists`] (two engines would patch the same
+    /// sites and free each other's snapshots) until the first is dropped.
     pub fn new(
         arch: A,
         platform: &'static P,
         sites: impl IntoIterator<Item = usize>,
         symbols: Option<SymbolTable<'static>>,
-    ) -> Self {
+    ) -> Result<Self, Error> {
+        let key = platform as *const P as *const () as usize;
+        if !ENGINES.iter().any(|e| {
+            e.compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        }) {
+            return Err(Error::EngineExists);
+        }
+        if ENGINES
+            .iter()
+            .filter(|e| e.load(Ordering::Acquire) == key)
+            .count()
+            > 1
+        {
+            release_engine(key);
+            return Err(Error::EngineExists);
+        }
         let records = Records::from_sites(sites);
         let empty: OpsList = Box::new([]);
         let dispatch: &'static Dispatch = Box::leak(Box::new(Dispatch {
             platform,
             list: AtomicPtr::new(Box::into_raw(Box::new(empty))),
-            readers: AtomicUsize::new(0),
             known: AtomicPtr::new(ptr::null_mut()),
             recursion: RecursionState::new(),
         }));
@@ -374,7 +420,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         };
         ft.resolve_names();
         ft.drop_excluded();
-        ft
+        Ok(ft)
     }
 
     /// Drops the records of functions that belong to
@@ -467,6 +513,19 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         }
     }
 
+    /// Claims `ops` for this engine, or refuses it when another engine
+    /// owns it (its snapshots are that engine's to free).
+    fn claim(&self, ops: &'static Ops) -> Result<(), Error> {
+        match ops.owner() {
+            Some(d) if !ptr::eq(d, self.dispatch) => Err(Error::OtherEngine),
+            Some(_) => Ok(()),
+            None => {
+                ops.set_owner(self.dispatch);
+                Ok(())
+            }
+        }
+    }
+
     fn usable(&self) -> Result<(), Error> {
         if !self.initialized {
             Err(Error::NotInitialized)
@@ -487,6 +546,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         if ops.is_enabled() || self.registered.iter().any(|o| ptr::eq(*o, ops)) {
             return Err(Error::AlreadyRegistered);
         }
+        self.claim(ops)?;
         let mut list = self.registered.clone();
         list.push(ops);
         let plan = self.plan(&list, &[])?;
@@ -510,7 +570,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let plan = self.plan(&list, &[])?;
         ops.set_enabled(false);
         self.registered = list;
-        self.commit(plan)
+        let r = self.commit(plan);
+        // Grace period even when nothing was retired: no CPU may still be
+        // inside the callback when we return (its buffer may be reused).
+        self.reclaim();
+        r
     }
 
     /// Replaces `ops`' filter with the functions `patterns` selects (see
@@ -601,6 +665,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         append: bool,
     ) -> Result<usize, Error> {
         self.usable()?;
+        self.claim(ops)?;
         let new: Option<Box<IpSet>> = match patterns {
             None => None,
             Some(s) => {
@@ -1238,24 +1303,24 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         first_failure
     }
 
-    /// Frees retired snapshots if no dispatcher is reading right now (tried
-    /// a bounded number of times). Called after every update.
-    pub fn reclaim(&mut self) {
-        if self.retired.is_empty() {
-            return;
+    /// Waits for a grace period (every CPU that was inside a dispatcher has
+    /// left it since: [`RecursionState::synchronize`]) and frees the
+    /// snapshots retired before it. Runs at the end of every update, so the
+    /// backlog is bounded by one update's replacements. Called from inside a
+    /// callback (which cannot wait for itself) it frees nothing and returns
+    /// false; the snapshots stay retired until the next update.
+    pub fn reclaim(&mut self) -> bool {
+        let own = self.platform.cpu_id();
+        if !self.dispatch.recursion.synchronize(own) {
+            return false;
         }
-        for _ in 0..1000 {
-            if self.dispatch.readers.load(Ordering::SeqCst) == 0 {
-                for r in self.retired.drain(..) {
-                    // SAFETY: every retired snapshot was replaced before this
-                    // load observed no reader; readers counted later load the
-                    // replacement (SeqCst), so nobody can reach it.
-                    unsafe { r.free() };
-                }
-                return;
-            }
-            core::hint::spin_loop();
+        for r in self.retired.drain(..) {
+            // SAFETY: every retired snapshot was unpublished before the grace
+            // period began; every CPU that could have loaded it has left the
+            // dispatchers since, and later readers load the replacement.
+            unsafe { r.free() };
         }
+        true
     }
 
     /// True when `ops`' current filter and notrace sets select the site at
@@ -1263,6 +1328,12 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     pub fn ops_wants(&self, ops: &Ops, ip: usize) -> bool {
         // The engine is the only writer of published sets and is borrowed.
         ops.wants(ip)
+    }
+
+    /// Snapshots retired and not yet freed (0 after every update that
+    /// completed its grace period).
+    pub fn retired_len(&self) -> usize {
+        self.retired.len()
     }
 
     /// Number of sites.

@@ -137,7 +137,7 @@ mod tests {
             encode(&syms, false).into_boxed_slice(),
         ))
         .unwrap();
-        let mut ft = Ftrace::new(MockArch::new(), p, sites.iter().copied(), Some(table));
+        let mut ft = Ftrace::new(MockArch::new(), p, sites.iter().copied(), Some(table)).unwrap();
         assert_eq!(ft.init().failed.len(), 0);
 
         init(p, 8);

@@ -4,22 +4,22 @@
 pub mod callconv;
 #[path = "common.rs"]
 mod common;
+#[path = "smp.rs"]
+mod smp;
 #[path = "tracer.rs"]
 mod tracer;
 #[path = "trap.rs"]
 mod trap;
-#[path = "smp.rs"]
-mod smp;
 
 /// The raw cycle counter benchmarks read: the time-stamp counter (`rdtsc`),
 /// one tick per retired instruction under `-icount shift=0`.
 pub use common::clock_ticks as cycles;
 pub use common::{CALIBRATION_INSNS_PER_ITER, calibration_loop, console_write, exit, walk_stack};
+pub use smp::{cpu_id, cpu_idle, smp_start, timer_start};
 pub use tracer::{
     CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, irq_restore, irq_save,
     scenario, sync_cores, text_write,
 };
-pub use smp::{cpu_id, cpu_idle, smp_start, timer_start};
 pub use trap::trap_init;
 
 /// The tracer's backend on this arch.

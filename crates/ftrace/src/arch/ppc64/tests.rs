@@ -200,8 +200,22 @@ fn stub_area_too_small_and_out_of_range() {
 }
 
 fn cb(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
-static PLAIN: Ops = Ops::new(cb, OpsFlags::empty());
-static REGS: Ops = Ops::new(cb, OpsFlags::SAVE_REGS);
+std::thread_local! {
+    // One pair per test (each test runs on its own thread): an ops belongs
+    // to the first engine that uses it.
+    static PLAIN_OPS: &'static Ops = alloc::boxed::Box::leak(alloc::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
+    static REGS_OPS: &'static Ops = alloc::boxed::Box::leak(alloc::boxed::Box::new(Ops::new(cb, OpsFlags::SAVE_REGS)));
+}
+
+/// This test's plain callback.
+fn plain() -> &'static Ops {
+    PLAIN_OPS.with(|o| *o)
+}
+
+/// This test's full-frame callback.
+fn regs_ops() -> &'static Ops {
+    REGS_OPS.with(|o| *o)
+}
 
 /// The backend, except that the dispatchers (host functions, outside the
 /// simulated text) are not patched into the simulated trampolines.
@@ -280,7 +294,8 @@ fn engine_enable_switch_disable() {
         p,
         entries.clone(),
         None,
-    );
+    )
+    .unwrap();
     let report = ft.init();
     assert_eq!(report.failed, Vec::new());
     let sites: Vec<usize> = entries.iter().map(|&e| site_of(e)).collect();
@@ -288,7 +303,7 @@ fn engine_enable_switch_disable() {
     assert_eq!(recs.iter().map(|r| r.ip).collect::<Vec<_>>(), sites);
     let snapshot = p.peek(TEXT_BASE, TEXT_LEN);
 
-    ft.register(&PLAIN).unwrap();
+    ft.register(plain()).unwrap();
     for r in &recs {
         assert_eq!(
             decode_branch(r.ip, peek(p, r.ip)),
@@ -300,22 +315,22 @@ fn engine_enable_switch_disable() {
 
     // Switching to the regs trampoline rewrites only the stubs' `bl`.
     let site_words: Vec<u32> = recs.iter().map(|r| peek(p, r.ip)).collect();
-    ft.register(&REGS).unwrap();
+    ft.register(regs_ops()).unwrap();
     for (r, w) in recs.iter().zip(&site_words) {
         assert_eq!(peek(p, r.ip), *w);
         assert_eq!(ft.arch().0.check_stub(p, r, REGS_CALLER), Ok(None));
     }
     assert_eq!(ft.site_state(0), SiteState::RegsCaller);
-    ft.unregister(&REGS).unwrap();
-    ft.unregister(&PLAIN).unwrap();
+    ft.unregister(regs_ops()).unwrap();
+    ft.unregister(plain()).unwrap();
     assert_eq!(ft.check_all_nops(), 0);
     assert_eq!(
         p.peek(TEXT_BASE, TEXT_LEN),
         snapshot,
         "enable/disable is byte-exact"
     );
-    ft.register(&PLAIN).unwrap();
-    ft.unregister(&PLAIN).unwrap();
+    ft.register(plain()).unwrap();
+    ft.unregister(plain()).unwrap();
     assert_eq!(p.peek(TEXT_BASE, TEXT_LEN), snapshot, "and again");
 }
 
@@ -392,10 +407,11 @@ fn region_stubs_written_then_trapped_again() {
         p,
         boot.to_vec(),
         None,
-    );
+    )
+    .unwrap();
     assert_eq!(ft.init().failed, Vec::new());
-    ft.register(&PLAIN).unwrap();
-    ft.register(&REGS).unwrap();
+    ft.register(plain()).unwrap();
+    ft.register(regs_ops()).unwrap();
     let snapshot = p.peek(TEXT_BASE, TEXT_LEN);
     let region = CodeRegion {
         name: "r",
@@ -423,8 +439,8 @@ fn region_stubs_written_then_trapped_again() {
         p.peek(TEXT_BASE, TEXT_LEN) == snapshot,
         "sites nops, region stubs all trap again"
     );
-    ft.unregister(&REGS).unwrap();
-    ft.unregister(&PLAIN).unwrap();
+    ft.unregister(regs_ops()).unwrap();
+    ft.unregister(plain()).unwrap();
     assert_eq!(ft.check_all_nops(), 0);
 
     // A region whose stubs are too few or too far: failed records, nothing written.
@@ -519,7 +535,7 @@ fn ops_trampolines_retarget_only_the_stub() {
     let pool = ppc_pool(2, CALLER + 0x400);
     let arch = Ppc64Arch::with_layout(layout(2), &entries).with_ops_pool(pool);
     assert!(arch.has_ops_pool());
-    let mut ft = Ftrace::new(NoFuncPatch(arch), p, entries.clone(), None);
+    let mut ft = Ftrace::new(NoFuncPatch(arch), p, entries.clone(), None).unwrap();
     assert!(ft.init().failed.is_empty());
     ft.register(&ALONE).unwrap();
     let t = CALLER + 0x400;

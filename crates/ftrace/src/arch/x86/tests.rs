@@ -441,7 +441,7 @@ fn engine_round_trip<A: Arch>(arch: A, compiler: [u8; 5], nop_after_init: [u8; 5
     }
     let ops: &'static Ops =
         std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
-    let mut ft = Ftrace::new(NoInner(arch), p, sites.clone(), None);
+    let mut ft = Ftrace::new(NoInner(arch), p, sites.clone(), None).unwrap();
     assert!(ft.init().failed.is_empty());
     for &s in &sites {
         assert_eq!(p.inner.peek(s, 5), nop_after_init);
@@ -540,7 +540,7 @@ fn i686_nodynamic_never_writes_and_flips_the_pointer() {
     let arch = I686::with_trampolines(I686Mode::NoDynamic { mcount }, t, Some(nodyn));
     let ops: &'static Ops =
         std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
-    let mut ft = Ftrace::new(arch, p, sites.clone(), None);
+    let mut ft = Ftrace::new(arch, p, sites.clone(), None).unwrap();
     assert!(ft.init().failed.is_empty());
     ft.register(ops).unwrap();
     assert_eq!(SLOT.load(core::sync::atomic::Ordering::SeqCst), 2);

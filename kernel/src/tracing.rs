@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ftrace::tracer::function;
 use ftrace::tracer::graph::{self, GraphFilters, GraphOptions};
-use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, Record, SiteState};
+use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, SiteState};
 use ftrace_abi::symtab::SymbolTable;
 
 use crate::arch;
@@ -79,13 +79,13 @@ fn corrupt_site(sites: &[usize], func: usize) {
         log::error!("test=corrupt: no site for demo_fib");
         return;
     };
-    let mut rec = Record::new(entry);
+    let mut rec = platform::site_record(entry);
     let a = arch::ftrace_arch();
     if let Err(e) = a.init_site(&PLATFORM, &mut rec) {
         log::error!("test=corrupt: site of demo_fib not ready: {e}");
         return;
     }
-    platform::corrupt_text(rec.ip, arch::CORRUPT_SITE);
+    platform::corrupt_text(rec.ip(), arch::CORRUPT_SITE);
 }
 
 /// `demo_leaf`'s address resolves to its name and the name back to it.
@@ -488,7 +488,7 @@ pub fn run_region() -> bool {
     let ips: Vec<usize> = with_engine(|e| {
         (0..e.len())
             .filter(|&i| e.record_region(i) == Some(report.id))
-            .map(|i| e.records()[i].ip)
+            .map(|i| e.records()[i].ip())
             .collect()
     });
     let traced = region_workload();
@@ -502,7 +502,7 @@ pub fn run_region() -> bool {
         let nop = e.arch().nop_insn();
         let differ = ips
             .iter()
-            .filter(|&&ip| ftrace::arch::read_insn(&PLATFORM, ip, nop.len()) != Ok(nop))
+            .filter(|&&ip| crate::platform::read_insn(ip, nop.len()) != Ok(nop))
             .count();
         (r, differ)
     });

@@ -173,7 +173,15 @@ pub enum Trampoline {
 /// `new`. Writes nothing when `old == new`.
 ///
 /// Does not synchronise cores; the batch does that once ([`Arch::finish_batch`]).
-pub fn replace_insn(p: &dyn Platform, ip: usize, old: &Insn, new: &Insn) -> Result<(), PatchError> {
+///
+/// Crate-internal: backends call it with record sites and their own
+/// stubs. Code outside the crate uses [`replace_text`].
+pub(crate) fn replace_insn(
+    p: &dyn Platform,
+    ip: usize,
+    old: &Insn,
+    new: &Insn,
+) -> Result<(), PatchError> {
     let found = read_insn(p, ip, old.len())?;
     if found != *old {
         return Err(PatchError::Mismatch {
@@ -191,13 +199,44 @@ pub fn replace_insn(p: &dyn Platform, ip: usize, old: &Insn, new: &Insn) -> Resu
 }
 
 /// Reads `len` (at most [`INSN_MAX`]) bytes at `ip` through the platform.
-pub fn read_insn(p: &dyn Platform, ip: usize, len: usize) -> Result<Insn, PatchError> {
+/// Crate-internal (record sites and backend stubs); outside the crate use
+/// [`read_text`].
+pub(crate) fn read_insn(p: &dyn Platform, ip: usize, len: usize) -> Result<Insn, PatchError> {
     let mut buf = [0u8; INSN_MAX];
     let len = len.min(INSN_MAX);
     // SAFETY: `ip` comes from the site table (or a backend) and designates
     // kernel text of at least `len` bytes (the `Arch` safety contract).
     unsafe { p.text_read(ip, &mut buf[..len]) }.map_err(|_| PatchError::ReadFault)?;
     Ok(Insn::new(&buf[..len]))
+}
+
+/// [`read_insn`] for code outside the crate: reads `len` (at most
+/// [`INSN_MAX`]) bytes of text at `ip` through the platform.
+///
+/// # Safety
+///
+/// `ip..ip + len` must be kernel text the platform can read (a site, a stub
+/// or other code of the kernel), per [`Platform::text_read`]'s contract.
+pub unsafe fn read_text(p: &dyn Platform, ip: usize, len: usize) -> Result<Insn, PatchError> {
+    read_insn(p, ip, len)
+}
+
+/// [`replace_insn`] for code outside the crate: the read-compare-write step
+/// at an address the caller chooses.
+///
+/// # Safety
+///
+/// `ip` must be kernel text holding a complete instruction sequence of
+/// `old.len()` bytes that `new` may replace while other CPUs execute it
+/// (per [`Platform::text_write`]'s contract), and nothing else may be
+/// patching it.
+pub unsafe fn replace_text(
+    p: &dyn Platform,
+    ip: usize,
+    old: &Insn,
+    new: &Insn,
+) -> Result<(), PatchError> {
+    replace_insn(p, ip, old, new)
 }
 
 /// One implementation per architecture (Linux's `arch/*/kernel/ftrace.c`).

@@ -37,22 +37,49 @@ pub const REF_MASK: u32 = (1 << REF_BITS) - 1;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
-    /// Address of the site (the first byte the backend patches).
-    pub ip: usize,
+    /// Address of the site (the first byte the backend patches). Private:
+    /// the arch hooks write text at a record's address, so safe code must
+    /// not be able to point a record elsewhere (read it with
+    /// [`ip`](Self::ip)).
+    pub(crate) ip: usize,
     /// [`RecFlags`] in the high bits, reference count in the low
     /// [`REF_BITS`] bits.
     pub flags: u32,
     /// Padding, kept explicit so the layout is obvious; always zero.
     _pad: u32,
-    /// Arch-private slot (ppc64 stores the address of the site's stub).
-    pub arch: usize,
+    /// Arch-private slot (ppc64 stores the address of the site's stub);
+    /// read it with [`arch_word`](Self::arch_word).
+    pub(crate) arch: usize,
 }
 
 const _: () = assert!(core::mem::size_of::<Record>() <= 16 + core::mem::size_of::<usize>());
 
 impl Record {
+    /// A record for the site at `ip` made outside the engine (tests,
+    /// tools): no flags, count 0.
+    ///
+    /// # Safety
+    ///
+    /// The arch hooks ([`crate::Arch::init_site`], `make_call`, ...) read and
+    /// write text at a record's address: `ip` must be a patch site from the
+    /// kernel's site table (the compiler's patchable entry of a function),
+    /// mapped, and not concurrently patched by an engine.
+    pub const unsafe fn from_site(ip: usize) -> Self {
+        Self::new(ip)
+    }
+
+    /// Address of the site.
+    pub const fn ip(&self) -> usize {
+        self.ip
+    }
+
+    /// The arch-private word (ppc64: the address of the site's stub).
+    pub const fn arch_word(&self) -> usize {
+        self.arch
+    }
+
     /// A fresh record for the site at `ip`: no flags, count 0.
-    pub const fn new(ip: usize) -> Self {
+    pub(crate) const fn new(ip: usize) -> Self {
         Record {
             ip,
             flags: 0,

@@ -135,8 +135,8 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
                 bad += 1;
                 kprintln!(
                     "ppc64: site {:#x} does not branch to its stub {:#x}",
-                    rec.ip,
-                    rec.arch
+                    rec.ip(),
+                    rec.arch_word()
                 );
             }
             Ok(Some(m)) => {
@@ -150,7 +150,7 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
             }
             Err(err) => {
                 bad += 1;
-                kprintln!("ppc64: stub of {:#x}: {err}", rec.ip);
+                kprintln!("ppc64: stub of {:#x}: {err}", rec.ip());
             }
         }
     }
@@ -165,7 +165,7 @@ fn arch_site_branches_to_stub(e: &Engine, i: usize) -> bool {
     let want = e
         .arch()
         .expected_insn(rec, Some(e.arch().trampoline_addr(Trampoline::Caller)));
-    let found = ftrace::arch::read_insn(e.platform(), rec.ip, 4);
+    let found = crate::platform::read_insn(rec.ip(), 4);
     matches!((want, found), (Ok(w), Ok(f)) if w == f)
 }
 
@@ -192,14 +192,14 @@ fn text_snapshot(e: &Engine) -> alloc::vec::Vec<u8> {
     let mut out = alloc::vec::Vec::new();
     for rec in e.records() {
         out.extend_from_slice(
-            ftrace::arch::read_insn(e.platform(), rec.ip, 4)
+            crate::platform::read_insn(rec.ip(), 4)
                 .unwrap_or(ftrace::Insn::new(&[]))
                 .as_bytes(),
         );
     }
     for at in (l.stubs_start..l.stubs_end).step_by(4) {
         out.extend_from_slice(
-            ftrace::arch::read_insn(e.platform(), at, 4)
+            crate::platform::read_insn(at, 4)
                 .unwrap_or(ftrace::Insn::new(&[]))
                 .as_bytes(),
         );

@@ -159,7 +159,9 @@ static INT3_OPS: Ops = Ops::new(count_call, OpsFlags::empty());
 fn int3_step(what: &str, site: usize, old: Insn, new: Insn, probe: bool) -> bool {
     let p: &dyn Platform = &crate::platform::PLATFORM;
     let batch = Batch::new();
-    if let Err(e) = batch.queue(p, site, &old, &new) {
+    // SAFETY: `site` is demo_leaf's record site (5 bytes of kernel text),
+    // and no engine update runs during test=int3's steps.
+    if let Err(e) = unsafe { batch.queue(p, site, &old, &new) } {
         kprintln!("int3: {what}: cannot queue: {e}");
         return false;
     }
@@ -210,10 +212,10 @@ fn run_int3() -> bool {
         let i = e
             .records()
             .iter()
-            .position(|r| r.ip >= leaf && r.ip < leaf + 64)?;
+            .position(|r| r.ip() >= leaf && r.ip() < leaf + 64)?;
         let rec = e.records()[i];
         let call = e.arch().expected_insn(&rec, Some(e.site_target(i))).ok()?;
-        Some((rec.ip, call))
+        Some((rec.ip(), call))
     });
     let Some((site, call)) = found else {
         kprintln!("int3: no enabled site for demo_leaf");

@@ -223,7 +223,13 @@ impl Batch {
 
     /// Reads the site at `addr`, checks it holds `old` and queues the change
     /// to `new` (nothing when they are equal). Nothing is written.
-    pub fn queue(
+    ///
+    /// # Safety
+    ///
+    /// `addr` is a 5-byte patch site (or a trampoline's patchable call) of
+    /// kernel text the platform can read; [`commit`](Self::commit) will
+    /// write it.
+    pub unsafe fn queue(
         &self,
         p: &dyn Platform,
         addr: usize,
@@ -419,7 +425,8 @@ pub unsafe fn poke_one(
     new: &Insn,
 ) -> Result<(), PatchError> {
     let b = Batch::new();
-    b.queue(p, addr, old, new)?;
+    // SAFETY: guaranteed by the caller (`addr` is 5 bytes of kernel text).
+    unsafe { b.queue(p, addr, old, new) }?;
     // SAFETY: guaranteed by the caller.
     unsafe { b.commit(p) }.map_err(|e| e.error)
 }

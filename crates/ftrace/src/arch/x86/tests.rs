@@ -211,12 +211,8 @@ fn batch_writes_three_phases_with_one_sync_each() {
         .unwrap()
         .extend([(a, NOP5, call_bytes(a, t)), (b, call_bytes(b, t), NOP5)]);
     let batch = Batch::new();
-    batch
-        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
-        .unwrap();
-    batch
-        .queue(p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5))
-        .unwrap();
+    mock_queue(&batch, p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    mock_queue(&batch, p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5)).unwrap();
     assert!(p.log.lock().unwrap().is_empty(), "queueing writes nothing");
     // SAFETY: simulated text.
     unsafe { batch.commit(p) }.unwrap();
@@ -252,7 +248,8 @@ fn queue_checks_old_bytes_and_skips_no_ops() {
     let p = LogPlatform::new(64);
     p.inner.poke(TEXT_BASE, &[0x66, 0x66, 0x66, 0x66, 0x90]);
     let batch = Batch::new();
-    let e = batch.queue(
+    let e = mock_queue(
+        &batch,
         p,
         TEXT_BASE,
         &Insn::new(&NOP5),
@@ -266,9 +263,7 @@ fn queue_checks_old_bytes_and_skips_no_ops() {
         })
     );
     p.inner.poke(TEXT_BASE, &NOP5);
-    batch
-        .queue(p, TEXT_BASE, &Insn::new(&NOP5), &Insn::new(&NOP5))
-        .unwrap();
+    mock_queue(&batch, p, TEXT_BASE, &Insn::new(&NOP5), &Insn::new(&NOP5)).unwrap();
     assert!(batch.is_empty());
     // SAFETY: simulated text.
     unsafe { batch.commit(p) }.unwrap();
@@ -287,12 +282,8 @@ fn int3_handler_emulates_the_new_instruction_mid_batch() {
     p.inner.poke(a, &NOP5);
     p.inner.poke(b, &call_bytes(b, t));
     let batch = Batch::new();
-    batch
-        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
-        .unwrap();
-    batch
-        .queue(p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5))
-        .unwrap();
+    mock_queue(&batch, p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    mock_queue(&batch, p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5)).unwrap();
     // Check at each sync that the helper emulates the *new* instruction
     // while the int3 is there (the watch asserts executability).
     p.watch
@@ -322,12 +313,8 @@ fn write_fault_in_phase_one_restores_first_bytes() {
     p.inner.poke(a, &NOP5);
     p.inner.poke(b, &NOP5);
     let batch = Batch::new();
-    batch
-        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
-        .unwrap();
-    batch
-        .queue(p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap())
-        .unwrap();
+    mock_queue(&batch, p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    mock_queue(&batch, p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap()).unwrap();
     *p.fail_write_at.lock().unwrap() = Some((b, 0));
     // SAFETY: simulated text.
     let e = unsafe { batch.commit(p) }.unwrap_err();
@@ -351,12 +338,8 @@ fn write_fault_in_phase_two_restores_old_instructions() {
     p.inner.poke(a, &NOP5);
     p.inner.poke(b, &NOP5);
     let batch = Batch::new();
-    batch
-        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
-        .unwrap();
-    batch
-        .queue(p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap())
-        .unwrap();
+    mock_queue(&batch, p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    mock_queue(&batch, p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap()).unwrap();
     // b+1 is written first in phase 2: fail that one.
     *p.fail_write_at.lock().unwrap() = Some((b + 1, 0));
     // SAFETY: simulated text.
@@ -622,4 +605,17 @@ fn ops_trampolines_per_mode() {
         None,
         "nodynamic sites are never patched"
     );
+}
+
+/// `Batch::queue` on the mock platform's simulated text.
+fn mock_queue(
+    batch: &Batch,
+    p: &dyn crate::platform::Platform,
+    addr: usize,
+    old: &Insn,
+    new: &Insn,
+) -> Result<(), PatchError> {
+    // SAFETY: the mock platform's text is a bounds-checked vector; no real
+    // memory is read or written.
+    unsafe { batch.queue(p, addr, old, new) }
 }

@@ -8,7 +8,7 @@
 //!
 //! A simple backend supplies only the encoders ([`Arch::nop_insn`],
 //! [`Arch::call_insn`]), [`Arch::trampoline_addr`] and the constants; every
-//! other hook has a default built on [`replace_insn`] and the [`Platform`]
+//! other hook has a default built on the read-compare-write step ([`replace_text`]) and the [`Platform`]
 //! text accessors. Backends needing more (x86's `int3` protocol, ppc64's
 //! out-of-line stubs) override the hooks they need.
 //!
@@ -210,7 +210,7 @@ pub(crate) fn read_insn(p: &dyn Platform, ip: usize, len: usize) -> Result<Insn,
     Ok(Insn::new(&buf[..len]))
 }
 
-/// [`read_insn`] for code outside the crate: reads `len` (at most
+/// For code outside the crate: reads `len` (at most
 /// [`INSN_MAX`]) bytes of text at `ip` through the platform.
 ///
 /// # Safety
@@ -221,7 +221,7 @@ pub unsafe fn read_text(p: &dyn Platform, ip: usize, len: usize) -> Result<Insn,
     read_insn(p, ip, len)
 }
 
-/// [`replace_insn`] for code outside the crate: the read-compare-write step
+/// For code outside the crate: the read-compare-write step
 /// at an address the caller chooses.
 ///
 /// # Safety

@@ -23,6 +23,21 @@ pub type Engine = Ftrace<arch::FtraceArch, KernelPlatform>;
 
 static ENGINE: spin::Once<spin::Mutex<Engine>> = spin::Once::new();
 
+/// Every boot site's bytes right after the engine prepared them, read apart
+/// from the engine: what "back to the nop" is checked against.
+static SNAPSHOT: spin::Once<Vec<(usize, ftrace::Insn)>> = spin::Once::new();
+
+/// Sites whose bytes differ from [`SNAPSHOT`]: independent evidence that
+/// disabling restored every site (the engine's own `check_all_nops` judges
+/// with its own expected bytes).
+pub fn sites_changed() -> usize {
+    SNAPSHOT.get().map_or(0, |snap| {
+        snap.iter()
+            .filter(|(ip, insn)| platform::read_insn(*ip, insn.len()).as_ref() != Ok(insn))
+            .count()
+    })
+}
+
 /// Events the function tracer keeps per CPU.
 pub const EVENTS_PER_CPU: usize = 64 * 1024;
 
@@ -64,6 +79,14 @@ pub fn init(corrupt: bool) -> bool {
     }
     kprintln!("{report}");
     let ok = symbol_self_test(&engine);
+    let len = engine.arch().nop_insn().len();
+    SNAPSHOT.call_once(|| {
+        engine
+            .records()
+            .iter()
+            .filter_map(|r| Some((r.ip(), platform::read_insn(r.ip(), len).ok()?)))
+            .collect()
+    });
     function::init(&PLATFORM, EVENTS_PER_CPU);
     graph::init(&PLATFORM, GRAPH_EVENTS_PER_CPU);
     ENGINE.call_once(|| spin::Mutex::new(engine));
@@ -168,7 +191,7 @@ pub fn trace_function<R>(
         if registered && let Err(err) = e.unregister(ops) {
             log::error!("ftrace: cannot stop the function tracer: {err}");
         }
-        e.check_all_nops()
+        e.check_all_nops().max(sites_changed())
     });
     (r, differ)
 }
@@ -309,7 +332,7 @@ pub fn stop(started: Started) -> usize {
         {
             log::error!("ftrace: cannot stop the function_graph tracer: {err}");
         }
-        e.check_all_nops()
+        e.check_all_nops().max(sites_changed())
     })
 }
 
@@ -426,7 +449,7 @@ pub fn run_redirect() -> bool {
     kprintln!("redirect on: outer={outer} fib={fib}");
     let differ = with_engine(|e| {
         let _ = e.unregister(&REDIRECT_OPS);
-        e.check_all_nops()
+        e.check_all_nops().max(sites_changed())
     });
     let (outer2, fib2) = workload();
     kprintln!("redirect off: outer={outer2} fib={fib2}, {differ} sites differ from nop");
@@ -519,7 +542,7 @@ pub fn run_region() -> bool {
         if let Err(err) = e.unregister(ops) {
             kprintln!("region: cannot stop the function tracer: {err}");
         }
-        e.check_all_nops()
+        e.check_all_nops().max(sites_changed())
     });
     print_function_trace();
     removed.is_ok()
@@ -626,7 +649,7 @@ pub fn run_direct() -> bool {
         let _ = e
             .unregister(&DIRECT_A)
             .map_err(|err| log::error!("direct: {err}"));
-        e.check_all_nops()
+        e.check_all_nops().max(sites_changed())
     });
     kprintln!("direct: {differ} sites differ from nop after unregister");
     ok && differ == 0

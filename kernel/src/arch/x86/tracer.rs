@@ -242,7 +242,7 @@ fn run_int3() -> bool {
         if let Err(err) = e.unregister(&INT3_OPS) {
             kprintln!("int3: {err}");
         }
-        e.check_all_nops()
+        e.check_all_nops().max(crate::tracing::sites_changed())
     });
     kprintln!("int3: {differ} sites differ from nop after unregister");
     ok && differ == 0

@@ -5,3 +5,4 @@ pub mod buffer;
 pub mod function;
 pub mod graph;
 pub mod output;
+pub mod ring;

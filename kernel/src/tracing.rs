@@ -87,8 +87,10 @@ pub fn init(corrupt: bool) -> bool {
             .filter_map(|r| Some((r.ip(), platform::read_insn(r.ip(), len).ok()?)))
             .collect()
     });
-    function::init(&PLATFORM, EVENTS_PER_CPU);
-    graph::init(&PLATFORM, GRAPH_EVENTS_PER_CPU);
+    // Addresses are stored as 32-bit offsets from the lowest traced site.
+    let text_base = engine.records().first().map_or(0, |r| r.ip() & !0xfff);
+    function::init(&PLATFORM, EVENTS_PER_CPU, text_base);
+    graph::init(&PLATFORM, GRAPH_EVENTS_PER_CPU, text_base);
     ENGINE.call_once(|| spin::Mutex::new(engine));
     ok
 }

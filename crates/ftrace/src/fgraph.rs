@@ -603,12 +603,14 @@ pub fn ret_addr(addr: usize, idx: &mut usize, retp: Option<usize>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::{MockArch, MockPlatform, RETURN_HOOK, call_site};
+    use crate::mock::{MockArch, MockPlatform, RETURN_HOOK, TEXT_BASE, call_site};
     use crate::update::Ftrace;
     use alloc::vec::Vec;
 
-    /// What the two test users saw: (user, entry?, func, depth, retval).
-    static LOG: spin::Mutex<Vec<(usize, bool, usize, usize, usize)>> = spin::Mutex::new(Vec::new());
+    /// One thing a test user saw: (user, entry?, func, depth, retval).
+    type Seen = (usize, bool, usize, usize, usize);
+    /// What the two test users saw.
+    static LOG: spin::Mutex<Vec<Seen>> = spin::Mutex::new(Vec::new());
     static DECLINE: AtomicBool = AtomicBool::new(false);
 
     fn on_entry(g: &GraphOps, e: &GraphEntry<'_>, _r: &mut FtraceRegs) -> bool {
@@ -648,7 +650,7 @@ mod tests {
             tg::reset();
             ft.register_graph(tg::ops()).unwrap();
         };
-        tg::init(p, 64);
+        tg::init(p, 64, TEXT_BASE);
         configure(
             ft,
             GraphFilters {
@@ -742,7 +744,7 @@ mod tests {
         unsafe { ftrace_return_to_handler(sp, sp, v, 0) }
     }
 
-    fn take_log() -> Vec<(usize, bool, usize, usize, usize)> {
+    fn take_log() -> Vec<Seen> {
         core::mem::take(&mut *LOG.lock())
     }
 

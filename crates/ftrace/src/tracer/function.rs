@@ -83,6 +83,13 @@ pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, _regs: &mut 
     if !t.recording.load(Ordering::Relaxed) {
         return;
     }
+    record(t, ip, parent_ip);
+}
+
+/// The recording half of [`function_trace_call`], kept out of line so that
+/// the early return above pays no register saves.
+#[inline(never)]
+fn record(t: &FunctionTracer, ip: usize, parent_ip: usize) {
     let p = t.platform;
     t.ring
         .function(p.cpu_id(), p.clock_ns(), p.context(), false, ip, parent_ip);

@@ -125,6 +125,8 @@ pub struct CpuStats {
 #[repr(align(128))]
 struct CpuRing {
     words: Box<[AtomicU32]>,
+    /// `words.len() - 1` (the length is a power of two).
+    mask: u64,
     /// Oldest word still in the buffer (an event boundary).
     head: AtomicU64,
     /// Timestamp reference at `head` (for the first event's high bits).
@@ -171,6 +173,14 @@ fn context_of(bits: u32) -> Context {
     }
 }
 
+/// An event header.
+#[inline(always)]
+fn header(t: u32, ctx: Context, irqs_off: bool, payload: u32) -> u32 {
+    t | (context_bits(ctx) << HDR_CTX_SHIFT)
+        | if irqs_off { HDR_IRQS_OFF } else { 0 }
+        | (payload.min(MAX_PAYLOAD) << HDR_PAYLOAD_SHIFT)
+}
+
 /// Words of an event of type `t` (header included); 0 for an unknown type.
 fn event_words(t: u32, wide_retval: bool) -> u64 {
     match t {
@@ -205,6 +215,7 @@ impl RingBuffer {
             cpus: (0..nr_cpus.max(1))
                 .map(|_| CpuRing {
                     words: (0..words).map(|_| AtomicU32::new(0)).collect(),
+                    mask: words as u64 - 1,
                     head: AtomicU64::new(0),
                     head_ts: AtomicU64::new(0),
                     tail: AtomicU64::new(0),
@@ -251,6 +262,7 @@ impl RingBuffer {
     }
 
     /// Records a function event. False when it was dropped.
+    #[inline]
     pub fn function(
         &self,
         cpu: usize,
@@ -262,15 +274,33 @@ impl RingBuffer {
     ) -> bool {
         match (self.offset(ip), self.offset(parent_ip)) {
             (Some(a), Some(b)) => {
-                self.write(cpu, ts, ty::FUNCTION, ctx, irqs_off, 0, &[a, b, 0, 0], 2)
+                self.write(cpu, ts, header(ty::FUNCTION, ctx, irqs_off, 0), [a, b])
             }
-            _ => {
-                let (a, b) = (ip as u64, parent_ip as u64);
-                let w = [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32];
-                let n = if self.wide() { 4 } else { 2 };
-                let w = if self.wide() { w } else { [w[0], w[2], 0, 0] };
-                self.write(cpu, ts, ty::FUNCTION_WIDE, ctx, irqs_off, 0, &w, n)
-            }
+            _ => self.function_wide(cpu, ts, ctx, irqs_off, ip, parent_ip),
+        }
+    }
+
+    #[cold]
+    fn function_wide(
+        &self,
+        cpu: usize,
+        ts: u64,
+        ctx: Context,
+        irqs_off: bool,
+        ip: usize,
+        parent_ip: usize,
+    ) -> bool {
+        let hdr = header(ty::FUNCTION_WIDE, ctx, irqs_off, 0);
+        let (a, b) = (ip as u64, parent_ip as u64);
+        if self.wide() {
+            self.write(
+                cpu,
+                ts,
+                hdr,
+                [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32],
+            )
+        } else {
+            self.write(cpu, ts, hdr, [a as u32, b as u32])
         }
     }
 
@@ -286,16 +316,7 @@ impl RingBuffer {
         depth: u32,
     ) -> bool {
         let f = self.offset(func).unwrap_or(u32::MAX);
-        self.write(
-            cpu,
-            ts,
-            ty::GRAPH_ENTRY,
-            ctx,
-            irqs_off,
-            depth.min(MAX_PAYLOAD),
-            &[f, 0, 0, 0],
-            1,
-        )
+        self.write(cpu, ts, header(ty::GRAPH_ENTRY, ctx, irqs_off, depth), [f])
     }
 
     /// Records a graph return event (`ts` is the return time).
@@ -314,32 +335,18 @@ impl RingBuffer {
         let f = self.offset(func).unwrap_or(u32::MAX);
         let d = u32::try_from(duration).unwrap_or(u32::MAX);
         let r = retval as u64;
-        let n = if self.wide() { 4 } else { 3 };
-        self.write(
-            cpu,
-            ts,
-            ty::GRAPH_RETURN,
-            ctx,
-            irqs_off,
-            depth.min(MAX_PAYLOAD),
-            &[f, d, r as u32, (r >> 32) as u32],
-            n,
-        )
+        let hdr = header(ty::GRAPH_RETURN, ctx, irqs_off, depth);
+        if self.wide() {
+            self.write(cpu, ts, hdr, [f, d, r as u32, (r >> 32) as u32])
+        } else {
+            self.write(cpu, ts, hdr, [f, d, r as u32])
+        }
     }
 
-    /// Reserves, writes and commits one event of `n` body words.
-    #[expect(clippy::too_many_arguments, reason = "one event's fields")]
-    fn write(
-        &self,
-        cpu: usize,
-        ts: u64,
-        t: u32,
-        ctx: Context,
-        irqs_off: bool,
-        payload: u32,
-        body: &[u32; 4],
-        n: usize,
-    ) -> bool {
+    /// Reserves, writes and commits one event of header `hdr` and `N` body
+    /// words (inlined into each event kind's writer: no loop, no copies).
+    #[inline(always)]
+    fn write<const N: usize>(&self, cpu: usize, ts: u64, hdr: u32, body: [u32; N]) -> bool {
         let Some(r) = self.cpus.get(cpu) else {
             return false;
         };
@@ -349,45 +356,87 @@ impl RingBuffer {
         let nest = r.nest.load(Ordering::Relaxed);
         r.nest.store(nest + 1, Ordering::Relaxed);
         let last = r.last_ts.load(Ordering::Relaxed);
-        let extend = last == 0 || ts.abs_diff(last) >= EXTEND_AFTER;
-        let words = 2 + n as u64 + if extend { 3 } else { 0 };
-        let ok = match self.reserve(r, words) {
-            Some(mut pos) => {
-                if extend {
-                    self.put(r, pos, ty::TIME_EXTEND);
-                    self.put(r, pos + 1, ts as u32);
-                    self.put(r, pos + 2, (ts >> 32) as u32);
-                    pos += 3;
+        let words = 2 + N as u64;
+        // Fast path: no extended timestamp, room without wrapping or
+        // overwriting, no nested writer in between.
+        let tail = r.tail.load(Ordering::Acquire);
+        let idx = (tail & r.mask) as usize;
+        let fast = ts.wrapping_sub(last) < EXTEND_AFTER
+            && last != 0
+            && tail + words - r.head.load(Ordering::Acquire) <= r.mask + 1
+            && r.tail
+                .compare_exchange(tail, tail + words, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        let ok = match r.words.get(idx..idx + 2 + N) {
+            Some(w) if fast => {
+                w[0].store(hdr, Ordering::Relaxed);
+                w[1].store(ts as u32, Ordering::Relaxed);
+                for (d, b) in w[2..].iter().zip(body) {
+                    d.store(b, Ordering::Relaxed);
                 }
                 r.last_ts.store(ts, Ordering::Relaxed);
-                let hdr = t
-                    | (context_bits(ctx) << HDR_CTX_SHIFT)
-                    | if irqs_off { HDR_IRQS_OFF } else { 0 }
-                    | (payload << HDR_PAYLOAD_SHIFT);
-                self.put(r, pos, hdr);
-                self.put(r, pos + 1, ts as u32);
-                for (i, &w) in body[..n].iter().enumerate() {
-                    self.put(r, pos + 2 + i as u64, w);
-                }
                 true
             }
-            None => {
+            _ if fast => {
+                // Reserved across the end of the buffer: cannot happen (the
+                // slice check failed only if the event wraps, which the
+                // reservation would have padded); give the room back as
+                // padding words.
+                for k in 0..words {
+                    self.put(r, tail + k, ty::PADDING);
+                }
                 r.dropped.fetch_add(1, Ordering::Relaxed);
                 false
+            }
+            _ => {
+                let mut b4 = [0u32; 4];
+                b4[..N].copy_from_slice(&body);
+                self.write_slow(r, ts, hdr, last, &b4, N)
             }
         };
         self.commit(r, nest);
         ok
     }
 
+    /// [`write`](Self::write) when an extended timestamp, padding or room
+    /// made by overwriting is needed.
+    #[cold]
+    fn write_slow(
+        &self,
+        r: &CpuRing,
+        ts: u64,
+        hdr: u32,
+        last: u64,
+        body: &[u32; 4],
+        n: usize,
+    ) -> bool {
+        let extend = last == 0 || ts.abs_diff(last) >= EXTEND_AFTER;
+        let words = 2 + n as u64 + if extend { 3 } else { 0 };
+        let Some(mut pos) = self.reserve(r, words) else {
+            r.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        };
+        if extend {
+            self.put(r, pos, ty::TIME_EXTEND);
+            self.put(r, pos + 1, ts as u32);
+            self.put(r, pos + 2, (ts >> 32) as u32);
+            pos += 3;
+        }
+        r.last_ts.store(ts, Ordering::Relaxed);
+        self.put(r, pos, hdr);
+        self.put(r, pos + 1, ts as u32);
+        for (i, &w) in body[..n].iter().enumerate() {
+            self.put(r, pos + 2 + i as u64, w);
+        }
+        true
+    }
+
     fn put(&self, r: &CpuRing, pos: u64, w: u32) {
-        let mask = r.words.len() as u64 - 1;
-        r.words[(pos & mask) as usize].store(w, Ordering::Relaxed);
+        r.words[(pos & r.mask) as usize].store(w, Ordering::Relaxed);
     }
 
     fn get(&self, r: &CpuRing, pos: u64) -> u32 {
-        let mask = r.words.len() as u64 - 1;
-        r.words[(pos & mask) as usize].load(Ordering::Relaxed)
+        r.words[(pos & r.mask) as usize].load(Ordering::Relaxed)
     }
 
     /// Words of the record starting at `pos` (a padding record runs to the
@@ -469,11 +518,23 @@ impl RingBuffer {
     }
 
     /// Ends a writer; the outermost one publishes everything reserved.
+    ///
+    /// It stores `commit` while still counted in `nest` (so no nested
+    /// writer publishes meanwhile and `commit` never moves backwards), then
+    /// leaves; a writer that nested between its read of `tail` and its
+    /// leaving is caught by the second look.
+    #[inline]
     fn commit(&self, r: &CpuRing, outer_nest: u32) {
-        r.nest.store(outer_nest, Ordering::Release);
-        if outer_nest == 0 {
-            let t = r.tail.load(Ordering::Acquire);
-            r.commit.fetch_max(t, Ordering::AcqRel);
+        if outer_nest != 0 {
+            r.nest.store(outer_nest, Ordering::Release);
+            return;
+        }
+        let t = r.tail.load(Ordering::Acquire);
+        r.commit.store(t, Ordering::Release);
+        r.nest.store(0, Ordering::Release);
+        let t2 = r.tail.load(Ordering::Acquire);
+        if t2 != t {
+            r.commit.fetch_max(t2, Ordering::AcqRel);
         }
     }
 

@@ -154,6 +154,11 @@ pub fn events() -> alloc::vec::Vec<Event> {
     })
 }
 
+/// The tracer's ring buffer (for dumps), once [`init`] ran.
+pub fn ring() -> Option<&'static super::ring::RingBuffer> {
+    TRACER.get().map(|t| &t.ring)
+}
+
 /// Empties the buffers (call with recording off or the ops unregistered).
 pub fn reset() {
     if let Some(t) = TRACER.get() {

@@ -398,6 +398,11 @@ pub fn lost() -> usize {
     })
 }
 
+/// The tracer's ring buffer (for dumps), once [`init`] ran.
+pub fn ring() -> Option<&'static super::ring::RingBuffer> {
+    TRACER.get().map(|t| &t.ring)
+}
+
 /// Empties the buffers (call with recording off or the tracer
 /// unregistered).
 pub fn reset() {

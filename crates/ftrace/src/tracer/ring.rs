@@ -639,6 +639,27 @@ impl RingBuffer {
         n
     }
 
+    /// CPU `cpu`'s committed words from its head (oldest event) on, the
+    /// timestamp reference at the head and its counters: everything a host
+    /// tool needs to decode the buffer ([`decode_words`]). Read with
+    /// tracing stopped.
+    pub fn raw(&self, cpu: usize) -> Option<RawCpu> {
+        let r = self.cpus.get(cpu)?;
+        let head = r.head.load(Ordering::Acquire);
+        let end = r.commit.load(Ordering::Acquire);
+        Some(RawCpu {
+            head_ts: r.head_ts.load(Ordering::Acquire),
+            head_index: head & r.mask,
+            words: (head..end).map(|p| self.get(r, p)).collect(),
+            stats: self.stats(cpu),
+        })
+    }
+
+    /// Base of the 32-bit address offsets.
+    pub fn text_base(&self) -> usize {
+        self.text_base
+    }
+
     /// Every CPU's events merged in timestamp order (stable).
     pub fn events(&self) -> Vec<RingEvent> {
         let mut out = Vec::new();
@@ -663,6 +684,128 @@ impl RingBuffer {
             r.dropped.store(0, Ordering::Relaxed);
         }
     }
+}
+
+/// One CPU's buffer contents as [`RingBuffer::raw`] copies them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawCpu {
+    /// Timestamp reference at the first word.
+    pub head_ts: u64,
+    /// Index of the first word in the buffer (padding runs to the buffer's
+    /// end, so the decoder needs the position).
+    pub head_index: u64,
+    /// The committed words, oldest first.
+    pub words: Vec<u32>,
+    /// The CPU's counters.
+    pub stats: CpuStats,
+}
+
+/// Why [`decode_words`] stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// An unknown event type at this word.
+    BadType {
+        /// Word index.
+        at: usize,
+        /// The header word.
+        header: u32,
+    },
+    /// The last event is cut short.
+    Truncated {
+        /// Word index of the cut event.
+        at: usize,
+    },
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DecodeError::BadType { at, header } => {
+                write!(f, "unknown event header {header:#010x} at word {at}")
+            }
+            DecodeError::Truncated { at } => write!(f, "event at word {at} is cut short"),
+        }
+    }
+}
+
+/// Decodes a CPU's words copied by [`RingBuffer::raw`] (on the host, from a
+/// dump) the way the kernel reads them: `wide` when the kernel's words are
+/// 64-bit, `capacity` the buffer's size in words (for padding). Returns the
+/// events decoded before any error, and the error.
+pub fn decode_words(
+    raw: &RawCpu,
+    cpu: u32,
+    text_base: usize,
+    wide: bool,
+    capacity: u64,
+) -> (Vec<RingEvent>, Option<DecodeError>) {
+    let w = &raw.words;
+    let mut out = Vec::new();
+    let mut ts_ref = raw.head_ts;
+    let mut i = 0usize;
+    let word = |k: usize| -> u64 { u64::from(w[k]) };
+    while i < w.len() {
+        let hdr = w[i];
+        let t = hdr & 0xf;
+        let n = if t == ty::PADDING {
+            let pos = (raw.head_index + i as u64) % capacity.max(1);
+            (capacity - pos) as usize
+        } else {
+            match event_words(t, wide) {
+                0 => return (out, Some(DecodeError::BadType { at: i, header: hdr })),
+                n => n as usize,
+            }
+        };
+        if t != ty::PADDING && i + n > w.len() {
+            return (out, Some(DecodeError::Truncated { at: i }));
+        }
+        let b = |k: usize| -> u32 { w.get(i + k).copied().unwrap_or(0) };
+        let payload = match t {
+            ty::PADDING => None,
+            ty::TIME_EXTEND => {
+                ts_ref = word(i + 1) | (word(i + 2) << 32);
+                None
+            }
+            ty::FUNCTION => Some(Payload::Function {
+                ip: text_base.wrapping_add(b(2) as usize),
+                parent_ip: text_base.wrapping_add(b(3) as usize),
+            }),
+            ty::FUNCTION_WIDE if wide => Some(Payload::Function {
+                ip: (u64::from(b(2)) | (u64::from(b(3)) << 32)) as usize,
+                parent_ip: (u64::from(b(4)) | (u64::from(b(5)) << 32)) as usize,
+            }),
+            ty::FUNCTION_WIDE => Some(Payload::Function {
+                ip: b(2) as usize,
+                parent_ip: b(3) as usize,
+            }),
+            ty::GRAPH_ENTRY => Some(Payload::GraphEntry {
+                func: text_base.wrapping_add(b(2) as usize),
+                depth: hdr >> HDR_PAYLOAD_SHIFT,
+            }),
+            _ => Some(Payload::GraphReturn {
+                func: text_base.wrapping_add(b(2) as usize),
+                depth: hdr >> HDR_PAYLOAD_SHIFT,
+                duration: b(3),
+                retval: if wide {
+                    (u64::from(b(4)) | (u64::from(b(5)) << 32)) as usize
+                } else {
+                    b(4) as usize
+                },
+            }),
+        };
+        if let Some(payload) = payload {
+            ts_ref = rebuild_ts(ts_ref, b(1));
+            out.push(RingEvent {
+                ts: ts_ref,
+                cpu,
+                context: context_of(hdr >> HDR_CTX_SHIFT),
+                irqs_off: hdr & HDR_IRQS_OFF != 0,
+                payload,
+            });
+        }
+        i += n;
+    }
+    (out, None)
 }
 
 /// The full timestamp whose low 32 bits are `low`, closest to `reference`.
@@ -692,6 +835,30 @@ mod tests {
 
     fn write_f(b: &RingBuffer, cpu: usize, ts: u64, ip: usize) -> bool {
         b.function(cpu, ts, Context::Normal, false, BASE + ip, BASE + ip + 1)
+    }
+
+    #[test]
+    fn raw_words_decode_to_the_same_events() {
+        let b = RingBuffer::new(2, 128, BASE);
+        for i in 0..40 {
+            write_f(&b, i % 2, 1000 + i as u64 * 7, i);
+            b.graph_entry(0, 2000 + i as u64, Context::Irq, false, BASE + i, 3);
+        }
+        for cpu in 0..2 {
+            let raw = b.raw(cpu).unwrap();
+            let (ev, err) = decode_words(&raw, cpu as u32, BASE, cfg!(target_pointer_width = "64"), 32);
+            assert_eq!(err, None);
+            let mut direct = Vec::new();
+            b.read_cpu(cpu, &mut |e| direct.push(e));
+            assert_eq!(ev, direct);
+            assert_eq!(ev.len() as u64, raw.stats.in_buffer);
+        }
+        let mut raw = b.raw(0).unwrap();
+        raw.words.truncate(raw.words.len() - 1);
+        assert!(matches!(
+            decode_words(&raw, 0, BASE, true, 32).1,
+            Some(DecodeError::Truncated { .. })
+        ));
     }
 
     #[test]

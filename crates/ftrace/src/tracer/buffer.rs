@@ -30,6 +30,23 @@ pub struct Event {
     pub context: Context,
 }
 
+impl Event {
+    /// The function event a ring-buffer event holds (`None` for a graph
+    /// event).
+    pub fn from_ring(e: &super::ring::RingEvent) -> Option<Event> {
+        match e.payload {
+            super::ring::Payload::Function { ip, parent_ip } => Some(Event {
+                ip,
+                parent_ip,
+                ts_ns: e.ts,
+                cpu: e.cpu,
+                context: e.context,
+            }),
+            _ => None,
+        }
+    }
+}
+
 struct Slot {
     ip: AtomicUsize,
     parent_ip: AtomicUsize,

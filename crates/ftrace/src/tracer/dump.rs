@@ -72,6 +72,9 @@ pub struct DumpInfo<'a> {
     /// function_graph display options as bits: cpu, overhead, duration,
     /// abstime, proc, retval, tail (bit 0..6).
     pub graph_options: u32,
+    /// Function-tracer text options as bits
+    /// ([`TraceOptions::bits`](super::output::TraceOptions::bits)).
+    pub trace_options: u32,
 }
 
 fn put_u32(v: &mut Vec<u8>, x: u32) {
@@ -96,6 +99,7 @@ pub fn payload(info: &DumpInfo<'_>, sections: &[Section<'_>]) -> Vec<u8> {
     put_bytes(&mut v, info.arch.as_bytes());
     put_bytes(&mut v, info.clock.as_bytes());
     put_u32(&mut v, info.graph_options);
+    put_u32(&mut v, info.trace_options);
     put_bytes(&mut v, info.symtab);
     for s in sections {
         v.extend_from_slice(&s.tag);
@@ -133,7 +137,11 @@ pub fn payload(info: &DumpInfo<'_>, sections: &[Section<'_>]) -> Vec<u8> {
 /// ftrace-dump: <seq> <crc32 of this line's bytes> <base64>
 /// ftrace-dump: end
 /// ```
-pub fn write_binary(w: &mut dyn Write, info: &DumpInfo<'_>, sections: &[Section<'_>]) -> fmt::Result {
+pub fn write_binary(
+    w: &mut dyn Write,
+    info: &DumpInfo<'_>,
+    sections: &[Section<'_>],
+) -> fmt::Result {
     let p = payload(info, sections);
     let lines = p.len().div_ceil(BYTES_PER_LINE);
     writeln!(
@@ -186,6 +194,8 @@ pub struct Dump {
     pub clock: String,
     /// function_graph display option bits.
     pub graph_options: u32,
+    /// Function-tracer text option bits.
+    pub trace_options: u32,
     /// Symbol table bytes.
     pub symtab: Vec<u8>,
     /// The buffers.
@@ -260,6 +270,7 @@ pub fn parse_payload(b: &[u8]) -> Result<Dump, PayloadError> {
     let arch = String::from_utf8_lossy(&r.bytes("arch name")?).into_owned();
     let clock = String::from_utf8_lossy(&r.bytes("clock name")?).into_owned();
     let graph_options = r.u32("graph options")?;
+    let trace_options = r.u32("trace options")?;
     let symtab = r.bytes("symbol table")?;
     let mut sections = Vec::new();
     loop {
@@ -289,8 +300,10 @@ pub fn parse_payload(b: &[u8]) -> Result<Dump, PayloadError> {
             let nw = r.u32("word count")? as usize;
             let raw_words = r.take(nw.saturating_mul(4), "buffer words")?;
             let words: Vec<u32> = raw_words
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .as_chunks::<4>()
+                .0
+                .iter()
+                .map(|c| u32::from_le_bytes(*c))
                 .collect();
             cpus.push(DumpCpu {
                 cpu,
@@ -320,6 +333,7 @@ pub fn parse_payload(b: &[u8]) -> Result<Dump, PayloadError> {
         arch,
         clock,
         graph_options,
+        trace_options,
         symtab,
         sections,
     })
@@ -350,6 +364,7 @@ mod tests {
             clock: "local",
             symtab: b"SYMS",
             graph_options: 0b111,
+            trace_options: 1,
         };
         let p = payload(
             &info,
@@ -359,7 +374,10 @@ mod tests {
             }],
         );
         let d = parse_payload(&p).unwrap();
-        assert_eq!((d.arch.as_str(), d.clock.as_str(), d.symtab.as_slice()), ("x86_64", "local", &b"SYMS"[..]));
+        assert_eq!(
+            (d.arch.as_str(), d.clock.as_str(), d.symtab.as_slice()),
+            ("x86_64", "local", &b"SYMS"[..])
+        );
         assert_eq!(d.sections[0].cpus.len(), 2);
         assert_eq!(d.sections[0].cpus[1].raw.words, ring.raw(1).unwrap().words);
         assert_eq!(
@@ -367,7 +385,15 @@ mod tests {
             "section tag or END!"
         );
         let mut out = String::new();
-        write_binary(&mut out, &info, &[Section { tag: *b"FUNC", ring: &ring }]).unwrap();
+        write_binary(
+            &mut out,
+            &info,
+            &[Section {
+                tag: *b"FUNC",
+                ring: &ring,
+            }],
+        )
+        .unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("ftrace-dump: begin v1 lines="));
         assert_eq!(lines.last(), Some(&"ftrace-dump: end"));

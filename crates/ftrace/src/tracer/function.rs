@@ -10,8 +10,8 @@ use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::buffer::Event;
-use super::output::{write_function_event, write_function_header};
-use super::ring::{CpuStats, Payload, RingBuffer};
+use super::output::{TraceOptions, write_function_trace};
+use super::ring::{CpuStats, RingBuffer};
 use crate::ops::{Ops, OpsFlags};
 use crate::platform::Platform;
 use crate::regs::FtraceRegs;
@@ -139,17 +139,8 @@ pub fn events() -> alloc::vec::Vec<Event> {
     TRACER.get().map_or_else(alloc::vec::Vec::new, |t| {
         t.ring
             .events()
-            .into_iter()
-            .filter_map(|e| match e.payload {
-                Payload::Function { ip, parent_ip } => Some(Event {
-                    ip,
-                    parent_ip,
-                    ts_ns: e.ts,
-                    cpu: e.cpu,
-                    context: e.context,
-                }),
-                _ => None,
-            })
+            .iter()
+            .filter_map(Event::from_ring)
             .collect()
     })
 }
@@ -170,25 +161,14 @@ pub fn reset() {
 /// with a `CPU:N [LOST K EVENTS]` line before the first event of each CPU
 /// that lost some (Linux prints it where the stream has a gap).
 pub fn write_trace(w: &mut dyn Write, symbols: &Symbols) -> fmt::Result {
+    write_trace_opts(w, symbols, &TraceOptions::default())
+}
+
+/// [`write_trace`] with Linux's output options.
+pub fn write_trace_opts(w: &mut dyn Write, symbols: &Symbols, opts: &TraceOptions) -> fmt::Result {
     let Some(t) = TRACER.get() else { return Ok(()) };
-    let events = events();
-    write_function_header(w, events.len(), written(), t.ring.nr_cpus())?;
-    let mut announced = alloc::vec![false; t.ring.nr_cpus()];
-    for e in &events {
-        let c = e.cpu as usize;
-        if let Some(done) = announced.get_mut(c)
-            && !*done
-        {
-            *done = true;
-            let s = t.ring.stats(c);
-            let lost = s.overwritten + s.dropped;
-            if lost > 0 {
-                writeln!(w, "CPU:{c} [LOST {lost} EVENTS]")?;
-            }
-        }
-        write_function_event(w, e, symbols)?;
-    }
-    Ok(())
+    let stats: alloc::vec::Vec<CpuStats> = (0..t.ring.nr_cpus()).map(|c| t.ring.stats(c)).collect();
+    write_function_trace(w, &events(), &stats, symbols, opts)
 }
 
 #[cfg(test)]

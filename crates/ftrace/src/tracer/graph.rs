@@ -20,7 +20,7 @@ use crate::platform::{Context, Platform};
 use crate::regs::FtraceRegs;
 use crate::symbols::Symbols;
 use crate::tracer::output::FuncName;
-use crate::tracer::ring::{CpuStats, Payload, RingBuffer};
+use crate::tracer::ring::{CpuStats, Payload, RingBuffer, RingEvent};
 
 /// The tracer's filters (Linux's tracefs files of the same meaning).
 #[derive(Debug, Clone, Default)]
@@ -74,6 +74,38 @@ impl Default for GraphOptions {
 }
 
 impl GraphOptions {
+    /// The options as bits: cpu, overhead, duration, abstime, proc, retval,
+    /// tail (bits 0-6), as the binary dump carries them.
+    pub fn bits(&self) -> u32 {
+        [
+            self.cpu,
+            self.overhead,
+            self.duration,
+            self.abstime,
+            self.proc_,
+            self.retval,
+            self.tail,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| u32::from(b) << i)
+        .sum()
+    }
+
+    /// The inverse of [`bits`](Self::bits).
+    pub fn from_bits(b: u32) -> Self {
+        let bit = |i: u32| b & (1 << i) != 0;
+        GraphOptions {
+            cpu: bit(0),
+            overhead: bit(1),
+            duration: bit(2),
+            abstime: bit(3),
+            proc_: bit(4),
+            retval: bit(5),
+            tail: bit(6),
+        }
+    }
+
     /// Sets the option of Linux's `trace_options` name (`funcgraph-cpu`,
     /// `funcgraph-overhead`, `funcgraph-duration`, `funcgraph-abstime`,
     /// `funcgraph-proc`, `funcgraph-retval`, `funcgraph-tail`) to `on`;
@@ -117,6 +149,39 @@ pub struct GraphEvent {
 }
 
 impl GraphEvent {
+    /// The graph event a ring-buffer event holds (`None` for a function
+    /// event).
+    pub fn from_ring(e: &RingEvent) -> Option<GraphEvent> {
+        Some(match e.payload {
+            Payload::GraphEntry { func, depth } => GraphEvent {
+                kind: GraphKind::Entry,
+                func,
+                depth,
+                cpu: e.cpu,
+                context: e.context,
+                calltime: e.ts,
+                rettime: e.ts,
+                retval: 0,
+            },
+            Payload::GraphReturn {
+                func,
+                depth,
+                duration,
+                retval,
+            } => GraphEvent {
+                kind: GraphKind::Return,
+                func,
+                depth,
+                cpu: e.cpu,
+                context: e.context,
+                calltime: e.ts.saturating_sub(u64::from(duration)),
+                rettime: e.ts,
+                retval,
+            },
+            Payload::Function { .. } => return None,
+        })
+    }
+
     /// The event's timestamp: entry time for entries, return time for
     /// returns.
     pub fn ts(&self) -> u64 {
@@ -338,37 +403,8 @@ pub fn events() -> Vec<GraphEvent> {
     };
     t.ring
         .events()
-        .into_iter()
-        .filter_map(|e| {
-            Some(match e.payload {
-                Payload::GraphEntry { func, depth } => GraphEvent {
-                    kind: GraphKind::Entry,
-                    func,
-                    depth,
-                    cpu: e.cpu,
-                    context: e.context,
-                    calltime: e.ts,
-                    rettime: e.ts,
-                    retval: 0,
-                },
-                Payload::GraphReturn {
-                    func,
-                    depth,
-                    duration,
-                    retval,
-                } => GraphEvent {
-                    kind: GraphKind::Return,
-                    func,
-                    depth,
-                    cpu: e.cpu,
-                    context: e.context,
-                    calltime: e.ts.saturating_sub(u64::from(duration)),
-                    rettime: e.ts,
-                    retval,
-                },
-                Payload::Function { .. } => return None,
-            })
-        })
+        .iter()
+        .filter_map(GraphEvent::from_ring)
         .collect()
 }
 

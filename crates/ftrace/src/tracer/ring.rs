@@ -846,7 +846,13 @@ mod tests {
         }
         for cpu in 0..2 {
             let raw = b.raw(cpu).unwrap();
-            let (ev, err) = decode_words(&raw, cpu as u32, BASE, cfg!(target_pointer_width = "64"), 32);
+            let (ev, err) = decode_words(
+                &raw,
+                cpu as u32,
+                BASE,
+                cfg!(target_pointer_width = "64"),
+                32,
+            );
             assert_eq!(err, None);
             let mut direct = Vec::new();
             b.read_cpu(cpu, &mut |e| direct.push(e));

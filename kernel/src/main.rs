@@ -70,7 +70,7 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
 
     arch::trap_init();
     let corrupt = opts.test == Some("corrupt");
-    let mut ok = tracing::init(corrupt) && (unexpected == 0 || corrupt);
+    let mut ok = tracing::init(corrupt, &opts) && (unexpected == 0 || corrupt);
 
     ok &= match opts.test {
         Some("panic") => {
@@ -134,5 +134,6 @@ fn finish(ok: bool) -> ! {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     console::panic_print(info);
     backtrace::print(&mut console::Raw);
+    tracing::dump_on_oops(&mut console::Raw, arch::cpu_id());
     arch::exit(ExitStatus::Failure)
 }

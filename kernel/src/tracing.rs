@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ftrace::tracer::function;
 use ftrace::tracer::graph::{self, GraphFilters, GraphOptions};
+use ftrace::tracer::output::TraceOptions;
 use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, SiteState};
 use ftrace_abi::symtab::SymbolTable;
 
@@ -22,6 +23,76 @@ use crate::platform::{self, KernelPlatform, PLATFORM};
 pub type Engine = Ftrace<arch::FtraceArch, KernelPlatform>;
 
 static ENGINE: spin::Once<spin::Mutex<Engine>> = spin::Once::new();
+
+/// The symbol table, for printing without the engine's lock (the panic
+/// path).
+static SYMBOLS: spin::Once<ftrace::Symbols> = spin::Once::new();
+
+/// `ftrace_dump_on_oops` (orig_cpu?) and the output options to use then.
+static DUMP_ON_OOPS: spin::Once<(Option<bool>, TraceOptions, GraphOptions)> = spin::Once::new();
+
+/// The panic path's trace dump (`ftrace_dump_on_oops`): prints the
+/// buffers, all CPUs' or only `cpu`'s with `=orig_cpu`, to `w` (a writer
+/// that takes no lock). Does nothing unless the option was given.
+pub fn dump_on_oops(w: &mut dyn core::fmt::Write, cpu: usize) {
+    let (Some((Some(orig_cpu), text, gopts)), Some(symbols)) = (DUMP_ON_OOPS.get(), SYMBOLS.get())
+    else {
+        return;
+    };
+    function::set_recording(false);
+    graph::set_recording(false);
+    let _ = writeln!(w, "ftrace: dumping the trace buffers (ftrace_dump_on_oops)");
+    let keep = |c: u32| !*orig_cpu || c as usize == cpu;
+    if function::written() > 0 {
+        let events: Vec<_> = function::events()
+            .into_iter()
+            .filter(|e| keep(e.cpu))
+            .collect();
+        let stats: Vec<_> = (0..crate::smp::online()).map(function::cpu_stats).collect();
+        let _ = ftrace::tracer::output::write_function_trace(w, &events, &stats, symbols, text);
+    }
+    if graph::written() > 0 {
+        let events: Vec<_> = graph::events()
+            .into_iter()
+            .filter(|e| keep(e.cpu))
+            .collect();
+        let _ = graph::write_graph(w, &events, symbols, gopts, crate::smp::online());
+    }
+}
+
+/// Writes the binary dump (`trace_dump=binary`) of both tracers' buffers.
+pub fn print_binary_dump(o: &crate::options::Options) {
+    use ftrace::tracer::dump::{DumpInfo, Section, write_binary};
+    let mut sections = Vec::new();
+    if let Some(r) = function::ring() {
+        sections.push(Section {
+            tag: *b"FUNC",
+            ring: r,
+        });
+    }
+    if let Some(r) = graph::ring() {
+        sections.push(Section {
+            tag: *b"GRPH",
+            ring: r,
+        });
+    }
+    let mut text = o.text_opts;
+    text.raw_ts = o.clock == "counter";
+    let info = DumpInfo {
+        arch: arch::NAME,
+        clock: o.clock,
+        symtab: {
+            let b = platform::symtab_bytes();
+            let used = SymbolTable::parse(b).map_or(0, |t| t.encoded_len());
+            &b[..used]
+        },
+        graph_options: o.graph_opts.bits(),
+        trace_options: text.bits(),
+    };
+    let mut out = String::new();
+    let _ = write_binary(&mut out, &info, &sections);
+    crate::console::write_bytes(out.as_bytes());
+}
 
 /// Every boot site's bytes right after the engine prepared them, read apart
 /// from the engine: what "back to the nop" is checked against.
@@ -54,7 +125,7 @@ pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
 /// Builds the engine, prepares every site and prints the boot summary:
 /// failures (one line each), `ftrace: N sites, M failed` and the symbol
 /// self-test. With `corrupt`, one site (`demo_fib`'s) is damaged first.
-pub fn init(corrupt: bool) -> bool {
+pub fn init(corrupt: bool, o: &crate::options::Options) -> bool {
     let sites = arch::ftrace_sites();
     if corrupt {
         corrupt_site(&sites, demo::demo_fib as *const () as usize);
@@ -89,8 +160,23 @@ pub fn init(corrupt: bool) -> bool {
     });
     // Addresses are stored as 32-bit offsets from the lowest traced site.
     let text_base = engine.records().first().map_or(0, |r| r.ip() & !0xfff);
-    function::init(&PLATFORM, EVENTS_PER_CPU, text_base);
-    graph::init(&PLATFORM, GRAPH_EVENTS_PER_CPU, text_base);
+    match o.buf_size {
+        Some(bytes) => {
+            function::init_bytes(&PLATFORM, bytes, text_base);
+            graph::init_bytes(&PLATFORM, bytes, text_base);
+        }
+        None => {
+            function::init(&PLATFORM, EVENTS_PER_CPU, text_base);
+            graph::init(&PLATFORM, GRAPH_EVENTS_PER_CPU, text_base);
+        }
+    }
+    function::set_overwrite(!o.nooverwrite);
+    graph::set_overwrite(!o.nooverwrite);
+    if let Some(c) = ftrace::tracer::clock::Clock::from_name(o.clock) {
+        ftrace::tracer::clock::set(c);
+    }
+    SYMBOLS.call_once(|| *engine.symbols());
+    DUMP_ON_OOPS.call_once(|| (o.dump_on_oops, o.text_opts, o.graph_opts));
     ENGINE.call_once(|| spin::Mutex::new(engine));
     ok
 }
@@ -374,10 +460,15 @@ pub fn run_tracers(o: &crate::options::Options) -> bool {
     let differ = stop(started);
     kprintln!("demo: outer={outer} fib={fib}");
     if o.function {
-        print_function_trace();
+        let mut text = o.text_opts;
+        text.raw_ts = o.clock == "counter";
+        print_function_trace_opts(&text);
     }
     if o.graph {
         print_graph_trace(&o.graph_opts);
+    }
+    if o.dump_binary {
+        print_binary_dump(o);
     }
     differ == 0 && !with_engine(|e| e.is_killed())
 }
@@ -385,9 +476,14 @@ pub fn run_tracers(o: &crate::options::Options) -> bool {
 /// Prints the function tracer's buffer in Linux's format, then the
 /// recursion and loss counters.
 pub fn print_function_trace() {
+    print_function_trace_opts(&TraceOptions::default());
+}
+
+/// [`print_function_trace`] with Linux's output options.
+pub fn print_function_trace_opts(opts: &TraceOptions) {
     let mut out = String::new();
     with_engine(|e| {
-        let _ = function::write_trace(&mut out, e.symbols());
+        let _ = function::write_trace_opts(&mut out, e.symbols(), opts);
     });
     crate::console::write_bytes(out.as_bytes());
     let refused = with_engine(|e| e.recursions());

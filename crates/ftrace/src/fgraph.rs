@@ -465,7 +465,7 @@ fn fgraph_entry(ip: usize, _parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) 
     // Reserve the slot first: an interrupt arriving from here on pushes
     // above it.
     stack.set_depth(depth + 1);
-    let calltime = core.platform.clock_ns();
+    let calltime = crate::tracer::clock::now(core.platform);
     let ent = GraphEntry {
         func: ip,
         depth,
@@ -549,7 +549,7 @@ pub unsafe extern "C" fn ftrace_return_to_handler(
     if frame.users != 0
         && let Some(_guard) = core.dispatch.recursion.try_enter(core.platform)
     {
-        let rettime = core.platform.clock_ns();
+        let rettime = crate::tracer::clock::now(core.platform);
         let mut users = frame.users;
         while users != 0 {
             let i = users.trailing_zeros() as usize;

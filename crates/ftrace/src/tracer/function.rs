@@ -91,8 +91,14 @@ pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, _regs: &mut 
 #[inline(never)]
 fn record(t: &FunctionTracer, ip: usize, parent_ip: usize) {
     let p = t.platform;
-    t.ring
-        .function(p.cpu_id(), p.clock_ns(), p.context(), false, ip, parent_ip);
+    t.ring.function(
+        p.cpu_id(),
+        super::clock::now(p),
+        p.context(),
+        false,
+        ip,
+        parent_ip,
+    );
 }
 
 /// Events lost (overwritten or dropped) over all CPUs.

@@ -237,6 +237,11 @@ pub fn init(platform: &'static dyn Platform, per_cpu: usize, text_base: usize) {
     });
 }
 
+/// Like [`init`] with the per-CPU buffer size in bytes.
+pub fn init_bytes(platform: &'static dyn Platform, bytes_per_cpu: usize, text_base: usize) {
+    init(platform, bytes_per_cpu.div_ceil(EVENT_BYTES), text_base);
+}
+
 /// Why [`configure`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigError {

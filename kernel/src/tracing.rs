@@ -176,7 +176,9 @@ pub fn init(corrupt: bool, o: &crate::options::Options) -> bool {
         ftrace::tracer::clock::set(c);
     }
     SYMBOLS.call_once(|| *engine.symbols());
-    DUMP_ON_OOPS.call_once(|| (o.dump_on_oops, o.text_opts, o.graph_opts));
+    let mut text = o.text_opts;
+    text.raw_ts = o.clock == "counter";
+    DUMP_ON_OOPS.call_once(|| (o.dump_on_oops, text, o.graph_opts));
     ENGINE.call_once(|| spin::Mutex::new(engine));
     ok
 }

@@ -153,13 +153,13 @@ pub fn init(corrupt: bool, o: &crate::options::Options) -> bool {
     let len = engine.arch().nop_insn().len();
     SNAPSHOT.call_once(|| {
         engine
-            .records()
+            .sites()
             .iter()
             .filter_map(|r| Some((r.ip(), platform::read_insn(r.ip(), len).ok()?)))
             .collect()
     });
     // Addresses are stored as 32-bit offsets from the lowest traced site.
-    let text_base = engine.records().first().map_or(0, |r| r.ip() & !0xfff);
+    let text_base = engine.sites().first().map_or(0, |r| r.ip() & !0xfff);
     match o.buf_size {
         Some(bytes) => {
             function::init_bytes(&PLATFORM, bytes, text_base);
@@ -611,7 +611,7 @@ pub fn run_region() -> bool {
     let ips: Vec<usize> = with_engine(|e| {
         (0..e.len())
             .filter(|&i| e.record_region(i) == Some(report.id))
-            .map(|i| e.records()[i].ip())
+            .map(|i| e.sites()[i].ip())
             .collect()
     });
     let traced = region_workload();

@@ -324,7 +324,7 @@ pub fn call_site(
     regs.parent_ip = parent_ip;
     regs.ip = ip + 5;
     let (func, op) = if let Some(o) = ft.arch().ops_of_trampoline(target) {
-        (ops::assist_func_addr(), o)
+        (ft.dispatchers().1, o)
     } else {
         assert!(
             target == CALLER || target == REGS_CALLER,
@@ -335,7 +335,7 @@ pub fn call_site(
     };
     // SAFETY: `op` is 'static and `regs` is a live exclusive frame.
     unsafe {
-        if func == ops::assist_func_addr() {
+        if func == ft.dispatchers().1 {
             ops::ftrace_ops_assist_func(ip, parent_ip, op, regs);
         } else {
             ops::ftrace_ops_list_func(ip, parent_ip, op, regs);

@@ -129,10 +129,9 @@ fn register_unregister_patches_and_dispatches() {
     );
     assert_eq!(ft.site_state(2), SiteState::RegsCaller);
     assert_eq!(ft.site_state(3), SiteState::Caller);
-    assert_eq!(ft.records()[2].refcount(), 2);
+    assert_eq!(ft.sites()[2].record().refcount(), 2);
     assert!(
-        ft.records()[2]
-            .rec_flags()
+        ft.site_flags(2)
             .contains(RecFlags::ENABLED | RecFlags::REGS | RecFlags::REGS_EN)
     );
     mock::call_site(&ft, site(2), 0, &mut regs);
@@ -176,8 +175,7 @@ fn ops_trampoline_used_only_when_alone() {
     ft.register(a).unwrap();
     assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(0x2000_2000));
     assert!(
-        ft.records()[0]
-            .rec_flags()
+        ft.site_flags(0)
             .contains(RecFlags::TRAMP | RecFlags::TRAMP_EN)
     );
     ft.set_filter(b, "f0").unwrap();
@@ -257,8 +255,7 @@ fn pool_trampolines_follow_the_number_of_callbacks() {
         "the survivor calls the site directly"
     );
     assert!(
-        ft.records()[2]
-            .rec_flags()
+        ft.site_flags(2)
             .contains(RecFlags::TRAMP | RecFlags::TRAMP_EN)
     );
     assert_bytes_match_state(&ft);
@@ -346,7 +343,7 @@ fn init_rewrites_alt_nop_and_reports_corruption() {
     assert_eq!(rep.to_string(), "ftrace: 5 sites, 1 failed");
     assert_eq!(p.peek(site(1), 5), NOP, "alternative nop rewritten");
     assert_eq!(p.peek(site(3), 5), [0xcc; 5], "corrupt site left alone");
-    assert!(ft.records()[3].is_failed());
+    assert!(ft.sites()[3].record().is_failed());
     assert_eq!(ft.failed_count(), 1);
 
     // FAILED sticks: updates never touch it.
@@ -377,13 +374,14 @@ fn unknown_symbol_in_report() {
 /// record's state says.
 fn assert_bytes_match_state(ft: &Ft) {
     let p = ft.platform();
-    for (i, r) in ft.records().iter().enumerate() {
+    for (i, site) in ft.sites().iter().enumerate() {
+        let r = site.record();
         let bytes = p.peek(r.ip, 5);
         match ft.site_state(i) {
             SiteState::Failed => {}
             SiteState::Nop => {
                 assert_eq!(bytes, NOP, "site {i}");
-                assert!(!r.is_enabled());
+                assert!(!site.is_enabled());
             }
             SiteState::Caller => assert_eq!(
                 MockArch::decode_call(r.ip, &bytes),
@@ -397,7 +395,7 @@ fn assert_bytes_match_state(ft: &Ft) {
                     "site {i}"
                 );
                 assert!(
-                    r.rec_flags()
+                    ft.site_flags(i)
                         .contains(RecFlags::REGS_EN | RecFlags::ENABLED)
                 );
             }
@@ -433,7 +431,7 @@ fn mismatch_during_update_kills_tracing() {
     );
     assert!(ft.is_killed());
     assert_eq!(ft.kill_reason(), Some(&f));
-    assert!(ft.records()[6].is_failed());
+    assert!(ft.sites()[6].record().is_failed());
     assert_eq!(
         ft.platform().peek(site(6), 5),
         [0x0f, 0x0b, 0x90, 0x90, 0x90]
@@ -444,7 +442,7 @@ fn mismatch_during_update_kills_tracing() {
     // Sites 0..6 were retargeted to the regs trampoline, 7.. still call the caller.
     assert_eq!(ft.site_state(0), SiteState::RegsCaller);
     assert_eq!(ft.site_state(9), SiteState::Caller);
-    assert!(ft.records().iter().all(|r| r.refcount() == 0));
+    assert!(ft.sites().iter().all(|s| s.record().refcount() == 0));
     assert_eq!(ft.register(a), Err(Error::Killed));
     assert_eq!(ft.set_filter(a, "f1"), Err(Error::Killed));
     // The dispatcher finds no callback any more.
@@ -480,7 +478,7 @@ fn ipmodify_conflict_rejected() {
         SiteState::RegsCaller,
         "IPMODIFY implies the full frame"
     );
-    assert!(ft.records()[1].rec_flags().contains(RecFlags::IPMODIFY));
+    assert!(ft.site_flags(1).contains(RecFlags::IPMODIFY));
     let err = ft.add_filter(b, "f2").unwrap_err();
     assert!(
         matches!(err, Error::IpmodifyConflict { ip, .. } if ip == site(2)),
@@ -490,7 +488,7 @@ fn ipmodify_conflict_rejected() {
         err.to_string(),
         "ftrace: two IPMODIFY callbacks would share m::f2+0x0 at 0x10000020"
     );
-    assert_eq!(ft.records()[2].refcount(), 1, "nothing changed");
+    assert_eq!(ft.sites()[2].record().refcount(), 1, "nothing changed");
     let c = leak_ops(OpsFlags::IPMODIFY);
     assert!(matches!(
         ft.register(c),
@@ -835,11 +833,11 @@ proptest! {
                     _ => SiteState::Caller,
                 };
                 prop_assert_eq!(ft.site_state(i), state, "site {}", i);
-                let r = ft.records()[i];
+                let r = *ft.sites()[i].record();
                 prop_assert_eq!(r.refcount() as usize, w.len());
-                prop_assert_eq!(r.is_enabled(), !w.is_empty());
+                prop_assert_eq!(ft.sites()[i].is_enabled(), !w.is_empty());
                 prop_assert_eq!(r.rec_flags().contains(RecFlags::REGS), regs);
-                prop_assert_eq!(r.rec_flags().contains(RecFlags::REGS_EN), state == SiteState::RegsCaller);
+                prop_assert_eq!(ft.site_flags(i).contains(RecFlags::REGS_EN), state == SiteState::RegsCaller);
             }
             assert_bytes_match_state(&ft);
             let on: Vec<usize> = (0..ops.len()).filter(|&o| models[o].on).collect();

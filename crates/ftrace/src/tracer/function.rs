@@ -4,7 +4,7 @@
 //! There is one instance per kernel, like Linux's: [`init`] creates it,
 //! [`ops`] is the callback object to register (with filters) on the engine,
 //! [`write_trace`] prints what was recorded in Linux's format. Events go to
-//! a per-CPU [`RingBuffer`](super::ring::RingBuffer) of 16-byte records.
+//! a per-CPU ring buffer ([`super::ring`]) of 16-byte records.
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};

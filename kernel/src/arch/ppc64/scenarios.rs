@@ -106,7 +106,7 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
     let arch = e.arch();
     let p = e.platform();
     let (mut good, mut bad) = (0usize, 0usize);
-    for (i, rec) in e.records().iter().enumerate() {
+    for (i, rec) in e.sites().iter().map(|s| s.record()).enumerate() {
         if rec.is_failed() {
             continue;
         }
@@ -161,7 +161,7 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
 /// True when enabled site `i` holds exactly `b <its stub>`.
 fn arch_site_branches_to_stub(e: &Engine, i: usize) -> bool {
     use ftrace::Arch;
-    let rec = &e.records()[i];
+    let rec = e.sites()[i].record();
     let want = e
         .arch()
         .expected_insn(rec, Some(e.arch().trampoline_addr(Trampoline::Caller)));
@@ -190,7 +190,7 @@ pub fn stubs() -> bool {
 fn text_snapshot(e: &Engine) -> alloc::vec::Vec<u8> {
     let l = e.arch().layout();
     let mut out = alloc::vec::Vec::new();
-    for rec in e.records() {
+    for rec in e.sites().iter().map(|s| s.record()) {
         out.extend_from_slice(
             crate::platform::read_insn(rec.ip(), 4)
                 .unwrap_or(ftrace::Insn::new(&[]))

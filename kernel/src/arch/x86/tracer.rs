@@ -210,10 +210,10 @@ fn run_int3() -> bool {
             return None;
         }
         let i = e
-            .records()
+            .sites()
             .iter()
             .position(|r| r.ip() >= leaf && r.ip() < leaf + 64)?;
-        let rec = e.records()[i];
+        let rec = *e.sites()[i].record();
         let call = e.arch().expected_insn(&rec, Some(e.site_target(i))).ok()?;
         Some((rec.ip(), call))
     });

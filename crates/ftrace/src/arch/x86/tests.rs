@@ -362,55 +362,12 @@ fn tramps() -> Trampolines {
 
 fn cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
 
-/// Delegates to a backend except for the trampolines' inner call: the
-/// engine points it at host functions, beyond rel32 reach of the simulated
-/// text (`x86_64_inner_call_is_repointed` tests that hook).
-struct NoInner<A>(A);
-
-// SAFETY: delegates to `A`.
-unsafe impl<A: Arch> Arch for NoInner<A> {
-    const SITE_LEN: usize = A::SITE_LEN;
-    const ARG_REGS: &'static [usize] = A::ARG_REGS;
-    fn nop_insn(&self) -> Insn {
-        self.0.nop_insn()
-    }
-    fn call_insn(&self, site: usize, target: usize) -> Result<Insn, PatchError> {
-        self.0.call_insn(site, target)
-    }
-    fn expected_insn(&self, rec: &Record, target: Option<usize>) -> Result<Insn, PatchError> {
-        self.0.expected_insn(rec, target)
-    }
-    fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
-        self.0.init_site(p, rec)
-    }
-    fn make_nop(&self, p: &dyn Platform, rec: &Record, old: usize) -> Result<(), PatchError> {
-        self.0.make_nop(p, rec, old)
-    }
-    fn make_call(&self, p: &dyn Platform, rec: &Record, t: usize) -> Result<(), PatchError> {
-        self.0.make_call(p, rec, t)
-    }
-    fn modify_call(
-        &self,
-        p: &dyn Platform,
-        rec: &Record,
-        o: usize,
-        n: usize,
-    ) -> Result<(), PatchError> {
-        self.0.modify_call(p, rec, o, n)
-    }
-    fn begin_batch(&self, p: &dyn Platform) {
-        self.0.begin_batch(p)
-    }
-    fn finish_batch(&self, p: &dyn Platform) -> Result<(), SiteError> {
-        self.0.finish_batch(p)
-    }
-    fn abort_batch(&self, p: &dyn Platform) {
-        self.0.abort_batch(p)
-    }
-    fn trampoline_addr(&self, which: Trampoline) -> usize {
-        self.0.trampoline_addr(which)
-    }
-}
+/// Stand-ins for the dispatchers within `call rel32` reach of the simulated
+/// text (the real functions are host code, gigabytes away): the engine's
+/// [`Ftrace::with_dispatchers`] seam points the trampolines' inner calls at
+/// these. Nothing executes them.
+const SIM_LIST: usize = TEXT_BASE + 0x600;
+const SIM_ASSIST: usize = TEXT_BASE + 0x680;
 
 fn engine_round_trip<A: Arch>(arch: A, compiler: [u8; 5], nop_after_init: [u8; 5]) -> Vec<u8> {
     let p = LogPlatform::new(0x1000);
@@ -424,7 +381,9 @@ fn engine_round_trip<A: Arch>(arch: A, compiler: [u8; 5], nop_after_init: [u8; 5
     }
     let ops: &'static Ops =
         std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
-    let mut ft = Ftrace::new(NoInner(arch), p, sites.clone(), None).unwrap();
+    let mut ft = Ftrace::new(arch, p, sites.clone(), None)
+        .unwrap()
+        .with_dispatchers(SIM_LIST, SIM_ASSIST);
     assert!(ft.init().failed.is_empty());
     for &s in &sites {
         assert_eq!(p.inner.peek(s, 5), nop_after_init);

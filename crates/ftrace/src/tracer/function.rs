@@ -104,22 +104,14 @@ fn record(t: &FunctionTracer, ip: usize, parent_ip: usize) {
 /// Events lost (overwritten or dropped) over all CPUs.
 pub fn lost() -> usize {
     TRACER.get().map_or(0, |t| {
-        (0..t.ring.nr_cpus())
-            .map(|c| {
-                let s = t.ring.stats(c);
-                (s.overwritten + s.dropped) as usize
-            })
-            .sum()
+        let s = t.ring.totals();
+        (s.overwritten + s.dropped) as usize
     })
 }
 
 /// Events written since the last [`reset`] (kept or lost), over all CPUs.
 pub fn written() -> usize {
-    TRACER.get().map_or(0, |t| {
-        (0..t.ring.nr_cpus())
-            .map(|c| t.ring.stats(c).written as usize)
-            .sum()
-    })
+    TRACER.get().map_or(0, |t| t.ring.totals().written as usize)
 }
 
 /// `(written, in buffer, lost)` of CPU `cpu` since the last [`reset`]:

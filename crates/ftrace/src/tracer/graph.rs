@@ -420,22 +420,14 @@ pub fn cpu_stats(cpu: usize) -> CpuStats {
 
 /// Events written (kept or lost) since the last [`reset`].
 pub fn written() -> usize {
-    TRACER.get().map_or(0, |t| {
-        (0..t.ring.nr_cpus())
-            .map(|c| t.ring.stats(c).written as usize)
-            .sum()
-    })
+    TRACER.get().map_or(0, |t| t.ring.totals().written as usize)
 }
 
 /// Events lost (overwritten or dropped).
 pub fn lost() -> usize {
     TRACER.get().map_or(0, |t| {
-        (0..t.ring.nr_cpus())
-            .map(|c| {
-                let s = t.ring.stats(c);
-                (s.overwritten + s.dropped) as usize
-            })
-            .sum()
+        let s = t.ring.totals();
+        (s.overwritten + s.dropped) as usize
     })
 }
 

@@ -552,6 +552,18 @@ impl RingBuffer {
         }
     }
 
+    /// Counters summed over all CPUs.
+    pub fn totals(&self) -> CpuStats {
+        (0..self.nr_cpus())
+            .map(|c| self.stats(c))
+            .fold(CpuStats::default(), |a, s| CpuStats {
+                written: a.written + s.written,
+                in_buffer: a.in_buffer + s.in_buffer,
+                overwritten: a.overwritten + s.overwritten,
+                dropped: a.dropped + s.dropped,
+            })
+    }
+
     /// Calls `f` for every committed event of `cpu`, oldest first; returns
     /// how many. Events a writer overwrote while they were read are
     /// skipped.

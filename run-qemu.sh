@@ -8,7 +8,7 @@ usage() {
     cat <<'EOT'
 Usage: ./run-qemu.sh <x86_64|i686|ppc64> ["kernel command line"] [options]
 
-Builds the kernel (release by default), boots it under QEMU (TCG, one CPU)
+Builds the kernel (release by default), boots it under QEMU (TCG)
 with the console on stdout and exits with:
   0   the kernel printed "rftrace: success" and left QEMU with its success
       status (x86: isa-debug-exit 0x10 = QEMU status 33; ppc64: RTAS power-off)
@@ -28,6 +28,8 @@ Options:
                                   needs no frame; mcount does)
   --timeout SECONDS  kill QEMU after this long (default 60, or $RFTRACE_TIMEOUT;
                      none for an interactive ftrace_shell)
+  --smp N            boot N CPUs (default 1); the kernel starts the
+                     secondary ones itself (boot line `cpus: N online`)
   --icount           tie guest time to instructions (-icount shift=0): one
                      nanosecond of guest time per instruction, for benchmarks
   --kernel PATH      boot this ELF instead of building one
@@ -59,7 +61,7 @@ EOT
 }
 
 arch="" cmdline="" have_cmdline=0 build_args=() timeout=${RFTRACE_TIMEOUT:-}
-icount=0 kernel="" print_only=0
+icount=0 kernel="" print_only=0 smp=1
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -67,6 +69,7 @@ while (($#)); do
         --variant) build_args+=(--variant "${2:?--variant needs a value}"); shift ;;
         --timeout) timeout=${2:?--timeout needs a value}; shift ;;
         --icount) icount=1 ;;
+        --smp) smp=${2:?--smp needs a number}; shift ;;
         --kernel) kernel=${2:?--kernel needs a path}; shift ;;
         --print-command) print_only=1 ;;
         -*) echo "run-qemu: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -84,6 +87,7 @@ case "$arch" in
     *) echo "run-qemu: unknown arch '$arch' (x86_64, i686 or ppc64)" >&2; exit 2 ;;
 esac
 [[ -z $timeout || $timeout =~ ^[0-9]+$ ]] || { echo "run-qemu: --timeout needs whole seconds" >&2; exit 2; }
+[[ $smp =~ ^[1-8]$ ]] || { echo "run-qemu: --smp needs a number of CPUs from 1 to 8" >&2; exit 2; }
 
 # Where the guest's console input comes from (see --help).
 shell=0
@@ -128,6 +132,7 @@ case "$arch" in
         ;;
 esac
 ((icount)) && qemu+=(-icount shift=0)
+((smp > 1)) && qemu+=(-smp "$smp")
 
 if ((print_only)); then
     printf '%q ' "${qemu[@]}"; echo

@@ -13,18 +13,17 @@ use ftrace::{FtraceRegs, Ops, OpsFlags};
 
 use crate::demo;
 use crate::kprintln;
-use crate::options::Options;
 use crate::platform::{self, SHADOW_STACK_DEPTH};
 use crate::tracing::{self, Setup, with_engine};
 
 /// Runs the scenario `name` (`None`: not one of these).
-pub fn scenario(name: &str, o: &Options) -> Option<bool> {
+pub fn scenario(name: &str) -> Option<bool> {
     Some(match name {
         "graph-fib" => graph_fib(),
         "graph-deep" => graph_deep_scenario(),
-        "graph-corrupt" => graph_corrupt(o),
+        "graph-corrupt" => graph_corrupt(),
         "graph-abi" => graph_abi(),
-        "fprobe" => fprobe(o),
+        "fprobe" => fprobe(),
         _ => return None,
     })
 }
@@ -238,11 +237,10 @@ static CORRUPT_OPS: Ops = Ops::new(corrupt_return, OpsFlags::empty());
 /// skipped. The next hooked return (`demo_inner`'s) does not match the top
 /// frame: reported once, graph tracing stops, and every call still returns
 /// where it should (the demo's results are right).
-fn graph_corrupt(o: &Options) -> bool {
+fn graph_corrupt() -> bool {
     let started = tracing::start(&Setup {
         graph: true,
         filter: Some("demo_*"),
-        trace_options: &o.trace_options,
         ..Setup::default()
     });
     let registered = with_engine(|e| {
@@ -373,12 +371,11 @@ static PROBE: GraphOps = GraphOps::new(probe_entry, probe_return, 0);
 /// at 3, exactly the tracer's depths (a second frame per call would
 /// double them); its exit handler sees `demo_leaf` return `2x + 1` for
 /// x = 0, 1, 2. The tracer's own output is unchanged.
-fn fprobe(o: &Options) -> bool {
+fn fprobe() -> bool {
     PROBE_LOG.lock().clear();
     let started = tracing::start(&Setup {
         graph: true,
         filter: Some("demo_*"),
-        trace_options: &o.trace_options,
         ..Setup::default()
     });
     let registered = with_engine(|e| {

@@ -1,8 +1,9 @@
 //! The tracing half of the test kernel: builds the engine over the linked
 //! site table, applies the command line (`ftrace=`, `ftrace_filter=`,
-//! `ftrace_notrace=`, ...) as writes to the tracefs files of
-//! `ftrace::control` (the shell's path too) and runs the `test=` scenarios. Safe code only: the
-//! unsafe parts are in [`crate::platform`] and [`crate::arch`].
+//! `ftrace_notrace=`, `trace_options=`, `trace_clock=`, ...) as writes to
+//! the tracefs files of `ftrace::control` (the shell's path too) and runs
+//! the `test=` scenarios. Safe code only: the unsafe parts are in
+//! [`crate::platform`] and [`crate::arch`].
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -11,8 +12,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ftrace::control::{Control, ControlState, Tracers};
 use ftrace::tracer::function;
-use ftrace::tracer::graph;
-use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, Record, SiteState};
+use ftrace::tracer::graph::{self, GraphOptions};
+use ftrace::tracer::output::TraceOptions;
+use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, SiteState};
 use ftrace_abi::symtab::SymbolTable;
 
 use crate::arch;
@@ -30,6 +32,91 @@ pub type Files<'a> = Control<'a, arch::FtraceArch, KernelPlatform>;
 
 /// The tracefs state between commands (locked after [`ENGINE`]).
 static CONTROL: spin::Once<spin::Mutex<ControlState>> = spin::Once::new();
+
+/// The symbol table, for printing without the engine's lock (the panic
+/// path).
+static SYMBOLS: spin::Once<ftrace::Symbols> = spin::Once::new();
+
+/// `ftrace_dump_on_oops` (orig_cpu?) and the output options to use then.
+static DUMP_ON_OOPS: spin::Once<(Option<bool>, TraceOptions, GraphOptions)> = spin::Once::new();
+
+/// The panic path's trace dump (`ftrace_dump_on_oops`): prints the
+/// buffers, all CPUs' or only `cpu`'s with `=orig_cpu`, to `w` (a writer
+/// that takes no lock). Does nothing unless the option was given.
+pub fn dump_on_oops(w: &mut dyn core::fmt::Write, cpu: usize) {
+    let (Some((Some(orig_cpu), text, gopts)), Some(symbols)) = (DUMP_ON_OOPS.get(), SYMBOLS.get())
+    else {
+        return;
+    };
+    function::set_recording(false);
+    graph::set_recording(false);
+    let _ = writeln!(w, "ftrace: dumping the trace buffers (ftrace_dump_on_oops)");
+    let keep = |c: u32| !*orig_cpu || c as usize == cpu;
+    if function::written() > 0 {
+        let events: Vec<_> = function::events()
+            .into_iter()
+            .filter(|e| keep(e.cpu))
+            .collect();
+        let stats: Vec<_> = (0..crate::smp::online()).map(function::cpu_stats).collect();
+        let _ = ftrace::tracer::output::write_function_trace(w, &events, &stats, symbols, text);
+    }
+    if graph::written() > 0 {
+        let events: Vec<_> = graph::events()
+            .into_iter()
+            .filter(|e| keep(e.cpu))
+            .collect();
+        let _ = graph::write_graph(w, &events, symbols, gopts, crate::smp::online());
+    }
+}
+
+/// Writes the binary dump (`trace_dump=binary`) of both tracers' buffers,
+/// with the clock and the options the tracefs files hold.
+pub fn print_binary_dump() {
+    use ftrace::tracer::dump::{DumpInfo, Section, write_binary};
+    let mut sections = Vec::new();
+    if let Some(r) = function::ring() {
+        sections.push(Section {
+            tag: *b"FUNC",
+            ring: r,
+        });
+    }
+    if let Some(r) = graph::ring() {
+        sections.push(Section {
+            tag: *b"GRPH",
+            ring: r,
+        });
+    }
+    let (text, graph_options) = with_control(|c| (c.text_options(), *c.state().graph_options()));
+    let info = DumpInfo {
+        arch: arch::NAME,
+        clock: ftrace::tracer::clock::get().name(),
+        symtab: {
+            let b = platform::symtab_bytes();
+            let used = SymbolTable::parse(b).map_or(0, |t| t.encoded_len());
+            &b[..used]
+        },
+        graph_options: graph_options.bits(),
+        trace_options: text.bits(),
+    };
+    let mut out = String::new();
+    let _ = write_binary(&mut out, &info, &sections);
+    crate::console::write_bytes(out.as_bytes());
+}
+
+/// Every boot site's bytes right after the engine prepared them, read apart
+/// from the engine: what "back to the nop" is checked against.
+static SNAPSHOT: spin::Once<Vec<(usize, ftrace::Insn)>> = spin::Once::new();
+
+/// Sites whose bytes differ from [`SNAPSHOT`]: independent evidence that
+/// disabling restored every site (the engine's own `check_all_nops` judges
+/// with its own expected bytes).
+pub fn sites_changed() -> usize {
+    SNAPSHOT.get().map_or(0, |snap| {
+        snap.iter()
+            .filter(|(ip, insn)| platform::read_insn(*ip, insn.len()).as_ref() != Ok(insn))
+            .count()
+    })
+}
 
 /// Events the function tracer keeps per CPU.
 pub const EVENTS_PER_CPU: usize = 64 * 1024;
@@ -56,7 +143,9 @@ pub fn with_control<R>(f: impl FnOnce(&mut Files<'_>) -> R) -> R {
 /// Builds the engine, prepares every site and prints the boot summary:
 /// failures (one line each), `ftrace: N sites, M failed` and the symbol
 /// self-test. With `corrupt`, one site (`demo_fib`'s) is damaged first.
-pub fn init(corrupt: bool) -> bool {
+/// Allocates the tracers' buffers (`trace_buf_size=`) and writes the
+/// shared options to their files.
+pub fn init(corrupt: bool, o: &crate::options::Options) -> bool {
     let sites = arch::ftrace_sites();
     if corrupt {
         corrupt_site(&sites, demo::demo_fib as *const () as usize);
@@ -68,17 +157,53 @@ pub fn init(corrupt: bool) -> bool {
             None
         }
     };
-    let mut engine = Ftrace::new(arch::ftrace_arch(), &PLATFORM, sites, symbols);
+    let mut engine = match Ftrace::new(arch::ftrace_arch(), &PLATFORM, sites, symbols) {
+        Ok(e) => e,
+        Err(err) => {
+            log::error!("{err}");
+            return false;
+        }
+    };
     let report = engine.init();
     for f in &report.failed {
         kprintln!("{f}");
     }
     kprintln!("{report}");
     let ok = symbol_self_test(&engine);
-    function::init(&PLATFORM, EVENTS_PER_CPU);
-    graph::init(&PLATFORM, GRAPH_EVENTS_PER_CPU);
+    let len = engine.arch().nop_insn().len();
+    SNAPSHOT.call_once(|| {
+        engine
+            .sites()
+            .iter()
+            .filter_map(|r| Some((r.ip(), platform::read_insn(r.ip(), len).ok()?)))
+            .collect()
+    });
+    // Addresses are stored as 32-bit offsets from the lowest traced site.
+    let text_base = engine.sites().first().map_or(0, |r| r.ip() & !0xfff);
+    match o.buf_size {
+        Some(bytes) => {
+            function::init_bytes(&PLATFORM, bytes, text_base);
+            graph::init_bytes(&PLATFORM, bytes, text_base);
+        }
+        None => {
+            function::init(&PLATFORM, EVENTS_PER_CPU, text_base);
+            graph::init(&PLATFORM, GRAPH_EVENTS_PER_CPU, text_base);
+        }
+    }
+    SYMBOLS.call_once(|| *engine.symbols());
     ENGINE.call_once(|| spin::Mutex::new(engine));
     CONTROL.call_once(|| spin::Mutex::new(ControlState::new()));
+    // The options every tracer shares are writes to their files, checked
+    // by `crate::options` already: `trace_options=` (display, overwrite,
+    // funcgraph-irqs), then `trace_clock=`.
+    let (text, graph_opts) = with_control(|c| {
+        for name in &o.trace_options {
+            write_logged(c, "trace_options", name, "trace_options");
+        }
+        write_logged(c, "trace_clock", o.clock, "trace_clock");
+        (c.text_options(), *c.state().graph_options())
+    });
+    DUMP_ON_OOPS.call_once(|| (o.dump_on_oops, text, graph_opts));
     ok
 }
 
@@ -91,13 +216,13 @@ fn corrupt_site(sites: &[usize], func: usize) {
         log::error!("test=corrupt: no site for demo_fib");
         return;
     };
-    let mut rec = Record::new(entry);
+    let mut rec = platform::site_record(entry);
     let a = arch::ftrace_arch();
     if let Err(e) = a.init_site(&PLATFORM, &mut rec) {
         log::error!("test=corrupt: site of demo_fib not ready: {e}");
         return;
     }
-    platform::corrupt_text(rec.ip, arch::CORRUPT_SITE);
+    platform::corrupt_text(rec.ip(), arch::CORRUPT_SITE);
 }
 
 /// `demo_leaf`'s address resolves to its name and the name back to it.
@@ -144,8 +269,6 @@ pub struct Setup<'a> {
     pub graph_notrace: Option<&'a str>,
     /// `ftrace_graph_max_depth=`: `max_graph_depth`.
     pub max_depth: Option<&'a str>,
-    /// `trace_options=`: one `trace_options` write each.
-    pub trace_options: &'a [&'a str],
 }
 
 impl<'a> Setup<'a> {
@@ -159,7 +282,6 @@ impl<'a> Setup<'a> {
             graph_filter: o.graph_filter,
             graph_notrace: o.graph_notrace,
             max_depth: o.max_depth,
-            trace_options: &o.trace_options,
         }
     }
 }
@@ -178,7 +300,8 @@ fn write_logged(c: &mut Files<'_>, file: &str, value: &str, option: &str) -> boo
 
 /// Applies `setup` through the tracefs files (one implementation for the
 /// command line, the shell and the scenarios): empties the trace, writes
-/// the filter files and options, then `current_tracer`. A tracer whose
+/// the filter files, then `current_tracer` (`trace_options=` and
+/// `trace_clock=` were written once, by [`init`]). A tracer whose
 /// filter cannot be applied is not started (reported): tracing everything
 /// is not what a user who asked for a narrow filter wants. A bad notrace
 /// list only loses the exclusions.
@@ -215,9 +338,6 @@ pub fn start(setup: &Setup<'_>) -> Started {
                 );
             }
         }
-        for o in setup.trace_options {
-            write_logged(c, "trace_options", o, "trace_options");
-        }
         let want = Tracers {
             function: setup.function && filter_ok,
             graph: setup.graph && filter_ok && graph_ok,
@@ -249,7 +369,7 @@ pub fn stop(started: Started) -> usize {
             log::error!("ftrace: cannot stop the {} tracer: {err}", started.0);
         }
         let _ = c.write("tracing_on", "1", false);
-        c.engine().check_all_nops()
+        c.engine().check_all_nops().max(sites_changed())
     })
 }
 
@@ -298,6 +418,9 @@ pub fn run_tracers(o: &crate::options::Options) -> bool {
     }
     if o.graph {
         print_graph_trace();
+    }
+    if o.dump_binary {
+        print_binary_dump();
     }
     let differ = stop(started);
     differ == 0 && !with_engine(|e| e.is_killed())
@@ -375,7 +498,7 @@ pub fn run_redirect() -> bool {
     kprintln!("redirect on: outer={outer} fib={fib}");
     let differ = with_engine(|e| {
         let _ = e.unregister(&REDIRECT_OPS);
-        e.check_all_nops()
+        e.check_all_nops().max(sites_changed())
     });
     let (outer2, fib2) = workload();
     kprintln!("redirect off: outer={outer2} fib={fib2}, {differ} sites differ from nop");
@@ -437,7 +560,7 @@ pub fn run_region() -> bool {
     let ips: Vec<usize> = with_engine(|e| {
         (0..e.len())
             .filter(|&i| e.record_region(i) == Some(report.id))
-            .map(|i| e.records()[i].ip)
+            .map(|i| e.sites()[i].ip())
             .collect()
     });
     let traced = region_workload();
@@ -451,7 +574,7 @@ pub fn run_region() -> bool {
         let nop = e.arch().nop_insn();
         let differ = ips
             .iter()
-            .filter(|&&ip| ftrace::arch::read_insn(&PLATFORM, ip, nop.len()) != Ok(nop))
+            .filter(|&&ip| crate::platform::read_insn(ip, nop.len()) != Ok(nop))
             .count();
         (r, differ)
     });
@@ -468,7 +591,7 @@ pub fn run_region() -> bool {
         if let Err(err) = e.unregister(ops) {
             kprintln!("region: cannot stop the function tracer: {err}");
         }
-        e.check_all_nops()
+        e.check_all_nops().max(sites_changed())
     });
     print_function_trace();
     removed.is_ok()
@@ -575,7 +698,7 @@ pub fn run_direct() -> bool {
         let _ = e
             .unregister(&DIRECT_A)
             .map_err(|err| log::error!("direct: {err}"));
-        e.check_all_nops()
+        e.check_all_nops().max(sites_changed())
     });
     kprintln!("direct: {differ} sites differ from nop after unregister");
     ok && differ == 0

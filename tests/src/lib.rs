@@ -218,6 +218,32 @@ pub fn assert_lines(boot: &Boot, expected: &[&str]) {
         lines.join("\n"),
         boot.stderr
     );
+    assert_timestamps_monotonic(&lines);
+}
+
+/// Function-tracer lines (`... [001] ..... 12.345678: f <-g`): the CPU and
+/// the timestamp in microseconds.
+pub fn event_cpu_and_time(line: &str) -> Option<(u32, u64)> {
+    let rest = line.split_once(" [")?.1;
+    let (cpu, rest) = rest.split_once("] ")?;
+    let cpu: u32 = cpu.parse().ok()?;
+    let ts = rest.get(6..)?.trim_start().split(':').next()?;
+    let (s, us) = ts.split_once('.')?;
+    Some((
+        cpu,
+        s.parse::<u64>().ok()? * 1_000_000 + us.parse::<u64>().ok()?,
+    ))
+}
+
+/// Asserts that, per CPU, function-tracer timestamps never go backwards.
+pub fn assert_timestamps_monotonic(lines: &[String]) {
+    let mut last: HashMap<u32, u64> = HashMap::new();
+    for l in lines {
+        if let Some((cpu, t)) = event_cpu_and_time(l) {
+            let prev = last.insert(cpu, t).unwrap_or(0);
+            assert!(t >= prev, "timestamp goes backwards on CPU {cpu}: {l}");
+        }
+    }
 }
 
 /// What a stretch of output must be, for [`assert_blocks`].
@@ -334,6 +360,7 @@ pub fn boot_lines(arch: &str, cmdline: &str, failed: usize) -> Vec<String> {
         format!("rftrace: booting on {arch}"),
         format!("cmdline: {cmdline}"),
         "sites: {N} patchable, 0 unexpected".into(),
+        "cpus: 1 online".into(),
         format!("ftrace: {{N}} sites, {failed} failed"),
         "symbols: 0x{X} is kernel::demo::demo_leaf+0x0, and back: ok".into(),
     ]
@@ -845,6 +872,10 @@ mod tests {
         assert!(line_matches("at 0x{X} is {N}", "at 0x1f00a is 7"));
         assert!(!line_matches("at 0x{X}", "at 0xZ"));
         assert!(line_matches("{N}.{N}: f", "12.000345: f"));
+        assert_eq!(
+            super::event_cpu_and_time("          <idle>-0       [002] .....     1.759519: f <-g"),
+            Some((2, 1_759_519))
+        );
     }
 
     #[test]

@@ -233,11 +233,11 @@ fn scripted_session_drives_the_tracefs_files() {
                 error("trace_options", inval, "unknown option 'funcgraph-bogus'"),
             ),
             step(
-                "echo global > trace_clock",
+                "echo tsc > trace_clock",
                 error(
                     "trace_clock",
                     inval,
-                    "unknown clock 'global' (available: local)",
+                    "unknown clock 'tsc' (available: local global counter)",
                 ),
             ),
             step(
@@ -308,7 +308,7 @@ fn scripted_session_drives_the_tracefs_files() {
             step("cat current_tracer", vec![line("function_graph")]),
             step("cat set_ftrace_filter", vec![any_order(&GRAPH_FILTER)]),
             step("cat max_graph_depth", vec![line("0")]),
-            step("cat trace_clock", vec![line("[local]")]),
+            step("cat trace_clock", vec![line("[local] global counter")]),
             step("run demo", demo_line()),
             step("cat trace", graph_tree()),
             quiet("echo nop > current_tracer"),
@@ -322,23 +322,54 @@ fn scripted_session_drives_the_tracefs_files() {
 }
 
 /// Boot options are writes to the same files: the shell finds the tracer
-/// they started. The end of the input (the runner sends Ctrl-D) ends the
-/// shell like `exit`.
+/// they started, the options and the buffer size the command line set.
+/// Switching to the counter clock empties the buffer and gives exact
+/// timestamps; the text options change `trace`. The end of the input (the
+/// runner sends Ctrl-D) ends the shell like `exit`.
 #[test]
 fn boot_options_and_end_of_input() {
     for arch in ARCHES {
-        let cmdline =
-            "ftrace_shell ftrace=function ftrace_filter=demo_leaf trace_options=funcgraph-retval";
+        let cmdline = "ftrace_shell ftrace=function ftrace_filter=demo_leaf trace_options=funcgraph-retval,nooverwrite trace_buf_size=64K";
         let mut trace = lines_of(&function_header(3));
         for _ in 0..3 {
             trace.push(line(event_line(&demo("demo_leaf"), &demo("demo_inner"))));
         }
+        let mut counted = lines_of(&function_header(3));
+        for i in 0..3 {
+            counted.push(line(format!(
+                "          <idle>-0       [000] ..... {i:12}: {} <-{}",
+                demo("demo_leaf"),
+                demo("demo_inner")
+            )));
+        }
+        let mut offsets = lines_of(&function_header(3));
+        for i in 0..3 {
+            offsets.push(line(format!(
+                "          <idle>-0       [000] ..... {i:12}: {}+0x{{X}}/0x{{X}} <-{}+0x{{X}}/0x{{X}}",
+                demo("demo_leaf"),
+                demo("demo_inner")
+            )));
+        }
+        let stats = lines_of(&[
+            "entries: 3",
+            "overrun: 0",
+            "commit overrun: 0",
+            "bytes: {N}",
+            "oldest event ts: 0",
+            "now ts: 3",
+            "dropped events: 0",
+            "read events: 0",
+        ]);
         let steps = vec![
             step("cat current_tracer", vec![line("function")]),
             step("cat set_ftrace_filter", vec![line(demo("demo_leaf"))]),
             step(
                 "cat trace_options",
                 lines_of(&[
+                    "nosym-offset",
+                    "nosym-addr",
+                    "nooverwrite",
+                    "irq-info",
                     "funcgraph-cpu",
                     "funcgraph-overhead",
                     "nofuncgraph-proc",
@@ -349,8 +380,17 @@ fn boot_options_and_end_of_input() {
                     "funcgraph-retval",
                 ]),
             ),
+            step("cat buffer_size_kb", vec![line("64")]),
             step("run demo", vec![line("demo: outer=12 fib=55")]),
             step("cat trace", trace),
+            quiet("echo counter > trace_clock"),
+            step("cat trace_clock", vec![line("local global [counter]")]),
+            step("cat trace", lines_of(&function_header(0))),
+            step("run demo", vec![line("demo: outer=12 fib=55")]),
+            step("cat trace", counted),
+            step("cat per_cpu/cpu0/stats", stats),
+            quiet("echo sym-offset > trace_options"),
+            step("cat trace", offsets),
         ];
         // No `exit`: the runner's newline, then Ctrl-D (echoed as `exit`).
         let (input, want) = session(

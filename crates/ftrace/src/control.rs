@@ -14,7 +14,7 @@
 //! use ftrace::Ftrace;
 //!
 //! let (platform, sites) = MockPlatform::with_sites(4);
-//! let mut engine = Ftrace::new(MockArch::new(), platform, sites, None);
+//! let mut engine = Ftrace::new(MockArch::new(), platform, sites, None).unwrap();
 //! engine.init();
 //! let mut state = ControlState::new(); // kept by the kernel between commands
 //! let mut fs = Control::new(&mut engine, &mut state);
@@ -40,10 +40,10 @@
 //! | `max_graph_depth` | the depth (0: no limit) | a number |
 //! | `available_filter_functions` | every function with a record | read-only |
 //! | `enabled_functions` | every enabled site as Linux prints it | read-only |
-//! | `trace` | the current tracer's output | any `>` write empties the buffers; `>>` changes nothing |
+//! | `trace` | the current tracer's output, with the `trace_options` that change it (raw counts with the `counter` clock) | any `>` write empties the buffers; `>>` changes nothing |
 //! | `trace_options` | each option, `no` before those off | one option name, `no` to clear |
-//! | `buffer_size_kb` | the per-CPU buffer size of the current tracer | only its current value: see below |
-//! | `trace_clock` | `[local]` | `local`; any other clock is an error |
+//! | `buffer_size_kb` | the per-CPU ring buffer size of the current tracer | only its current value: see below |
+//! | `trace_clock` | the clocks, the current one in brackets: `[local] global counter` | a clock's name: recording pauses, the buffers are emptied (Linux: timestamps of two clocks do not compare) and [`clock::set`] switches |
 //! | `per_cpu/cpuN/stats` | Linux's counters for CPU N's buffer | read-only |
 //!
 //! Patterns are [`crate::filter`] globs, separated by whitespace (Linux)
@@ -54,25 +54,33 @@
 //!
 //! # Where this differs from Linux
 //!
-//! * `buffer_size_kb`: the per-CPU buffers are allocated once by
-//!   [`function::init`] and [`graph::init`] and a callback may still be
-//!   writing into them on another CPU right after its ops was unregistered,
-//!   so they are never freed or replaced: writing any size but the current
-//!   one fails with `EOPNOTSUPP`.
-//! * The function and function_graph tracers have separate buffers;
+//! * `buffer_size_kb`: the per-CPU ring buffers are allocated once by
+//!   [`function::init`] and [`graph::init`] (a kernel sizes them with its
+//!   boot option, `trace_buf_size=`) and are never freed or replaced:
+//!   writing any size but the current one fails with `EOPNOTSUPP`.
+//! * The function and function_graph tracers have separate ring buffers;
 //!   `buffer_size_kb` and `per_cpu/cpuN/stats` show the current tracer's
-//!   (the function tracer's for `nop`).
-//! * `trace_options` holds the function_graph options (the only ones this
-//!   crate has), whatever the current tracer; Linux lists a tracer's
-//!   options only while it is current.
+//!   (the function tracer's for `nop`, both summed for both).
+//! * `trace_options` has the options this crate implements: Linux's
+//!   `sym-offset`, `sym-addr`, `overwrite` and `irq-info`, then the
+//!   function_graph tracer's `funcgraph-*` (listed whatever the current
+//!   tracer; Linux lists a tracer's options only while it is current).
+//!   `overwrite` applies to both tracers' buffers.
+//! * `per_cpu/cpuN/stats`: `entries` is what the buffer holds, `overrun`
+//!   what overwrite mode removed, `dropped events` what `nooverwrite` (or a
+//!   writer still in progress) refused; `commit overrun` and
+//!   `read events` are 0 (`trace` does not consume).
 //! * `enabled_functions` prints ` M ` while a site is wanted by an
 //!   `IPMODIFY` callback (Linux keeps the mark once it was); the ` D` and
 //!   ` O` columns are always blank (no direct calls, no call ops).
 //! * [`Control::set_tracers`] can run both tracers at once (Linux needs a
 //!   second instance for that); `current_tracer` then reads
 //!   `function function_graph`.
-//! * `trace` with `>` empties the buffers with recording paused; a CPU
-//!   inside a callback at that moment may still finish its event.
+//! * `trace` with `>` (and a `trace_clock` switch) empties the buffers with
+//!   recording paused, after a grace period in which every CPU inside a
+//!   callback (entry or hooked return) left it ([`Ftrace::reclaim`]).
+//!   Called from inside a callback, which cannot wait for itself, the
+//!   grace period is skipped.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -84,10 +92,11 @@ use crate::ops::{self, IpSet, Ops};
 use crate::platform::Platform;
 use crate::record::RecFlags;
 use crate::symbols::Symbols;
-use crate::tracer::buffer::CpuStats;
+use crate::tracer::clock::{self, Clock};
 use crate::tracer::function;
 use crate::tracer::graph::{self, GraphFilters, GraphOptions};
-use crate::tracer::output::FuncName;
+use crate::tracer::output::{FuncName, TraceOptions};
+use crate::tracer::ring::{CpuStats, RingBuffer};
 use crate::update::{Error as EngineError, Ftrace};
 
 /// Every file, in `ls` order, except the per-CPU ones
@@ -109,9 +118,14 @@ pub const FILES: &[&str] = &[
     "tracing_on",
 ];
 
-/// The `trace_options` names, in the order Linux lists the function_graph
-/// tracer's options.
+/// The `trace_options` names, in the order Linux lists them: the general
+/// options first (Linux's `TRACE_FLAGS` order), then the function_graph
+/// tracer's.
 pub const TRACE_OPTIONS: &[&str] = &[
+    "sym-offset",
+    "sym-addr",
+    "overwrite",
+    "irq-info",
     "funcgraph-cpu",
     "funcgraph-overhead",
     "funcgraph-proc",
@@ -122,8 +136,8 @@ pub const TRACE_OPTIONS: &[&str] = &[
     "funcgraph-retval",
 ];
 
-/// The clocks `trace_clock` offers (the platform's clock only).
-pub const TRACE_CLOCKS: &[&str] = &["local"];
+/// The clocks `trace_clock` offers ([`Clock`]'s names), in Linux's order.
+pub const TRACE_CLOCKS: &[&str] = &["local", "global", "counter"];
 
 /// Which tracers run: Linux's `current_tracer` (`nop` when none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -365,6 +379,13 @@ pub fn parse_trace_option(value: &str) -> Result<(&'static str, bool), ControlEr
         .ok_or_else(|| ControlError::UnknownOption(name.to_string()))
 }
 
+/// Parses a `trace_clock` value: one of [`TRACE_CLOCKS`]. Shared by the
+/// file and by boot options that set it.
+pub fn parse_trace_clock(value: &str) -> Result<Clock, ControlError> {
+    let name = value.trim();
+    Clock::from_name(name).ok_or_else(|| ControlError::UnknownClock(name.to_string()))
+}
+
 /// Decimal digits only (Linux's `kstrtoul(.., 10, ..)`), surrounding
 /// whitespace allowed.
 fn parse_decimal(value: &str, expected: &'static str) -> Result<usize, ControlError> {
@@ -392,14 +413,17 @@ fn patterns(value: &str) -> Option<String> {
 
 /// The tracefs state that lives between reads and writes: which tracers
 /// run, `tracing_on`, the function_graph tracer's own filters and display
-/// options. The kernel keeps one (e.g. in a `spin::Mutex` next to its
-/// engine) and hands it to [`Control::new`] for each command.
+/// options, the function tracer's text options. The kernel keeps one (e.g.
+/// in a `spin::Mutex` next to its engine) and hands it to [`Control::new`]
+/// for each command. (`overwrite` lives in the ring buffers and the clock
+/// in [`clock`]: both are read back from there.)
 #[derive(Debug, Clone)]
 pub struct ControlState {
     tracers: Tracers,
     tracing_on: bool,
     graph: GraphFilters,
     options: GraphOptions,
+    text: TraceOptions,
 }
 
 impl Default for ControlState {
@@ -417,6 +441,7 @@ impl ControlState {
             tracing_on: true,
             graph: GraphFilters::default(),
             options: GraphOptions::default(),
+            text: TraceOptions::default(),
         }
     }
 
@@ -438,6 +463,13 @@ impl ControlState {
     /// The function_graph display options (`trace_options`).
     pub fn graph_options(&self) -> &GraphOptions {
         &self.options
+    }
+
+    /// The function tracer's text options as `trace_options` set them
+    /// (`irq-info`, `sym-offset`, `sym-addr`; `raw_ts` is never set here:
+    /// see [`Control::text_options`]).
+    pub fn text_options(&self) -> &TraceOptions {
+        &self.text
     }
 }
 
@@ -547,13 +579,13 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
             )?,
             "max_graph_depth" => writeln!(out, "{}", self.st.graph.max_depth)?,
             "available_filter_functions" => {
-                for rec in self.ft.records() {
+                for rec in self.ft.sites() {
                     writeln!(
                         out,
                         "{}",
                         FuncName {
                             symbols: syms,
-                            addr: rec.ip
+                            addr: rec.ip()
                         }
                     )?;
                 }
@@ -567,7 +599,18 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
                 }
             }
             "buffer_size_kb" => writeln!(out, "{}", self.buffer_kb())?,
-            "trace_clock" => writeln!(out, "[local]")?,
+            "trace_clock" => {
+                let current = clock::get().name();
+                for (i, name) in TRACE_CLOCKS.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { " " };
+                    if *name == current {
+                        write!(out, "{sep}[{name}]")?;
+                    } else {
+                        write!(out, "{sep}{name}")?;
+                    }
+                }
+                out.write_str("\n")?;
+            }
             _ => match self.stats_cpu(file) {
                 Some(cpu) => self.stats(cpu, out)?,
                 None => return Err(ControlError::NoSuchFile(file.to_string())),
@@ -613,13 +656,23 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
             }
             "trace_options" => {
                 let (name, on) = parse_trace_option(value)?;
-                if name == "funcgraph-irqs" {
-                    let mut f = self.st.graph.clone();
-                    f.skip_irqs = !on;
-                    self.set_graph_filters(f)
-                } else {
-                    self.st.options.set(name, on);
-                    Ok(())
+                match name {
+                    "funcgraph-irqs" => {
+                        let mut f = self.st.graph.clone();
+                        f.skip_irqs = !on;
+                        self.set_graph_filters(f)
+                    }
+                    "overwrite" => {
+                        function::set_overwrite(on);
+                        graph::set_overwrite(on);
+                        Ok(())
+                    }
+                    _ => {
+                        if !self.st.text.set(name, on) {
+                            self.st.options.set(name, on);
+                        }
+                        Ok(())
+                    }
                 }
             }
             "buffer_size_kb" => {
@@ -631,12 +684,9 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
                 }
             }
             "trace_clock" => {
-                let name = value.trim();
-                if TRACE_CLOCKS.contains(&name) {
-                    Ok(())
-                } else {
-                    Err(ControlError::UnknownClock(name.to_string()))
-                }
+                let c = parse_trace_clock(value)?;
+                self.quiesce(|| clock::set(c));
+                Ok(())
             }
             "available_tracers" => Err(ControlError::ReadOnly("available_tracers")),
             "available_filter_functions" => {
@@ -698,16 +748,27 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
         Ok(())
     }
 
+    /// The function tracer's text options: `trace_options`' `irq-info`,
+    /// `sym-offset`, `sym-addr`, and raw timestamps with the `counter`
+    /// clock (Linux prints counts, not seconds, for a clock that does not
+    /// count nanoseconds).
+    pub fn text_options(&self) -> TraceOptions {
+        let mut t = self.st.text;
+        t.raw_ts = clock::get() == Clock::Counter;
+        t
+    }
+
     /// Prints the trace of `tracers` (whether or not they run): Linux's
     /// `function` or `function_graph` output, both one after the other, or
     /// the `nop` header.
     pub fn write_trace(&self, tracers: Tracers, out: &mut dyn Write) -> fmt::Result {
         let syms = self.ft.symbols();
+        let text = self.text_options();
         if tracers.is_nop() {
-            return function::write_trace_as(out, syms, "nop");
+            return function::write_trace_as(out, syms, "nop", &text);
         }
         if tracers.function {
-            function::write_trace(out, syms)?;
+            function::write_trace_as(out, syms, "function", &text)?;
         }
         if tracers.graph {
             graph::write_trace(out, syms, &self.st.options)?;
@@ -741,19 +802,19 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
     /// `\ttramp: <trampoline> (<callback>) -><what the trampoline calls>`.
     fn enabled_functions(&self, out: &mut dyn Write) -> fmt::Result {
         let syms = self.ft.symbols();
-        for (i, rec) in self.ft.records().iter().enumerate() {
+        for (i, rec) in self.ft.sites().iter().enumerate() {
             if !rec.is_enabled() {
                 continue;
             }
-            let f = rec.rec_flags();
+            let f = self.ft.site_flags(i);
             write!(
                 out,
                 "{} ({}){}{}    {}",
                 FuncName {
                     symbols: syms,
-                    addr: rec.ip
+                    addr: rec.ip()
                 },
-                rec.refcount(),
+                rec.record().refcount(),
                 if f.contains(RecFlags::REGS) {
                     " R"
                 } else {
@@ -777,7 +838,7 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
                     .registered()
                     .iter()
                     .copied()
-                    .find(|o| self.ft.ops_wants(o, rec.ip));
+                    .find(|o| self.ft.ops_wants(o, rec.ip()));
                 match owner {
                     Some(o) => write!(
                         out,
@@ -796,7 +857,12 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
 
     fn option(&self, name: &str) -> bool {
         let o = &self.st.options;
+        let t = &self.st.text;
         match name {
+            "sym-offset" => t.sym_offset,
+            "sym-addr" => t.sym_addr,
+            "overwrite" => function::ring().is_none_or(RingBuffer::overwrite),
+            "irq-info" => t.irq_info,
             "funcgraph-cpu" => o.cpu,
             "funcgraph-overhead" => o.overhead,
             "funcgraph-proc" => o.proc_,
@@ -809,53 +875,87 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
         }
     }
 
-    /// The counters of the current tracer's buffer on `cpu` (both
-    /// tracers': summed; `nop`: the function tracer's).
-    fn cpu_stats(&self, cpu: usize) -> CpuStats {
+    /// The ring buffers of the current tracer (both tracers': both;
+    /// `nop`: the function tracer's).
+    fn rings(&self) -> impl Iterator<Item = &'static RingBuffer> {
         let t = self.st.tracers;
-        let mut s = CpuStats::default();
-        if t.function || t.is_nop() {
-            s.merge(&function::cpu_stats(cpu).unwrap_or_default());
-        }
-        if t.graph {
-            s.merge(&graph::cpu_stats(cpu).unwrap_or_default());
-        }
-        s
+        let f = (t.function || t.is_nop()).then(function::ring).flatten();
+        let g = t.graph.then(graph::ring).flatten();
+        f.into_iter().chain(g)
     }
 
-    /// `buffer_size_kb`: CPU 0's buffer size in KiB.
+    /// The counters of the current tracer's buffer on `cpu` (both
+    /// tracers': summed).
+    fn cpu_stats(&self, cpu: usize) -> CpuStats {
+        self.rings()
+            .map(|r| r.stats(cpu))
+            .fold(CpuStats::default(), |a, b| CpuStats {
+                written: a.written + b.written,
+                in_buffer: a.in_buffer + b.in_buffer,
+                overwritten: a.overwritten + b.overwritten,
+                dropped: a.dropped + b.dropped,
+            })
+    }
+
+    /// `buffer_size_kb`: the current tracer's per-CPU ring buffer size in
+    /// KiB ([`RingBuffer::bytes_per_cpu`]).
     fn buffer_kb(&self) -> usize {
-        self.cpu_stats(0).size_bytes() / 1024
+        self.rings().map(RingBuffer::bytes_per_cpu).sum::<usize>() / 1024
     }
 
-    /// Linux's `per_cpu/cpuN/stats` (`tracing_stats_read`), from what the
-    /// buffers count: they never overwrite, so `overrun` is 0 and a full
-    /// buffer's losses are `dropped events`; `trace` does not consume, so
-    /// `read events` is 0.
+    /// Linux's `per_cpu/cpuN/stats` (`tracing_stats_read`) from the ring
+    /// buffers' counters: `entries` what the buffer holds, `overrun` what
+    /// overwrite mode removed, `dropped events` what was refused; `trace`
+    /// does not consume, so `read events` is 0. Timestamps are seconds, or
+    /// counts with the `counter` clock (as Linux prints them).
     fn stats(&self, cpu: usize, out: &mut dyn Write) -> fmt::Result {
         let s = self.cpu_stats(cpu);
-        let ts = |ns: u64| (ns / 1_000_000_000, (ns % 1_000_000_000) / 1000);
-        let (os, ous) = ts(s.oldest_ns.unwrap_or(0));
+        let mut oldest: Option<u64> = None;
+        let mut bytes = 0;
+        for r in self.rings() {
+            r.read_cpu(cpu, &mut |e| {
+                oldest = Some(oldest.map_or(e.ts, |o| o.min(e.ts)));
+            });
+            bytes += r.used_bytes(cpu);
+        }
         let p: &dyn Platform = self.ft.platform();
-        let (ns, nus) = ts(p.clock_ns());
-        writeln!(out, "entries: {}", s.entries)?;
-        writeln!(out, "overrun: 0")?;
+        let now = clock::current(p);
+        writeln!(out, "entries: {}", s.in_buffer)?;
+        writeln!(out, "overrun: {}", s.overwritten)?;
         writeln!(out, "commit overrun: 0")?;
-        writeln!(out, "bytes: {}", s.entries * s.event_bytes)?;
-        writeln!(out, "oldest event ts: {os:5}.{ous:06}")?;
-        writeln!(out, "now ts: {ns:5}.{nus:06}")?;
-        writeln!(out, "dropped events: {}", s.lost)?;
+        writeln!(out, "bytes: {bytes}")?;
+        let oldest = oldest.unwrap_or(0);
+        if clock::get() == Clock::Counter {
+            writeln!(out, "oldest event ts: {oldest}")?;
+            writeln!(out, "now ts: {now}")?;
+        } else {
+            let ts = |ns: u64| (ns / 1_000_000_000, (ns % 1_000_000_000) / 1000);
+            let ((os, ous), (ns, nus)) = (ts(oldest), ts(now));
+            writeln!(out, "oldest event ts: {os:5}.{ous:06}")?;
+            writeln!(out, "now ts: {ns:5}.{nus:06}")?;
+        }
+        writeln!(out, "dropped events: {}", s.dropped)?;
         writeln!(out, "read events: 0")
     }
 
-    /// Empties both tracers' buffers with recording paused.
-    fn clear_trace(&mut self) {
+    /// Runs `f` with recording paused on both tracers and every CPU out of
+    /// the engine's callbacks ([`Ftrace::reclaim`]'s grace period), then
+    /// empties both tracers' buffers (what the ring buffer's reset
+    /// requires) and restores `tracing_on`.
+    fn quiesce(&mut self, f: impl FnOnce()) {
         function::set_recording(false);
         graph::set_recording(false);
+        self.ft.reclaim();
+        f();
         function::reset();
         graph::reset();
         function::set_recording(self.st.tracing_on);
         graph::set_recording(self.st.tracing_on);
+    }
+
+    /// Empties both tracers' buffers with recording paused.
+    fn clear_trace(&mut self) {
+        self.quiesce(|| {});
     }
 
     /// `set_ftrace_filter` / `set_ftrace_notrace`: both tracers' ops get
@@ -903,12 +1003,12 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
             Some(p) => {
                 let pats =
                     filter::parse(&p).map_err(|e| ControlError::Filter(EngineError::Filter(e)))?;
-                let recs = self.ft.records();
+                let recs = self.ft.sites();
                 let names: Vec<Option<&str>> =
                     (0..recs.len()).map(|i| self.ft.record_name(i)).collect();
                 let mut sel: Vec<bool> = recs
                     .iter()
-                    .map(|r| append && old.as_ref().is_some_and(|s| s.contains(r.ip)))
+                    .map(|r| append && old.as_ref().is_some_and(|s| s.contains(r.ip())))
                     .collect();
                 filter::apply(&pats, &names, &mut sel)
                     .map_err(|e| ControlError::Filter(EngineError::Filter(e)))?;
@@ -916,7 +1016,7 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
                     .iter()
                     .zip(&sel)
                     .filter(|(_, s)| **s)
-                    .map(|(r, _)| r.ip)
+                    .map(|(r, _)| r.ip())
                     .collect();
                 Some(IpSet::from_sorted(ips)).filter(|s| !s.is_empty())
             }

@@ -10,7 +10,10 @@
 //!   dispatchers trampolines call.
 //! * [`filter`]: `set_ftrace_filter`-style glob patterns.
 //! * [`update`]: the engine, [`Ftrace`], that patches sites to match the
-//!   registered callbacks.
+//!   registered callbacks, built from: [`site`] (one table of sites: record,
+//!   target, region, name), [`planner`] (what each site should call, pure),
+//!   the batch commit, and [`reclaim`] (freeing what lock-free readers may
+//!   hold, after grace periods); [`error`] and [`insn`] hold what it reports.
 //! * [`region`]: code added after boot with its own site table and stubs
 //!   ([`CodeRegion`], Linux's module load and unload).
 //! * [`fgraph`]: return hooking through a per-task shadow return stack
@@ -35,16 +38,21 @@ extern crate std;
 
 pub mod arch;
 pub mod control;
+pub mod error;
 pub mod fgraph;
 pub mod filter;
+pub mod insn;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 pub mod ops;
+pub mod planner;
 pub mod platform;
+pub mod reclaim;
 pub mod record;
 pub mod recursion;
 pub mod region;
 pub mod regs;
+pub mod site;
 pub mod symbols;
 pub mod tracer;
 pub mod tramp;

@@ -42,12 +42,42 @@ impl core::fmt::Display for TextFault {
 
 /// Services the host kernel provides to the tracer.
 ///
-/// Every method except the text accessors may be called from the tracing hot
-/// path, that is from *any* traced function, in any context (including NMI),
-/// with or without interrupts enabled. They must therefore not take locks that
-/// traced code may hold, must not allocate, and should themselves be compiled
-/// without patchable entries (or be tolerant of recursion: the dispatcher's
-/// recursion guard stops the second level).
+/// # Where each method is called from
+///
+/// | method | called from | may it be traced? |
+/// |---|---|---|
+/// | [`cpu_id`](Self::cpu_id), [`context`](Self::context) | the hot path: every traced call, on any CPU, in any context (NMI included), interrupts on or off, *before* the recursion guard is armed | never: mark them notrace (or use [`FnPlatform`] with untraced functions) |
+/// | [`clock_ns`](Self::clock_ns), [`shadow_stack`](Self::shadow_stack) | the hot path, inside the recursion guard (function_graph: also on every hooked return) | should not be (the guard stops a second level, at the cost of lost events) |
+/// | [`nr_cpus`](Self::nr_cpus) | tracer set-up (buffer sizes) | yes |
+/// | [`text_read`](Self::text_read), [`text_write`](Self::text_write), [`sync_cores`](Self::sync_cores) | the update engine only: one CPU at a time (the kernel serialises updates, e.g. with a lock around the engine), in thread context, interrupts on or off | never: they run while sites are half-patched |
+/// | [`irq_save`](Self::irq_save), [`irq_restore`](Self::irq_restore) | not called by the crate today; kept for backends that must mask interrupts around a multi-step write (none of the three does: every intermediate state of their writes is executable) | - |
+///
+/// The kernel need not mask interrupts while the engine patches: every
+/// backend keeps each site executable at every step, and other CPUs are
+/// handled by [`sync_cores`](Self::sync_cores) and, on x86, the `#BP`
+/// protocol.
+///
+/// # Several CPUs and interrupts
+///
+/// - Every CPU may execute any site while it is being patched. On x86 the
+///   kernel's `#BP` handler must call
+///   [`poke_int3_handler`](crate::arch::x86::poke_int3_handler) on whichever
+///   CPU traps, and must be an *interrupt* gate (interrupts off on entry), so
+///   that nothing nests between the trap and the emulation.
+/// - [`sync_cores`](Self::sync_cores) returns only once every online CPU has
+///   executed a full memory barrier followed by an instruction-serialising
+///   instruction after the call began (x86: an IPI whose handler runs
+///   `cpuid` or returns with `iret`; ppc64: an IPI whose handler runs
+///   `sync; isync`), Linux's `text_poke_sync` / `on_each_cpu`. One CPU: a
+///   single serialising instruction suffices.
+/// - Tracing callbacks may run in hardirq and NMI context: report it through
+///   [`context`](Self::context) (Linux's `irq_enter`/`irq_exit` marks), so
+///   that a callback interrupted by traced code on the same CPU is not
+///   refused as recursion and the trace shows `h`.
+/// - Updates wait for grace periods ([`crate::recursion`]): the engine spins
+///   until every CPU that was inside a dispatcher has left it. Never call
+///   the engine from a callback, and never hold a lock a callback may need
+///   while calling it.
 ///
 /// # Safety
 ///
@@ -64,10 +94,12 @@ impl core::fmt::Display for TextFault {
 ///    asked to), and makes them visible to data reads of every CPU before it
 ///    returns; [`text_read`](Self::text_read) reads the current bytes.
 /// 4. [`sync_cores`](Self::sync_cores) returns only after every CPU has
-///    executed a serialising instruction (so no CPU executes stale
-///    instructions fetched before the call).
+///    executed a memory barrier and a serialising instruction (above), so no
+///    CPU executes stale instructions fetched before the call.
 /// 5. [`irq_restore`](Self::irq_restore) restores exactly the state captured
 ///    by the matching [`irq_save`](Self::irq_save).
+/// 6. [`shadow_stack`](Self::shadow_stack), when implemented, returns the
+///    running task's own stack, never another running task's.
 ///
 /// The update engine relies on these to keep every patched site in a state
 /// the CPU can execute.

@@ -1,8 +1,10 @@
 //! The tracefs control API (`ftrace::control`) against Linux's documented
 //! semantics, on the mock arch: file contents exactly as Linux prints
 //! them, `>` / `>>` / `!` on the filter files, tracer switches that empty
-//! the buffer, `tracing_on`, errors that name the bad value and change
-//! nothing.
+//! the buffer, `tracing_on`, the ring buffer's counters in
+//! `per_cpu/cpuN/stats` (overwrite and nooverwrite), the trace clocks and
+//! the text options applied to `trace`, errors that name the bad value and
+//! change nothing.
 //!
 //! The tracers are global singletons, so this file is its own test binary
 //! (its own process) and every test takes [`env`]'s lock; only
@@ -40,10 +42,13 @@ const LEAF: usize = 3;
 const FIB: usize = 4;
 const WORKLOAD: usize = 5;
 
-/// Events each CPU's function buffer holds (small, to see drops).
+/// Events each CPU's function buffer is sized for (small, to see losses:
+/// 128 bytes, 32 words).
 const FUNCTION_EVENTS: usize = 8;
-/// Events each CPU's function_graph buffer holds.
+/// Events each CPU's function_graph buffer is sized for.
 const GRAPH_EVENTS: usize = 64;
+/// Words of a function event in the ring buffer.
+const FUNCTION_WORDS: usize = 4;
 
 /// Mock pool trampoline `i` (argument-register entry).
 const TRAMP: usize = 0x3000_0000;
@@ -132,10 +137,11 @@ fn env() -> MutexGuard<'static, Option<Env>> {
             p,
             sites.iter().copied(),
             Some(table),
-        );
+        )
+        .unwrap();
         assert_eq!(ft.init().failed.len(), 0);
-        function::init(p, FUNCTION_EVENTS);
-        graph::init(p, GRAPH_EVENTS);
+        function::init(p, FUNCTION_EVENTS, sites[0]);
+        graph::init(p, GRAPH_EVENTS, sites[0]);
         Env {
             ft,
             st: ControlState::new(),
@@ -151,6 +157,11 @@ fn env() -> MutexGuard<'static, Option<Env>> {
         ("set_graph_notrace", ""),
         ("max_graph_depth", "0"),
         ("tracing_on", "1"),
+        ("trace_options", "overwrite"),
+        ("trace_options", "irq-info"),
+        ("trace_options", "nosym-offset"),
+        ("trace_options", "nosym-addr"),
+        ("trace_clock", "local"),
         ("trace", ""),
     ] {
         e.write(f, v);
@@ -211,10 +222,11 @@ fn files_and_their_defaults() {
             "#### no functions disabled ####\n".into(),
         ),
         ("max_graph_depth", "0\n".into()),
-        ("trace_clock", "[local]\n".into()),
+        ("trace_clock", "[local] global counter\n".into()),
         (
             "trace_options",
-            "funcgraph-cpu\nfuncgraph-overhead\nnofuncgraph-proc\nfuncgraph-duration\n\
+            "nosym-offset\nnosym-addr\noverwrite\nirq-info\n\
+funcgraph-cpu\nfuncgraph-overhead\nnofuncgraph-proc\nfuncgraph-duration\n\
 nofuncgraph-abstime\nfuncgraph-irqs\nnofuncgraph-tail\nnofuncgraph-retval\n"
                 .into(),
         ),
@@ -232,8 +244,8 @@ oldest event ts:     0.000000\nnow ts:     0.000000\ndropped events: 0\nread eve
         assert_eq!(e.read(f), w, "{f}");
     }
     let kb = e.read("buffer_size_kb");
-    let stats = function::cpu_stats(0).unwrap();
-    assert_eq!(kb, format!("{}\n", stats.size_bytes() / 1024));
+    let ring = function::ring().unwrap();
+    assert_eq!(kb, format!("{}\n", ring.bytes_per_cpu() / 1024));
     for f in files.iter().filter(|f| !f.starts_with("per_cpu")) {
         assert!(
             ftrace::control::FILES.contains(&f.as_str()),
@@ -417,22 +429,59 @@ fn tracing_on_and_trace_writes() {
     assert_eq!(e.read("trace").lines().count(), 14);
     e.write("trace", "");
     assert_eq!(e.read("trace"), header("function", 0, 0));
-    // A full buffer: what is dropped is counted, Linux's stats format.
-    for _ in 0..FUNCTION_EVENTS + 3 {
+    // A full buffer in overwrite mode (the default): the oldest events
+    // go, counted as `overrun`; Linux's stats format.
+    let calls = 2 * FUNCTION_EVENTS + 3;
+    for _ in 0..calls {
         e.call(RUN, WORKLOAD);
     }
-    let bytes = FUNCTION_EVENTS * function::cpu_stats(0).unwrap().event_bytes;
+    let s = function::cpu_stats(0);
+    let kept = s.in_buffer as usize;
+    assert!(kept > 0 && kept < calls, "{kept} kept");
     assert_eq!(
-        e.read("per_cpu/cpu0/stats"),
+        (s.written as usize, s.overwritten as usize, s.dropped),
+        (calls, calls - kept, 0)
+    );
+    // `bytes`: the words holding committed events, their headers and
+    // timestamp records included (every mock event carries an extended
+    // timestamp: the mock clock stays at 0).
+    let stats = |kept: usize, overrun: usize, dropped: usize| {
+        let ring = function::ring().unwrap();
+        let bytes = ring.used_bytes(0);
+        assert!(bytes >= kept * FUNCTION_WORDS * 4 && bytes <= ring.bytes_per_cpu());
         format!(
-            "entries: {FUNCTION_EVENTS}\noverrun: 0\ncommit overrun: 0\nbytes: {bytes}\n\
-oldest event ts:     0.000000\nnow ts:     0.000000\ndropped events: 3\nread events: 0\n"
+            "entries: {kept}\noverrun: {overrun}\ncommit overrun: 0\nbytes: {bytes}\n\
+oldest event ts:     0.000000\nnow ts:     0.000000\ndropped events: {dropped}\nread events: 0\n"
         )
-    );
+    };
+    assert_eq!(e.read("per_cpu/cpu0/stats"), stats(kept, calls - kept, 0));
+    let trace = e.read("trace");
     assert!(
-        e.read("trace")
-            .starts_with(&header("function", FUNCTION_EVENTS, FUNCTION_EVENTS + 3))
+        trace.starts_with(
+            &(header("function", kept, calls) + &format!("CPU:0 [LOST {} EVENTS]\n", calls - kept))
+        ),
+        "{trace}"
     );
+    assert_eq!(trace.lines().count(), 12 + 1 + kept);
+
+    // nooverwrite: the newest are refused, counted as `dropped events`.
+    e.write("trace_options", "nooverwrite");
+    assert!(e.read("trace_options").contains("\nnooverwrite\n"));
+    assert!(!function::ring().unwrap().overwrite());
+    assert!(!graph::ring().unwrap().overwrite(), "both tracers' buffers");
+    e.write("trace", "");
+    for _ in 0..calls {
+        e.call(RUN, WORKLOAD);
+    }
+    let s = function::cpu_stats(0);
+    let kept2 = s.in_buffer as usize;
+    assert_eq!(
+        (s.written as usize, s.overwritten, s.dropped as usize),
+        (calls, 0, calls - kept2)
+    );
+    assert_eq!(e.read("per_cpu/cpu0/stats"), stats(kept2, 0, calls - kept2));
+    e.write("trace_options", "overwrite");
+    assert!(function::ring().unwrap().overwrite() && graph::ring().unwrap().overwrite());
 }
 
 fn regs_cb(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
@@ -485,13 +534,15 @@ fn options_clock_and_buffer_size() {
     e.write("trace_options", "nofuncgraph-irqs");
     assert_eq!(
         e.read("trace_options"),
-        "nofuncgraph-cpu\nfuncgraph-overhead\nnofuncgraph-proc\nfuncgraph-duration\n\
+        "nosym-offset\nnosym-addr\noverwrite\nirq-info\n\
+nofuncgraph-cpu\nfuncgraph-overhead\nnofuncgraph-proc\nfuncgraph-duration\n\
 nofuncgraph-abstime\nnofuncgraph-irqs\nnofuncgraph-tail\nfuncgraph-retval\n"
     );
     assert!(e.st.graph_filters().skip_irqs);
     for bad in [
         "funcgraph-bogus",
         "print-parent",
+        "nooverwrite overwrite",
         "funcgraph-cpu funcgraph-tail",
     ] {
         let err = e.fails("trace_options", bad, false);
@@ -501,10 +552,81 @@ nofuncgraph-abstime\nnofuncgraph-irqs\nnofuncgraph-tail\nfuncgraph-retval\n"
     for o in ["funcgraph-cpu", "nofuncgraph-retval", "funcgraph-irqs"] {
         e.write("trace_options", o);
     }
+
+    // The function tracer's text options, applied to `trace`.
+    e.write("set_ftrace_filter", "demo_outer");
+    e.write("current_tracer", "function");
+    e.call(OUTER, RUN);
+    e.write("trace_options", "sym-offset");
+    e.write("trace_options", "sym-addr");
+    e.write("trace_options", "noirq-info");
+    assert!(
+        e.read("trace_options")
+            .starts_with("sym-offset\nsym-addr\noverwrite\nnoirq-info\nfuncgraph-cpu\n")
+    );
+    let (outer, run) = (e.sites[OUTER], e.sites[RUN]);
+    assert_eq!(
+        e.read("trace"),
+        format!(
+            "# tracer: function\n#\n# entries-in-buffer/entries-written: 1/1   #P:1\n#\n\
+#           TASK-PID     CPU#     TIMESTAMP  FUNCTION\n\
+#              | |         |         |         |\n\
+\x20         <idle>-0       [000]      0.000000: {}+0x0/{SITE_STRIDE:#x} <{outer:016x}> <-{}+0x7/{SITE_STRIDE:#x} <{:016x}>\n",
+            NAMES[OUTER],
+            NAMES[RUN],
+            run + 7
+        )
+    );
+    e.write("trace_options", "nosym-addr");
+    e.write("trace_options", "nosym-offset");
+    e.write("trace_options", "irq-info");
+    assert_eq!(
+        e.read("trace"),
+        header("function", 1, 1) + &line(OUTER, RUN)
+    );
+
+    // trace_clock: every clock is offered; switching empties the buffers
+    // (as Linux does) and the counter clock gives exact timestamps, printed
+    // as integers.
+    e.write("trace_clock", "global");
+    assert_eq!(e.read("trace_clock"), "local [global] counter\n");
+    assert_eq!(
+        ftrace::tracer::clock::get(),
+        ftrace::tracer::clock::Clock::Global
+    );
+    assert_eq!(e.read("trace"), header("function", 0, 0));
+    e.write("trace_clock", "counter\n");
+    assert_eq!(e.read("trace_clock"), "local global [counter]\n");
+    for _ in 0..3 {
+        e.call(OUTER, RUN);
+    }
+    let want: String = (0..3)
+        .map(|i| {
+            format!(
+                "          <idle>-0       [000] ..... {i:12}: {} <-{}\n",
+                NAMES[OUTER], NAMES[RUN]
+            )
+        })
+        .collect();
+    assert_eq!(e.read("trace"), header("function", 3, 3) + &want);
+    let stats = e.read("per_cpu/cpu0/stats");
+    assert!(
+        stats.contains("\noldest event ts: 0\nnow ts: 3\n"),
+        "{stats}"
+    );
+    for bad in ["bogus", "Local", "local global"] {
+        let err = e.fails("trace_clock", bad, false);
+        assert_eq!(
+            err.to_string(),
+            format!("unknown clock '{bad}' (available: local global counter)")
+        );
+        assert_eq!(err.errno(), Errno::Inval);
+    }
+    assert_eq!(e.read("trace_clock"), "local global [counter]\n");
+    assert_eq!(e.read("trace").lines().count(), 12 + 3, "nothing changed");
     e.write("trace_clock", "local");
-    let err = e.fails("trace_clock", "global", false);
-    assert_eq!(err.to_string(), "unknown clock 'global' (available: local)");
-    assert_eq!(e.read("trace_clock"), "[local]\n");
+    assert_eq!(e.read("trace_clock"), "[local] global counter\n");
+    e.write("current_tracer", "nop");
 
     let kb = e.read("buffer_size_kb");
     e.write("buffer_size_kb", &kb);
@@ -523,7 +645,8 @@ nofuncgraph-abstime\nnofuncgraph-irqs\nnofuncgraph-tail\nfuncgraph-retval\n"
 
 #[test]
 fn shared_parsers() {
-    use ftrace::control::{parse_max_depth, parse_trace_option};
+    use ftrace::control::{parse_max_depth, parse_trace_clock, parse_trace_option};
+    use ftrace::tracer::clock::Clock;
     assert_eq!(parse_max_depth("3"), Ok(3));
     assert_eq!(
         parse_max_depth("deep").unwrap_err().to_string(),
@@ -536,6 +659,13 @@ fn shared_parsers() {
     assert_eq!(
         parse_trace_option("funcgraph-bogus"),
         Err(ControlError::UnknownOption("funcgraph-bogus".into()))
+    );
+    assert_eq!(parse_trace_option("nooverwrite"), Ok(("overwrite", false)));
+    assert_eq!(parse_trace_option("sym-addr"), Ok(("sym-addr", true)));
+    assert_eq!(parse_trace_clock("counter"), Ok(Clock::Counter));
+    assert_eq!(
+        parse_trace_clock("tsc").unwrap_err().to_string(),
+        "unknown clock 'tsc' (available: local global counter)"
     );
     assert_eq!(
         Tracers::from_name("function_graph"),

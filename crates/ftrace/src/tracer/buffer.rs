@@ -30,42 +30,20 @@ pub struct Event {
     pub context: Context,
 }
 
-/// One CPU's buffer counters: what Linux's `per_cpu/cpuN/stats` and
-/// `buffer_size_kb` report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CpuStats {
-    /// Complete events in the buffer.
-    pub entries: usize,
-    /// Events written since the last reset (recorded or lost).
-    pub written: usize,
-    /// Events dropped because the buffer was full (the buffer never
-    /// overwrites: Linux's `dropped events`).
-    pub lost: usize,
-    /// Timestamp of the oldest event in the buffer.
-    pub oldest_ns: Option<u64>,
-    /// Events the buffer holds.
-    pub capacity: usize,
-    /// Bytes one event takes in the buffer.
-    pub event_bytes: usize,
-}
-
-impl CpuStats {
-    /// Adds `other`'s counts to these (two tracers' buffers on one CPU).
-    pub fn merge(&mut self, other: &CpuStats) {
-        self.entries += other.entries;
-        self.written += other.written;
-        self.lost += other.lost;
-        self.capacity += other.capacity;
-        self.oldest_ns = match (self.oldest_ns, other.oldest_ns) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.event_bytes = self.event_bytes.max(other.event_bytes);
-    }
-
-    /// Bytes of the buffer (`capacity` events).
-    pub fn size_bytes(&self) -> usize {
-        self.capacity * self.event_bytes
+impl Event {
+    /// The function event a ring-buffer event holds (`None` for a graph
+    /// event).
+    pub fn from_ring(e: &super::ring::RingEvent) -> Option<Event> {
+        match e.payload {
+            super::ring::Payload::Function { ip, parent_ip } => Some(Event {
+                ip,
+                parent_ip,
+                ts_ns: e.ts,
+                cpu: e.cpu,
+                context: e.context,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -144,6 +122,17 @@ impl EventBuffer {
             .sum()
     }
 
+    /// `(written, in buffer, lost)` of CPU `cpu`'s buffer: written =
+    /// in buffer + lost, exactly.
+    pub fn cpu_counts(&self, cpu: usize) -> (usize, usize, usize) {
+        let Some(c) = self.cpus.get(cpu) else {
+            return (0, 0, 0);
+        };
+        let written = c.reserved.load(Ordering::Acquire);
+        let in_buffer = written.min(c.slots.len());
+        (written, in_buffer, written - in_buffer)
+    }
+
     /// Events lost because a buffer was full.
     pub fn lost(&self) -> usize {
         self.cpus
@@ -154,28 +143,6 @@ impl EventBuffer {
                     .saturating_sub(c.slots.len())
             })
             .sum()
-    }
-
-    /// The counters of `cpu`'s buffer (`None`: no such CPU).
-    pub fn cpu_stats(&self, cpu: usize) -> Option<CpuStats> {
-        let buf = self.cpus.get(cpu)?;
-        let reserved = buf.reserved.load(Ordering::Acquire);
-        let n = reserved.min(buf.slots.len());
-        let ready = buf.slots[..n]
-            .iter()
-            .filter(|s| s.meta.load(Ordering::Acquire) & META_READY != 0);
-        let (entries, oldest_ns) = ready.fold((0, None::<u64>), |(k, o), s| {
-            let ts = s.ts_ns.load(Ordering::Relaxed);
-            (k + 1, Some(o.map_or(ts, |o| o.min(ts))))
-        });
-        Some(CpuStats {
-            entries,
-            written: reserved,
-            lost: reserved.saturating_sub(buf.slots.len()),
-            oldest_ns,
-            capacity: buf.slots.len(),
-            event_bytes: core::mem::size_of::<Slot>(),
-        })
     }
 
     /// Every complete event, merged across CPUs in timestamp order (stable:
@@ -252,16 +219,6 @@ mod tests {
         let ips: Vec<usize> = b.events().iter().map(|e| e.ip).collect();
         assert_eq!(ips, [2, 3, 1]);
         assert_eq!(b.events()[0], ev(2, 10, 1));
-        let s = b.cpu_stats(0).unwrap();
-        assert_eq!(
-            (s.entries, s.written, s.lost, s.oldest_ns, s.capacity),
-            (2, 3, 1, Some(20), 2)
-        );
-        assert_eq!(s.size_bytes(), 2 * core::mem::size_of::<Slot>());
-        let mut both = s;
-        both.merge(&b.cpu_stats(1).unwrap());
-        assert_eq!((both.entries, both.oldest_ns), (3, Some(10)));
-        assert_eq!(b.cpu_stats(2), None);
         b.reset();
         assert_eq!((b.written(), b.lost(), b.events().len()), (0, 0, 0));
     }

@@ -30,12 +30,14 @@
 mod hcall;
 mod of;
 mod scenarios;
+mod smp;
 mod tracer;
 
 use super::ExitStatus;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 pub use hcall::{console_read, console_write};
+pub use smp::{cpu_id, cpu_idle, smp_start, timer_start};
 pub use tracer::{
     CORRUPT_SITE, FtraceArch, clock_ns, code_region, code_region_stubs_in_use, context,
     ftrace_arch, ftrace_sites, irq_restore, irq_save, scenario, sync_cores, text_write, trap_init,

@@ -8,7 +8,7 @@ usage() {
     cat <<'EOT'
 Usage: ./run-qemu.sh <x86_64|i686|ppc64> ["kernel command line"] [options]
 
-Builds the kernel (release by default), boots it under QEMU (TCG, one CPU)
+Builds the kernel (release by default), boots it under QEMU (TCG)
 with the console on stdout and exits with:
   0   the kernel printed "rftrace: success" and left QEMU with its success
       status (x86: isa-debug-exit 0x10 = QEMU status 33; ppc64: RTAS power-off)
@@ -26,26 +26,42 @@ Options:
                        nodynamic  mcount calls stay; mcount checks a function pointer
                        nofp       fentry without frame pointers (the fentry site
                                   needs no frame; mcount does)
-  --timeout SECONDS  kill QEMU after this long (default 60, or $RFTRACE_TIMEOUT)
+  --timeout SECONDS  kill QEMU after this long (default 60, or $RFTRACE_TIMEOUT;
+                     none for an interactive ftrace_shell)
+  --smp N            boot N CPUs (default 1); the kernel starts the
+                     secondary ones itself (boot line `cpus: N online`)
   --icount           tie guest time to instructions (-icount shift=0): one
                      nanosecond of guest time per instruction, for benchmarks
   --kernel PATH      boot this ELF instead of building one
   --print-command    print the QEMU command instead of running it
   -h, --help         this text
 
+Standard input goes to the guest's serial console (x86 COM1, ppc64 hypervisor
+console) when it is not a terminal, so a script can drive `ftrace_shell`:
+  printf 'echo function > current_tracer\nrun demo\ncat trace\nexit\n' |
+      ./run-qemu.sh x86_64 "ftrace_shell ftrace_filter=demo_*"
+With `ftrace_shell` the end of that input reaches the guest as a newline and
+Ctrl-D, which ends the shell like `exit`. From a terminal, the terminal is
+the console only with `ftrace_shell` (interactive use; no timeout unless
+--timeout is given); otherwise the guest gets no input. The shell echoes what
+it reads, so the output is a transcript.
+
 Kernel command line (Linux's option names where Linux has them):
   ftrace=function             start the function tracer at boot
   ftrace_filter=PATTERNS      trace only matching functions (demo_*,!demo_fib)
   ftrace_notrace=PATTERNS     never trace matching functions
   test=NAME                   run a test scenario (panic, ...)
+  ftrace_shell                after boot, a shell on the console over the
+                              tracefs files (echo > FILE, cat FILE, ls, run,
+                              help, exit)
 
 Missing QEMU or rustup components are installed when possible (root with
 apt), otherwise the exact commands to run are printed.
 EOT
 }
 
-arch="" cmdline="" have_cmdline=0 build_args=() timeout=${RFTRACE_TIMEOUT:-60}
-icount=0 kernel="" print_only=0
+arch="" cmdline="" have_cmdline=0 build_args=() timeout=${RFTRACE_TIMEOUT:-}
+icount=0 kernel="" print_only=0 smp=1
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -53,6 +69,7 @@ while (($#)); do
         --variant) build_args+=(--variant "${2:?--variant needs a value}"); shift ;;
         --timeout) timeout=${2:?--timeout needs a value}; shift ;;
         --icount) icount=1 ;;
+        --smp) smp=${2:?--smp needs a number}; shift ;;
         --kernel) kernel=${2:?--kernel needs a path}; shift ;;
         --print-command) print_only=1 ;;
         -*) echo "run-qemu: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -69,7 +86,19 @@ case "$arch" in
     "") usage >&2; exit 2 ;;
     *) echo "run-qemu: unknown arch '$arch' (x86_64, i686 or ppc64)" >&2; exit 2 ;;
 esac
-[[ $timeout =~ ^[0-9]+$ ]] || { echo "run-qemu: --timeout needs whole seconds" >&2; exit 2; }
+[[ -z $timeout || $timeout =~ ^[0-9]+$ ]] || { echo "run-qemu: --timeout needs whole seconds" >&2; exit 2; }
+[[ $smp =~ ^[1-8]$ ]] || { echo "run-qemu: --smp needs a number of CPUs from 1 to 8" >&2; exit 2; }
+
+# Where the guest's console input comes from (see --help).
+shell=0
+[[ " $cmdline " == *" ftrace_shell "* ]] && shell=1
+if [[ -t 0 ]]; then
+    if ((shell)); then input=terminal; else input=none; fi
+elif ((shell)); then input=script
+else input=stdin
+fi
+# An interactive session has no default time limit.
+[[ -z $timeout ]] && { if [[ $input == terminal ]]; then timeout=0; else timeout=60; fi; }
 
 "$ROOT/scripts/setup.sh" || exit 4
 
@@ -103,6 +132,7 @@ case "$arch" in
         ;;
 esac
 ((icount)) && qemu+=(-icount shift=0)
+((smp > 1)) && qemu+=(-smp "$smp")
 
 if ((print_only)); then
     printf '%q ' "${qemu[@]}"; echo
@@ -112,8 +142,17 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-# stdin from /dev/null: QEMU's stdio chardev must not steal the terminal.
-timeout --foreground -k 5 "$timeout" "${qemu[@]}" </dev/null 2> >(grep -v 'fw_cfg item names should be prefixed' >&2) | tee "$log"
+filter_stderr() { grep -v 'fw_cfg item names should be prefixed' >&2; }
+case "$input" in
+    # A terminal that is not for the guest: QEMU's stdio chardev must not
+    # steal it (raw mode).
+    none) timeout --foreground -k 5 "$timeout" "${qemu[@]}" </dev/null 2> >(filter_stderr) | tee "$log" ;;
+    terminal|stdin) timeout --foreground -k 5 "$timeout" "${qemu[@]}" 2> >(filter_stderr) | tee "$log" ;;
+    # The script, then a newline and Ctrl-D: the shell ends at the end of
+    # its input. A process substitution: nothing waits for it, so an input
+    # that never closes cannot keep the runner alive after QEMU exits.
+    script) timeout --foreground -k 5 "$timeout" "${qemu[@]}" < <(cat; printf '\n\004') 2> >(filter_stderr) | tee "$log" ;;
+esac
 status=${PIPESTATUS[0]}
 set -e
 

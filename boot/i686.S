@@ -38,8 +38,9 @@ _start:
 
     .section .bss
     .balign 16
-    /* Global: the panic backtrace (kernel/src/arch/x86/common.rs) reads
-     * frames only between these two. */
+    /* Global: the panic backtrace (kernel/src/arch/x86/common.rs) and
+     * kernel/src/arch/x86/callconv.rs bound their stack reads with these
+     * (the boot CPU runs on this stack, exceptions included). */
     .globl boot_stack, boot_stack_top
 boot_stack: .skip 64 * 1024
 boot_stack_top:

@@ -126,7 +126,7 @@ fn graph_per_call(cal: &Calibration) -> Option<(i64, i64, usize, usize, usize)> 
     let differ = with_engine(|e| {
         let _ = e.unregister_graph(g);
         let _ = e.clear_filter(g.ops());
-        e.check_all_nops()
+        e.check_all_nops().max(crate::tracing::sites_changed())
     });
     graph::reset();
     let expect = NG * (NG + 1) / 2;
@@ -281,7 +281,7 @@ pub fn run_bench() -> bool {
     ok &= unregister(ftr);
     function::set_recording(true);
     function::reset();
-    let differ = with_engine(|e| e.check_all_nops());
+    let differ = with_engine(|e| e.check_all_nops().max(crate::tracing::sites_changed()));
 
     let [empty, untraced, event, dispatch, list] =
         [empty, untraced, event, dispatch, list].map(|t| cal.insns(t));

@@ -13,31 +13,44 @@ use ftrace::{FtraceRegs, Ops, OpsFlags};
 
 use crate::demo;
 use crate::kprintln;
-use crate::options::Options;
 use crate::platform::{self, SHADOW_STACK_DEPTH};
 use crate::tracing::{self, Setup, with_engine};
 
 /// Runs the scenario `name` (`None`: not one of these).
-pub fn scenario(name: &str, o: &Options) -> Option<bool> {
+pub fn scenario(name: &str) -> Option<bool> {
     Some(match name {
         "graph-fib" => graph_fib(),
         "graph-deep" => graph_deep_scenario(),
-        "graph-corrupt" => graph_corrupt(o),
+        "graph-corrupt" => graph_corrupt(),
         "graph-abi" => graph_abi(),
-        "fprobe" => fprobe(o),
+        "fprobe" => fprobe(),
         _ => return None,
     })
 }
 
-/// Runs `work` with only the function_graph tracer, hooking `filter`.
-fn graph_only<R>(filter: &str, work: impl FnOnce() -> R) -> (R, usize) {
+/// What [`graph_only`] saw: the events and how many were lost, copied
+/// before the tracer stopped (stopping empties the buffers).
+struct Traced {
+    events: Vec<GraphEvent>,
+    lost: usize,
+}
+
+/// Runs `work` with only the function_graph tracer, hooking `filter`;
+/// returns its result, what was recorded and how many sites still differ
+/// from the nop afterwards.
+fn graph_only<R>(filter: &str, work: impl FnOnce() -> R) -> (R, Traced, usize) {
     let started = tracing::start(&Setup {
         graph: true,
         filter: Some(filter),
         ..Setup::default()
     });
     let r = work();
-    (r, tracing::stop(started))
+    tracing::pause();
+    let traced = Traced {
+        events: graph::events(),
+        lost: graph::lost(),
+    };
+    (r, traced, tracing::stop(started))
 }
 
 /// Calls of the naive Fibonacci recursion for `n`, counted apart from the
@@ -140,8 +153,8 @@ fn walk(events: &[GraphEvent]) -> Walk {
 /// of its two children's (leaves 0 or 1), durations nest.
 fn graph_fib() -> bool {
     const N: u64 = 20;
-    let (r, differ) = graph_only("demo_fib", || demo::demo_fib(black_box(N)));
-    let w = walk(&graph::events());
+    let (r, traced, differ) = graph_only("demo_fib", || demo::demo_fib(black_box(N)));
+    let w = walk(&traced.events);
     let calls = fib_calls(N) as usize;
     kprintln!(
         "graph-fib: demo_fib({N})={r}, {} entries, {} returns, max depth {}, {} unmatched, {} bad durations, {} bad values, {} lost",
@@ -151,7 +164,7 @@ fn graph_fib() -> bool {
         w.unmatched,
         w.bad_times,
         w.bad_values,
-        graph::lost()
+        traced.lost
     );
     kprintln!(
         "graph-fib: expected {calls} calls, max depth {}, result {}",
@@ -184,8 +197,8 @@ pub fn graph_deep(n: u64) -> u64 {
 fn graph_deep_scenario() -> bool {
     const N: u64 = 100;
     platform::reset_shadow_overruns();
-    let (r, differ) = graph_only("graph_deep", || graph_deep(black_box(N)));
-    let w = walk_counts(&graph::events());
+    let (r, traced, differ) = graph_only("graph_deep", || graph_deep(black_box(N)));
+    let w = walk_counts(&traced.events);
     let overruns = platform::shadow_overruns();
     let calls = N as usize + 1;
     let hooked = calls.min(SHADOW_STACK_DEPTH);
@@ -224,7 +237,7 @@ static CORRUPT_OPS: Ops = Ops::new(corrupt_return, OpsFlags::empty());
 /// skipped. The next hooked return (`demo_inner`'s) does not match the top
 /// frame: reported once, graph tracing stops, and every call still returns
 /// where it should (the demo's results are right).
-fn graph_corrupt(o: &Options) -> bool {
+fn graph_corrupt() -> bool {
     let started = tracing::start(&Setup {
         graph: true,
         filter: Some("demo_*"),
@@ -237,17 +250,17 @@ fn graph_corrupt(o: &Options) -> bool {
             .is_ok()
     });
     let (outer, fib) = tracing::workload();
-    let differ = with_engine(|e| {
-        let _ = e.unregister(&CORRUPT_OPS);
-        0
-    }) + tracing::stop(started);
+    let unregistered = with_engine(|e| e.unregister(&CORRUPT_OPS).is_ok());
+    tracing::pause();
     kprintln!("demo: outer={outer} fib={fib}");
     kprintln!(
         "graph-corrupt: {} return slot put back behind the tracer's back",
         UNDONE.load(Ordering::Relaxed)
     );
-    tracing::print_graph_trace(&o.graph_opts);
+    tracing::print_graph_trace();
+    let differ = tracing::stop(started);
     registered
+        && unregistered
         && (outer, fib) == (12, 55)
         && differ == 0
         && fgraph::is_stopped()
@@ -298,8 +311,8 @@ fn abi_calls() -> (u128, u64, f64) {
 /// return, with `graph_args10`'s value.
 fn graph_abi() -> bool {
     let plain = abi_calls();
-    let (traced, differ) = graph_only("graph_*", abi_calls);
-    let ev = graph::events();
+    let (traced, seen, differ) = graph_only("graph_*", abi_calls);
+    let ev = seen.events;
     let rets: Vec<&GraphEvent> = ev.iter().filter(|e| e.kind == GraphKind::Return).collect();
     let args10 = with_engine(|e| {
         rets.iter()
@@ -358,7 +371,7 @@ static PROBE: GraphOps = GraphOps::new(probe_entry, probe_return, 0);
 /// at 3, exactly the tracer's depths (a second frame per call would
 /// double them); its exit handler sees `demo_leaf` return `2x + 1` for
 /// x = 0, 1, 2. The tracer's own output is unchanged.
-fn fprobe(o: &Options) -> bool {
+fn fprobe() -> bool {
     PROBE_LOG.lock().clear();
     let started = tracing::start(&Setup {
         graph: true,
@@ -373,7 +386,7 @@ fn fprobe(o: &Options) -> bool {
     });
     let (outer, fib) = tracing::workload();
     let unreg = with_engine(|e| e.unregister_graph(&PROBE).is_ok());
-    let differ = tracing::stop(started);
+    tracing::pause();
     kprintln!("demo: outer={outer} fib={fib}");
     let log = core::mem::take(&mut *PROBE_LOG.lock());
     let names: Vec<(alloc::string::String, usize, bool, usize)> = with_engine(|e| {
@@ -411,7 +424,8 @@ fn fprobe(o: &Options) -> bool {
         if depths_ok { "inner 2 leaf 3" } else { "WRONG" },
         leaf_values
     );
-    tracing::print_graph_trace(&o.graph_opts);
+    tracing::print_graph_trace();
+    let differ = tracing::stop(started);
     registered
         && unreg
         && depths_ok

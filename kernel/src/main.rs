@@ -2,14 +2,16 @@
 //! command line and exercises the `ftrace` crate on a small demo workload.
 //!
 //! Everything arch-specific and every `unsafe` block lives in [`arch`] and
-//! [`platform`]; the scenarios here, in [`tracing`] and in [`demo`] are safe
-//! code.
+//! [`platform`]; the scenarios here, in [`tracing`], in [`demo`] and (x86)
+//! in `abi` are safe code.
 #![no_std]
 #![no_main]
 #![feature(patchable_function_entry)]
 
 extern crate alloc;
 
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+mod abi;
 mod arch;
 mod backtrace;
 mod bench;
@@ -18,6 +20,9 @@ mod demo;
 mod graph_tests;
 mod options;
 mod platform;
+mod shell;
+mod smp;
+mod stress;
 mod tracing;
 
 use arch::ExitStatus;
@@ -26,7 +31,14 @@ use options::Options;
 /// `test=` scenarios every arch runs (arch backends add their own through
 /// `arch::scenario`).
 const SCENARIOS: &[&str] = &[
-    "panic", "toggle", "redirect", "corrupt", "region", "direct", "bench",
+    "panic",
+    "toggle",
+    "redirect",
+    "corrupt",
+    "region",
+    "direct",
+    "bench",
+    "smp-stress",
 ];
 
 /// Entry from the arch boot code, with the command line as the boot protocol
@@ -54,9 +66,22 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
         unexpected
     );
 
+    let cpus = smp::init(smp::MAX_CPUS);
+    kprintln!("cpus: {cpus} online");
+
     arch::trap_init();
     let corrupt = opts.test == Some("corrupt");
-    let mut ok = tracing::init(corrupt) && (unexpected == 0 || corrupt);
+    let mut ok = tracing::init(corrupt, &opts) && (unexpected == 0 || corrupt);
+
+    if opts.shell {
+        if let Some(t) = opts.test {
+            log::warn!("cmdline: test={t} ignored: ftrace_shell runs instead");
+        }
+        // The boot options are writes to the same files the shell uses;
+        // the tracers they start keep running.
+        let _ = tracing::start(&tracing::Setup::from_options(&opts));
+        finish(shell::run(ok))
+    }
 
     ok &= match opts.test {
         Some("panic") => {
@@ -68,8 +93,9 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
         Some("region") => tracing::run_region(),
         Some("direct") => tracing::run_direct(),
         Some("bench") => bench::run_bench(),
+        Some("smp-stress") => stress::run(),
         Some(name) if name.starts_with("graph-") || name == "fprobe" => {
-            match graph_tests::scenario(name, &opts) {
+            match graph_tests::scenario(name) {
                 Some(r) => r,
                 None => {
                     log::warn!("cmdline: unknown test '{name}' ignored");
@@ -119,5 +145,6 @@ fn finish(ok: bool) -> ! {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     console::panic_print(info);
     backtrace::print(&mut console::Raw);
+    tracing::dump_on_oops(&mut console::Raw, arch::cpu_id());
     arch::exit(ExitStatus::Failure)
 }

@@ -97,13 +97,13 @@ pub type KernelPlatform = ftrace::platform::FnPlatform;
 /// maintenance; `sync_cores` executes a serialising instruction on the only
 /// CPU.
 pub static PLATFORM: KernelPlatform = ftrace::platform::FnPlatform {
-    cpu_id: cpu_zero,
-    nr_cpus: one_cpu,
+    cpu_id: crate::arch::cpu_id,
+    nr_cpus: crate::smp::online,
     clock_ns: crate::arch::clock_ns,
     context: crate::arch::context,
     text_write: crate::arch::text_write,
     sync_cores: crate::arch::sync_cores,
-    shadow_stack: shadow_stack,
+    shadow_stack,
 };
 
 /// Frames of each CPU's shadow return stack (function_graph): deeper
@@ -111,13 +111,14 @@ pub static PLATFORM: KernelPlatform = ftrace::platform::FnPlatform {
 pub const SHADOW_STACK_DEPTH: usize = 64;
 
 /// One shadow return stack per CPU: this kernel has no tasks, so the CPU's
-/// single thread of execution owns it.
-static SHADOW_STACKS: [ShadowStack<[FrameSlot; SHADOW_STACK_DEPTH]>; 1] =
-    [const { ShadowStack::new() }; 1];
+/// single thread of execution owns it (interrupts nest on it and leave it
+/// as they found it).
+static SHADOW_STACKS: [ShadowStack<[FrameSlot; SHADOW_STACK_DEPTH]>; crate::smp::MAX_CPUS] =
+    [const { ShadowStack::new() }; crate::smp::MAX_CPUS];
 
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 fn shadow_stack() -> Option<&'static ShadowStack> {
-    Some(&SHADOW_STACKS[0])
+    SHADOW_STACKS.get(crate::arch::cpu_id()).map(|s| &**s)
 }
 
 /// Calls not hooked because a shadow stack was full, over all CPUs.
@@ -159,14 +160,35 @@ pub fn undo_return_hook(regs: &ftrace::FtraceRegs) -> bool {
     }
 }
 
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-fn cpu_zero() -> usize {
-    0
+/// Bytes of the heap in use (to check that tracing leaks nothing).
+pub fn heap_used() -> usize {
+    HEAP.lock().used()
 }
 
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-fn one_cpu() -> usize {
-    1
+/// Reads `buf.len()` bytes of kernel text at `addr`, a site the engine
+/// knows (an independent snapshot of what the engine patches).
+pub fn read_text(addr: usize, buf: &mut [u8]) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        // SAFETY: callers pass record addresses of the engine (kernel text,
+        // mapped and readable) and lengths within the site or stub.
+        *b = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
+    }
+}
+
+/// Reads `len` bytes of text at `addr` as an instruction, through the
+/// tracer's platform: for checks of sites and stubs apart from the engine.
+pub fn read_insn(addr: usize, len: usize) -> Result<ftrace::Insn, ftrace::PatchError> {
+    // SAFETY: callers pass addresses of records or stubs the engine and
+    // the arch backend handed out: kernel text, mapped and readable.
+    unsafe { ftrace::arch::read_text(&PLATFORM, addr, len) }
+}
+
+/// A record for the site-table entry `entry`, made outside the engine
+/// (`test=corrupt` damages the site before the engine starts).
+pub fn site_record(entry: usize) -> ftrace::Record {
+    // SAFETY: `entry` comes from the kernel's site table (the caller finds
+    // it there), and no engine is patching yet.
+    unsafe { ftrace::Record::from_site(entry) }
 }
 
 /// Overwrites the site at `addr` with `bytes` without any check: the

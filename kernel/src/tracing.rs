@@ -1,16 +1,20 @@
 //! The tracing half of the test kernel: builds the engine over the linked
 //! site table, applies the command line (`ftrace=`, `ftrace_filter=`,
-//! `ftrace_notrace=`) and runs the `test=` scenarios. Safe code only: the
-//! unsafe parts are in [`crate::platform`] and [`crate::arch`].
+//! `ftrace_notrace=`, `trace_options=`, `trace_clock=`, ...) as writes to
+//! the tracefs files of `ftrace::control` (the shell's path too) and runs
+//! the `test=` scenarios. Safe code only: the unsafe parts are in
+//! [`crate::platform`] and [`crate::arch`].
 
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+use ftrace::control::{Control, ControlState, Tracers};
 use ftrace::tracer::function;
-use ftrace::tracer::graph::{self, GraphFilters, GraphOptions};
-use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, Record, SiteState};
+use ftrace::tracer::graph::{self, GraphOptions};
+use ftrace::tracer::output::TraceOptions;
+use ftrace::{Arch, Ftrace, FtraceRegs, Ops, OpsFlags, SiteState};
 use ftrace_abi::symtab::SymbolTable;
 
 use crate::arch;
@@ -22,6 +26,97 @@ use crate::platform::{self, KernelPlatform, PLATFORM};
 pub type Engine = Ftrace<arch::FtraceArch, KernelPlatform>;
 
 static ENGINE: spin::Once<spin::Mutex<Engine>> = spin::Once::new();
+
+/// The tracefs files over this kernel's engine.
+pub type Files<'a> = Control<'a, arch::FtraceArch, KernelPlatform>;
+
+/// The tracefs state between commands (locked after [`ENGINE`]).
+static CONTROL: spin::Once<spin::Mutex<ControlState>> = spin::Once::new();
+
+/// The symbol table, for printing without the engine's lock (the panic
+/// path).
+static SYMBOLS: spin::Once<ftrace::Symbols> = spin::Once::new();
+
+/// `ftrace_dump_on_oops` (orig_cpu?) and the output options to use then.
+static DUMP_ON_OOPS: spin::Once<(Option<bool>, TraceOptions, GraphOptions)> = spin::Once::new();
+
+/// The panic path's trace dump (`ftrace_dump_on_oops`): prints the
+/// buffers, all CPUs' or only `cpu`'s with `=orig_cpu`, to `w` (a writer
+/// that takes no lock). Does nothing unless the option was given.
+pub fn dump_on_oops(w: &mut dyn core::fmt::Write, cpu: usize) {
+    let (Some((Some(orig_cpu), text, gopts)), Some(symbols)) = (DUMP_ON_OOPS.get(), SYMBOLS.get())
+    else {
+        return;
+    };
+    function::set_recording(false);
+    graph::set_recording(false);
+    let _ = writeln!(w, "ftrace: dumping the trace buffers (ftrace_dump_on_oops)");
+    let keep = |c: u32| !*orig_cpu || c as usize == cpu;
+    if function::written() > 0 {
+        let events: Vec<_> = function::events()
+            .into_iter()
+            .filter(|e| keep(e.cpu))
+            .collect();
+        let stats: Vec<_> = (0..crate::smp::online()).map(function::cpu_stats).collect();
+        let _ = ftrace::tracer::output::write_function_trace(w, &events, &stats, symbols, text);
+    }
+    if graph::written() > 0 {
+        let events: Vec<_> = graph::events()
+            .into_iter()
+            .filter(|e| keep(e.cpu))
+            .collect();
+        let _ = graph::write_graph(w, &events, symbols, gopts, crate::smp::online());
+    }
+}
+
+/// Writes the binary dump (`trace_dump=binary`) of both tracers' buffers,
+/// with the clock and the options the tracefs files hold.
+pub fn print_binary_dump() {
+    use ftrace::tracer::dump::{DumpInfo, Section, write_binary};
+    let mut sections = Vec::new();
+    if let Some(r) = function::ring() {
+        sections.push(Section {
+            tag: *b"FUNC",
+            ring: r,
+        });
+    }
+    if let Some(r) = graph::ring() {
+        sections.push(Section {
+            tag: *b"GRPH",
+            ring: r,
+        });
+    }
+    let (text, graph_options) = with_control(|c| (c.text_options(), *c.state().graph_options()));
+    let info = DumpInfo {
+        arch: arch::NAME,
+        clock: ftrace::tracer::clock::get().name(),
+        symtab: {
+            let b = platform::symtab_bytes();
+            let used = SymbolTable::parse(b).map_or(0, |t| t.encoded_len());
+            &b[..used]
+        },
+        graph_options: graph_options.bits(),
+        trace_options: text.bits(),
+    };
+    let mut out = String::new();
+    let _ = write_binary(&mut out, &info, &sections);
+    crate::console::write_bytes(out.as_bytes());
+}
+
+/// Every boot site's bytes right after the engine prepared them, read apart
+/// from the engine: what "back to the nop" is checked against.
+static SNAPSHOT: spin::Once<Vec<(usize, ftrace::Insn)>> = spin::Once::new();
+
+/// Sites whose bytes differ from [`SNAPSHOT`]: independent evidence that
+/// disabling restored every site (the engine's own `check_all_nops` judges
+/// with its own expected bytes).
+pub fn sites_changed() -> usize {
+    SNAPSHOT.get().map_or(0, |snap| {
+        snap.iter()
+            .filter(|(ip, insn)| platform::read_insn(*ip, insn.len()).as_ref() != Ok(insn))
+            .count()
+    })
+}
 
 /// Events the function tracer keeps per CPU.
 pub const EVENTS_PER_CPU: usize = 64 * 1024;
@@ -36,10 +131,21 @@ pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
     f(&mut engine.lock())
 }
 
+/// Runs `f` with the tracefs files (after [`init`]).
+pub fn with_control<R>(f: impl FnOnce(&mut Files<'_>) -> R) -> R {
+    let engine = ENGINE.get().expect("tracing::init not called");
+    let state = CONTROL.get().expect("tracing::init not called");
+    let mut e = engine.lock();
+    let mut st = state.lock();
+    f(&mut Control::new(&mut e, &mut st))
+}
+
 /// Builds the engine, prepares every site and prints the boot summary:
 /// failures (one line each), `ftrace: N sites, M failed` and the symbol
 /// self-test. With `corrupt`, one site (`demo_fib`'s) is damaged first.
-pub fn init(corrupt: bool) -> bool {
+/// Allocates the tracers' buffers (`trace_buf_size=`) and writes the
+/// shared options to their files.
+pub fn init(corrupt: bool, o: &crate::options::Options) -> bool {
     let sites = arch::ftrace_sites();
     if corrupt {
         corrupt_site(&sites, demo::demo_fib as *const () as usize);
@@ -51,16 +157,53 @@ pub fn init(corrupt: bool) -> bool {
             None
         }
     };
-    let mut engine = Ftrace::new(arch::ftrace_arch(), &PLATFORM, sites, symbols);
+    let mut engine = match Ftrace::new(arch::ftrace_arch(), &PLATFORM, sites, symbols) {
+        Ok(e) => e,
+        Err(err) => {
+            log::error!("{err}");
+            return false;
+        }
+    };
     let report = engine.init();
     for f in &report.failed {
         kprintln!("{f}");
     }
     kprintln!("{report}");
     let ok = symbol_self_test(&engine);
-    function::init(&PLATFORM, EVENTS_PER_CPU);
-    graph::init(&PLATFORM, GRAPH_EVENTS_PER_CPU);
+    let len = engine.arch().nop_insn().len();
+    SNAPSHOT.call_once(|| {
+        engine
+            .sites()
+            .iter()
+            .filter_map(|r| Some((r.ip(), platform::read_insn(r.ip(), len).ok()?)))
+            .collect()
+    });
+    // Addresses are stored as 32-bit offsets from the lowest traced site.
+    let text_base = engine.sites().first().map_or(0, |r| r.ip() & !0xfff);
+    match o.buf_size {
+        Some(bytes) => {
+            function::init_bytes(&PLATFORM, bytes, text_base);
+            graph::init_bytes(&PLATFORM, bytes, text_base);
+        }
+        None => {
+            function::init(&PLATFORM, EVENTS_PER_CPU, text_base);
+            graph::init(&PLATFORM, GRAPH_EVENTS_PER_CPU, text_base);
+        }
+    }
+    SYMBOLS.call_once(|| *engine.symbols());
     ENGINE.call_once(|| spin::Mutex::new(engine));
+    CONTROL.call_once(|| spin::Mutex::new(ControlState::new()));
+    // The options every tracer shares are writes to their files, checked
+    // by `crate::options` already: `trace_options=` (display, overwrite,
+    // funcgraph-irqs), then `trace_clock=`.
+    let (text, graph_opts) = with_control(|c| {
+        for name in &o.trace_options {
+            write_logged(c, "trace_options", name, "trace_options");
+        }
+        write_logged(c, "trace_clock", o.clock, "trace_clock");
+        (c.text_options(), *c.state().graph_options())
+    });
+    DUMP_ON_OOPS.call_once(|| (o.dump_on_oops, text, graph_opts));
     ok
 }
 
@@ -73,13 +216,13 @@ fn corrupt_site(sites: &[usize], func: usize) {
         log::error!("test=corrupt: no site for demo_fib");
         return;
     };
-    let mut rec = Record::new(entry);
+    let mut rec = platform::site_record(entry);
     let a = arch::ftrace_arch();
     if let Err(e) = a.init_site(&PLATFORM, &mut rec) {
         log::error!("test=corrupt: site of demo_fib not ready: {e}");
         return;
     }
-    platform::corrupt_text(rec.ip, arch::CORRUPT_SITE);
+    platform::corrupt_text(rec.ip(), arch::CORRUPT_SITE);
 }
 
 /// `demo_leaf`'s address resolves to its name and the name back to it.
@@ -108,84 +251,24 @@ fn symbol_self_test(engine: &Engine) -> bool {
     }
 }
 
-/// Applies `ftrace_filter=` / `ftrace_notrace=` to `ops`. Bad patterns are
-/// reported (the engine names them) and tracing goes on without them.
-///
-/// Returns false when the filter could not be applied: the caller then does
-/// not start the tracer, since tracing every function is not what a user
-/// who asked for a narrow filter wants. A bad notrace list only loses the
-/// exclusions, so tracing goes on.
-fn apply_filters(
-    e: &mut Engine,
-    ops: &'static Ops,
-    filter: Option<&str>,
-    notrace: Option<&str>,
-) -> bool {
-    let mut ok = true;
-    if let Some(f) = filter
-        && let Err(err) = e.set_filter(ops, f)
-    {
-        log::warn!("ftrace_filter: {err}");
-        ok = false;
-    }
-    if let Some(n) = notrace
-        && let Err(err) = e.set_notrace(ops, n)
-    {
-        log::warn!("ftrace_notrace: {err}");
-    }
-    ok
-}
-
-/// Registers the function tracer with the filters, runs `work`, unregisters
-/// and returns how many sites still differ from the nop.
-pub fn trace_function<R>(
-    filter: Option<&str>,
-    notrace: Option<&str>,
-    work: impl FnOnce() -> R,
-) -> (R, usize) {
-    let ops = function::ops();
-    let registered = with_engine(|e| {
-        if !apply_filters(e, ops, filter, notrace) {
-            log::warn!("ftrace: function tracer not started: ftrace_filter was not applied");
-            return false;
-        }
-        match e.register(ops) {
-            Ok(()) => true,
-            Err(err) => {
-                log::error!("ftrace: cannot start the function tracer: {err}");
-                false
-            }
-        }
-    });
-    let r = work();
-    let differ = with_engine(|e| {
-        if registered && let Err(err) = e.unregister(ops) {
-            log::error!("ftrace: cannot stop the function tracer: {err}");
-        }
-        e.check_all_nops()
-    });
-    (r, differ)
-}
-
-/// What `ftrace=` and its options ask for (see [`crate::options`]).
+/// What `ftrace=` and its options ask for (see [`crate::options`]): each
+/// becomes a write to the tracefs file of the same meaning.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Setup<'a> {
     /// Run the function tracer.
     pub function: bool,
     /// Run the function_graph tracer.
     pub graph: bool,
-    /// `ftrace_filter=` (both tracers).
+    /// `ftrace_filter=`: `set_ftrace_filter` (both tracers).
     pub filter: Option<&'a str>,
-    /// `ftrace_notrace=` (both tracers).
+    /// `ftrace_notrace=`: `set_ftrace_notrace` (both tracers).
     pub notrace: Option<&'a str>,
-    /// `ftrace_graph_filter=`.
+    /// `ftrace_graph_filter=`: `set_graph_function`.
     pub graph_filter: Option<&'a str>,
-    /// `ftrace_graph_notrace=`.
+    /// `ftrace_graph_notrace=`: `set_graph_notrace`.
     pub graph_notrace: Option<&'a str>,
-    /// `ftrace_graph_max_depth=`.
-    pub max_depth: usize,
-    /// `trace_options=nofuncgraph-irqs`.
-    pub skip_irqs: bool,
+    /// `ftrace_graph_max_depth=`: `max_graph_depth`.
+    pub max_depth: Option<&'a str>,
 }
 
 impl<'a> Setup<'a> {
@@ -199,124 +282,112 @@ impl<'a> Setup<'a> {
             graph_filter: o.graph_filter,
             graph_notrace: o.graph_notrace,
             max_depth: o.max_depth,
-            skip_irqs: o.skip_irqs,
         }
     }
 }
 
-/// Which tracers [`start`] registered.
+/// Which tracers [`start`] started.
 #[derive(Debug, Clone, Copy, Default)]
-#[must_use = "stop() unregisters what start() registered"]
-pub struct Started {
-    function: bool,
-    graph: bool,
+#[must_use = "stop() stops what start() started"]
+pub struct Started(Tracers);
+
+/// Writes `value` to `file`, logging `option: error` when it fails.
+fn write_logged(c: &mut Files<'_>, file: &str, value: &str, option: &str) -> bool {
+    c.write(file, value, false)
+        .map_err(|e| log::warn!("{option}: {e}"))
+        .is_ok()
 }
 
-/// The function_graph tracer's own filters from `setup`: `None` when
-/// `ftrace_graph_filter=` could not be applied (the tracer is then not
-/// started: tracing everything is not what was asked). A bad
-/// `ftrace_graph_notrace=` only loses the exclusions.
-fn graph_filters(e: &Engine, setup: &Setup<'_>) -> Option<GraphFilters> {
-    let mut f = GraphFilters {
-        max_depth: setup.max_depth,
-        skip_irqs: setup.skip_irqs,
-        ..GraphFilters::default()
-    };
-    if let Some(p) = setup.graph_filter {
-        match e.match_set(p) {
-            Ok(set) => f.functions = Some(set),
-            Err(err) => {
-                log::warn!("ftrace_graph_filter: {err}");
-                return None;
-            }
-        }
-    }
-    if let Some(p) = setup.graph_notrace {
-        match e.match_set(p) {
-            Ok(set) => f.notrace = Some(set),
-            Err(err) => log::warn!("ftrace_graph_notrace: {err}"),
-        }
-    }
-    Some(f)
-}
-
-/// Empties the buffers and registers the tracers `setup` asks for, with
-/// their filters. A tracer whose filter cannot be applied is not started
-/// (reported).
+/// Applies `setup` through the tracefs files (one implementation for the
+/// command line, the shell and the scenarios): empties the trace, writes
+/// the filter files, then `current_tracer` (`trace_options=` and
+/// `trace_clock=` were written once, by [`init`]). A tracer whose
+/// filter cannot be applied is not started (reported): tracing everything
+/// is not what a user who asked for a narrow filter wants. A bad notrace
+/// list only loses the exclusions.
 pub fn start(setup: &Setup<'_>) -> Started {
-    function::reset();
-    graph::reset();
-    with_engine(|e| {
-        let mut started = Started::default();
-        if setup.function {
-            let ops = function::ops();
-            started.function = if !apply_filters(e, ops, setup.filter, setup.notrace) {
-                log::warn!("ftrace: function tracer not started: ftrace_filter was not applied");
-                false
-            } else {
-                e.register(ops)
-                    .map_err(|err| log::error!("ftrace: cannot start the function tracer: {err}"))
-                    .is_ok()
-            };
+    with_control(|c| {
+        let _ = c.write("trace", "", false);
+        let filter_ok = setup
+            .filter
+            .is_none_or(|f| write_logged(c, "set_ftrace_filter", f, "ftrace_filter"));
+        if let Some(n) = setup.notrace {
+            write_logged(c, "set_ftrace_notrace", n, "ftrace_notrace");
         }
+        if setup.function && !filter_ok {
+            log::warn!("ftrace: function tracer not started: ftrace_filter was not applied");
+        }
+        let mut graph_ok = true;
         if setup.graph {
-            let g = graph::ops();
-            let filters = graph_filters(e, setup);
-            started.graph = if !apply_filters(e, g.ops(), setup.filter, setup.notrace) {
+            if let Some(p) = setup.graph_filter {
+                graph_ok = write_logged(c, "set_graph_function", p, "ftrace_graph_filter");
+            }
+            if let Some(p) = setup.graph_notrace {
+                write_logged(c, "set_graph_notrace", p, "ftrace_graph_notrace");
+            }
+            if let Some(d) = setup.max_depth {
+                write_logged(c, "max_graph_depth", d, "ftrace_graph_max_depth");
+            }
+            if !filter_ok {
                 log::warn!(
                     "ftrace: function_graph tracer not started: ftrace_filter was not applied"
                 );
-                false
-            } else if let Some(f) = filters {
-                match graph::configure(f)
-                    .map_err(|err| err.to_string())
-                    .and_then(|()| e.register_graph(g).map_err(|err| err.to_string()))
-                {
-                    Ok(()) => true,
-                    Err(err) => {
-                        log::error!("ftrace: cannot start the function_graph tracer: {err}");
-                        false
-                    }
-                }
-            } else {
+            } else if !graph_ok {
                 log::warn!(
                     "ftrace: function_graph tracer not started: ftrace_graph_filter was not applied"
                 );
-                false
-            };
+            }
         }
-        started
+        let want = Tracers {
+            function: setup.function && filter_ok,
+            graph: setup.graph && filter_ok && graph_ok,
+        };
+        match c.set_tracers(want) {
+            Ok(()) => Started(want),
+            Err(err) => {
+                log::error!("ftrace: cannot start the {want} tracer: {err}");
+                Started(Tracers::NOP)
+            }
+        }
     })
 }
 
-/// Unregisters what [`start`] registered; returns how many sites still
-/// differ from the nop.
+/// Stops recording (`tracing_on` 0) without touching any site: the trace
+/// can then be printed without the printing showing in it.
+pub fn pause() {
+    with_control(|c| {
+        let _ = c.write("tracing_on", "0", false);
+    });
+}
+
+/// Writes `nop` to `current_tracer` (which, as in Linux, empties the
+/// buffers: print or copy the trace first) and `1` to `tracing_on`;
+/// returns how many sites still differ from the nop.
 pub fn stop(started: Started) -> usize {
-    with_engine(|e| {
-        if started.function
-            && let Err(err) = e.unregister(function::ops())
-        {
-            log::error!("ftrace: cannot stop the function tracer: {err}");
+    with_control(|c| {
+        if let Err(err) = c.write("current_tracer", "nop", false) {
+            log::error!("ftrace: cannot stop the {} tracer: {err}", started.0);
         }
-        if started.graph
-            && let Err(err) = e.unregister_graph(graph::ops())
-        {
-            log::error!("ftrace: cannot stop the function_graph tracer: {err}");
-        }
-        e.check_all_nops()
+        let _ = c.write("tracing_on", "1", false);
+        c.engine().check_all_nops().max(sites_changed())
     })
 }
 
-/// Prints the function_graph tracer's buffer in Linux's format, then its
-/// counters (recursions refused, events lost, calls not hooked because the
-/// shadow stack was full) and, if one happened, the return mismatch that
-/// stopped it.
-pub fn print_graph_trace(opts: &GraphOptions) {
+/// Prints the trace of `tracers` as the `trace` file shows it.
+fn print_trace(tracers: Tracers) {
     let mut out = String::new();
-    with_engine(|e| {
-        let _ = graph::write_trace(&mut out, e.symbols(), opts);
+    with_control(|c| {
+        let _ = c.write_trace(tracers, &mut out);
     });
     crate::console::write_bytes(out.as_bytes());
+}
+
+/// Prints the function_graph tracer's buffer in Linux's format (with the
+/// `trace_options` display options), then its counters (recursions
+/// refused, events lost, calls not hooked because the shadow stack was
+/// full) and, if one happened, the return mismatch that stopped it.
+pub fn print_graph_trace() {
+    print_trace(Tracers::FUNCTION_GRAPH);
     let refused = with_engine(|e| e.recursions());
     kprintln!(
         "function_graph: {} recursions refused, {} events lost, {} overruns",
@@ -340,25 +411,25 @@ pub fn print_graph_trace(opts: &GraphOptions) {
 pub fn run_tracers(o: &crate::options::Options) -> bool {
     let started = start(&Setup::from_options(o));
     let (outer, fib) = workload();
-    let differ = stop(started);
+    pause();
     kprintln!("demo: outer={outer} fib={fib}");
     if o.function {
         print_function_trace();
     }
     if o.graph {
-        print_graph_trace(&o.graph_opts);
+        print_graph_trace();
     }
+    if o.dump_binary {
+        print_binary_dump();
+    }
+    let differ = stop(started);
     differ == 0 && !with_engine(|e| e.is_killed())
 }
 
 /// Prints the function tracer's buffer in Linux's format, then the
 /// recursion and loss counters.
 pub fn print_function_trace() {
-    let mut out = String::new();
-    with_engine(|e| {
-        let _ = function::write_trace(&mut out, e.symbols());
-    });
-    crate::console::write_bytes(out.as_bytes());
+    print_trace(Tracers::FUNCTION);
     let refused = with_engine(|e| e.recursions());
     kprintln!(
         "ftrace: {} recursions refused, {} events lost",
@@ -380,9 +451,16 @@ pub fn workload() -> (u64, u64) {
 pub fn run_toggle(filter: Option<&str>, notrace: Option<&str>) -> bool {
     let mut ok = true;
     for round in 1..=2 {
-        function::reset();
-        let ((outer, fib), differ) = trace_function(filter, notrace, workload);
+        let started = start(&Setup {
+            function: true,
+            filter,
+            notrace,
+            ..Setup::default()
+        });
+        let (outer, fib) = workload();
+        pause();
         let events = function::events().len();
+        let differ = stop(started);
         kprintln!(
             "toggle {round}: outer={outer} fib={fib}, {events} events, {differ} sites differ from nop after disable"
         );
@@ -420,7 +498,7 @@ pub fn run_redirect() -> bool {
     kprintln!("redirect on: outer={outer} fib={fib}");
     let differ = with_engine(|e| {
         let _ = e.unregister(&REDIRECT_OPS);
-        e.check_all_nops()
+        e.check_all_nops().max(sites_changed())
     });
     let (outer2, fib2) = workload();
     kprintln!("redirect off: outer={outer2} fib={fib2}, {differ} sites differ from nop");
@@ -482,7 +560,7 @@ pub fn run_region() -> bool {
     let ips: Vec<usize> = with_engine(|e| {
         (0..e.len())
             .filter(|&i| e.record_region(i) == Some(report.id))
-            .map(|i| e.records()[i].ip)
+            .map(|i| e.sites()[i].ip())
             .collect()
     });
     let traced = region_workload();
@@ -496,7 +574,7 @@ pub fn run_region() -> bool {
         let nop = e.arch().nop_insn();
         let differ = ips
             .iter()
-            .filter(|&&ip| ftrace::arch::read_insn(&PLATFORM, ip, nop.len()) != Ok(nop))
+            .filter(|&&ip| crate::platform::read_insn(ip, nop.len()) != Ok(nop))
             .count();
         (r, differ)
     });
@@ -513,7 +591,7 @@ pub fn run_region() -> bool {
         if let Err(err) = e.unregister(ops) {
             kprintln!("region: cannot stop the function tracer: {err}");
         }
-        e.check_all_nops()
+        e.check_all_nops().max(sites_changed())
     });
     print_function_trace();
     removed.is_ok()
@@ -620,7 +698,7 @@ pub fn run_direct() -> bool {
         let _ = e
             .unregister(&DIRECT_A)
             .map_err(|err| log::error!("direct: {err}"));
-        e.check_all_nops()
+        e.check_all_nops().max(sites_changed())
     });
     kprintln!("direct: {differ} sites differ from nop after unregister");
     ok && differ == 0

@@ -116,17 +116,53 @@ pub fn boot_variant(arch: &str, variant: &str, cmdline: &[u8]) -> Boot {
 /// Boots a build variant of `arch` with `cmdline` and extra `run-qemu.sh`
 /// options (e.g. `--icount`).
 pub fn boot_with(arch: &str, variant: &str, cmdline: &[u8], runner_args: &[&str]) -> Boot {
+    run(arch, variant, cmdline, runner_args, None)
+}
+
+/// Boots the default variant of `arch` with `cmdline`, `input` piped into
+/// `run-qemu.sh` (the guest's console input: an `ftrace_shell` script).
+pub fn boot_input(arch: &str, cmdline: &[u8], input: &[u8]) -> Boot {
+    run(arch, "fentry", cmdline, &[], Some(input))
+}
+
+fn run(
+    arch: &str,
+    variant: &str,
+    cmdline: &[u8],
+    runner_args: &[&str],
+    input: Option<&[u8]>,
+) -> Boot {
+    use std::io::Write;
     use std::os::unix::ffi::OsStrExt;
+    use std::process::Stdio;
     let elf = kernel(arch, variant);
-    let out = Command::new(root().join("run-qemu.sh"))
-        .arg(arch)
+    let mut cmd = Command::new(root().join("run-qemu.sh"));
+    cmd.arg(arch)
         .arg(std::ffi::OsStr::from_bytes(cmdline))
         .arg("--kernel")
         .arg(&elf)
         .args(["--timeout", &BOOT_TIMEOUT.to_string()])
         .args(runner_args)
-        .output()
-        .expect("cannot run run-qemu.sh");
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = match input {
+        None => cmd.output().expect("cannot run run-qemu.sh"),
+        Some(bytes) => {
+            let mut child = cmd
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("cannot run run-qemu.sh");
+            let mut stdin = child.stdin.take().expect("stdin is piped");
+            let bytes = bytes.to_vec();
+            // Written from a thread: the guest reads while it prints.
+            let writer = std::thread::spawn(move || {
+                let _ = stdin.write_all(&bytes);
+            });
+            let out = child.wait_with_output().expect("run-qemu.sh did not end");
+            let _ = writer.join();
+            out
+        }
+    };
     let outcome = match out.status.code() {
         Some(0) => Outcome::Success,
         Some(1) => Outcome::Failure,
@@ -210,6 +246,121 @@ pub fn assert_lines(boot: &Boot, expected: &[&str]) {
         lines.join("\n"),
         boot.stderr
     );
+    assert_timestamps_monotonic(&lines);
+}
+
+/// Function-tracer lines (`... [001] ..... 12.345678: f <-g`): the CPU and
+/// the timestamp in microseconds.
+pub fn event_cpu_and_time(line: &str) -> Option<(u32, u64)> {
+    let rest = line.split_once(" [")?.1;
+    let (cpu, rest) = rest.split_once("] ")?;
+    let cpu: u32 = cpu.parse().ok()?;
+    let ts = rest.get(6..)?.trim_start().split(':').next()?;
+    let (s, us) = ts.split_once('.')?;
+    Some((
+        cpu,
+        s.parse::<u64>().ok()? * 1_000_000 + us.parse::<u64>().ok()?,
+    ))
+}
+
+/// Asserts that, per CPU, function-tracer timestamps never go backwards.
+pub fn assert_timestamps_monotonic(lines: &[String]) {
+    let mut last: HashMap<u32, u64> = HashMap::new();
+    for l in lines {
+        if let Some((cpu, t)) = event_cpu_and_time(l) {
+            let prev = last.insert(cpu, t).unwrap_or(0);
+            assert!(t >= prev, "timestamp goes backwards on CPU {cpu}: {l}");
+        }
+    }
+}
+
+/// What a stretch of output must be, for [`assert_blocks`].
+#[derive(Debug, Clone)]
+pub enum Block {
+    /// One line ([`line_matches`] wildcards).
+    Line(String),
+    /// These lines in any order (listings in address order, which the
+    /// linker decides).
+    AnyOrder(Vec<String>),
+    /// A function_graph call tree: `(depth, text)` per line, checked with
+    /// [`parse_graph_line`] on CPU 0, durations nesting.
+    Graph(Vec<(usize, String)>),
+}
+
+/// Lines as [`Block::Line`]s.
+pub fn lines_of<S: AsRef<str>>(lines: &[S]) -> Vec<Block> {
+    lines
+        .iter()
+        .map(|l| Block::Line(l.as_ref().to_owned()))
+        .collect()
+}
+
+/// Asserts how the boot ended and that its whole output is `want`, block
+/// by block, printing both in full when not.
+pub fn assert_blocks(boot: &Boot, outcome: Outcome, want: &[Block]) {
+    let lines = boot.lines();
+    let mut at = 0;
+    let mut problem = None;
+    for (i, b) in want.iter().enumerate() {
+        let n = match b {
+            Block::Line(_) => 1,
+            Block::AnyOrder(v) => v.len(),
+            Block::Graph(g) => g.len(),
+        };
+        let Some(got) = lines.get(at..at + n) else {
+            problem = Some(format!("block {i}: output ends at line {}", lines.len()));
+            break;
+        };
+        let ok = match b {
+            Block::Line(p) => line_matches(p, &got[0]),
+            Block::AnyOrder(v) => {
+                let mut left: Vec<&String> = v.iter().collect();
+                got.iter().all(|l| {
+                    let k = left.iter().position(|p| line_matches(p, l));
+                    k.map(|k| left.remove(k)).is_some()
+                })
+            }
+            Block::Graph(g) => {
+                let parsed: Vec<Option<GraphLine>> =
+                    got.iter().map(|l| parse_graph_line(l)).collect();
+                parsed.iter().zip(g).all(|(p, (d, t))| {
+                    p.as_ref()
+                        .is_some_and(|p| p.cpu == 0 && p.depth == *d && line_matches(t, &p.body))
+                }) && check_nested_durations(&parsed.into_iter().flatten().collect::<Vec<_>>())
+                    .is_ok()
+            }
+        };
+        if !ok {
+            problem = Some(format!("block {i} ({b:?}) differs at line {}", at + 1));
+            break;
+        }
+        at += n;
+    }
+    if problem.is_none() && at != lines.len() {
+        problem = Some(format!("{} lines more than expected", lines.len() - at));
+    }
+    if problem.is_none() && boot.outcome != outcome {
+        problem = Some(format!("ended {:?}, not {outcome:?}", boot.outcome));
+    }
+    if let Some(p) = problem {
+        let shown: Vec<String> = want
+            .iter()
+            .flat_map(|b| match b {
+                Block::Line(l) => vec![l.clone()],
+                Block::AnyOrder(v) => v.iter().map(|l| format!("{l}   [any order]")).collect(),
+                Block::Graph(g) => g
+                    .iter()
+                    .map(|(d, t)| format!(" 0) [duration]|  {}{t}", "  ".repeat(*d)))
+                    .collect(),
+            })
+            .collect();
+        panic!(
+            "{p}\n--- expected ---\n{}\n--- actual ---\n{}\n--- runner ---\n{}",
+            shown.join("\n"),
+            lines.join("\n"),
+            boot.stderr
+        );
+    }
 }
 
 /// Asserts how the boot ended and that its lines are exactly `want` (with
@@ -237,6 +388,7 @@ pub fn boot_lines(arch: &str, cmdline: &str, failed: usize) -> Vec<String> {
         format!("rftrace: booting on {arch}"),
         format!("cmdline: {cmdline}"),
         "sites: {N} patchable, 0 unexpected".into(),
+        "cpus: 1 online".into(),
         format!("ftrace: {{N}} sites, {failed} failed"),
         "symbols: 0x{X} is kernel::demo::demo_leaf+0x0, and back: ok".into(),
     ]
@@ -748,6 +900,10 @@ mod tests {
         assert!(line_matches("at 0x{X} is {N}", "at 0x1f00a is 7"));
         assert!(!line_matches("at 0x{X}", "at 0xZ"));
         assert!(line_matches("{N}.{N}: f", "12.000345: f"));
+        assert_eq!(
+            super::event_cpu_and_time("          <idle>-0       [002] .....     1.759519: f <-g"),
+            Some((2, 1_759_519))
+        );
     }
 
     #[test]

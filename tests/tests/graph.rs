@@ -163,7 +163,7 @@ fn bad_values_are_named_and_the_rest_applies() {
         // The warnings come before the boot summary lines: options are
         // parsed first.
         let summary = want.split_off(2);
-        let (warnings, summary) = (summary[3..].to_vec(), summary[..3].to_vec());
+        let (warnings, summary) = (summary[4..].to_vec(), summary[..4].to_vec());
         want.extend(warnings);
         want.extend(summary);
         want.push("demo: outer=12 fib=55".into());

@@ -1,5 +1,6 @@
 //! x86-only checks: the int3 patching protocol executed mid-patch
-//! (`test=int3`) on x86_64 and on every i686 build variant, and the generic
+//! (`test=int3`) and the register-frame contract with return hooking
+//! (`test=abi`) on x86_64 and on every i686 build variant, and the generic
 //! tracer scenarios on the i686 `mcount`, `nodynamic` and `nofp` variants
 //! (tests/tests/trace.rs covers the default builds).
 
@@ -103,12 +104,97 @@ fn mcount_variants_report_a_corrupted_site() {
         let b = boot_variant("i686", v, cmd.as_bytes());
         let mut want = boot_lines("i686", cmd, 1);
         want.insert(
-            3,
+            4,
             "ftrace: failed to init site kernel::demo::demo_fib+0x{X} at 0x{X}: \
              expected e8 {X} {X} {X} {X}, found 66 66 66 66 90"
                 .into(),
         );
         want.extend(["demo: outer=12 fib=55".into(), "rftrace: success".into()]);
+        expect(&b, Outcome::Success, &want);
+    }
+}
+
+/// `test=abi`'s results `(args6, args10, wide)`, computed here from the
+/// scenario's arguments (`ARGS[n]`, truncated to 32 bits on i686, and
+/// `ARGS[1] + 0x100` for the `set_arg` rounds) by hand: `Σ w_i * a_i` with
+/// weights 1, 3, 5, 7, 11, 13 (17, 19, 23, 29) and `a0 * a1 + (a2 << 64) +
+/// 3 * a3`.
+fn abi_results(arch: &str, set_arg: bool) -> [&'static str; 3] {
+    match (arch, set_arg) {
+        ("x86_64", false) => [
+            "0x33333332700000b7",
+            "0x66666662700003b7",
+            "0x3579be02430eca8a531111110000000e",
+        ],
+        ("x86_64", true) => [
+            "0x33333332700003b7",
+            "0x66666662700006b7",
+            "0x3579be02430eca9b642222210000010e",
+        ],
+        (_, false) => ["0xb700000b7", "0x3b700003b7", "0x30000003020000010000000e"],
+        (_, true) => ["0xb700003b7", "0x3b700006b7", "0x30000003020000110000010e"],
+    }
+}
+
+/// The FtraceRegs contract on x86: every argument where the calling
+/// convention puts it (x86_64: 6 in registers, then the stack above the
+/// return address; i686: all on the stack, after the hidden result pointer
+/// of a `u128` function), `ret_slot == sp`, the return address there,
+/// through one callback's own trampoline (plain and full frame), the list
+/// trampoline and the regs trampoline; `set_arg` (x86_64) or the stack word
+/// (i686, where `set_arg` must refuse) changing argument 1 by exactly the
+/// expected amount; and a graph user seeing every return value, both halves.
+///
+/// The mcount builds call their site after the prologue: `abi_wide`'s
+/// prologue loads argument 1 before `call mcount`, so changing its stack
+/// word there does not reach the function (`unchanged`, accepted only on
+/// those builds). nodynamic has no per-callback trampolines and a full frame
+/// on every call: the same lines, more frame words.
+#[test]
+fn abi_frame_arguments_set_arg_and_graph_return_values() {
+    for &(arch, variant) in BUILDS {
+        let b = boot_variant(arch, variant, b"test=abi");
+        let after_prologue = matches!(variant, "mcount" | "nodynamic");
+        let untraced = abi_results(arch, false);
+        let mut set = abi_results(arch, true);
+        let wide_set = if after_prologue {
+            set[2] = untraced[2];
+            "unchanged"
+        } else {
+            "ok"
+        };
+        let fmt = |r: [&str; 3]| format!("args6={} args10={} wide={}", r[0], r[1], r[2]);
+        // Six rounds run the checking callback, 3 calls each: 6, 10 and 4
+        // arguments per call (x86_64: 6 + 6 + 4 in registers, 4 on the
+        // stack; i686: all 20 on the stack); 5 frame words per call, 6 when
+        // the frame is full (3 rounds; all 6 on nodynamic).
+        let (reg, stack) = if arch == "x86_64" { (96, 24) } else { (0, 120) };
+        let frame = if variant == "nodynamic" { 108 } else { 99 };
+        let (set_reg, set_stack) = if arch == "x86_64" { (6, 0) } else { (0, 6) };
+        let ok = "args6 ok, args10 ok, wide ok";
+        let mut want = boot_lines(arch, "test=abi", 0);
+        want.push(format!("abi: untraced: {}", fmt(untraced)));
+        for round in ["per-callback", "per-callback regs", "list", "list regs"] {
+            want.push(format!("abi: {round}: {ok}"));
+        }
+        for round in ["per-callback regs", "list regs"] {
+            want.push(format!(
+                "abi: set_arg {round}: args6 ok, args10 ok, wide {wide_set}"
+            ));
+        }
+        want.push(format!(
+            "abi: set_arg: argument 1 += 0x100: {}; {set_reg} in registers, {set_stack} on the stack, \
+             set_arg refused 6 stack arguments",
+            fmt(set)
+        ));
+        for round in ["per-callback", "list", "list regs"] {
+            want.push(format!("abi: graph {round}: {ok}"));
+        }
+        want.push("abi: graph: returns seen 9, retvals ok".into());
+        want.push(format!(
+            "abi: checks: {reg} register arguments, {stack} stack arguments, {frame} frame words, 0 failed"
+        ));
+        want.push("rftrace: success".into());
         expect(&b, Outcome::Success, &want);
     }
 }

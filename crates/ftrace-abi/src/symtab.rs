@@ -220,6 +220,12 @@ impl<'a> SymbolTable<'a> {
         self.count
     }
 
+    /// Bytes the table occupies from the start of its section (the rest of
+    /// a reserved section is unused).
+    pub fn encoded_len(&self) -> usize {
+        HEADER_SIZE + self.count * (ENTRY_SIZE + 4) + self.names.len()
+    }
+
     /// True when the table holds no symbol.
     pub fn is_empty(&self) -> bool {
         self.count == 0

@@ -8,7 +8,7 @@
 //!
 //! A simple backend supplies only the encoders ([`Arch::nop_insn`],
 //! [`Arch::call_insn`]), [`Arch::trampoline_addr`] and the constants; every
-//! other hook has a default built on [`replace_insn`] and the [`Platform`]
+//! other hook has a default built on the read-compare-write step ([`replace_text`]) and the [`Platform`]
 //! text accessors. Backends needing more (x86's `int3` protocol, ppc64's
 //! out-of-line stubs) override the hooks they need.
 //!
@@ -31,130 +31,12 @@
 //! 6. If sites of code added after boot need per-region resources (ppc64
 //!    stubs), override `init_region_site` and `release_site`.
 
-use core::fmt;
-
 use crate::ops::Ops;
 use crate::platform::Platform;
 use crate::record::Record;
 use crate::region::CodeRegion;
 
-/// Largest instruction (sequence) an [`Insn`] holds.
-pub const INSN_MAX: usize = 8;
-
-/// A small, fixed-size instruction buffer: what a site holds or should hold.
-///
-/// Displayed as space-separated hex bytes (`0f 1f 44 00 00`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Insn {
-    bytes: [u8; INSN_MAX],
-    len: u8,
-}
-
-impl Insn {
-    /// An instruction of the given bytes.
-    ///
-    /// # Panics
-    /// When `bytes` is longer than [`INSN_MAX`].
-    pub const fn new(bytes: &[u8]) -> Self {
-        assert!(bytes.len() <= INSN_MAX, "instruction longer than INSN_MAX");
-        let mut b = [0u8; INSN_MAX];
-        let mut i = 0;
-        while i < bytes.len() {
-            b[i] = bytes[i];
-            i += 1;
-        }
-        Insn {
-            bytes: b,
-            len: bytes.len() as u8,
-        }
-    }
-
-    /// The bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
-    }
-
-    /// Number of bytes.
-    pub const fn len(&self) -> usize {
-        self.len as usize
-    }
-
-    /// True for a zero-length instruction.
-    pub const fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl fmt::Display for Insn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.as_bytes().iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Insn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Insn({self})")
-    }
-}
-
-/// Why a site could not be patched. The meaning is fixed across backends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchError {
-    /// Reading the site faulted.
-    ReadFault,
-    /// The site does not hold what its state says; nothing was written.
-    Mismatch {
-        /// Bytes the record's state requires.
-        expected: Insn,
-        /// Bytes actually found.
-        found: Insn,
-    },
-    /// Writing the site faulted (the site may hold the old bytes or, for
-    /// backends that write in steps, an intermediate executable state).
-    WriteFault,
-    /// The target cannot be reached from the site with the site's
-    /// instruction (e.g. beyond a rel32 or a 24-bit branch).
-    OutOfRange {
-        /// The site address.
-        site: usize,
-        /// The unreachable target.
-        target: usize,
-    },
-    /// Backend-specific failure.
-    Other(&'static str),
-}
-
-impl fmt::Display for PatchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PatchError::ReadFault => f.write_str("fault reading the site"),
-            PatchError::Mismatch { expected, found } => {
-                write!(f, "expected {expected}, found {found}")
-            }
-            PatchError::WriteFault => f.write_str("fault writing the site"),
-            PatchError::OutOfRange { site, target } => {
-                write!(f, "target {target:#x} out of range of site {site:#x}")
-            }
-            PatchError::Other(s) => f.write_str(s),
-        }
-    }
-}
-
-/// A patch error located at a site, as returned by [`Arch::finish_batch`]
-/// (which commits many sites at once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SiteError {
-    /// Record `ip` of the site that failed.
-    pub ip: usize,
-    /// What went wrong.
-    pub error: PatchError,
-}
+pub use crate::insn::{INSN_MAX, Insn, PatchError, SiteError};
 
 /// The shared trampolines every backend provides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,7 +55,15 @@ pub enum Trampoline {
 /// `new`. Writes nothing when `old == new`.
 ///
 /// Does not synchronise cores; the batch does that once ([`Arch::finish_batch`]).
-pub fn replace_insn(p: &dyn Platform, ip: usize, old: &Insn, new: &Insn) -> Result<(), PatchError> {
+///
+/// Crate-internal: backends call it with record sites and their own
+/// stubs. Code outside the crate uses [`replace_text`].
+pub(crate) fn replace_insn(
+    p: &dyn Platform,
+    ip: usize,
+    old: &Insn,
+    new: &Insn,
+) -> Result<(), PatchError> {
     let found = read_insn(p, ip, old.len())?;
     if found != *old {
         return Err(PatchError::Mismatch {
@@ -191,13 +81,44 @@ pub fn replace_insn(p: &dyn Platform, ip: usize, old: &Insn, new: &Insn) -> Resu
 }
 
 /// Reads `len` (at most [`INSN_MAX`]) bytes at `ip` through the platform.
-pub fn read_insn(p: &dyn Platform, ip: usize, len: usize) -> Result<Insn, PatchError> {
+/// Crate-internal (record sites and backend stubs); outside the crate use
+/// [`read_text`].
+pub(crate) fn read_insn(p: &dyn Platform, ip: usize, len: usize) -> Result<Insn, PatchError> {
     let mut buf = [0u8; INSN_MAX];
     let len = len.min(INSN_MAX);
     // SAFETY: `ip` comes from the site table (or a backend) and designates
     // kernel text of at least `len` bytes (the `Arch` safety contract).
     unsafe { p.text_read(ip, &mut buf[..len]) }.map_err(|_| PatchError::ReadFault)?;
     Ok(Insn::new(&buf[..len]))
+}
+
+/// For code outside the crate: reads `len` (at most
+/// [`INSN_MAX`]) bytes of text at `ip` through the platform.
+///
+/// # Safety
+///
+/// `ip..ip + len` must be kernel text the platform can read (a site, a stub
+/// or other code of the kernel), per [`Platform::text_read`]'s contract.
+pub unsafe fn read_text(p: &dyn Platform, ip: usize, len: usize) -> Result<Insn, PatchError> {
+    read_insn(p, ip, len)
+}
+
+/// For code outside the crate: the read-compare-write step
+/// at an address the caller chooses.
+///
+/// # Safety
+///
+/// `ip` must be kernel text holding a complete instruction sequence of
+/// `old.len()` bytes that `new` may replace while other CPUs execute it
+/// (per [`Platform::text_write`]'s contract), and nothing else may be
+/// patching it.
+pub unsafe fn replace_text(
+    p: &dyn Platform,
+    ip: usize,
+    old: &Insn,
+    new: &Insn,
+) -> Result<(), PatchError> {
+    replace_insn(p, ip, old, new)
 }
 
 /// One implementation per architecture (Linux's `arch/*/kernel/ftrace.c`).
@@ -429,6 +350,10 @@ pub unsafe trait Arch: Send + Sync {
     fn return_hook(&self) -> Option<usize> {
         None
     }
+}
+
+impl<A: Arch> crate::regs::ArgRegs for A {
+    const ARG_REGS: &'static [usize] = <A as Arch>::ARG_REGS;
 }
 
 /// The 64-bit PowerPC backend (ELFv2): stubs, encoders and trampolines. Its

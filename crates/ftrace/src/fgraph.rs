@@ -465,7 +465,7 @@ fn fgraph_entry(ip: usize, _parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) 
     // Reserve the slot first: an interrupt arriving from here on pushes
     // above it.
     stack.set_depth(depth + 1);
-    let calltime = core.platform.clock_ns();
+    let calltime = crate::tracer::clock::now(core.platform);
     let ent = GraphEntry {
         func: ip,
         depth,
@@ -549,7 +549,7 @@ pub unsafe extern "C" fn ftrace_return_to_handler(
     if frame.users != 0
         && let Some(_guard) = core.dispatch.recursion.try_enter(core.platform)
     {
-        let rettime = core.platform.clock_ns();
+        let rettime = crate::tracer::clock::now(core.platform);
         let mut users = frame.users;
         while users != 0 {
             let i = users.trailing_zeros() as usize;
@@ -603,7 +603,7 @@ pub fn ret_addr(addr: usize, idx: &mut usize, retp: Option<usize>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::{MockArch, MockPlatform, RETURN_HOOK, call_site};
+    use crate::mock::{MockArch, MockPlatform, RETURN_HOOK, TEXT_BASE, call_site};
     use crate::update::Ftrace;
     use alloc::vec::Vec;
 
@@ -651,7 +651,7 @@ mod tests {
             tg::reset();
             ft.register_graph(tg::ops()).unwrap();
         };
-        tg::init(p, 64);
+        tg::init(p, 64, TEXT_BASE);
         configure(
             ft,
             GraphFilters {
@@ -745,7 +745,7 @@ mod tests {
         unsafe { ftrace_return_to_handler(sp, sp, v, 0) }
     }
 
-    fn take_log() -> Vec<(usize, bool, usize, usize, usize)> {
+    fn take_log() -> Vec<Seen> {
         core::mem::take(&mut *LOG.lock())
     }
 
@@ -756,7 +756,7 @@ mod tests {
     #[test]
     fn shadow_stack_push_pop_share_overrun_mismatch() {
         let (p, sites) = MockPlatform::with_sites(12);
-        let mut ft = Ftrace::new(MockArch::new(), p, sites.iter().copied(), None);
+        let mut ft = Ftrace::new(MockArch::new(), p, sites.iter().copied(), None).unwrap();
         assert_eq!(ft.init().failed.len(), 0);
         let (f0, f1) = (sites[0], sites[1]);
         ft.register_graph(&A).unwrap();

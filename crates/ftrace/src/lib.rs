@@ -15,7 +15,10 @@
 //!   dispatchers trampolines call.
 //! * [`filter`]: `set_ftrace_filter`-style glob patterns.
 //! * [`update`]: the engine, [`Ftrace`], that patches sites to match the
-//!   registered callbacks.
+//!   registered callbacks, built from: [`site`] (one table of sites: record,
+//!   target, region, name), [`planner`] (what each site should call, pure),
+//!   the batch commit, and [`reclaim`] (freeing what lock-free readers may
+//!   hold, after grace periods); [`error`] and [`insn`] hold what it reports.
 //! * [`region`]: code added after boot with its own site table and stubs
 //!   ([`CodeRegion`], Linux's module load and unload).
 //! * [`fgraph`]: return hooking through a per-task shadow return stack
@@ -24,6 +27,9 @@
 //! * [`recursion`]: per-CPU, per-context recursion protection.
 //! * [`tracer`]: the function tracer, its per-CPU event buffer and Linux's
 //!   output format.
+//! * [`control`]: run-time control with Linux's tracefs files
+//!   (`current_tracer`, `set_ftrace_filter`, `trace`, ...) read and written
+//!   as text ([`Control`]).
 //! * [`tramp`]: the pool of per-callback trampolines backends offer through
 //!   [`Arch::ops_trampoline`].
 //! * `mock` (feature `mock`, and in tests): a simulated arch and platform.
@@ -37,17 +43,23 @@ extern crate std;
 
 pub mod arch;
 pub mod context;
+pub mod control;
+pub mod error;
 pub mod fgraph;
 pub mod filter;
+pub mod insn;
 pub mod link;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 pub mod ops;
+pub mod planner;
 pub mod platform;
+pub mod reclaim;
 pub mod record;
 pub mod recursion;
 pub mod region;
 pub mod regs;
+pub mod site;
 pub mod symbols;
 pub mod tracer;
 pub mod tramp;
@@ -58,6 +70,7 @@ pub mod update;
 pub use ftrace_abi as abi;
 
 pub use arch::{Arch, Insn, PatchError, SiteError, Trampoline};
+pub use control::{Control, ControlError, ControlState};
 pub use fgraph::{GraphEntry, GraphOps, GraphReturn, ShadowStack};
 pub use ops::{FtraceFunc, Ops, OpsFlags};
 pub use platform::{Context, Platform, TextFault};

@@ -50,6 +50,20 @@ pub struct MockPlatform {
     pub shadow: ShadowStack<[FrameSlot; MOCK_STACK_DEPTH]>,
 }
 
+#[cfg(test)]
+std::thread_local! {
+    /// Host tests with real threads: the CPU id this thread reports (each
+    /// thread plays one CPU), overriding [`MockPlatform::set_cpu`].
+    static THREAD_CPU: core::cell::Cell<Option<usize>> = const { core::cell::Cell::new(None) };
+}
+
+/// Makes the calling thread report CPU `cpu` from every mock platform (host
+/// tests with real threads).
+#[cfg(test)]
+pub fn set_thread_cpu(cpu: usize) {
+    THREAD_CPU.with(|c| c.set(Some(cpu)));
+}
+
 /// The simulated `return_to_handler`: a hooked return slot holds this.
 pub const RETURN_HOOK: usize = 0xdead_0000;
 
@@ -120,6 +134,10 @@ impl MockPlatform {
 // to synchronise.
 unsafe impl Platform for MockPlatform {
     fn cpu_id(&self) -> usize {
+        #[cfg(test)]
+        if let Some(c) = THREAD_CPU.with(|c| c.get()) {
+            return c;
+        }
         self.cpu.load(Ordering::Relaxed)
     }
     fn nr_cpus(&self) -> usize {
@@ -302,7 +320,7 @@ pub fn call_site(
     regs.parent_ip = parent_ip;
     regs.ip = ip + 5;
     let (func, op) = if let Some(o) = ft.arch().ops_of_trampoline(target) {
-        (ops::assist_func_addr(), o)
+        (ft.dispatchers().1, o)
     } else {
         assert!(
             target == CALLER || target == REGS_CALLER,
@@ -313,7 +331,7 @@ pub fn call_site(
     };
     // SAFETY: `op` is 'static and `regs` is a live exclusive frame.
     unsafe {
-        if func == ops::assist_func_addr() {
+        if func == ft.dispatchers().1 {
             ops::ftrace_ops_assist_func(ip, parent_ip, op, regs);
         } else {
             ops::ftrace_ops_list_func(ip, parent_ip, op, regs);

@@ -26,13 +26,15 @@
 //! # Lock-free publication
 //!
 //! The registered list and each callback's filter sets are immutable
-//! snapshots published through `AtomicPtr`. The dispatcher counts itself in a
-//! reader counter around every access. The update engine retires replaced
-//! snapshots and frees them only after observing the counter at zero after
-//! the replacement was published (any reader counted later sees the new
-//! snapshot). It never waits for that: when tracing is busy the snapshots stay
-//! retired until a later update or [`Ftrace::reclaim`](crate::Ftrace::reclaim)
-//! catches a quiet moment.
+//! snapshots published through `AtomicPtr`. Every dispatcher reads them
+//! while holding the per-CPU recursion guard ([`crate::recursion`]), which
+//! doubles as the readers' marker: the update engine retires a replaced
+//! snapshot and frees it after a grace period
+//! ([`RecursionState::synchronize`]): once every CPU that was inside a
+//! dispatcher when the replacement was published has left it. Each update
+//! waits for that before returning, so the backlog never outlives one
+//! update, and [`Ftrace::unregister`](crate::Ftrace::unregister) returns only
+//! when no CPU can still be running the callback.
 
 use alloc::boxed::Box;
 use core::ptr;
@@ -251,7 +253,7 @@ impl Ops {
             .store(d as *const Dispatch as *mut Dispatch, Ordering::Release);
     }
 
-    fn owner(&self) -> Option<&'static Dispatch> {
+    pub(crate) fn owner(&self) -> Option<&'static Dispatch> {
         // SAFETY: `owner` is null or was set from a `&'static Dispatch`
         // (`set_owner`), which is never freed.
         unsafe { self.owner.load(Ordering::Acquire).as_ref() }
@@ -277,13 +279,12 @@ pub(crate) struct Dispatch {
     pub(crate) platform: &'static dyn Platform,
     /// Published list of registered callbacks (never null).
     pub(crate) list: AtomicPtr<OpsList>,
-    /// Dispatchers currently reading published snapshots.
-    pub(crate) readers: AtomicUsize,
     /// Every recorded site, when the backend lets unrecorded functions call
     /// the dispatcher ([`Arch::calls_unrecorded`](crate::Arch::calls_unrecorded));
     /// null otherwise. Set once at init, never freed.
     pub(crate) known: AtomicPtr<IpSet>,
-    /// Recursion bits of the dispatchers.
+    /// Recursion bits of the dispatchers; also what grace periods wait on
+    /// (every reader of published snapshots holds the guard).
     pub(crate) recursion: RecursionState,
 }
 
@@ -294,11 +295,10 @@ impl Dispatch {
     /// Calls every listed callback selecting `ip`. The caller holds the
     /// recursion guard.
     fn walk(&self, ip: usize, parent_ip: usize, regs: &mut FtraceRegs) {
-        self.readers.fetch_add(1, Ordering::SeqCst);
         // SAFETY: `list` always points to a live snapshot: replaced ones are
-        // freed only after `readers` was observed at zero after their
-        // replacement (module docs), and we are counted in `readers`.
-        let list = unsafe { &*self.list.load(Ordering::SeqCst) };
+        // freed only after a grace period of `recursion` (module docs), and
+        // our caller holds the recursion guard.
+        let list = unsafe { &*self.list.load(Ordering::Acquire) };
         // SAFETY: `known` is null or a leaked, never-freed set.
         let known = unsafe { self.known.load(Ordering::Acquire).as_ref() };
         for &op in list.iter() {
@@ -315,7 +315,6 @@ impl Dispatch {
             }
             (op.func)(ip, parent_ip, op, regs);
         }
-        self.readers.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -378,7 +377,11 @@ pub unsafe extern "C" fn ftrace_ops_assist_func(
     };
     if ops.is_list() {
         d.walk(ip, parent_ip, regs);
-    } else if ops.is_enabled() {
+    } else if ops.is_enabled() && (!ops.needs_regs() || ops.wants(ip)) {
+        // A CPU still in a shared trampoline across a switch may pass the
+        // sole callback a function it does not want; for a callback that
+        // may redirect the call (IPMODIFY) or rewrite registers, that must
+        // never reach it. (Others at worst see one extra call.)
         (ops.func)(ip, parent_ip, ops, regs);
     }
 }

@@ -46,11 +46,14 @@ impl core::fmt::Display for TextFault {
 ///
 /// | method | called from | may it be traced? |
 /// | --- | --- | --- |
-/// | [`cpu_id`](Self::cpu_id), [`context`](Self::context) | the hot path: every traced call, *before* the recursion guard can refuse it; any context, NMI included, interrupts on or off | **never**: a traced `cpu_id` recurses without end |
-/// | [`clock_ns`](Self::clock_ns), [`shadow_stack`](Self::shadow_stack) | the hot path, under the recursion guard | no (a traced one is refused and counted as a recursion, so its events are lost) |
-/// | [`nr_cpus`](Self::nr_cpus) | engine set-up and tracer output | yes, harmless |
-/// | [`text_read`](Self::text_read), [`text_write`](Self::text_write) | the update engine ([`crate::Ftrace`]'s methods), with its lock held, in the context that called it | **never**: `text_write` runs while sites hold `int3` (x86), and a site being rewritten must not be executed by the code rewriting it |
+/// | [`cpu_id`](Self::cpu_id), [`context`](Self::context) | the hot path: every traced call, on any CPU, in any context (NMI included), interrupts on or off, *before* the recursion guard can refuse it | **never**: a traced `cpu_id` recurses without end |
+/// | [`clock_ns`](Self::clock_ns), [`shadow_stack`](Self::shadow_stack) | the hot path, under the recursion guard (function_graph: also on every hooked return) | no (a traced one is refused and counted as a recursion, so its events are lost) |
+/// | [`nr_cpus`](Self::nr_cpus) | engine and tracer set-up (buffer sizes), tracer output | yes, harmless |
+/// | [`text_read`](Self::text_read), [`text_write`](Self::text_write) | the update engine ([`crate::Ftrace`]'s methods) only: one CPU at a time (the kernel serialises updates, e.g. with a lock around the engine), in the context that called it, interrupts on or off | **never**: `text_write` runs while sites hold `int3` (x86), and a site being rewritten must not be executed by the code rewriting it |
 /// | [`sync_cores`](Self::sync_cores) | the update engine, once per phase of a batch | **never**, for the same reason |
+///
+/// There is no method to mask interrupts: the engine never needs it (see
+/// "Interrupts" below).
 ///
 /// "Never traced" means compiled without a patchable entry: put
 /// `#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]` on the
@@ -62,18 +65,47 @@ impl core::fmt::Display for TextFault {
 /// [`FnPlatform`] with such functions. Everything these methods call must be
 /// untraced too; generic code of `core`, `alloc` and this crate that the
 /// compiler instantiates in the kernel's crate gets no record at all
-/// ([`crate::update::NEVER_TRACED_CRATES`]), so calling it is fine.
+/// ([`crate::update::NEVER_TRACED_CRATES`]), so calling it is fine. Traced
+/// code the engine itself calls in the caller's context (the kernel's
+/// allocator, say) is not an event: the engine marks its work quiet
+/// ([`crate::recursion::RecursionState::quiet`]).
 ///
 /// # Interrupts
 ///
 /// The engine does not need interrupts masked while it patches, and never
-/// masks them itself: on x86 every site stays executable at each step of
-/// the `int3` protocol (the kernel's `#BP` handler emulates sites in
-/// flight), on ppc64 each site is one aligned word. A `text_write` that
-/// opens a window in which text is writable (clearing `CR0.WP`, mapping an
-/// alias) must mask interrupts on its own CPU for that window
-/// ([`crate::arch::x86::helpers::text_write_cr0`] does). Interrupt handlers
-/// may run traced code at any time, including while the engine patches.
+/// masks them itself: every backend keeps each site executable at every
+/// step (on x86 through the `int3` protocol, the kernel's `#BP` handler
+/// emulating sites in flight; on ppc64 each site is one aligned word), and
+/// other CPUs are handled by [`sync_cores`](Self::sync_cores). A
+/// `text_write` that opens a window in which text is writable (clearing
+/// `CR0.WP`, mapping an alias) must mask interrupts on its own CPU for that
+/// window ([`crate::arch::x86::helpers::text_write_cr0`] does). Interrupt
+/// handlers may run traced code at any time, including while the engine
+/// patches.
+///
+/// # Several CPUs
+///
+/// - Every CPU may execute any site while it is being patched. On x86 the
+///   kernel's `#BP` handler must call
+///   [`poke_int3_handler`](crate::arch::x86::poke_int3_handler) on whichever
+///   CPU traps, and must be an *interrupt* gate (interrupts off on entry), so
+///   that nothing nests between the trap and the emulation
+///   ([`crate::arch::x86::helpers`] has such a handler).
+/// - [`sync_cores`](Self::sync_cores) returns only once every online CPU has
+///   executed a full memory barrier followed by an instruction-serialising
+///   instruction after the call began (x86: an IPI whose handler runs
+///   `cpuid` or returns with `iret`; ppc64: an IPI whose handler runs
+///   `sync; isync`), Linux's `text_poke_sync` / `on_each_cpu`. One CPU: a
+///   single serialising instruction suffices.
+/// - Tracing callbacks may run in hardirq and NMI context: report it through
+///   [`context`](Self::context) (Linux's `irq_enter`/`irq_exit` marks, kept
+///   by [`crate::context::ContextMarks`]), so that a callback interrupted by
+///   traced code on the same CPU is not refused as recursion and the trace
+///   shows `h`.
+/// - Updates wait for grace periods ([`crate::recursion`]): the engine spins
+///   until every CPU that was inside a dispatcher has left it. Never call
+///   the engine from a callback, and never hold a lock a callback may need
+///   while calling it.
 ///
 /// # Safety
 ///
@@ -91,16 +123,18 @@ impl core::fmt::Display for TextFault {
 ///    asked to), and makes them visible to data reads of every CPU before it
 ///    returns; [`text_read`](Self::text_read) reads the current bytes.
 /// 4. [`sync_cores`](Self::sync_cores) returns only after every CPU has
-///    executed a serialising instruction (so no CPU executes stale
-///    instructions fetched before the call).
+///    executed a memory barrier and a serialising instruction (above), so no
+///    CPU executes stale instructions fetched before the call.
 /// 5. None of the methods in the table above marked "never" has a
 ///    patchable entry that the engine could enable.
+/// 6. [`shadow_stack`](Self::shadow_stack), when implemented, returns the
+///    running task's own stack, never another running task's.
 ///
 /// The update engine relies on these to keep every patched site in a state
 /// the CPU can execute.
 ///
 /// (Earlier versions had `irq_save`/`irq_restore` here; nothing in the
-/// crate needs them, see "Interrupts".)
+/// crate called them, see "Interrupts".)
 pub unsafe trait Platform: Sync {
     /// Id of the current CPU, `0..nr_cpus()`. Ids at or above
     /// [`crate::recursion::MAX_CPUS`] are not traced.
@@ -149,8 +183,9 @@ pub unsafe trait Platform: Sync {
     /// Must not reorder the writes in a way that another CPU could observe
     /// bytes other than the old or new ones at a position (byte-wise
     /// atomicity); multi-byte atomicity protocols (x86's `int3` dance) are
-    /// the arch backend's job, not the platform's. Called with the engine's
-    /// lock held, never from the hot path; must not be traced.
+    /// the arch backend's job, not the platform's. Called only by the
+    /// update engine (which the kernel serialises), never from the hot
+    /// path; must not be traced.
     ///
     /// # Safety
     ///
@@ -160,9 +195,10 @@ pub unsafe trait Platform: Sync {
 
     /// Makes every CPU serialise its instruction stream before it returns:
     /// on one CPU a serialising instruction (x86 `cpuid`, ppc64 `isync`);
-    /// on SMP an IPI to every other CPU whose handler executes one, waiting
-    /// until all of them did (Linux's `text_poke_sync`). The engine calls it
-    /// between the phases of a batch; must not be traced.
+    /// on SMP an IPI to every other CPU whose handler executes a full
+    /// memory barrier and one, waiting until all of them did (Linux's
+    /// `text_poke_sync`; "Several CPUs" above). The engine calls it between
+    /// the phases of a batch; must not be traced.
     fn sync_cores(&self);
 
     /// The running task's shadow return stack, for return hooking

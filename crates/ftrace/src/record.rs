@@ -3,8 +3,6 @@
 //! One [`Record`] per patchable site, sorted by address so that a site is
 //! found by binary search.
 
-use alloc::vec::Vec;
-
 bitflags::bitflags! {
     /// State bits of a [`Record`], packed with the reference count (the
     /// number of callbacks that want the site) in the low [`REF_BITS`] bits
@@ -37,22 +35,49 @@ pub const REF_MASK: u32 = (1 << REF_BITS) - 1;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
-    /// Address of the site (the first byte the backend patches).
-    pub ip: usize,
+    /// Address of the site (the first byte the backend patches). Private:
+    /// the arch hooks write text at a record's address, so safe code must
+    /// not be able to point a record elsewhere (read it with
+    /// [`ip`](Self::ip)).
+    pub(crate) ip: usize,
     /// [`RecFlags`] in the high bits, reference count in the low
     /// [`REF_BITS`] bits.
     pub flags: u32,
     /// Padding, kept explicit so the layout is obvious; always zero.
     _pad: u32,
-    /// Arch-private slot (ppc64 stores the address of the site's stub).
-    pub arch: usize,
+    /// Arch-private slot (ppc64 stores the address of the site's stub);
+    /// read it with [`arch_word`](Self::arch_word).
+    pub(crate) arch: usize,
 }
 
 const _: () = assert!(core::mem::size_of::<Record>() <= 16 + core::mem::size_of::<usize>());
 
 impl Record {
+    /// A record for the site at `ip` made outside the engine (tests,
+    /// tools): no flags, count 0.
+    ///
+    /// # Safety
+    ///
+    /// The arch hooks ([`crate::Arch::init_site`], `make_call`, ...) read and
+    /// write text at a record's address: `ip` must be a patch site from the
+    /// kernel's site table (the compiler's patchable entry of a function),
+    /// mapped, and not concurrently patched by an engine.
+    pub const unsafe fn from_site(ip: usize) -> Self {
+        Self::new(ip)
+    }
+
+    /// Address of the site.
+    pub const fn ip(&self) -> usize {
+        self.ip
+    }
+
+    /// The arch-private word (ppc64: the address of the site's stub).
+    pub const fn arch_word(&self) -> usize {
+        self.arch
+    }
+
     /// A fresh record for the site at `ip`: no flags, count 0.
-    pub const fn new(ip: usize) -> Self {
+    pub(crate) const fn new(ip: usize) -> Self {
         Record {
             ip,
             flags: 0,
@@ -76,11 +101,6 @@ impl Record {
         self.rec_flags().contains(RecFlags::FAILED)
     }
 
-    /// True when the site currently calls a trampoline.
-    pub fn is_enabled(&self) -> bool {
-        self.rec_flags().contains(RecFlags::ENABLED)
-    }
-
     /// Replaces the state bits, keeping the count.
     pub fn set_rec_flags(&mut self, f: RecFlags) {
         self.flags = (self.flags & REF_MASK) | f.bits();
@@ -99,66 +119,6 @@ impl Record {
     }
 }
 
-/// The sorted table of records.
-#[derive(Debug, Default)]
-pub struct Records {
-    recs: Vec<Record>,
-}
-
-impl Records {
-    /// Builds the table from site addresses in any order. Zero entries (the
-    /// linker's mark for discarded functions) and duplicates are dropped.
-    pub fn from_sites(sites: impl IntoIterator<Item = usize>) -> Self {
-        let mut ips: Vec<usize> = sites.into_iter().filter(|&ip| ip != 0).collect();
-        ips.sort_unstable();
-        ips.dedup();
-        Records {
-            recs: ips.into_iter().map(Record::new).collect(),
-        }
-    }
-
-    /// Number of records.
-    pub fn len(&self) -> usize {
-        self.recs.len()
-    }
-
-    /// True when there is no record.
-    pub fn is_empty(&self) -> bool {
-        self.recs.is_empty()
-    }
-
-    /// All records in address order.
-    pub fn as_slice(&self) -> &[Record] {
-        &self.recs
-    }
-
-    /// All records, mutably. Callers must keep them sorted by `ip`.
-    pub fn as_mut_slice(&mut self) -> &mut [Record] {
-        &mut self.recs
-    }
-
-    /// Index of the record at exactly `ip`. O(log n).
-    pub fn index_of(&self, ip: usize) -> Option<usize> {
-        self.recs.binary_search_by_key(&ip, |r| r.ip).ok()
-    }
-
-    /// The record at exactly `ip`. O(log n).
-    pub fn find(&self, ip: usize) -> Option<&Record> {
-        self.index_of(ip).map(|i| &self.recs[i])
-    }
-
-    /// Replaces every record (sorted by `ip`, no duplicates).
-    pub(crate) fn replace(&mut self, recs: Vec<Record>) {
-        debug_assert!(recs.windows(2).all(|w| w[0].ip < w[1].ip));
-        self.recs = recs;
-    }
-
-    /// Re-sorts after backends moved `ip`s during init.
-    pub(crate) fn resort(&mut self) {
-        self.recs.sort_by_key(|r| r.ip);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,18 +129,17 @@ mod tests {
         assert!(core::mem::size_of::<Record>() <= 16 + core::mem::size_of::<usize>());
         let mut r = Record::new(0x10);
         r.set_refcount(3);
-        r.set(RecFlags::ENABLED | RecFlags::REGS, true);
+        r.set(RecFlags::IPMODIFY | RecFlags::REGS, true);
         assert_eq!(r.refcount(), 3);
-        assert!(r.is_enabled());
         r.set(RecFlags::REGS, false);
-        assert_eq!(r.rec_flags(), RecFlags::ENABLED);
+        assert_eq!(r.rec_flags(), RecFlags::IPMODIFY);
         r.set_refcount(0);
-        assert_eq!(r.rec_flags(), RecFlags::ENABLED);
+        assert_eq!(r.rec_flags(), RecFlags::IPMODIFY);
     }
 
     #[test]
     fn sorted_lookup() {
-        let t = Records::from_sites([0x30, 0, 0x10, 0x20, 0x10]);
+        let t = crate::site::SiteTable::from_addrs([0x30, 0, 0x10, 0x20, 0x10], 0);
         assert_eq!(t.len(), 3);
         assert_eq!(t.index_of(0x20), Some(1));
         assert_eq!(t.index_of(0x21), None);

@@ -1,33 +1,86 @@
 //! Recursion protection for the tracing hot path (Linux's
-//! `trace_test_and_set_recursion`).
+//! `trace_test_and_set_recursion`), which also tells the update engine
+//! when a CPU has left the dispatchers (its grace periods).
 //!
-//! One bit per CPU and per [`Context`]: a callback that calls traced code on
-//! the same CPU in the same context is refused (and counted); an interrupt
-//! arriving meanwhile runs in another context and is traced. Fixed arrays of
-//! atomics, no allocation.
+//! One word per CPU, alone on its cache line, with one bit per [`Context`]:
+//! a callback that calls traced code on the same CPU in the same context is
+//! refused (and counted); an interrupt arriving meanwhile runs in another
+//! context and is traced. Only the owning CPU writes its word, and
+//! interrupts nesting on that CPU leave it as they found it (nesting is
+//! LIFO), so setting and clearing a bit is a plain load and store, no
+//! locked read-modify-write.
+//!
+//! # Grace periods
+//!
+//! Every path to a callback holds the guard while it reads published
+//! snapshots (the callback list, filter sets). A CPU whose word is zero is
+//! outside every dispatcher; each time its word drops back to zero its
+//! generation counter moves on. [`RecursionState::synchronize`] snapshots
+//! all CPUs and waits until each one that was inside has either left
+//! (word zero) or passed through zero since (epoch changed): after
+//! it, no CPU can still hold a snapshot replaced before the call (Linux's
+//! `synchronize_rcu_tasks_rude` after `unregister_ftrace_function`). It
+//! waits only for readers that were already there, so it terminates while
+//! new readers keep coming. Fixed arrays of atomics, no allocation.
+//!
+//! # Quiet bits
+//!
+//! Next to its recursion bits each CPU has one "quiet" bit per context
+//! ([`RecursionState::quiet`]): set while the update engine works in that
+//! context, so that traced code the engine calls (the allocator, the
+//! kernel's text accessors) is neither passed to callbacks nor counted as
+//! recursion. They are not part of the grace-period word: a quiet CPU is
+//! outside every dispatcher.
 
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
 
 use crate::platform::{Context, Platform};
 
 /// CPUs the recursion bits cover; CPUs with a higher id are never traced.
 pub const MAX_CPUS: usize = 64;
 
-/// A set of per-CPU, per-context recursion bits with a counter of refusals.
+/// A CPU's word and generation, alone on a cache line (128 bytes covers
+/// the adjacent-line prefetch of x86 and ppc64's line size).
+#[repr(align(128))]
 #[derive(Debug)]
-pub struct RecursionState {
-    bits: [AtomicU32; MAX_CPUS],
+struct CpuWord {
+    bits: AtomicU32,
+    epoch: AtomicUsize,
+    /// One bit per context in which the update engine is working on this
+    /// CPU ([`RecursionState::quiet`]).
+    quiet: AtomicU32,
+}
+
+/// Counters shared by all CPUs, kept off the per-CPU lines.
+#[repr(align(128))]
+#[derive(Debug)]
+struct Counters {
     recursions: AtomicUsize,
     dropped: AtomicUsize,
+}
+
+/// Per-CPU, per-context recursion bits with a counter of refusals.
+#[derive(Debug)]
+pub struct RecursionState {
+    cpus: [CpuWord; MAX_CPUS],
+    counters: Counters,
 }
 
 impl RecursionState {
     /// All bits clear.
     pub const fn new() -> Self {
         RecursionState {
-            bits: [const { AtomicU32::new(0) }; MAX_CPUS],
-            recursions: AtomicUsize::new(0),
-            dropped: AtomicUsize::new(0),
+            cpus: [const {
+                CpuWord {
+                    bits: AtomicU32::new(0),
+                    epoch: AtomicUsize::new(0),
+                    quiet: AtomicU32::new(0),
+                }
+            }; MAX_CPUS],
+            counters: Counters {
+                recursions: AtomicUsize::new(0),
+                dropped: AtomicUsize::new(0),
+            },
         }
     }
 
@@ -35,25 +88,26 @@ impl RecursionState {
     /// when it was already set, or when the CPU id is `>= MAX_CPUS`.
     pub fn try_enter<'a>(&'a self, p: &dyn Platform) -> Option<RecursionGuard<'a>> {
         let cpu = p.cpu_id();
-        let Some(word) = self.bits.get(cpu) else {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        let Some(word) = self.cpus.get(cpu) else {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             return None;
         };
         let bit = 1u32 << (p.context() as u32);
-        // Only this CPU touches its word; an interrupt nesting on it sets a
-        // different bit and clears it before returning, so a plain RMW is
-        // enough. Acquire/Release keeps the callback's accesses inside.
-        let prev = word.fetch_or(bit, Ordering::Acquire);
-        if prev & bit != 0 {
-            self.recursions.fetch_add(1, Ordering::Relaxed);
+        let w = word.bits.load(Ordering::Relaxed);
+        if w & bit != 0 {
+            self.counters.recursions.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        if prev & (bit << QUIET_SHIFT) != 0 {
+        if word.quiet.load(Ordering::Relaxed) & bit != 0 {
             // The engine itself is working in this context (allocating,
             // writing text): its calls are not events, and not recursions.
-            word.fetch_and(!bit, Ordering::Release);
             return None;
         }
+        word.bits.store(w | bit, Ordering::Relaxed);
+        // Pairs with the fence in `synchronize`: either the updater sees
+        // this CPU inside, or this CPU sees everything the updater published
+        // before it looked.
+        fence(Ordering::SeqCst);
         Some(RecursionGuard {
             state: self,
             cpu,
@@ -66,11 +120,18 @@ impl RecursionState {
     /// are not passed to callbacks and not counted (the update engine's own
     /// allocations and text accesses never appear in a trace). An interrupt
     /// arriving meanwhile runs in another context and is traced as usual.
+    ///
+    /// Quiet bits are kept apart from the recursion bits: a quiet CPU is
+    /// not "inside a dispatcher", so grace periods
+    /// ([`synchronize`](Self::synchronize)), which the engine waits for
+    /// while quiet, do not wait for it. They are set with atomic
+    /// read-modify-writes (only the engine writes them, off the hot path),
+    /// so an engine that migrated meanwhile clears the right bit.
     pub fn quiet<'a>(&'a self, p: &dyn Platform) -> Option<QuietGuard<'a>> {
         let cpu = p.cpu_id();
-        let word = self.bits.get(cpu)?;
-        let bit = 1u32 << (p.context() as u32 + QUIET_SHIFT);
-        if word.fetch_or(bit, Ordering::Acquire) & bit != 0 {
+        let word = self.cpus.get(cpu)?;
+        let bit = 1u32 << (p.context() as u32);
+        if word.quiet.fetch_or(bit, Ordering::Acquire) & bit != 0 {
             // Already quiet (a nested engine call): the outer guard clears.
             return None;
         }
@@ -83,12 +144,39 @@ impl RecursionState {
 
     /// Number of refused recursive entries so far.
     pub fn recursions(&self) -> usize {
-        self.recursions.load(Ordering::Relaxed)
+        self.counters.recursions.load(Ordering::Relaxed)
     }
 
     /// Number of entries refused because the CPU id was `>= MAX_CPUS`.
     pub fn dropped(&self) -> usize {
-        self.dropped.load(Ordering::Relaxed)
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every CPU that was inside a guarded region when called
+    /// has left it at least once (module docs). `own` is the caller's CPU:
+    /// a caller that is itself inside a guarded region (a callback calling
+    /// the engine) cannot wait for itself, so the call returns `false` at
+    /// once and nothing may be freed; `true` otherwise.
+    pub fn synchronize(&self, own: usize) -> bool {
+        fence(Ordering::SeqCst);
+        if self
+            .cpus
+            .get(own)
+            .is_some_and(|w| w.bits.load(Ordering::Acquire) != 0)
+        {
+            return false;
+        }
+        for (cpu, w) in self.cpus.iter().enumerate() {
+            if cpu == own || w.bits.load(Ordering::Acquire) == 0 {
+                continue;
+            }
+            let epoch = w.epoch.load(Ordering::Acquire);
+            while w.bits.load(Ordering::Acquire) != 0 && w.epoch.load(Ordering::Acquire) == epoch {
+                core::hint::spin_loop();
+            }
+        }
+        fence(Ordering::SeqCst);
+        true
     }
 }
 
@@ -117,7 +205,14 @@ impl RecursionGuard<'_> {
 
 impl Drop for RecursionGuard<'_> {
     fn drop(&mut self) {
-        self.state.bits[self.cpu].fetch_and(!self.bit, Ordering::Release);
+        let word = &self.state.cpus[self.cpu];
+        let w = word.bits.load(Ordering::Relaxed) & !self.bit;
+        // Release: the region's reads happen before an updater sees it left.
+        word.bits.store(w, Ordering::Release);
+        if w == 0 {
+            let g = word.epoch.load(Ordering::Relaxed);
+            word.epoch.store(g.wrapping_add(1), Ordering::Release);
+        }
     }
 }
 
@@ -133,14 +228,51 @@ pub struct QuietGuard<'a> {
 
 impl Drop for QuietGuard<'_> {
     fn drop(&mut self) {
-        self.state.bits[self.cpu].fetch_and(!self.bit, Ordering::Release);
+        self.state.cpus[self.cpu]
+            .quiet
+            .fetch_and(!self.bit, Ordering::Release);
     }
 }
 
-/// The quiet bits ([`RecursionState::quiet`]) sit this far above the
-/// recursion bits of the same contexts.
-const QUIET_SHIFT: u32 = 8;
+/// Makes `Context` usable as a bit index.
+const _: () = assert!(Context::COUNT <= 32);
 
-/// Makes `Context` usable as a bit index, recursion and quiet bits apart.
-const _: () =
-    assert!(Context::COUNT as u32 <= QUIET_SHIFT && QUIET_SHIFT + Context::COUNT as u32 <= 32);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::MockPlatform;
+
+    #[test]
+    fn nesting_contexts_and_grace_periods() {
+        let p = MockPlatform::new(16);
+        let s = RecursionState::new();
+        let g = s.try_enter(&p).expect("first entry");
+        assert!(s.try_enter(&p).is_none(), "same context refused");
+        p.set_context(Context::Irq);
+        let irq = s.try_enter(&p).expect("an interrupt nests");
+        assert!(!s.synchronize(0), "cannot wait for ourselves");
+        drop(irq);
+        p.set_context(Context::Normal);
+        drop(g);
+        assert!(s.synchronize(0));
+        assert_eq!(s.recursions(), 1);
+        // Another CPU inside: synchronize waits until it leaves.
+        let p1: &'static MockPlatform =
+            alloc::boxed::Box::leak(alloc::boxed::Box::new(MockPlatform::new(16)));
+        p1.set_cpu(1);
+        let s: &'static RecursionState =
+            alloc::boxed::Box::leak(alloc::boxed::Box::new(RecursionState::new()));
+        let g1 = s.try_enter(p1).unwrap();
+        let done = std::sync::Arc::new(core::sync::atomic::AtomicBool::new(false));
+        let d = done.clone();
+        let t = std::thread::spawn(move || {
+            assert!(s.synchronize(0));
+            d.store(true, Ordering::SeqCst);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!done.load(Ordering::SeqCst), "waits for CPU 1");
+        drop(g1);
+        t.join().unwrap();
+        assert!(done.load(Ordering::SeqCst));
+    }
+}

@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 
-use crate::update::SiteFailure;
+use crate::error::SiteFailure;
 
 /// A region of code added after boot: its site table and stub area.
 #[derive(Debug, Clone, PartialEq, Eq)]

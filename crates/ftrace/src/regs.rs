@@ -6,8 +6,6 @@
 
 use core::mem::offset_of;
 
-use crate::arch::Arch;
-
 /// [`FtraceRegs::flags`] bit: the full frame was saved
 /// ([`Trampoline::RegsCaller`](crate::arch::Trampoline::RegsCaller)); without
 /// it only the argument registers and the fixed fields are valid.
@@ -60,6 +58,14 @@ pub const FREGS_SIZE: usize = core::mem::size_of::<FtraceRegs>();
 
 const _: () = assert!(OFF_GPR == 0 && OFF_IP == 32 * core::mem::size_of::<usize>());
 
+/// Where a backend's argument registers live in [`FtraceRegs::gpr`]:
+/// every [`Arch`](crate::Arch) provides it (`Arch::ARG_REGS`).
+pub trait ArgRegs {
+    /// Indices into [`FtraceRegs::gpr`] of the integer argument registers,
+    /// in argument order.
+    const ARG_REGS: &'static [usize];
+}
+
 impl FtraceRegs {
     /// An all-zero frame.
     pub const fn zeroed() -> Self {
@@ -81,14 +87,14 @@ impl FtraceRegs {
 
     /// Integer argument `n` (0-based) according to `A::ARG_REGS`; `None` past
     /// the register arguments.
-    pub fn arg<A: Arch>(&self, n: usize) -> Option<usize> {
+    pub fn arg<A: ArgRegs>(&self, n: usize) -> Option<usize> {
         A::ARG_REGS.get(n).map(|&r| self.gpr[r])
     }
 
     /// Sets integer argument `n`; returns false past the register arguments.
     /// Effective only on the regs trampoline (or for argument registers the
     /// caller trampoline restores).
-    pub fn set_arg<A: Arch>(&mut self, n: usize, v: usize) -> bool {
+    pub fn set_arg<A: ArgRegs>(&mut self, n: usize, v: usize) -> bool {
         match A::ARG_REGS.get(n) {
             Some(&r) => {
                 self.gpr[r] = v;

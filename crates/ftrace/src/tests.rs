@@ -43,7 +43,7 @@ fn symtab(names: &[String]) -> SymbolTable<'static> {
 
 fn setup(names: &[String]) -> Ft {
     let (p, sites) = MockPlatform::with_sites(names.len());
-    let mut ft = Ftrace::new(MockArch::new(), p, sites, Some(symtab(names)));
+    let mut ft = Ftrace::new(MockArch::new(), p, sites, Some(symtab(names))).unwrap();
     let rep = ft.init();
     assert!(rep.failed.is_empty(), "{rep}");
     ft
@@ -129,10 +129,9 @@ fn register_unregister_patches_and_dispatches() {
     );
     assert_eq!(ft.site_state(2), SiteState::RegsCaller);
     assert_eq!(ft.site_state(3), SiteState::Caller);
-    assert_eq!(ft.records()[2].refcount(), 2);
+    assert_eq!(ft.sites()[2].record().refcount(), 2);
     assert!(
-        ft.records()[2]
-            .rec_flags()
+        ft.site_flags(2)
             .contains(RecFlags::ENABLED | RecFlags::REGS | RecFlags::REGS_EN)
     );
     mock::call_site(&ft, site(2), 0, &mut regs);
@@ -176,8 +175,7 @@ fn ops_trampoline_used_only_when_alone() {
     ft.register(a).unwrap();
     assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(0x2000_2000));
     assert!(
-        ft.records()[0]
-            .rec_flags()
+        ft.site_flags(0)
             .contains(RecFlags::TRAMP | RecFlags::TRAMP_EN)
     );
     ft.set_filter(b, "f0").unwrap();
@@ -217,7 +215,8 @@ fn pool_trampolines_follow_the_number_of_callbacks() {
         p,
         sites,
         Some(symtab(&names)),
-    );
+    )
+    .unwrap();
     assert!(ft.init().failed.is_empty());
     let (a, ca) = counting_ops(OpsFlags::empty());
     let (b, cb) = counting_ops(OpsFlags::SAVE_REGS);
@@ -256,8 +255,7 @@ fn pool_trampolines_follow_the_number_of_callbacks() {
         "the survivor calls the site directly"
     );
     assert!(
-        ft.records()[2]
-            .rec_flags()
+        ft.site_flags(2)
             .contains(RecFlags::TRAMP | RecFlags::TRAMP_EN)
     );
     assert_bytes_match_state(&ft);
@@ -297,7 +295,8 @@ fn pool_slots_only_for_callbacks_alone_on_a_site() {
             p,
             sites,
             Some(symtab(&numbered(2))),
-        );
+        )
+        .unwrap();
         assert!(ft.init().failed.is_empty());
         ft
     };
@@ -330,7 +329,7 @@ fn init_rewrites_alt_nop_and_reports_corruption() {
     p.poke(site(1), &ALT_NOP);
     p.poke(site(3), &[0xcc; 5]);
     let names = numbered(5);
-    let mut ft = Ftrace::new(MockArch::new(), p, sites, Some(symtab(&names)));
+    let mut ft = Ftrace::new(MockArch::new(), p, sites, Some(symtab(&names))).unwrap();
     let rep = ft.init();
     assert_eq!(rep.total, 5);
     assert_eq!(rep.failed.len(), 1);
@@ -344,7 +343,7 @@ fn init_rewrites_alt_nop_and_reports_corruption() {
     assert_eq!(rep.to_string(), "ftrace: 5 sites, 1 failed");
     assert_eq!(p.peek(site(1), 5), NOP, "alternative nop rewritten");
     assert_eq!(p.peek(site(3), 5), [0xcc; 5], "corrupt site left alone");
-    assert!(ft.records()[3].is_failed());
+    assert!(ft.sites()[3].record().is_failed());
     assert_eq!(ft.failed_count(), 1);
 
     // FAILED sticks: updates never touch it.
@@ -362,7 +361,7 @@ fn init_rewrites_alt_nop_and_reports_corruption() {
 fn unknown_symbol_in_report() {
     let (p, sites) = MockPlatform::with_sites(1);
     p.poke(site(0), &[0x90; 5]);
-    let mut ft = Ftrace::new(MockArch::new(), p, sites, None);
+    let mut ft = Ftrace::new(MockArch::new(), p, sites, None).unwrap();
     let rep = ft.init();
     assert!(
         rep.failed[0]
@@ -375,13 +374,14 @@ fn unknown_symbol_in_report() {
 /// record's state says.
 fn assert_bytes_match_state(ft: &Ft) {
     let p = ft.platform();
-    for (i, r) in ft.records().iter().enumerate() {
+    for (i, site) in ft.sites().iter().enumerate() {
+        let r = site.record();
         let bytes = p.peek(r.ip, 5);
         match ft.site_state(i) {
             SiteState::Failed => {}
             SiteState::Nop => {
                 assert_eq!(bytes, NOP, "site {i}");
-                assert!(!r.is_enabled());
+                assert!(!site.is_enabled());
             }
             SiteState::Caller => assert_eq!(
                 MockArch::decode_call(r.ip, &bytes),
@@ -395,7 +395,7 @@ fn assert_bytes_match_state(ft: &Ft) {
                     "site {i}"
                 );
                 assert!(
-                    r.rec_flags()
+                    ft.site_flags(i)
                         .contains(RecFlags::REGS_EN | RecFlags::ENABLED)
                 );
             }
@@ -431,7 +431,7 @@ fn mismatch_during_update_kills_tracing() {
     );
     assert!(ft.is_killed());
     assert_eq!(ft.kill_reason(), Some(&f));
-    assert!(ft.records()[6].is_failed());
+    assert!(ft.sites()[6].record().is_failed());
     assert_eq!(
         ft.platform().peek(site(6), 5),
         [0x0f, 0x0b, 0x90, 0x90, 0x90]
@@ -442,7 +442,7 @@ fn mismatch_during_update_kills_tracing() {
     // Sites 0..6 were retargeted to the regs trampoline, 7.. still call the caller.
     assert_eq!(ft.site_state(0), SiteState::RegsCaller);
     assert_eq!(ft.site_state(9), SiteState::Caller);
-    assert!(ft.records().iter().all(|r| r.refcount() == 0));
+    assert!(ft.sites().iter().all(|s| s.record().refcount() == 0));
     assert_eq!(ft.register(a), Err(Error::Killed));
     assert_eq!(ft.set_filter(a, "f1"), Err(Error::Killed));
     // The dispatcher finds no callback any more.
@@ -478,7 +478,7 @@ fn ipmodify_conflict_rejected() {
         SiteState::RegsCaller,
         "IPMODIFY implies the full frame"
     );
-    assert!(ft.records()[1].rec_flags().contains(RecFlags::IPMODIFY));
+    assert!(ft.site_flags(1).contains(RecFlags::IPMODIFY));
     let err = ft.add_filter(b, "f2").unwrap_err();
     assert!(
         matches!(err, Error::IpmodifyConflict { ip, .. } if ip == site(2)),
@@ -488,7 +488,7 @@ fn ipmodify_conflict_rejected() {
         err.to_string(),
         "ftrace: two IPMODIFY callbacks would share m::f2+0x0 at 0x10000020"
     );
-    assert_eq!(ft.records()[2].refcount(), 1, "nothing changed");
+    assert_eq!(ft.sites()[2].record().refcount(), 1, "nothing changed");
     let c = leak_ops(OpsFlags::IPMODIFY);
     assert!(matches!(
         ft.register(c),
@@ -833,11 +833,11 @@ proptest! {
                     _ => SiteState::Caller,
                 };
                 prop_assert_eq!(ft.site_state(i), state, "site {}", i);
-                let r = ft.records()[i];
+                let r = *ft.sites()[i].record();
                 prop_assert_eq!(r.refcount() as usize, w.len());
-                prop_assert_eq!(r.is_enabled(), !w.is_empty());
+                prop_assert_eq!(ft.sites()[i].is_enabled(), !w.is_empty());
                 prop_assert_eq!(r.rec_flags().contains(RecFlags::REGS), regs);
-                prop_assert_eq!(r.rec_flags().contains(RecFlags::REGS_EN), state == SiteState::RegsCaller);
+                prop_assert_eq!(ft.site_flags(i).contains(RecFlags::REGS_EN), state == SiteState::RegsCaller);
             }
             assert_bytes_match_state(&ft);
             let on: Vec<usize> = (0..ops.len()).filter(|&o| models[o].on).collect();
@@ -874,7 +874,8 @@ fn region_setup() -> (Ft, CodeRegion) {
         p,
         sites[..5].to_vec(),
         Some(symtab(&names)),
-    );
+    )
+    .unwrap();
     assert!(ft.init().failed.is_empty());
     let region = CodeRegion {
         name: "demo",
@@ -1100,7 +1101,7 @@ fn region_init_failure_reported_and_kill_forgets() {
 #[test]
 fn filter_without_symbol_table_names_the_missing_step() {
     let (p, sites) = MockPlatform::with_sites(3);
-    let mut ft = Ftrace::new(MockArch::new(), p, sites, None);
+    let mut ft = Ftrace::new(MockArch::new(), p, sites, None).unwrap();
     ft.init();
     let a = leak_ops(OpsFlags::empty());
     let Error::Filter(errs) = ft.set_filter(a, "demo_*").unwrap_err() else {
@@ -1126,7 +1127,7 @@ fn only_crates_keeps_the_kernels_own_functions() {
     .map(String::from)
     .to_vec();
     let (p, sites) = MockPlatform::with_sites(names.len());
-    let ft = Ftrace::new(MockArch::new(), p, sites, Some(symtab(&names)));
+    let ft = Ftrace::new(MockArch::new(), p, sites, Some(symtab(&names))).unwrap();
     assert_eq!(ft.len(), 5, "core is never traced");
     let mut ft = ft.only_crates(&["k"]);
     assert!(ft.init().failed.is_empty());
@@ -1139,6 +1140,44 @@ fn only_crates_keeps_the_kernels_own_functions() {
             "k::demo::leaf"
         ]
     );
+}
+
+#[test]
+fn only_crates_holds_for_regions_added_later() {
+    let names: Vec<String> = ["k::a", "x::b", "k::r1", "r::r2", "core::r3"]
+        .map(String::from)
+        .to_vec();
+    let (p, sites) = MockPlatform::with_sites(names.len());
+    // The region's init rewrites the compiler's alternative nop.
+    for &s in &sites[2..] {
+        p.poke(s, &ALT_NOP);
+    }
+    let ft = Ftrace::new(
+        MockArch::new(),
+        p,
+        sites[..2].to_vec(),
+        Some(symtab(&names)),
+    )
+    .unwrap();
+    // A second call narrows the list: "r" is not kept.
+    let mut ft = ft.only_crates(&["k", "r"]).only_crates(&["k"]);
+    assert!(ft.init().failed.is_empty());
+    assert_eq!(ft.len(), 1);
+    let rep = ft
+        .add_region(CodeRegion {
+            name: "mod",
+            sites: sites[2..].to_vec(),
+            stubs: 0..0,
+        })
+        .unwrap();
+    assert_eq!(rep.total, 1, "only the kept crate's site joins");
+    let kept: Vec<&str> = (0..ft.len()).filter_map(|i| ft.record_name(i)).collect();
+    assert_eq!(kept, ["k::a", "k::r1"]);
+    // Dropped sites are never initialised (nothing to release later).
+    assert_ne!(p.peek(sites[2], ALT_NOP.len()), ALT_NOP.to_vec());
+    for &s in &sites[3..] {
+        assert_eq!(p.peek(s, ALT_NOP.len()), ALT_NOP.to_vec());
+    }
 }
 
 #[test]
@@ -1158,6 +1197,154 @@ fn engine_work_is_quiet_in_its_context_only() {
         "an interrupt meanwhile is traced"
     );
     p.set_context(Context::Normal);
+    assert!(
+        state.synchronize(0),
+        "a quiet CPU is outside every dispatcher: grace periods do not wait for it"
+    );
     drop(quiet);
     assert!(state.try_enter(p).is_some());
+}
+
+#[test]
+fn one_engine_per_platform_and_ops_stay_with_their_engine() {
+    let (p, sites) = MockPlatform::with_sites(4);
+    let mut a = Ftrace::new(MockArch::new(), p, sites.clone(), None).unwrap();
+    assert_eq!(
+        Ftrace::new(MockArch::new(), p, sites.clone(), None).err(),
+        Some(Error::EngineExists)
+    );
+    a.init();
+    let ops = leak_ops(OpsFlags::empty());
+    a.register(ops).unwrap();
+    // Another kernel's engine (another platform) may not touch it: its
+    // filter sets are the first engine's to free.
+    let (q, qsites) = MockPlatform::with_sites(4);
+    let mut b = Ftrace::new(MockArch::new(), q, qsites, None).unwrap();
+    b.init();
+    assert_eq!(b.set_filter(ops, "*").err(), Some(Error::OtherEngine));
+    assert_eq!(b.register(ops).err(), Some(Error::AlreadyRegistered));
+    a.unregister(ops).unwrap();
+    assert_eq!(b.register(ops).err(), Some(Error::OtherEngine));
+    drop(a);
+    // Dropped: the platform may have an engine again.
+    assert!(Ftrace::new(MockArch::new(), p, sites, None).is_ok());
+}
+
+#[test]
+fn sole_ipmodify_callback_never_sees_a_function_it_does_not_want() {
+    let names = numbered(3);
+    let mut ft = setup(&names);
+    let (ops, calls) = counting_ops(OpsFlags::IPMODIFY);
+    ft.set_filter(ops, "m::f1").unwrap();
+    ft.register(ops).unwrap();
+    // A CPU still inside a shared trampoline after a switch passes the sole
+    // callback a site it does not want (simulated: site 0 called through
+    // the assist function with this ops).
+    let mut regs = FtraceRegs::zeroed();
+    // SAFETY: `ops` is 'static and `regs` a live frame.
+    unsafe {
+        crate::ops::ftrace_ops_assist_func(site(0), 0, ops, &mut regs);
+        crate::ops::ftrace_ops_assist_func(site(1), 0, ops, &mut regs);
+    }
+    assert_eq!(calls.load(Ordering::Relaxed), 1, "only f1 reaches it");
+    ft.unregister(ops).unwrap();
+}
+
+/// Real threads as CPUs: readers call sites through the dispatchers while
+/// the engine switches callbacks, filters and trampolines under them. No
+/// callback may ever see a function its filter excludes (checked against
+/// sets the test keeps itself), and every retired snapshot is freed by the
+/// end (grace periods complete while readers keep coming).
+#[test]
+fn dispatch_races_with_updates_on_real_threads() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    const READERS: usize = 3;
+    let names = numbered(8);
+    let ft = setup(&names);
+    let ft: &'static spin::Mutex<Ft> = Box::leak(Box::new(spin::Mutex::new(ft)));
+    // Callback A may see only even sites, B only odd ones; a violation is
+    // counted in BAD.
+    static BAD: AtomicUsize = AtomicUsize::new(0);
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    fn even_only(ip: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {
+        SEEN.fetch_add(1, Ordering::Relaxed);
+        if (ip - TEXT_BASE) / SITE_STRIDE % 2 != 0 {
+            BAD.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn odd_only(ip: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {
+        SEEN.fetch_add(1, Ordering::Relaxed);
+        if (ip - TEXT_BASE) / SITE_STRIDE % 2 != 1 {
+            BAD.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let a: &'static Ops = Box::leak(Box::new(Ops::new(even_only, OpsFlags::IPMODIFY)));
+    let b: &'static Ops = Box::leak(Box::new(Ops::new(odd_only, OpsFlags::SAVE_REGS)));
+    let stop = Arc::new(AtomicBool::new(false));
+    // The list ops the shared trampolines pass (the engine's, 'static).
+    let list_ops = ft.lock().trace_op();
+    let ready = Arc::new(AtomicUsize::new(0));
+    let mut threads = Vec::new();
+    for cpu in 1..=READERS {
+        let stop = stop.clone();
+        let ready = ready.clone();
+        threads.push(std::thread::spawn(move || {
+            mock::set_thread_cpu(cpu);
+            let mut regs = FtraceRegs::zeroed();
+            let mut calls = 0usize;
+            ready.fetch_add(1, Ordering::SeqCst);
+            while !stop.load(Ordering::Relaxed) {
+                for i in 0..8 {
+                    // What a CPU executing site i may call at any moment of
+                    // an update: the list dispatcher, or either callback's
+                    // own trampoline (reached late, after a switch).
+                    // SAFETY: 'static ops and a live frame, as trampolines pass.
+                    unsafe {
+                        crate::ops::ftrace_ops_list_func(site(i), 0, list_ops, &mut regs);
+                        crate::ops::ftrace_ops_assist_func(site(i), 0, a, &mut regs);
+                        crate::ops::ftrace_ops_assist_func(site(i), 0, b, &mut regs);
+                    }
+                    calls += 3;
+                }
+            }
+            calls
+        }));
+    }
+    mock::set_thread_cpu(0);
+    while ready.load(Ordering::SeqCst) < READERS {
+        std::thread::yield_now();
+    }
+    for round in 0..600 {
+        let mut e = ft.lock();
+        match round % 6 {
+            0 => {
+                e.set_filter(a, "m::f0,m::f2,m::f4,m::f6").unwrap();
+                e.register(a).unwrap();
+            }
+            1 => {
+                e.set_filter(b, "m::f1,m::f3").unwrap();
+                e.register(b).unwrap();
+            }
+            2 => {
+                e.add_filter(b, "m::f5,m::f7").unwrap();
+            }
+            3 => {
+                e.set_filter(a, "m::f2").unwrap();
+            }
+            4 => e.unregister(a).unwrap(),
+            _ => e.unregister(b).unwrap(),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let calls: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(
+        BAD.load(Ordering::Relaxed),
+        0,
+        "a callback saw a function it does not want"
+    );
+    assert!(calls > 0, "the readers ran");
+    let e = ft.lock();
+    assert_eq!(e.check_all_nops(), 0);
+    assert_eq!(e.retired_len(), 0, "every retired snapshot freed");
 }

@@ -6,7 +6,6 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::fmt;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -14,164 +13,32 @@ use ftrace_abi::symtab::SymbolTable;
 
 use crate::arch::{Arch, PatchError, SiteError, Trampoline, read_insn};
 use crate::fgraph::{self, GraphOps};
-use crate::filter::{self, FilterError};
+use crate::filter;
 use crate::ops::{self, Dispatch, FTRACE_TRACE_FUNC, FTRACE_TRACE_OP, IpSet, Ops, OpsList};
+use crate::planner::{self, Want};
 use crate::platform::Platform;
-use crate::record::{RecFlags, Record, Records};
+use crate::reclaim::{Item, Retired};
+use crate::record::{RecFlags, Record};
 use crate::recursion::RecursionState;
 use crate::region::{CodeRegion, RegionId, RegionReport};
-use crate::symbols::{SymAddr, Symbols};
+use crate::site::{Site, SiteTable, Targets};
+use crate::symbols::Symbols;
 
-/// When a site failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// While preparing the site at boot ([`Ftrace::init`]).
-    Init,
-    /// While enabling, disabling or retargeting it.
-    Update,
-    /// While releasing its backend resources after its region was removed
-    /// ([`Arch::release_site`]).
-    Release,
-}
+pub use crate::error::{Error, InitReport, Phase, SiteFailure};
 
-/// A site that failed (Linux's `ftrace_bug` report). Display gives the line
-/// the kernel prints, e.g.
-/// `ftrace: failed to init site kernel::foo+0x0 at 0xffff: expected 0f 1f 44 00 00, found cc cc cc cc cc`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SiteFailure {
-    /// When it failed.
-    pub phase: Phase,
-    /// Site address (record `ip`, or the trampoline for a failed
-    /// [`Arch::update_ftrace_func`]).
-    pub ip: usize,
-    /// The function containing the site.
-    pub function: SymAddr,
-    /// What went wrong, with expected and found bytes for a mismatch.
-    pub error: PatchError,
-}
+/// Platforms (by address) that have an engine: one engine per kernel.
+static ENGINES: [AtomicUsize; 64] = [const { AtomicUsize::new(0) }; 64];
 
-impl fmt::Display for SiteFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let phase = match self.phase {
-            Phase::Init => "init",
-            Phase::Update => "update",
-            Phase::Release => "release",
-        };
-        f.write_str("ftrace: failed to ")?;
-        f.write_str(phase)?;
-        match self.function.sym {
-            Some(_) => write!(f, " site {}", self.function)?,
-            None => f.write_str(" site <unknown>")?,
-        }
-        write!(f, " at {:#x}: {}", self.ip, self.error)
+/// Forgets one engine of platform `key`.
+fn release_engine(key: usize) {
+    if let Some(e) = ENGINES.iter().find(|e| e.load(Ordering::Acquire) == key) {
+        e.store(0, Ordering::Release);
     }
 }
 
-/// Result of [`Ftrace::init`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InitReport {
-    /// Number of sites.
-    pub total: usize,
-    /// Sites that failed; each is marked FAILED and never touched again.
-    pub failed: Vec<SiteFailure>,
-}
-
-impl fmt::Display for InitReport {
-    /// The summary line; print each of [`failed`](Self::failed) too.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ftrace: {} sites, {} failed",
-            self.total,
-            self.failed.len()
-        )
-    }
-}
-
-/// Errors of the engine's operations.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Error {
-    /// [`Ftrace::init`] has not run.
-    NotInitialized,
-    /// Tracing was killed after a patch failure; nothing is patched any more.
-    Killed,
-    /// The ops is already registered (here or with another engine).
-    AlreadyRegistered,
-    /// The ops is not registered with this engine.
-    NotRegistered,
-    /// Two callbacks with [`OpsFlags::IPMODIFY`](crate::ops::OpsFlags::IPMODIFY)
-    /// would want the same function; nothing changed.
-    IpmodifyConflict {
-        /// The first site they share.
-        ip: usize,
-        /// Its function.
-        function: SymAddr,
-    },
-    /// The pattern string was rejected; nothing changed. One entry per bad
-    /// or unmatched pattern.
-    Filter(Vec<FilterError>),
-    /// Patching failed: tracing is now killed.
-    Patch(SiteFailure),
-    /// [`Ftrace::add_region`]: the region's sites or stubs overlap code the
-    /// engine already knows; nothing changed.
-    RegionOverlap {
-        /// The region being added.
-        name: &'static str,
-        /// What it overlaps: another region's name, or `kernel` for the
-        /// boot site table.
-        with: &'static str,
-    },
-    /// [`Ftrace::remove_region`]: no region with this id.
-    NoSuchRegion,
-    /// [`Ftrace::register_graph`]: the arch backend cannot hook returns
-    /// ([`Arch::return_hook`] is `None`).
-    GraphUnsupported,
-    /// [`Ftrace::register_graph`]: every one of the
-    /// [`MAX_GRAPH_USERS`](crate::fgraph::MAX_GRAPH_USERS) slots is taken.
-    GraphUsersFull,
-    /// [`Ftrace::remove_region`]: the region is removed and its sites are
-    /// nops, but the backend could not release a site's resources
-    /// ([`Arch::release_site`]; the first failure). Tracing goes on.
-    Release(SiteFailure),
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::NotInitialized => f.write_str("ftrace: not initialised"),
-            Error::Killed => f.write_str("ftrace: tracing disabled after an earlier failure"),
-            Error::AlreadyRegistered => f.write_str("ftrace: ops already registered"),
-            Error::NotRegistered => f.write_str("ftrace: ops not registered"),
-            Error::IpmodifyConflict { ip, function } => {
-                write!(
-                    f,
-                    "ftrace: two IPMODIFY callbacks would share {function} at {ip:#x}"
-                )
-            }
-            Error::Filter(errs) => {
-                for (i, e) in errs.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("\n")?;
-                    }
-                    write!(f, "{e}")?;
-                }
-                Ok(())
-            }
-            Error::Patch(s) => write!(f, "{s}"),
-            Error::RegionOverlap { name, with } => {
-                write!(f, "ftrace: region {name} overlaps {with}")
-            }
-            Error::NoSuchRegion => f.write_str("ftrace: no such region"),
-            Error::GraphUnsupported => {
-                f.write_str("ftrace: this arch backend cannot hook function returns")
-            }
-            Error::GraphUsersFull => write!(
-                f,
-                "ftrace: all {} graph user slots are taken",
-                crate::fgraph::MAX_GRAPH_USERS
-            ),
-            Error::Release(s) => write!(f, "{s}"),
-        }
+impl<A: Arch, P: Platform + 'static> Drop for Ftrace<A, P> {
+    fn drop(&mut self) {
+        release_engine(self.platform as *const P as *const () as usize);
     }
 }
 
@@ -206,6 +73,18 @@ pub fn is_never_traced(name: &str) -> bool {
     crate_of(name).is_some_and(|c| NEVER_TRACED_CRATES.contains(&c))
 }
 
+/// Whether a site named `name` gets a record: never one of
+/// [`NEVER_TRACED_CRATES`]; with [`Ftrace::only_crates`] (`only`), only one
+/// of the crates named there; a site without a name (no symbol table)
+/// always.
+fn keeps(only: Option<&[String]>, name: Option<&str>) -> bool {
+    let Some(name) = name else {
+        return true;
+    };
+    !is_never_traced(name)
+        && only.is_none_or(|o| crate_of(name).is_some_and(|c| o.iter().any(|k| k == c)))
+}
+
 /// What a site currently calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SiteState {
@@ -219,43 +98,6 @@ pub enum SiteState {
     RegsCaller,
     /// A callback's own trampoline at this address.
     OpsTrampoline(usize),
-}
-
-/// A snapshot replaced while dispatchers may still read it.
-enum Retired {
-    List(NonNull<OpsList>),
-    Set(NonNull<IpSet>),
-}
-
-// SAFETY: retired snapshots are plain heap data (slices of `&'static Ops`
-// and of `usize`) owned by the engine; moving the ownership to another
-// thread is fine.
-unsafe impl Send for Retired {}
-
-impl Retired {
-    /// # Safety
-    /// No dispatcher may still access the snapshot.
-    unsafe fn free(self) {
-        // SAFETY: both pointers came from `Box::into_raw`; the caller
-        // guarantees no remaining reader.
-        unsafe {
-            match self {
-                Retired::List(p) => drop(Box::from_raw(p.as_ptr())),
-                Retired::Set(p) => drop(Box::from_raw(p.as_ptr())),
-            }
-        }
-    }
-}
-
-/// What one record should be, computed from the registered callbacks.
-#[derive(Debug, Clone, Copy, Default)]
-struct Want {
-    /// Call target; 0 for the nop.
-    target: usize,
-    count: u32,
-    regs: bool,
-    ipmodify: bool,
-    tramp: bool,
 }
 
 /// Which set of an ops a change replaces.
@@ -295,7 +137,7 @@ struct PatternLog {
 /// static OPS: Ops = Ops::new(cb, OpsFlags::empty());
 ///
 /// let (platform, sites) = MockPlatform::with_sites(4);
-/// let mut ft = Ftrace::new(MockArch::new(), platform, sites, None);
+/// let mut ft = Ftrace::new(MockArch::new(), platform, sites, None).unwrap();
 /// assert_eq!(ft.init().failed.len(), 0);
 /// ft.register(&OPS).unwrap();
 /// assert_eq!(ft.enabled_count(), 4);
@@ -307,26 +149,27 @@ struct PatternLog {
 pub struct Ftrace<A: Arch, P: Platform + 'static> {
     arch: A,
     platform: &'static P,
-    records: Records,
-    /// Current call target of each record (0: nop); agrees with the bytes.
-    current: Vec<usize>,
-    /// Region of each record: 0 for the boot table, else a [`RegionId`].
-    region_of: Vec<u32>,
+    /// Every site: record, current target, region, name (one table).
+    sites: SiteTable,
     /// Regions added after boot, in the order they were added.
     regions: Vec<(RegionId, CodeRegion)>,
     /// Next [`RegionId`] to hand out.
     next_region: u32,
     /// How every ops' filter and notrace sets were built (see [`PatternLog`]).
     pattern_log: Vec<PatternLog>,
-    /// Name of each record's function.
-    names: Vec<Option<&'static str>>,
     symbols: Symbols,
+    /// The crates [`only_crates`](Self::only_crates) keeps (`None`: all but
+    /// [`NEVER_TRACED_CRATES`]); regions added later are held to it too.
+    only: Option<Vec<String>>,
     registered: Vec<&'static Ops>,
     dispatch: &'static Dispatch,
     list_ops: &'static Ops,
     trace_op: AtomicPtr<Ops>,
     trace_func: AtomicUsize,
-    retired: Vec<Retired>,
+    /// Addresses the trampolines' inner calls are pointed at: the list and
+    /// the single-callback dispatchers ([`with_dispatchers`](Self::with_dispatchers)).
+    dispatchers: (usize, usize),
+    retired: Retired,
     initialized: bool,
     killed: Option<SiteFailure>,
 }
@@ -335,46 +178,63 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// Builds the records from the site addresses (any order; zeros and
     /// duplicates dropped). Nothing is read or written before
     /// [`init`](Self::init).
+    ///
+    /// One engine per kernel: a second engine for the same platform is
+    /// refused with [`Error::EngineExists`] (two engines would patch the same
+    /// sites and free each other's snapshots) until the first is dropped.
     pub fn new(
         arch: A,
         platform: &'static P,
         sites: impl IntoIterator<Item = usize>,
         symbols: Option<SymbolTable<'static>>,
-    ) -> Self {
-        let records = Records::from_sites(sites);
+    ) -> Result<Self, Error> {
+        let key = platform as *const P as *const () as usize;
+        if !ENGINES.iter().any(|e| {
+            e.compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        }) {
+            return Err(Error::EngineExists);
+        }
+        if ENGINES
+            .iter()
+            .filter(|e| e.load(Ordering::Acquire) == key)
+            .count()
+            > 1
+        {
+            release_engine(key);
+            return Err(Error::EngineExists);
+        }
+        let sites = SiteTable::from_addrs(sites, 0);
         let empty: OpsList = Box::new([]);
         let dispatch: &'static Dispatch = Box::leak(Box::new(Dispatch {
             platform,
             list: AtomicPtr::new(Box::into_raw(Box::new(empty))),
-            readers: AtomicUsize::new(0),
             known: AtomicPtr::new(ptr::null_mut()),
             recursion: RecursionState::new(),
         }));
         let list_ops: &'static Ops = Box::leak(Box::new(Ops::new_list(dispatch)));
-        let n = records.len();
         let mut ft = Ftrace {
             arch,
             platform,
-            records,
-            current: vec![0; n],
-            region_of: vec![0; n],
+            sites,
             regions: Vec::new(),
             next_region: 1,
             pattern_log: Vec::new(),
-            names: Vec::new(),
             symbols: Symbols::new(symbols),
+            only: None,
             registered: Vec::new(),
             dispatch,
             list_ops,
             trace_op: AtomicPtr::new(list_ops as *const Ops as *mut Ops),
             trace_func: AtomicUsize::new(0),
-            retired: Vec::new(),
+            dispatchers: (ops::list_func_addr(), ops::assist_func_addr()),
+            retired: Retired::default(),
             initialized: false,
             killed: None,
         };
         ft.resolve_names();
-        ft.drop_records(|name| !is_never_traced(name));
-        ft
+        ft.sites.retain(|s| keeps(None, s.name));
+        Ok(ft)
     }
 
     /// Keeps only the records of functions whose demangled path starts with
@@ -390,10 +250,18 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// kernel's crate, with a patchable entry, is never traced unless
     /// asked for. Records are kept when the symbol table is missing (no
     /// names to decide by). [`NEVER_TRACED_CRATES`] are dropped whatever
-    /// `crates` says.
+    /// `crates` says (one rule decides both). Regions added
+    /// later ([`add_region`](Self::add_region)) are held to the same list,
+    /// so name their crates here too; a second call narrows the list.
     pub fn only_crates(mut self, crates: &[&str]) -> Self {
         if !self.initialized {
-            self.drop_records(|name| crate_of(name).is_some_and(|c| crates.contains(&c)));
+            let only: Vec<String> = crates
+                .iter()
+                .filter(|c| self.only.as_ref().is_none_or(|o| o.iter().any(|k| k == *c)))
+                .map(|c| String::from(*c))
+                .collect();
+            self.sites.retain(|s| keeps(Some(&only), s.name));
+            self.only = Some(only);
         }
         self
     }
@@ -406,40 +274,41 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         dispatch.recursion.quiet(self.platform)
     }
 
-    /// Drops the records of named functions for which `keep` is false
-    /// (records without a name stay). [`new`](Self::new) drops those of
-    /// [`NEVER_TRACED_CRATES`]: generic code of the tracer itself (and of
-    /// `core`/`alloc`) monomorphised into the kernel's crate gets patchable
-    /// entries there, but the tracer must never call traced code from its
-    /// own paths, whatever filter is set.
-    fn drop_records(&mut self, keep: impl Fn(&str) -> bool) {
-        let keep: Vec<bool> = self.names.iter().map(|n| n.is_none_or(&keep)).collect();
-        if keep.iter().all(|&k| k) {
-            return;
-        }
-        let recs: Vec<Record> = self
-            .records
-            .as_slice()
-            .iter()
-            .zip(&keep)
-            .filter(|(_, k)| **k)
-            .map(|(r, _)| *r)
-            .collect();
-        let n = recs.len();
-        self.records.replace(recs);
-        self.current = vec![0; n];
-        self.region_of = vec![0; n];
-        self.resolve_names();
+    /// Points the trampolines' inner calls at `list` and `assist` instead of
+    /// [`ops::ftrace_ops_list_func`] and [`ops::ftrace_ops_assist_func`]:
+    /// for a kernel whose trampolines must reach the dispatchers through
+    /// thunks placed near them, and for host tests whose simulated text is
+    /// out of a call's reach of the real functions. Call before
+    /// [`init`](Self::init); both must behave like the functions they stand
+    /// for.
+    pub fn with_dispatchers(mut self, list: usize, assist: usize) -> Self {
+        self.dispatchers = (list, assist);
+        self
+    }
+
+    /// The dispatcher addresses the inner calls use: `(list, assist)`.
+    pub fn dispatchers(&self) -> (usize, usize) {
+        self.dispatchers
     }
 
     fn resolve_names(&mut self) {
         let syms = self.symbols;
-        self.names = self
-            .records
-            .as_slice()
-            .iter()
-            .map(|r| syms.resolve(r.ip).map(|(n, _)| n))
-            .collect();
+        for s in self.sites.as_mut_slice() {
+            s.name = syms.resolve(s.rec.ip).map(|(n, _)| n);
+        }
+    }
+
+    /// Every site's name, in site order (for pattern matching).
+    fn names(&self) -> Vec<Option<&'static str>> {
+        self.sites.as_slice().iter().map(|s| s.name).collect()
+    }
+
+    /// The shared trampolines' addresses.
+    fn targets(&self) -> Targets {
+        Targets {
+            caller: self.arch.trampoline_addr(Trampoline::Caller),
+            regs_caller: self.arch.trampoline_addr(Trampoline::RegsCaller),
+        }
     }
 
     fn failure(&self, phase: Phase, ip: usize, error: PatchError) -> SiteFailure {
@@ -459,13 +328,13 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let _quiet = self.quiet();
         if self.initialized {
             return InitReport {
-                total: self.records.len(),
+                total: self.sites.len(),
                 failed: Vec::new(),
             };
         }
         let p: &dyn Platform = self.platform;
         let mut failed = Vec::new();
-        for rec in self.records.as_mut_slice() {
+        for rec in self.sites.as_mut_slice().iter_mut().map(|s| &mut s.rec) {
             if let Err(e) = self.arch.init_site(p, rec) {
                 rec.set(RecFlags::FAILED, true);
                 failed.push(SiteFailure {
@@ -476,21 +345,34 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                 });
             }
         }
-        self.records.resort();
+        self.sites.resort();
         self.resolve_names();
         self.initialized = true;
         if self.arch.calls_unrecorded() {
-            let ips: Box<[usize]> = self.records.as_slice().iter().map(|r| r.ip).collect();
+            let ips: Box<[usize]> = self.sites.as_slice().iter().map(Site::ip).collect();
             let known = Box::leak(Box::new(IpSet::from_sorted(ips)));
             self.dispatch.known.store(known, Ordering::Release);
         }
-        if let Err(f) = self.set_trace(self.list_ops, ops::list_func_addr()) {
+        if let Err(f) = self.set_trace(self.list_ops, self.dispatchers.0) {
             failed.push(f);
             self.kill(f);
         }
         InitReport {
-            total: self.records.len(),
+            total: self.sites.len(),
             failed,
+        }
+    }
+
+    /// Claims `ops` for this engine, or refuses it when another engine
+    /// owns it (its snapshots are that engine's to free).
+    fn claim(&self, ops: &'static Ops) -> Result<(), Error> {
+        match ops.owner() {
+            Some(d) if !ptr::eq(d, self.dispatch) => Err(Error::OtherEngine),
+            Some(_) => Ok(()),
+            None => {
+                ops.set_owner(self.dispatch);
+                Ok(())
+            }
         }
     }
 
@@ -515,6 +397,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         if ops.is_enabled() || self.registered.iter().any(|o| ptr::eq(*o, ops)) {
             return Err(Error::AlreadyRegistered);
         }
+        self.claim(ops)?;
         let mut list = self.registered.clone();
         list.push(ops);
         let plan = self.plan(&list, &[])?;
@@ -539,7 +422,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let plan = self.plan(&list, &[])?;
         ops.set_enabled(false);
         self.registered = list;
-        self.commit(plan)
+        let r = self.commit(plan);
+        // Grace period even when nothing was retired: no CPU may still be
+        // inside the callback when we return (its buffer may be reused).
+        self.reclaim();
+        r
     }
 
     /// Replaces `ops`' filter with the functions `patterns` selects (see
@@ -612,14 +499,14 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// function_graph tracer's `set_graph_function`).
     pub fn match_set(&self, patterns: &str) -> Result<IpSet, Error> {
         let pats = filter::parse(patterns).map_err(Error::Filter)?;
-        let recs = self.records.as_slice();
-        let mut sel = vec![false; recs.len()];
-        filter::apply(&pats, &self.names, &mut sel).map_err(Error::Filter)?;
-        let ips: Box<[usize]> = recs
+        let sites = self.sites.as_slice();
+        let mut sel = vec![false; sites.len()];
+        filter::apply(&pats, &self.names(), &mut sel).map_err(Error::Filter)?;
+        let ips: Box<[usize]> = sites
             .iter()
             .zip(&sel)
             .filter(|(_, s)| **s)
-            .map(|(r, _)| r.ip)
+            .map(|(r, _)| r.ip())
             .collect();
         Ok(IpSet::from_sorted(ips))
     }
@@ -633,11 +520,12 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     ) -> Result<usize, Error> {
         let _quiet = self.quiet();
         self.usable()?;
+        self.claim(ops)?;
         let new: Option<Box<IpSet>> = match patterns {
             None => None,
             Some(s) => {
                 let pats = filter::parse(s).map_err(Error::Filter)?;
-                let recs = self.records.as_slice();
+                let recs = self.sites.as_slice();
                 let mut sel = vec![false; recs.len()];
                 let old = if notrace {
                     ops.notrace_ptr()
@@ -648,15 +536,15 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                 // so `old` stays live while we hold `&mut self`.
                 if let (true, Some(old)) = (append, unsafe { old.as_ref() }) {
                     for (s, r) in sel.iter_mut().zip(recs) {
-                        *s = old.contains(r.ip);
+                        *s = old.contains(r.ip());
                     }
                 }
-                filter::apply(&pats, &self.names, &mut sel).map_err(Error::Filter)?;
+                filter::apply(&pats, &self.names(), &mut sel).map_err(Error::Filter)?;
                 let ips: Box<[usize]> = recs
                     .iter()
                     .zip(&sel)
                     .filter(|(_, s)| **s)
-                    .map(|(r, _)| r.ip)
+                    .map(|(r, _)| r.ip())
                     .collect();
                 Some(Box::new(IpSet::from_sorted(ips)))
             }
@@ -687,7 +575,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         };
         let old = ops.swap_set(notrace, new_ptr);
         if let Some(old) = NonNull::new(old) {
-            self.retired.push(Retired::Set(old));
+            self.retired.push(Item::Set(old));
         }
         self.log_patterns(ops, notrace, patterns, append);
         match plan {
@@ -726,11 +614,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         }
     }
 
-    /// Computes what every record should call with `list` registered (and
-    /// `changes` applied to their sets). Fails on an IPMODIFY conflict.
+    /// Computes what every site should call with `list` registered (and
+    /// `changes` applied to their sets): [`planner::plan`] over the
+    /// published sets. Fails on an IPMODIFY conflict.
     fn plan(&self, list: &[&'static Ops], changes: &[SetChange<'_>]) -> Result<Vec<Want>, Error> {
-        let caller = self.arch.trampoline_addr(Trampoline::Caller);
-        let regs_caller = self.arch.trampoline_addr(Trampoline::RegsCaller);
         let sets: Vec<(*const IpSet, *const IpSet)> = list
             .iter()
             .map(|o| {
@@ -744,51 +631,20 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                 (f, n)
             })
             .collect();
-        // Asked only for callbacks that are alone on some site: a backend
-        // with a bounded pool (crate::tramp) gives slots to those only.
-        let mut tramps: Vec<Option<Option<usize>>> = vec![None; list.len()];
-        let mut plan = vec![Want::default(); self.records.len()];
-        for (rec, want) in self.records.as_slice().iter().zip(plan.iter_mut()) {
-            if rec.is_failed() {
-                continue;
-            }
-            let mut single = None;
-            let mut ipmodify = false;
-            for (i, o) in list.iter().enumerate() {
-                // SAFETY: published sets stay live while the engine (the
-                // only writer) is borrowed; the sets in `changes` are ours.
-                if !unsafe { Ops::selects(sets[i].0, sets[i].1, rec.ip) } {
-                    continue;
-                }
-                if o.flags().contains(crate::ops::OpsFlags::IPMODIFY) {
-                    if ipmodify {
-                        return Err(Error::IpmodifyConflict {
-                            ip: rec.ip,
-                            function: self.symbols.display(rec.ip),
-                        });
-                    }
-                    ipmodify = true;
-                }
-                want.count += 1;
-                want.regs |= o.needs_regs();
-                single = Some(i);
-            }
-            want.ipmodify = ipmodify;
-            want.target = match (want.count, single) {
-                (0, _) => 0,
-                (1, Some(i))
-                    if tramps[i]
-                        .get_or_insert_with(|| self.arch.ops_trampoline(list[i]))
-                        .is_some() =>
-                {
-                    want.tramp = true;
-                    tramps[i].flatten().unwrap_or(0)
-                }
-                _ if want.regs => regs_caller,
-                _ => caller,
-            };
-        }
-        Ok(plan)
+        // SAFETY: published sets stay live while the engine (the only
+        // writer) is borrowed; the sets in `changes` are ours, unpublished.
+        let wants = |i: usize, ip: usize| unsafe { Ops::selects(sets[i].0, sets[i].1, ip) };
+        planner::plan(
+            self.sites.as_slice(),
+            list,
+            &wants,
+            self.targets(),
+            &mut |o| self.arch.ops_trampoline(o),
+        )
+        .map_err(|c| Error::IpmodifyConflict {
+            ip: c.ip,
+            function: self.symbols.display(c.ip),
+        })
     }
 
     /// Points the trampolines' inner call at `func` passing `op`.
@@ -819,7 +675,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             .list
             .swap(Box::into_raw(Box::new(list)), Ordering::SeqCst);
         if let Some(old) = NonNull::new(old) {
-            self.retired.push(Retired::List(old));
+            self.retired.push(Item::List(old));
         }
     }
 
@@ -827,7 +683,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// change are handled correctly whatever they call), then one patch batch,
     /// then the single-callback fast path if it applies.
     fn commit(&mut self, plan: Vec<Want>) -> Result<(), Error> {
-        if let Err(f) = self.set_trace(self.list_ops, ops::list_func_addr()) {
+        if let Err(f) = self.set_trace(self.list_ops, self.dispatchers.0) {
             return Err(self.kill(f));
         }
         self.publish_list();
@@ -835,8 +691,8 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         self.arch.begin_batch(p);
         let mut touched = Vec::new();
         for (i, want) in plan.iter().enumerate() {
-            let rec = &self.records.as_slice()[i];
-            let old = self.current[i];
+            let site = &self.sites[i];
+            let (rec, old) = (&site.rec, site.target);
             if rec.is_failed() || old == want.target {
                 continue;
             }
@@ -855,13 +711,13 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             return Err(self.fail_batch(ip, error, &touched, &plan));
         }
         for (i, want) in plan.iter().enumerate() {
-            if !self.records.as_slice()[i].is_failed() {
-                self.current[i] = want.target;
+            if !self.sites[i].is_failed() {
+                self.sites[i].target = want.target;
                 self.set_rec_state(i, Some(want));
             }
         }
         if let [only] = self.registered[..]
-            && let Err(f) = self.set_trace(only, ops::assist_func_addr())
+            && let Err(f) = self.set_trace(only, self.dispatchers.1)
         {
             return Err(self.kill(f));
         }
@@ -869,20 +725,12 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         Ok(())
     }
 
-    /// Sets record `i`'s flags from `current[i]` and the wanted state.
+    /// Sets site `i`'s wanted-state flags and count (what it calls is its
+    /// target; the flags derived from that are computed, never stored).
     fn set_rec_state(&mut self, i: usize, want: Option<&Want>) {
-        let target = self.current[i];
-        let caller = self.arch.trampoline_addr(Trampoline::Caller);
-        let regs_caller = self.arch.trampoline_addr(Trampoline::RegsCaller);
-        let rec = &mut self.records.as_mut_slice()[i];
+        let rec = &mut self.sites[i].rec;
         let w = want.copied().unwrap_or_default();
         let mut f = rec.rec_flags() & RecFlags::FAILED;
-        f.set(RecFlags::ENABLED, target != 0);
-        f.set(RecFlags::REGS_EN, target != 0 && target == regs_caller);
-        f.set(
-            RecFlags::TRAMP_EN,
-            target != 0 && target != caller && target != regs_caller,
-        );
         f.set(RecFlags::REGS, w.regs);
         f.set(RecFlags::IPMODIFY, w.ipmodify);
         f.set(RecFlags::TRAMP, w.tramp);
@@ -901,16 +749,16 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     ) -> Error {
         let p: &dyn Platform = self.platform;
         for &i in touched {
-            let rec = self.records.as_slice()[i];
-            let (old, new) = (self.current[i], plan[i].target);
+            let rec = self.sites[i].rec;
+            let (old, new) = (self.sites[i].target, plan[i].target);
             let now = self.read_state(p, &rec, &[old, new]);
             match now {
-                Some(t) => self.current[i] = t,
-                None => self.records.as_mut_slice()[i].set(RecFlags::FAILED, true),
+                Some(t) => self.sites[i].target = t,
+                None => self.sites[i].rec.set(RecFlags::FAILED, true),
             }
         }
-        if let Some(i) = self.records.index_of(ip) {
-            self.records.as_mut_slice()[i].set(RecFlags::FAILED, true);
+        if let Some(i) = self.sites.index_of(ip) {
+            self.sites[i].rec.set(RecFlags::FAILED, true);
         }
         let f = self.failure(Phase::Update, ip, error);
         self.kill(f)
@@ -936,8 +784,8 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             o.set_enabled(false);
         }
         self.publish_list();
-        let _ = self.set_trace(self.list_ops, ops::list_func_addr());
-        for i in 0..self.records.len() {
+        let _ = self.set_trace(self.list_ops, self.dispatchers.0);
+        for i in 0..self.sites.len() {
             self.set_rec_state(i, None);
         }
         self.killed = Some(f);
@@ -971,51 +819,33 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let id = RegionId(self.next_region);
         self.next_region += 1;
         let p: &dyn Platform = self.platform;
-        let mut recs = Records::from_sites(region.sites.iter().copied());
+        let mut new = SiteTable::from_addrs(region.sites.iter().copied(), id.0);
+        // Names first, and the sites that get no record dropped before
+        // init: an arch's region init may claim resources (ppc64 writes a
+        // stub) that only a kept record would release.
+        let syms = self.symbols;
+        for site in new.as_mut_slice() {
+            site.name = syms.resolve(site.rec.ip).map(|(n, _)| n);
+        }
+        let only = self.only.as_deref();
+        new.retain(|s| keeps(only, s.name));
         let mut failed = Vec::new();
-        for (index, rec) in recs.as_mut_slice().iter_mut().enumerate() {
-            if let Err(e) = self.arch.init_region_site(p, rec, &region, index) {
-                rec.set(RecFlags::FAILED, true);
-                failed.push(self.failure(Phase::Init, rec.ip, e));
+        for (index, site) in new.as_mut_slice().iter_mut().enumerate() {
+            if let Err(e) = self.arch.init_region_site(p, &mut site.rec, &region, index) {
+                site.rec.set(RecFlags::FAILED, true);
+                failed.push(self.failure(Phase::Init, site.rec.ip, e));
             }
         }
-        recs.resort();
-        let total = recs.len();
+        // (The arch may move a site within its function, ppc64 past the TOC
+        // set-up: the name stays the function's, as for boot sites.)
+        new.resort();
+        let total = new.len();
         let name = region.name;
         self.regions.push((id, region));
-        let syms = self.symbols;
-        let new_names: Vec<Option<&'static str>> = recs
-            .as_slice()
-            .iter()
-            .map(|r| syms.resolve(r.ip).map(|(n, _)| n))
-            .collect();
-        let changes = self.replay_patterns(recs.as_slice(), &new_names);
-        // Merge into the sorted tables.
-        let mut all: Vec<(Record, usize, Option<&'static str>, u32)> = (0..self.records.len())
-            .map(|i| {
-                (
-                    self.records.as_slice()[i],
-                    self.current[i],
-                    self.names[i],
-                    self.region_of[i],
-                )
-            })
-            .chain(
-                recs.as_slice()
-                    .iter()
-                    .zip(new_names)
-                    .map(|(r, n)| (*r, 0, n, id.0)),
-            )
-            .collect();
-        all.sort_by_key(|t| t.0.ip);
-        debug_assert!(
-            all.windows(2).all(|w| w[0].0.ip < w[1].0.ip),
-            "overlap check missed a duplicate site"
-        );
-        self.records.replace(all.iter().map(|t| t.0).collect());
-        self.current = all.iter().map(|t| t.1).collect();
-        self.names = all.iter().map(|t| t.2).collect();
-        self.region_of = all.iter().map(|t| t.3).collect();
+        let new_names: Vec<Option<&'static str>> = new.as_slice().iter().map(|s| s.name).collect();
+        let changes = self.replay_patterns(new.as_slice(), &new_names);
+        // Merge into the site table.
+        self.sites.merge(new.as_slice().iter().copied());
         let plan = match self.plan(&self.registered, &changes) {
             Ok(plan) => plan,
             Err(e) => {
@@ -1031,15 +861,18 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         for c in &changes {
             let old = c.ops.swap_set(c.notrace, c.set as *mut IpSet);
             if let Some(old) = NonNull::new(old) {
-                self.retired.push(Retired::Set(old));
+                self.retired.push(Item::Set(old));
             }
         }
         if let Err(e) = self.commit(plan) {
             let _ = self.forget_region(id, false);
             return Err(e);
         }
-        let enabled = (0..self.records.len())
-            .filter(|&i| self.region_of[i] == id.0 && self.records.as_slice()[i].is_enabled())
+        let enabled = self
+            .sites
+            .as_slice()
+            .iter()
+            .filter(|s| s.region == id.0 && s.is_enabled())
             .count();
         Ok(RegionReport {
             id,
@@ -1078,8 +911,8 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let mut plan = self.plan(&self.registered, &[])?;
         for (want, _) in plan
             .iter_mut()
-            .zip(&self.region_of)
-            .filter(|(_, r)| **r == id.0)
+            .zip(self.sites.as_slice())
+            .filter(|(_, s)| s.region == id.0)
         {
             *want = Want::default();
         }
@@ -1103,7 +936,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// # Panics
     /// When `i >= self.len()`.
     pub fn record_region(&self, i: usize) -> Option<RegionId> {
-        match self.region_of[i] {
+        match self.sites[i].region {
             0 => None,
             r => Some(RegionId(r)),
         }
@@ -1132,10 +965,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             }
         }
         if let Some((lo, hi)) = span {
-            let recs = self.records.as_slice();
-            let i = recs.partition_point(|r| r.ip < lo);
-            if recs.get(i).is_some_and(|r| r.ip <= hi) {
-                return overlap(match self.region_of[i] {
+            let sites = self.sites.as_slice();
+            let i = sites.partition_point(|s| s.ip() < lo);
+            if sites.get(i).is_some_and(|s| s.ip() <= hi) {
+                return overlap(match sites[i].region {
                     0 => "kernel",
                     id => self
                         .regions
@@ -1152,7 +985,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// `names`): for each set that gains sites, the new set, unpublished.
     fn replay_patterns(
         &self,
-        recs: &[Record],
+        recs: &[Site],
         names: &[Option<&'static str>],
     ) -> Vec<SetChange<'static>> {
         let mut changes = Vec::new();
@@ -1169,7 +1002,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                 .iter()
                 .zip(&sel)
                 .filter(|(r, s)| **s && !r.is_failed())
-                .map(|(r, _)| r.ip);
+                .map(|(r, _)| r.ip());
             let old = if log.notrace {
                 log.ops.notrace_ptr()
             } else {
@@ -1206,12 +1039,12 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let p: &dyn Platform = self.platform;
         let mut first_failure = None;
         let mut ips = Vec::new();
-        for (rec, _) in self
-            .records
+        for rec in self
+            .sites
             .as_slice()
             .iter()
-            .zip(&self.region_of)
-            .filter(|(_, r)| **r == id.0)
+            .filter(|s| s.region == id.0)
+            .map(|s| &s.rec)
         {
             ips.push(rec.ip);
             if release && let Err(e) = self.arch.release_site(p, rec) {
@@ -1221,21 +1054,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         if release && !ips.is_empty() {
             p.sync_cores();
         }
-        let keep: Vec<bool> = self.region_of.iter().map(|&r| r != id.0).collect();
-        let mut k = keep.iter();
-        self.records.replace(
-            self.records
-                .as_slice()
-                .iter()
-                .filter(|_| *k.next().unwrap_or(&true))
-                .copied()
-                .collect(),
-        );
-        let mut k = keep.iter();
-        self.current.retain(|_| *k.next().unwrap_or(&true));
-        let mut k = keep.iter();
-        self.names.retain(|_| *k.next().unwrap_or(&true));
-        self.region_of.retain(|&r| r != id.0);
+        self.sites.retain(|s| s.region != id.0);
         self.regions.retain(|(r, _)| *r != id);
         // `ips` is sorted (records are).
         for i in 0..self.pattern_log.len() {
@@ -1265,32 +1084,23 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             let new = Box::into_raw(Box::new(IpSet::from_sorted(left.into_boxed_slice())));
             let old = ops.swap_set(notrace, new);
             if let Some(old) = NonNull::new(old) {
-                self.retired.push(Retired::Set(old));
+                self.retired.push(Item::Set(old));
             }
         }
         self.reclaim();
         first_failure
     }
 
-    /// Frees retired snapshots if no dispatcher is reading right now (tried
-    /// a bounded number of times). Called after every update.
-    pub fn reclaim(&mut self) {
+    /// Waits for a grace period (every CPU that was inside a dispatcher has
+    /// left it since: [`RecursionState::synchronize`]) and frees the
+    /// snapshots retired before it. Runs at the end of every update, so the
+    /// backlog is bounded by one update's replacements. Called from inside a
+    /// callback (which cannot wait for itself) it frees nothing and returns
+    /// false; the snapshots stay retired until the next update.
+    pub fn reclaim(&mut self) -> bool {
         let _quiet = self.quiet();
-        if self.retired.is_empty() {
-            return;
-        }
-        for _ in 0..1000 {
-            if self.dispatch.readers.load(Ordering::SeqCst) == 0 {
-                for r in self.retired.drain(..) {
-                    // SAFETY: every retired snapshot was replaced before this
-                    // load observed no reader; readers counted later load the
-                    // replacement (SeqCst), so nobody can reach it.
-                    unsafe { r.free() };
-                }
-                return;
-            }
-            core::hint::spin_loop();
-        }
+        let own = self.platform.cpu_id();
+        self.retired.free_after_grace(&self.dispatch.recursion, own)
     }
 
     /// True when `ops`' current filter and notrace sets select the site at
@@ -1300,46 +1110,77 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         ops.wants(ip)
     }
 
+    /// `ops`' current filter set (`None` or empty: every function), as
+    /// published for the dispatchers; Linux's `set_ftrace_filter` contents.
+    pub fn ops_filter(&self, ops: &Ops) -> Option<&IpSet> {
+        // SAFETY: the engine is the only writer of published sets and it is
+        // borrowed for as long as the reference lives, so the set is neither
+        // replaced nor freed meanwhile.
+        unsafe { ops.filter_ptr().as_ref() }
+    }
+
+    /// `ops`' current notrace set (`None` or empty: none); Linux's
+    /// `set_ftrace_notrace` contents.
+    pub fn ops_notrace(&self, ops: &Ops) -> Option<&IpSet> {
+        // SAFETY: as in `ops_filter`.
+        unsafe { ops.notrace_ptr().as_ref() }
+    }
+
+    /// Snapshots retired and not yet freed (0 after every update that
+    /// completed its grace period).
+    pub fn retired_len(&self) -> usize {
+        self.retired.len()
+    }
+
     /// Number of sites.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.sites.len()
     }
 
     /// True when there is no site.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.sites.len() == 0
     }
 
-    /// All records, in address order.
-    pub fn records(&self) -> &[Record] {
-        self.records.as_slice()
+    /// Every site (record, current target, name), in address order.
+    pub fn sites(&self) -> &[Site] {
+        self.sites.as_slice()
     }
 
-    /// Index of the record at `ip`. O(log n).
+    /// Site `i`'s flags: the record's stored ones with the state derived
+    /// from what it calls ([`Site::flags`]).
+    ///
+    /// # Panics
+    /// When `i >= self.len()`.
+    pub fn site_flags(&self, i: usize) -> RecFlags {
+        self.sites[i].flags(&self.targets())
+    }
+
+    /// Index of the site at `ip`. O(log n).
     pub fn record_index(&self, ip: usize) -> Option<usize> {
-        self.records.index_of(ip)
+        self.sites.index_of(ip)
     }
 
-    /// Name of record `i`'s function, when symbols are known.
+    /// Name of site `i`'s function, when symbols are known.
     pub fn record_name(&self, i: usize) -> Option<&'static str> {
-        self.names.get(i).copied().flatten()
+        self.sites.as_slice().get(i).and_then(|s| s.name)
     }
 
     /// Number of sites currently calling a trampoline.
     pub fn enabled_count(&self) -> usize {
-        self.records
+        self.sites
             .as_slice()
             .iter()
-            .filter(|r| r.is_enabled())
+            .filter(|s| s.is_enabled())
             .count()
     }
 
     /// Number of FAILED sites.
     pub fn failed_count(&self) -> usize {
-        self.records
+        self.sites
             .as_slice()
             .iter()
-            .filter(|r| r.is_failed())
+            .filter(|s| s.is_failed())
             .count()
     }
 
@@ -1348,14 +1189,16 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// # Panics
     /// When `i >= self.len()`.
     pub fn site_state(&self, i: usize) -> SiteState {
-        let t = self.current[i];
-        if self.records.as_slice()[i].is_failed() {
+        let site = &self.sites[i];
+        let t = site.target;
+        let targets = self.targets();
+        if site.is_failed() {
             SiteState::Failed
         } else if t == 0 {
             SiteState::Nop
-        } else if t == self.arch.trampoline_addr(Trampoline::Caller) {
+        } else if t == targets.caller {
             SiteState::Caller
-        } else if t == self.arch.trampoline_addr(Trampoline::RegsCaller) {
+        } else if t == targets.regs_caller {
             SiteState::RegsCaller
         } else {
             SiteState::OpsTrampoline(t)
@@ -1364,17 +1207,17 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
 
     /// Current call target of site `i` (0: nop).
     pub fn site_target(&self, i: usize) -> usize {
-        self.current[i]
+        self.sites[i].target
     }
 
     /// Reads every non-FAILED site and returns how many differ from the
     /// canonical nop (or cannot be read).
     pub fn check_all_nops(&self) -> usize {
         let p: &dyn Platform = self.platform;
-        self.records
+        self.sites
             .as_slice()
             .iter()
-            .filter(|r| !r.is_failed() && self.read_state(p, r, &[0]).is_none())
+            .filter(|s| !s.is_failed() && self.read_state(p, &s.rec, &[0]).is_none())
             .count()
     }
 

@@ -6,6 +6,9 @@
 //!
 //! - `NAME`: the arch name printed at boot;
 //! - `console_write(&[u8])`: raw bytes to the console;
+//! - `console_read() -> Option<u8>`: the next byte of console input if one
+//!   has arrived, without waiting (x86: COM1's receiver; ppc64:
+//!   `H_GET_TERM_CHAR`);
 //! - `exit(ExitStatus) -> !`: leave QEMU with a status the runner decodes;
 //! - `compiler_site_ok(addr) -> bool`: the site-table entry at `addr` holds
 //!   the pattern the compiler is documented to emit;
@@ -51,6 +54,9 @@
 //!   `crate::platform::code_region_sites`, and on ppc64 its own stub area);
 //! - `fn code_region_stubs_in_use() -> usize`: stubs of that area holding
 //!   anything but the linker's fill (x86: always 0, it has none).
+//!
+//! The x86 backends also provide `callconv`: the calling-convention facts
+//! and the bounded stack accesses of the x86 `test=abi` (`crate::abi`).
 
 #[cfg_attr(target_arch = "x86_64", path = "x86/x86_64.rs")]
 #[cfg_attr(target_arch = "x86", path = "x86/i686.rs")]

@@ -3,21 +3,26 @@
 //!
 //! There is one instance per kernel, like Linux's: [`init`] creates it,
 //! [`ops`] is the callback object to register (with filters) on the engine,
-//! [`write_trace`] prints what was recorded in Linux's format.
+//! [`write_trace`] prints what was recorded in Linux's format. Events go to
+//! a per-CPU ring buffer ([`super::ring`]) of 16-byte records.
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use super::buffer::{Event, EventBuffer};
-use super::output::{write_function_event, write_function_header};
+use super::buffer::Event;
+use super::output::{TraceOptions, write_function_trace_as};
+use super::ring::{CpuStats, RingBuffer};
 use crate::ops::{Ops, OpsFlags};
 use crate::platform::Platform;
 use crate::regs::FtraceRegs;
 use crate::symbols::Symbols;
 
+/// Bytes of the ring buffer a function event takes.
+pub const EVENT_BYTES: usize = 16;
+
 struct FunctionTracer {
     platform: &'static dyn Platform,
-    buffer: EventBuffer,
+    ring: RingBuffer,
     recording: AtomicBool,
 }
 
@@ -33,12 +38,20 @@ pub fn ops() -> &'static Ops {
     &FUNCTION_OPS
 }
 
-/// Creates the tracer's buffers: `per_cpu` events for each of the platform's
-/// CPUs. Later calls keep the first instance. Recording starts on.
-pub fn init(platform: &'static dyn Platform, per_cpu: usize) {
+/// Creates the tracer's buffers: room for about `per_cpu` events for each
+/// of the platform's CPUs, addresses stored as offsets from `text_base`
+/// (the lowest traced address, say). Later calls keep the first instance.
+/// Recording starts on, in overwrite mode.
+pub fn init(platform: &'static dyn Platform, per_cpu: usize, text_base: usize) {
+    init_bytes(platform, per_cpu * EVENT_BYTES, text_base);
+}
+
+/// Like [`init`] with the per-CPU buffer size in bytes (Linux's
+/// `buffer_size_kb`, rounded up to a power of two).
+pub fn init_bytes(platform: &'static dyn Platform, bytes_per_cpu: usize, text_base: usize) {
     TRACER.call_once(|| FunctionTracer {
         platform,
-        buffer: EventBuffer::new(platform.nr_cpus(), per_cpu),
+        ring: RingBuffer::new(platform.nr_cpus(), bytes_per_cpu, text_base),
         recording: AtomicBool::new(true),
     });
 }
@@ -52,6 +65,21 @@ pub fn set_recording(on: bool) {
     }
 }
 
+/// Whether recording is on ([`set_recording`]); false before [`init`].
+pub fn is_recording() -> bool {
+    TRACER
+        .get()
+        .is_some_and(|t| t.recording.load(Ordering::Relaxed))
+}
+
+/// Overwrite the oldest events when a CPU's buffer is full (the default),
+/// or drop new ones (`trace_options=nooverwrite`).
+pub fn set_overwrite(on: bool) {
+    if let Some(t) = TRACER.get() {
+        t.ring.set_overwrite(on);
+    }
+}
+
 /// The callback: records `(ip, parent_ip, timestamp, cpu, context)`.
 /// Lock-free and allocation-free. It takes no recursion guard of its own:
 /// every path to a callback (list dispatcher or per-callback trampoline)
@@ -62,49 +90,112 @@ pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, _regs: &mut 
     if !t.recording.load(Ordering::Relaxed) {
         return;
     }
+    record(t, ip, parent_ip);
+}
+
+/// The recording half of [`function_trace_call`], kept out of line so that
+/// the early return above pays no register saves.
+#[inline(never)]
+fn record(t: &FunctionTracer, ip: usize, parent_ip: usize) {
     let p = t.platform;
-    let ev = Event {
+    t.ring.function(
+        p.cpu_id(),
+        super::clock::now(p),
+        p.context(),
+        false,
         ip,
         parent_ip,
-        ts_ns: p.clock_ns(),
-        cpu: p.cpu_id() as u32,
-        context: p.context(),
-    };
-    t.buffer.record(&ev);
+    );
 }
 
-/// Events lost to a full buffer.
+/// Events lost (overwritten or dropped) over all CPUs.
 pub fn lost() -> usize {
-    TRACER.get().map_or(0, |t| t.buffer.lost())
+    TRACER.get().map_or(0, |t| {
+        let s = t.ring.totals();
+        (s.overwritten + s.dropped) as usize
+    })
 }
 
-/// Events written since the last [`reset`] (recorded or lost), without
-/// copying them out as [`events`] does.
+/// Events written since the last [`reset`] (kept or lost), over all CPUs.
 pub fn written() -> usize {
-    TRACER.get().map_or(0, |t| t.buffer.written())
+    TRACER.get().map_or(0, |t| t.ring.totals().written as usize)
 }
 
-/// Every recorded event in timestamp order.
+/// `(written, in buffer, lost)` of CPU `cpu` since the last [`reset`]:
+/// written = in buffer + lost, exactly.
+pub fn cpu_counts(cpu: usize) -> (usize, usize, usize) {
+    TRACER.get().map_or((0, 0, 0), |t| {
+        let s = t.ring.stats(cpu);
+        (
+            s.written as usize,
+            s.in_buffer as usize,
+            (s.overwritten + s.dropped) as usize,
+        )
+    })
+}
+
+/// Counters of CPU `cpu`'s buffer.
+pub fn cpu_stats(cpu: usize) -> CpuStats {
+    TRACER.get().map(|t| t.ring.stats(cpu)).unwrap_or_default()
+}
+
+/// Number of per-CPU buffers (0 before [`init`]).
+pub fn nr_cpus() -> usize {
+    TRACER.get().map_or(0, |t| t.ring.nr_cpus())
+}
+
+/// Every event in the buffers, in timestamp order.
 pub fn events() -> alloc::vec::Vec<Event> {
-    TRACER.get().map(|t| t.buffer.events()).unwrap_or_default()
+    TRACER.get().map_or_else(alloc::vec::Vec::new, |t| {
+        t.ring
+            .events()
+            .iter()
+            .filter_map(Event::from_ring)
+            .collect()
+    })
+}
+
+/// The tracer's ring buffer (for dumps), once [`init`] ran.
+pub fn ring() -> Option<&'static super::ring::RingBuffer> {
+    TRACER.get().map(|t| &t.ring)
 }
 
 /// Empties the buffers (call with recording off or the ops unregistered).
 pub fn reset() {
     if let Some(t) = TRACER.get() {
-        t.buffer.reset();
+        t.ring.reset();
     }
 }
 
-/// Prints the trace in Linux's format: header, then one line per event.
+/// Prints the trace in Linux's format: header, then one line per event,
+/// with a `CPU:N [LOST K EVENTS]` line before the first event of each CPU
+/// that lost some (Linux prints it where the stream has a gap).
 pub fn write_trace(w: &mut dyn Write, symbols: &Symbols) -> fmt::Result {
-    let Some(t) = TRACER.get() else { return Ok(()) };
-    let events = t.buffer.events();
-    write_function_header(w, events.len(), t.buffer.written(), t.buffer.nr_cpus())?;
-    for e in &events {
-        write_function_event(w, e, symbols)?;
+    write_trace_opts(w, symbols, &TraceOptions::default())
+}
+
+/// [`write_trace`] with Linux's output options.
+pub fn write_trace_opts(w: &mut dyn Write, symbols: &Symbols, opts: &TraceOptions) -> fmt::Result {
+    if TRACER.get().is_none() {
+        return Ok(());
     }
-    Ok(())
+    write_trace_as(w, symbols, "function", opts)
+}
+
+/// [`write_trace_opts`] under another tracer's name in the header (Linux's
+/// `nop` tracer prints the same columns); before [`init`], the header of
+/// an empty buffer.
+pub fn write_trace_as(
+    w: &mut dyn Write,
+    symbols: &Symbols,
+    tracer: &str,
+    opts: &TraceOptions,
+) -> fmt::Result {
+    let stats: alloc::vec::Vec<CpuStats> = TRACER.get().map_or_else(
+        || alloc::vec![CpuStats::default()],
+        |t| (0..t.ring.nr_cpus()).map(|c| t.ring.stats(c)).collect(),
+    );
+    write_function_trace_as(w, tracer, &events(), &stats, symbols, opts)
 }
 
 #[cfg(test)]
@@ -118,7 +209,8 @@ mod tests {
     use ftrace_abi::symtab::{SymbolTable, encode};
 
     /// The only test touching the global tracer: filter, record through the
-    /// mock trampolines, print exactly, unregister.
+    /// mock trampolines, print exactly, then overflow the buffer and check
+    /// the counts and the lost-events line.
     #[test]
     fn traces_filtered_calls_in_linux_format() {
         let (p, sites) = MockPlatform::with_sites(4);
@@ -132,10 +224,11 @@ mod tests {
             encode(&syms, false).into_boxed_slice(),
         ))
         .unwrap();
-        let mut ft = Ftrace::new(MockArch::new(), p, sites.iter().copied(), Some(table));
+        let mut ft = Ftrace::new(MockArch::new(), p, sites.iter().copied(), Some(table)).unwrap();
         assert_eq!(ft.init().failed.len(), 0);
 
-        init(p, 8);
+        // 64 bytes: room for 3 events (an extended timestamp comes first).
+        init_bytes(p, 64, sites[0]);
         ft.set_filter(ops(), "f1,f3").unwrap();
         ft.register(ops()).unwrap();
         let mut regs = FtraceRegs::zeroed();
@@ -161,6 +254,22 @@ mod tests {
             ]
         );
         assert_eq!(lost(), 0);
+        // Ten more: the oldest go, counted exactly.
+        for _ in 0..5 {
+            call_site(&ft, sites[1], sites[2] + 7, &mut regs);
+            call_site(&ft, sites[3], sites[0] + 7, &mut regs);
+        }
+        let s = cpu_stats(0);
+        assert_eq!(s.written, 12);
+        assert_eq!(s.written, s.in_buffer + s.overwritten + s.dropped);
+        assert_eq!(s.dropped, 0);
+        let mut out = String::new();
+        write_trace(&mut out, ft.symbols()).unwrap();
+        assert!(out.contains(&format!(
+            "# entries-in-buffer/entries-written: {}/12   #P:1\n",
+            s.in_buffer
+        )));
+        assert!(out.contains(&format!("\nCPU:0 [LOST {} EVENTS]\n", s.overwritten)));
         ft.unregister(ops()).unwrap();
         assert_eq!(ft.check_all_nops(), 0);
     }

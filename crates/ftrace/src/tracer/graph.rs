@@ -12,7 +12,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use crate::fgraph::{GraphEntry, GraphOps, GraphReturn};
 use crate::ops::IpSet;
@@ -20,6 +20,7 @@ use crate::platform::{Context, Platform};
 use crate::regs::FtraceRegs;
 use crate::symbols::Symbols;
 use crate::tracer::output::FuncName;
+use crate::tracer::ring::{CpuStats, Payload, RingBuffer, RingEvent};
 
 /// The tracer's filters (Linux's tracefs files of the same meaning).
 #[derive(Debug, Clone, Default)]
@@ -73,6 +74,38 @@ impl Default for GraphOptions {
 }
 
 impl GraphOptions {
+    /// The options as bits: cpu, overhead, duration, abstime, proc, retval,
+    /// tail (bits 0-6), as the binary dump carries them.
+    pub fn bits(&self) -> u32 {
+        [
+            self.cpu,
+            self.overhead,
+            self.duration,
+            self.abstime,
+            self.proc_,
+            self.retval,
+            self.tail,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| u32::from(b) << i)
+        .sum()
+    }
+
+    /// The inverse of [`bits`](Self::bits).
+    pub fn from_bits(b: u32) -> Self {
+        let bit = |i: u32| b & (1 << i) != 0;
+        GraphOptions {
+            cpu: bit(0),
+            overhead: bit(1),
+            duration: bit(2),
+            abstime: bit(3),
+            proc_: bit(4),
+            retval: bit(5),
+            tail: bit(6),
+        }
+    }
+
     /// Sets the option of Linux's `trace_options` name (`funcgraph-cpu`,
     /// `funcgraph-overhead`, `funcgraph-duration`, `funcgraph-abstime`,
     /// `funcgraph-proc`, `funcgraph-retval`, `funcgraph-tail`) to `on`;
@@ -116,6 +149,39 @@ pub struct GraphEvent {
 }
 
 impl GraphEvent {
+    /// The graph event a ring-buffer event holds (`None` for a function
+    /// event).
+    pub fn from_ring(e: &RingEvent) -> Option<GraphEvent> {
+        Some(match e.payload {
+            Payload::GraphEntry { func, depth } => GraphEvent {
+                kind: GraphKind::Entry,
+                func,
+                depth,
+                cpu: e.cpu,
+                context: e.context,
+                calltime: e.ts,
+                rettime: e.ts,
+                retval: 0,
+            },
+            Payload::GraphReturn {
+                func,
+                depth,
+                duration,
+                retval,
+            } => GraphEvent {
+                kind: GraphKind::Return,
+                func,
+                depth,
+                cpu: e.cpu,
+                context: e.context,
+                calltime: e.ts.saturating_sub(u64::from(duration)),
+                rettime: e.ts,
+                retval,
+            },
+            Payload::Function { .. } => return None,
+        })
+    }
+
     /// The event's timestamp: entry time for entries, return time for
     /// returns.
     pub fn ts(&self) -> u64 {
@@ -135,26 +201,9 @@ pub enum GraphKind {
     Return,
 }
 
-struct Slot {
-    func: AtomicUsize,
-    retval: AtomicUsize,
-    calltime: AtomicU64,
-    rettime: AtomicU64,
-    /// Bits 0-7 context, bit 8 return, bit 9 ready, bits 16.. depth.
-    meta: AtomicU32,
-}
-
-const META_RETURN: u32 = 1 << 8;
-const META_READY: u32 = 1 << 9;
-
-struct CpuBuffer {
-    slots: Box<[Slot]>,
-    reserved: AtomicUsize,
-}
-
 struct GraphTracer {
     platform: &'static dyn Platform,
-    cpus: Box<[CpuBuffer]>,
+    ring: RingBuffer,
     recording: AtomicBool,
     filters: AtomicPtr<GraphFilters>,
 }
@@ -171,28 +220,26 @@ pub fn ops() -> &'static GraphOps {
     &GRAPH_OPS
 }
 
-/// Creates the buffers: `per_cpu` events for each of the platform's CPUs.
-/// Later calls keep the first instance. Recording starts on.
-pub fn init(platform: &'static dyn Platform, per_cpu: usize) {
+/// Bytes of the ring buffer a graph event takes on average (entry 12,
+/// return 20 or 24).
+pub const EVENT_BYTES: usize = 20;
+
+/// Creates the buffers: room for about `per_cpu` events (entries and
+/// returns) for each of the platform's CPUs, addresses stored as offsets
+/// from `text_base`. Later calls keep the first instance. Recording starts
+/// on.
+pub fn init(platform: &'static dyn Platform, per_cpu: usize, text_base: usize) {
     TRACER.call_once(|| GraphTracer {
         platform,
-        cpus: (0..platform.nr_cpus().max(1))
-            .map(|_| CpuBuffer {
-                slots: (0..per_cpu)
-                    .map(|_| Slot {
-                        func: AtomicUsize::new(0),
-                        retval: AtomicUsize::new(0),
-                        calltime: AtomicU64::new(0),
-                        rettime: AtomicU64::new(0),
-                        meta: AtomicU32::new(0),
-                    })
-                    .collect(),
-                reserved: AtomicUsize::new(0),
-            })
-            .collect(),
+        ring: RingBuffer::new(platform.nr_cpus(), per_cpu * EVENT_BYTES, text_base),
         recording: AtomicBool::new(true),
         filters: AtomicPtr::new(Box::into_raw(Box::default())),
     });
+}
+
+/// Like [`init`] with the per-CPU buffer size in bytes.
+pub fn init_bytes(platform: &'static dyn Platform, bytes_per_cpu: usize, text_base: usize) {
+    init(platform, bytes_per_cpu.div_ceil(EVENT_BYTES), text_base);
 }
 
 /// Why [`configure`] refused.
@@ -250,26 +297,26 @@ impl GraphTracer {
     }
 
     fn record(&self, ev: &GraphEvent) -> bool {
-        let Some(buf) = self.cpus.get(ev.cpu as usize) else {
-            return false;
-        };
-        let i = buf.reserved.fetch_add(1, Ordering::Relaxed);
-        let Some(slot) = buf.slots.get(i) else {
-            return false;
-        };
-        slot.func.store(ev.func, Ordering::Relaxed);
-        slot.retval.store(ev.retval, Ordering::Relaxed);
-        slot.calltime.store(ev.calltime, Ordering::Relaxed);
-        slot.rettime.store(ev.rettime, Ordering::Relaxed);
-        let kind = match ev.kind {
-            GraphKind::Entry => 0,
-            GraphKind::Return => META_RETURN,
-        };
-        slot.meta.store(
-            ev.context as u32 | kind | META_READY | (ev.depth.min(0xffff) << 16),
-            Ordering::Release,
-        );
-        true
+        match ev.kind {
+            GraphKind::Entry => self.ring.graph_entry(
+                ev.cpu as usize,
+                ev.calltime,
+                ev.context,
+                false,
+                ev.func,
+                ev.depth,
+            ),
+            GraphKind::Return => self.ring.graph_return(
+                ev.cpu as usize,
+                ev.rettime,
+                ev.context,
+                false,
+                ev.func,
+                ev.depth,
+                ev.rettime.saturating_sub(ev.calltime),
+                ev.retval,
+            ),
+        }
     }
 }
 
@@ -353,84 +400,72 @@ fn graph_return(_g: &GraphOps, r: &GraphReturn<'_>) {
     });
 }
 
-/// Every complete event, merged across CPUs in timestamp order (stable).
+/// Every event in the buffers, merged across CPUs in timestamp order
+/// (stable).
 pub fn events() -> Vec<GraphEvent> {
     let Some(t) = TRACER.get() else {
         return Vec::new();
     };
-    let total = t
-        .cpus
+    t.ring
+        .events()
         .iter()
-        .map(|b| b.reserved.load(Ordering::Acquire).min(b.slots.len()))
-        .sum();
-    let mut out = Vec::with_capacity(total);
-    for (cpu, buf) in t.cpus.iter().enumerate() {
-        let n = buf.reserved.load(Ordering::Acquire).min(buf.slots.len());
-        for slot in &buf.slots[..n] {
-            let meta = slot.meta.load(Ordering::Acquire);
-            if meta & META_READY == 0 {
-                continue;
-            }
-            out.push(GraphEvent {
-                kind: if meta & META_RETURN != 0 {
-                    GraphKind::Return
-                } else {
-                    GraphKind::Entry
-                },
-                func: slot.func.load(Ordering::Relaxed),
-                depth: meta >> 16,
-                cpu: cpu as u32,
-                context: super::buffer::context_from(meta as u8),
-                calltime: slot.calltime.load(Ordering::Relaxed),
-                rettime: slot.rettime.load(Ordering::Relaxed),
-                retval: slot.retval.load(Ordering::Relaxed),
-            });
-        }
-    }
-    out.sort_by_key(GraphEvent::ts);
-    out
+        .filter_map(GraphEvent::from_ring)
+        .collect()
 }
 
-/// Events written (recorded or lost) since the last [`reset`].
+/// Counters of CPU `cpu`'s buffer.
+pub fn cpu_stats(cpu: usize) -> CpuStats {
+    TRACER.get().map(|t| t.ring.stats(cpu)).unwrap_or_default()
+}
+
+/// Number of per-CPU buffers (0 before [`init`]).
+pub fn nr_cpus() -> usize {
+    TRACER.get().map_or(0, |t| t.ring.nr_cpus())
+}
+
+/// Whether recording is on ([`set_recording`]); false before [`init`].
+pub fn is_recording() -> bool {
+    TRACER
+        .get()
+        .is_some_and(|t| t.recording.load(Ordering::Relaxed))
+}
+
+/// Events written (kept or lost) since the last [`reset`].
 pub fn written() -> usize {
-    TRACER.get().map_or(0, |t| {
-        t.cpus
-            .iter()
-            .map(|c| c.reserved.load(Ordering::Acquire))
-            .sum()
-    })
+    TRACER.get().map_or(0, |t| t.ring.totals().written as usize)
 }
 
-/// Events lost to a full buffer.
+/// Events lost (overwritten or dropped).
 pub fn lost() -> usize {
     TRACER.get().map_or(0, |t| {
-        t.cpus
-            .iter()
-            .map(|c| {
-                c.reserved
-                    .load(Ordering::Acquire)
-                    .saturating_sub(c.slots.len())
-            })
-            .sum()
+        let s = t.ring.totals();
+        (s.overwritten + s.dropped) as usize
     })
+}
+
+/// The tracer's ring buffer (for dumps), once [`init`] ran.
+pub fn ring() -> Option<&'static super::ring::RingBuffer> {
+    TRACER.get().map(|t| &t.ring)
 }
 
 /// Empties the buffers (call with recording off or the tracer
 /// unregistered).
 pub fn reset() {
     if let Some(t) = TRACER.get() {
-        for buf in t.cpus.iter() {
-            for s in buf.slots.iter() {
-                s.meta.store(0, Ordering::Relaxed);
-            }
-            buf.reserved.store(0, Ordering::Release);
-        }
+        t.ring.reset();
+    }
+}
+
+/// Overwrite the oldest events when full (default) or drop new ones.
+pub fn set_overwrite(on: bool) {
+    if let Some(t) = TRACER.get() {
+        t.ring.set_overwrite(on);
     }
 }
 
 /// Prints what was recorded in Linux's function_graph format.
 pub fn write_trace(w: &mut dyn Write, symbols: &Symbols, opts: &GraphOptions) -> fmt::Result {
-    let nr_cpus = TRACER.get().map_or(1, |t| t.cpus.len());
+    let nr_cpus = TRACER.get().map_or(1, |t| t.ring.nr_cpus());
     write_graph(w, &events(), symbols, opts, nr_cpus)
 }
 

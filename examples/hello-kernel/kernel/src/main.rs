@@ -251,13 +251,13 @@ fn int3_in_flight() -> bool {
     let leaf = demo::leaf as *const () as usize;
     let found = {
         let e = tracing::ENGINE.get().expect("tracing::init ran").lock();
-        e.records()
+        e.sites()
             .iter()
-            .position(|r| r.ip >= leaf && r.ip < leaf + 16)
+            .position(|s| s.ip() >= leaf && s.ip() < leaf + 16)
             .and_then(|i| {
-                let rec = e.records()[i];
+                let rec = *e.sites()[i].record();
                 Some((
-                    rec.ip,
+                    rec.ip(),
                     e.arch().expected_insn(&rec, Some(e.site_target(i))).ok()?,
                 ))
             })
@@ -276,9 +276,11 @@ fn int3_in_flight() -> bool {
                 sum += demo::leaf(black_box(u64::from(phase)));
             }
         };
-        // SAFETY: `site` is leaf's record site holding `old` (queue checks
-        // it), and the IDT has the #BP handler that calls handle_int3.
-        let ok = batch.queue(p, site, &old, &new).is_ok()
+        // SAFETY: `site` is leaf's record site (5 bytes of kernel text)
+        // holding `old` (queue checks it), no engine update runs meanwhile
+        // (this CPU holds no engine call, and there is one CPU), and the
+        // IDT has the #BP handler that calls handle_int3.
+        let ok = unsafe { batch.queue(p, site, &old, &new) }.is_ok()
             && unsafe { batch.commit_observed(p, &mut observe) }.is_ok();
         if !ok {
             println!("int3: patching demo::leaf failed");

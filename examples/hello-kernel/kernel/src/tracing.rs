@@ -65,10 +65,14 @@ pub fn init() -> Result<String, String> {
     let symtab = SYMTAB.table().map_err(|e| e.to_string())?;
     let arch = X86_64::new();
     let mut engine = Ftrace::new(arch, &PLATFORM, sites.iter().copied(), Some(symtab))
+        .map_err(|e| e.to_string())?
         .only_crates(&[env!("CARGO_CRATE_NAME")]);
     let report = alloc::format!("sites: {} patchable\n{}", sites.len(), engine.init());
-    function::init(&PLATFORM, 4096);
-    graph::init(&PLATFORM, 4096);
+    // Events are stored as offsets from the text's first page: the
+    // relocated (PIE) kernel may sit anywhere.
+    let text_base = engine.sites().first().map_or(0, |s| s.ip() & !0xfff);
+    function::init(&PLATFORM, 4096, text_base);
+    graph::init(&PLATFORM, 4096, text_base);
     ENGINE.call_once(|| spin::Mutex::new(engine));
     Ok(report)
 }

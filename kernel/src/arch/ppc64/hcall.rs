@@ -7,6 +7,11 @@ use core::arch::asm;
 
 /// `H_BUSY`: try the same call again.
 const H_BUSY: i64 = 1;
+/// `H_SUCCESS`.
+const H_SUCCESS: i64 = 0;
+/// `H_GET_TERM_CHAR`: read up to 16 bytes from a virtual terminal (length
+/// in r4, the bytes in r5 and r6, first byte most significant).
+const H_GET_TERM_CHAR: u64 = 0x54;
 /// `H_PUT_TERM_CHAR`: write up to 16 bytes to a virtual terminal.
 const H_PUT_TERM_CHAR: u64 = 0x58;
 /// QEMU's private hypercall that runs an RTAS call (`KVMPPC_H_RTAS`):
@@ -44,6 +49,69 @@ unsafe fn hcall(opcode: u64, args: [u64; 4]) -> i64 {
         );
     }
     status
+}
+
+/// Like [`hcall`], also returning r4-r6 (the hypercall's outputs).
+///
+/// # Safety
+/// As for [`hcall`].
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+unsafe fn hcall_ret(opcode: u64, args: [u64; 4]) -> (i64, [u64; 3]) {
+    let status: i64;
+    let (r4, r5, r6): (u64, u64, u64);
+    // SAFETY: the caller vouches for the hypercall and its arguments; the
+    // clobbers are those of `hcall`, with r4-r6 read back as outputs.
+    unsafe {
+        asm!(
+            "sc 1",
+            inlateout("r3") opcode => status,
+            inlateout("r4") args[0] => r4,
+            inlateout("r5") args[1] => r5,
+            inlateout("r6") args[2] => r6,
+            inlateout("r7") args[3] => _,
+            clobber_abi("C"),
+            options(nostack),
+        );
+    }
+    (status, [r4, r5, r6])
+}
+
+/// Bytes `H_GET_TERM_CHAR` returned beyond the one handed out, and how many
+/// of them are left (from the end).
+struct Pending {
+    bytes: [u8; TERM_CHUNK],
+    next: usize,
+    len: usize,
+}
+
+/// Input read from the hypervisor but not yet handed out.
+static PENDING: spin::Mutex<Pending> = spin::Mutex::new(Pending {
+    bytes: [0; TERM_CHUNK],
+    next: 0,
+    len: 0,
+});
+
+/// Reads one byte of console input if any has arrived, without waiting
+/// (`H_GET_TERM_CHAR` returns up to 16 bytes at a time; the rest are kept
+/// for the next calls).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn console_read() -> Option<u8> {
+    let mut p = PENDING.lock();
+    if p.next == p.len {
+        // SAFETY: H_GET_TERM_CHAR only reads its register argument and
+        // returns the bytes in registers; no memory is involved.
+        let (status, [len, hi, lo]) = unsafe { hcall_ret(H_GET_TERM_CHAR, [VTY_DEFAULT, 0, 0, 0]) };
+        if status != H_SUCCESS || len == 0 {
+            return None;
+        }
+        p.bytes[..8].copy_from_slice(&hi.to_be_bytes());
+        p.bytes[8..].copy_from_slice(&lo.to_be_bytes());
+        p.next = 0;
+        p.len = (len as usize).min(TERM_CHUNK);
+    }
+    let b = p.bytes[p.next];
+    p.next += 1;
+    Some(b)
 }
 
 /// Writes raw bytes to the hypervisor console (`H_PUT_TERM_CHAR`, 16 bytes

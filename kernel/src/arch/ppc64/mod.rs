@@ -1,6 +1,6 @@
 //! ppc64 backend (64-bit big-endian PowerPC, ELFv2): QEMU `pseries` with
 //! the VOF firmware. Entry in boot/ppc64.S, console through the
-//! `H_PUT_TERM_CHAR` hypercall, command line and RTAS tokens from the Open
+//! `H_PUT_TERM_CHAR` hypercall (input: `H_GET_TERM_CHAR`), command line and RTAS tokens from the Open
 //! Firmware client interface, exit through RTAS.
 //!
 //! How to boot it (what the runner passes):
@@ -30,12 +30,14 @@
 mod hcall;
 mod of;
 mod scenarios;
+mod smp;
 mod tracer;
 
 use super::ExitStatus;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-pub use hcall::console_write;
+pub use hcall::{console_read, console_write};
+pub use smp::{cpu_id, cpu_idle, smp_start, timer_start};
 pub use tracer::{
     CORRUPT_SITE, FtraceArch, clock_ns, code_region, code_region_stubs_in_use, context,
     ftrace_arch, ftrace_sites, scenario, sync_cores, text_write, trap_init,

@@ -106,7 +106,7 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
     let arch = e.arch();
     let p = e.platform();
     let (mut good, mut bad) = (0usize, 0usize);
-    for (i, rec) in e.records().iter().enumerate() {
+    for (i, rec) in e.sites().iter().map(|s| s.record()).enumerate() {
         if rec.is_failed() {
             continue;
         }
@@ -135,8 +135,8 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
                 bad += 1;
                 kprintln!(
                     "ppc64: site {:#x} does not branch to its stub {:#x}",
-                    rec.ip,
-                    rec.arch
+                    rec.ip(),
+                    rec.arch_word()
                 );
             }
             Ok(Some(m)) => {
@@ -150,7 +150,7 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
             }
             Err(err) => {
                 bad += 1;
-                kprintln!("ppc64: stub of {:#x}: {err}", rec.ip);
+                kprintln!("ppc64: stub of {:#x}: {err}", rec.ip());
             }
         }
     }
@@ -161,11 +161,11 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
 /// True when enabled site `i` holds exactly `b <its stub>`.
 fn arch_site_branches_to_stub(e: &Engine, i: usize) -> bool {
     use ftrace::Arch;
-    let rec = &e.records()[i];
+    let rec = e.sites()[i].record();
     let want = e
         .arch()
         .expected_insn(rec, Some(e.arch().trampoline_addr(Trampoline::Caller)));
-    let found = ftrace::arch::read_insn(e.platform(), rec.ip, 4);
+    let found = crate::platform::read_insn(rec.ip(), 4);
     matches!((want, found), (Ok(w), Ok(f)) if w == f)
 }
 
@@ -190,16 +190,16 @@ pub fn stubs() -> bool {
 fn text_snapshot(e: &Engine) -> alloc::vec::Vec<u8> {
     let l = e.arch().layout();
     let mut out = alloc::vec::Vec::new();
-    for rec in e.records() {
+    for rec in e.sites().iter().map(|s| s.record()) {
         out.extend_from_slice(
-            ftrace::arch::read_insn(e.platform(), rec.ip, 4)
+            crate::platform::read_insn(rec.ip(), 4)
                 .unwrap_or(ftrace::Insn::new(&[]))
                 .as_bytes(),
         );
     }
     for at in (l.stubs_start..l.stubs_end).step_by(4) {
         out.extend_from_slice(
-            ftrace::arch::read_insn(e.platform(), at, 4)
+            crate::platform::read_insn(at, 4)
                 .unwrap_or(ftrace::Insn::new(&[]))
                 .as_bytes(),
         );

@@ -77,10 +77,8 @@ pub fn code_region_stubs_in_use() -> usize {
         .stubs
         .step_by(STUB_SIZE)
         .filter(|&stub| {
-            (0..STUB_SIZE / 4).any(|i| {
-                ftrace::arch::read_insn(&crate::platform::PLATFORM, stub + 4 * i, 4)
-                    .is_ok_and(|w| w != trap)
-            })
+            (0..STUB_SIZE / 4)
+                .any(|i| crate::platform::read_insn(stub + 4 * i, 4).is_ok_and(|w| w != trap))
         })
         .count()
 }

@@ -27,14 +27,17 @@ fn inb(port: u16) -> u8 {
 
 const COM1: u16 = 0x3f8;
 
-/// Programs COM1 for 115200 8N1, FIFOs on, interrupts off.
+/// Programs COM1 for 115200 8N1, interrupts off. The FIFOs stay as reset
+/// left them (off): turning them on empties the receiver, which would drop
+/// console input that arrived while the kernel booted (QEMU hands piped
+/// input over at once, one byte held at a time without FIFOs, the rest
+/// waiting in QEMU until the kernel reads).
 pub fn serial_init() {
     outb(COM1 + 1, 0x00); // no interrupts
     outb(COM1 + 3, 0x80); // DLAB on
     outb(COM1, 0x01); // divisor 1: 115200 baud
     outb(COM1 + 1, 0x00);
     outb(COM1 + 3, 0x03); // 8N1, DLAB off
-    outb(COM1 + 2, 0xc7); // FIFOs on and cleared
     outb(COM1 + 4, 0x03); // DTR, RTS
 }
 
@@ -47,6 +50,13 @@ pub fn console_write(bytes: &[u8]) {
         while inb(COM1 + 5) & 0x20 == 0 {}
         outb(COM1, b);
     }
+}
+
+/// Reads one byte from COM1 if one has arrived (line status bit 0, data
+/// ready), without waiting: the shell polls it.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn console_read() -> Option<u8> {
+    (inb(COM1 + 5) & 0x01 != 0).then(|| inb(COM1))
 }
 
 /// The isa-debug-exit device (`-device isa-debug-exit,iobase=0xf4`): QEMU

@@ -1,7 +1,8 @@
 //! The x86 (x86_64 and i686) items the tracer needs from the kernel
-//! (listed in `kernel/src/arch/mod.rs`), and the x86-only scenario
-//! `test=int3`. Every function the tracer calls on its hot path or while
-//! patching is compiled without a patchable entry (Linux's `notrace`).
+//! (listed in `kernel/src/arch/mod.rs`), the x86-only scenario `test=int3`
+//! and the dispatch of `test=abi` (`crate::abi`). Every function the tracer
+//! calls on its hot path or while patching is compiled without a patchable
+//! entry (Linux's `notrace`).
 
 use core::arch::asm;
 use core::hint::black_box;
@@ -112,10 +113,11 @@ pub fn code_region_stubs_in_use() -> usize {
     0
 }
 
-/// x86-only `test=` scenarios.
+/// x86-only `test=` scenarios: `int3` (here) and `abi` (`crate::abi`).
 pub fn scenario(name: &str) -> Option<bool> {
     match name {
         "int3" => Some(run_int3()),
+        "abi" => Some(crate::abi::run()),
         _ => None,
     }
 }
@@ -135,7 +137,9 @@ static INT3_OPS: Ops = Ops::new(count_call, OpsFlags::empty());
 fn int3_step(what: &str, site: usize, old: Insn, new: Insn, probe: bool) -> bool {
     let p: &dyn Platform = &crate::platform::PLATFORM;
     let batch = Batch::new();
-    if let Err(e) = batch.queue(p, site, &old, &new) {
+    // SAFETY: `site` is demo_leaf's record site (5 bytes of kernel text),
+    // and no engine update runs during test=int3's steps.
+    if let Err(e) = unsafe { batch.queue(p, site, &old, &new) } {
         kprintln!("int3: {what}: cannot queue: {e}");
         return false;
     }
@@ -184,12 +188,12 @@ fn run_int3() -> bool {
             return None;
         }
         let i = e
-            .records()
+            .sites()
             .iter()
-            .position(|r| r.ip >= leaf && r.ip < leaf + 64)?;
-        let rec = e.records()[i];
+            .position(|r| r.ip() >= leaf && r.ip() < leaf + 64)?;
+        let rec = *e.sites()[i].record();
         let call = e.arch().expected_insn(&rec, Some(e.site_target(i))).ok()?;
-        Some((rec.ip, call))
+        Some((rec.ip(), call))
     });
     let Some((site, call)) = found else {
         kprintln!("int3: no enabled site for demo_leaf");
@@ -216,7 +220,7 @@ fn run_int3() -> bool {
         if let Err(err) = e.unregister(&INT3_OPS) {
             kprintln!("int3: {err}");
         }
-        e.check_all_nops()
+        e.check_all_nops().max(crate::tracing::sites_changed())
     });
     kprintln!("int3: {differ} sites differ from nop after unregister");
     ok && differ == 0

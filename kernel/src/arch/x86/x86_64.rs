@@ -1,7 +1,11 @@
 //! x86_64 backend: PVH boot (boot/x86_64.S), COM1 console, isa-debug-exit.
 
+#[path = "callconv.rs"]
+pub mod callconv;
 #[path = "common.rs"]
 mod common;
+#[path = "smp.rs"]
+mod smp;
 #[path = "tracer.rs"]
 mod tracer;
 #[path = "trap.rs"]
@@ -10,7 +14,10 @@ mod trap;
 /// The raw cycle counter benchmarks read: the time-stamp counter (`rdtsc`),
 /// one tick per retired instruction under `-icount shift=0`.
 pub use common::clock_ticks as cycles;
-pub use common::{CALIBRATION_INSNS_PER_ITER, calibration_loop, console_write, exit, walk_stack};
+pub use common::{
+    CALIBRATION_INSNS_PER_ITER, calibration_loop, console_read, console_write, exit, walk_stack,
+};
+pub use smp::{cpu_id, cpu_idle, smp_start, timer_start};
 pub use tracer::{
     CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, scenario, sync_cores,
     text_write,

@@ -200,122 +200,75 @@ fn stub_area_too_small_and_out_of_range() {
 }
 
 fn cb(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
-static PLAIN: Ops = Ops::new(cb, OpsFlags::empty());
-static REGS: Ops = Ops::new(cb, OpsFlags::SAVE_REGS);
-
-/// The backend, except that the dispatchers (host functions, outside the
-/// simulated text) are not patched into the simulated trampolines.
-struct NoFuncPatch(Ppc64Arch);
-
-// SAFETY: delegates to `Ppc64Arch` (simulated text only).
-unsafe impl Arch for NoFuncPatch {
-    const SITE_LEN: usize = Ppc64Arch::SITE_LEN;
-    const ARG_REGS: &'static [usize] = Ppc64Arch::ARG_REGS;
-    fn nop_insn(&self) -> crate::Insn {
-        self.0.nop_insn()
-    }
-    fn call_insn(&self, site: usize, target: usize) -> Result<crate::Insn, PatchError> {
-        self.0.call_insn(site, target)
-    }
-    fn expected_insn(
-        &self,
-        rec: &Record,
-        target: Option<usize>,
-    ) -> Result<crate::Insn, PatchError> {
-        self.0.expected_insn(rec, target)
-    }
-    fn init_site(&self, p: &dyn crate::Platform, rec: &mut Record) -> Result<(), PatchError> {
-        self.0.init_site(p, rec)
-    }
-    fn init_region_site(
-        &self,
-        p: &dyn crate::Platform,
-        rec: &mut Record,
-        region: &CodeRegion,
-        index: usize,
-    ) -> Result<(), PatchError> {
-        self.0.init_region_site(p, rec, region, index)
-    }
-    fn release_site(&self, p: &dyn crate::Platform, rec: &Record) -> Result<(), PatchError> {
-        self.0.release_site(p, rec)
-    }
-    fn make_nop(
-        &self,
-        p: &dyn crate::Platform,
-        rec: &Record,
-        old: usize,
-    ) -> Result<(), PatchError> {
-        self.0.make_nop(p, rec, old)
-    }
-    fn make_call(
-        &self,
-        p: &dyn crate::Platform,
-        rec: &Record,
-        target: usize,
-    ) -> Result<(), PatchError> {
-        self.0.make_call(p, rec, target)
-    }
-    fn modify_call(
-        &self,
-        p: &dyn crate::Platform,
-        rec: &Record,
-        old: usize,
-        new: usize,
-    ) -> Result<(), PatchError> {
-        self.0.modify_call(p, rec, old, new)
-    }
-    fn trampoline_addr(&self, which: Trampoline) -> usize {
-        self.0.trampoline_addr(which)
-    }
-    fn ops_trampoline(&self, ops: &Ops) -> Option<usize> {
-        self.0.ops_trampoline(ops)
-    }
+std::thread_local! {
+    // One pair per test (each test runs on its own thread): an ops belongs
+    // to the first engine that uses it.
+    static PLAIN_OPS: &'static Ops = alloc::boxed::Box::leak(alloc::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
+    static REGS_OPS: &'static Ops = alloc::boxed::Box::leak(alloc::boxed::Box::new(Ops::new(cb, OpsFlags::SAVE_REGS)));
 }
+
+/// This test's plain callback.
+fn plain() -> &'static Ops {
+    PLAIN_OPS.with(|o| *o)
+}
+
+/// This test's full-frame callback.
+fn regs_ops() -> &'static Ops {
+    REGS_OPS.with(|o| *o)
+}
+
+/// Stand-ins for the dispatchers within `bl` reach of the simulated text
+/// (the real functions are host code): the engine's
+/// [`Ftrace::with_dispatchers`] seam points the patch points at them.
+const SIM_LIST: usize = DISPATCH;
+const SIM_ASSIST: usize = DISPATCH + 0x100;
 
 #[test]
 fn engine_enable_switch_disable() {
     let (p, entries) = setup(4);
     let mut ft = Ftrace::new(
-        NoFuncPatch(Ppc64Arch::with_layout(layout(4), &entries)),
+        Ppc64Arch::with_layout(layout(4), &entries),
         p,
         entries.clone(),
         None,
-    );
+    )
+    .unwrap()
+    .with_dispatchers(SIM_LIST, SIM_ASSIST);
     let report = ft.init();
     assert_eq!(report.failed, Vec::new());
     let sites: Vec<usize> = entries.iter().map(|&e| site_of(e)).collect();
-    let recs: Vec<Record> = ft.records().to_vec();
+    let recs: Vec<Record> = ft.sites().iter().map(|s| *s.record()).collect();
     assert_eq!(recs.iter().map(|r| r.ip).collect::<Vec<_>>(), sites);
     let snapshot = p.peek(TEXT_BASE, TEXT_LEN);
 
-    ft.register(&PLAIN).unwrap();
+    ft.register(plain()).unwrap();
     for r in &recs {
         assert_eq!(
             decode_branch(r.ip, peek(p, r.ip)),
             Some((r.arch, false)),
             "site branches to its stub"
         );
-        assert_eq!(ft.arch().0.check_stub(p, r, CALLER), Ok(None));
+        assert_eq!(ft.arch().check_stub(p, r, CALLER), Ok(None));
     }
 
     // Switching to the regs trampoline rewrites only the stubs' `bl`.
     let site_words: Vec<u32> = recs.iter().map(|r| peek(p, r.ip)).collect();
-    ft.register(&REGS).unwrap();
+    ft.register(regs_ops()).unwrap();
     for (r, w) in recs.iter().zip(&site_words) {
         assert_eq!(peek(p, r.ip), *w);
-        assert_eq!(ft.arch().0.check_stub(p, r, REGS_CALLER), Ok(None));
+        assert_eq!(ft.arch().check_stub(p, r, REGS_CALLER), Ok(None));
     }
     assert_eq!(ft.site_state(0), SiteState::RegsCaller);
-    ft.unregister(&REGS).unwrap();
-    ft.unregister(&PLAIN).unwrap();
+    ft.unregister(regs_ops()).unwrap();
+    ft.unregister(plain()).unwrap();
     assert_eq!(ft.check_all_nops(), 0);
     assert_eq!(
         p.peek(TEXT_BASE, TEXT_LEN),
         snapshot,
         "enable/disable is byte-exact"
     );
-    ft.register(&PLAIN).unwrap();
-    ft.unregister(&PLAIN).unwrap();
+    ft.register(plain()).unwrap();
+    ft.unregister(plain()).unwrap();
     assert_eq!(p.peek(TEXT_BASE, TEXT_LEN), snapshot, "and again");
 }
 
@@ -388,14 +341,16 @@ fn region_stubs_written_then_trapped_again() {
     poke(p, REGION_STUBS, &[TRAP; 8]);
     let boot = &entries[..4];
     let mut ft = Ftrace::new(
-        NoFuncPatch(Ppc64Arch::with_layout(layout(4), boot)),
+        Ppc64Arch::with_layout(layout(4), boot),
         p,
         boot.to_vec(),
         None,
-    );
+    )
+    .unwrap()
+    .with_dispatchers(SIM_LIST, SIM_ASSIST);
     assert_eq!(ft.init().failed, Vec::new());
-    ft.register(&PLAIN).unwrap();
-    ft.register(&REGS).unwrap();
+    ft.register(plain()).unwrap();
+    ft.register(regs_ops()).unwrap();
     let snapshot = p.peek(TEXT_BASE, TEXT_LEN);
     let region = CodeRegion {
         name: "r",
@@ -406,7 +361,7 @@ fn region_stubs_written_then_trapped_again() {
     assert_eq!((rep.total, rep.failed.len(), rep.enabled), (2, 0, 2));
     for (k, &e) in entries[4..].iter().enumerate() {
         let i = ft.record_index(site_of(e)).unwrap();
-        let rec = ft.records()[i];
+        let rec = *ft.sites()[i].record();
         assert_eq!(
             rec.arch,
             REGION_STUBS + k * STUB_SIZE,
@@ -416,15 +371,15 @@ fn region_stubs_written_then_trapped_again() {
             decode_branch(rec.ip, peek(p, rec.ip)),
             Some((rec.arch, false))
         );
-        assert_eq!(ft.arch().0.check_stub(p, &rec, REGS_CALLER), Ok(None));
+        assert_eq!(ft.arch().check_stub(p, &rec, REGS_CALLER), Ok(None));
     }
     ft.remove_region(rep.id).unwrap();
     assert!(
         p.peek(TEXT_BASE, TEXT_LEN) == snapshot,
         "sites nops, region stubs all trap again"
     );
-    ft.unregister(&REGS).unwrap();
-    ft.unregister(&PLAIN).unwrap();
+    ft.unregister(regs_ops()).unwrap();
+    ft.unregister(plain()).unwrap();
     assert_eq!(ft.check_all_nops(), 0);
 
     // A region whose stubs are too few or too far: failed records, nothing written.
@@ -519,14 +474,16 @@ fn ops_trampolines_retarget_only_the_stub() {
     let pool = ppc_pool(2, CALLER + 0x400);
     let arch = Ppc64Arch::with_layout(layout(2), &entries).with_ops_pool(pool);
     assert!(arch.has_ops_pool());
-    let mut ft = Ftrace::new(NoFuncPatch(arch), p, entries.clone(), None);
+    let mut ft = Ftrace::new(arch, p, entries.clone(), None)
+        .unwrap()
+        .with_dispatchers(SIM_LIST, SIM_ASSIST);
     assert!(ft.init().failed.is_empty());
     ft.register(&ALONE).unwrap();
     let t = CALLER + 0x400;
     assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(t));
-    let rec = ft.records()[0];
+    let rec = *ft.sites()[0].record();
     assert_eq!(
-        ft.arch().0.check_stub(p, &rec, t),
+        ft.arch().check_stub(p, &rec, t),
         Ok(None),
         "the stub's bl calls the pool entry"
     );

@@ -47,6 +47,7 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::arch::{Insn, PatchError, SiteError, read_insn};
 use crate::platform::Platform;
+use crate::reclaim::Readers;
 
 pub mod helpers;
 pub mod i686;
@@ -147,8 +148,8 @@ struct PokeTable {
 /// [`poke_int3_handler`].
 static IN_FLIGHT: AtomicPtr<PokeTable> = AtomicPtr::new(core::ptr::null_mut());
 /// Handlers currently reading [`IN_FLIGHT`]; the committer frees a table
-/// only after seeing zero once it unpublished it.
-static READERS: AtomicUsize = AtomicUsize::new(0);
+/// only after seeing none once it unpublished it ([`crate::reclaim`]).
+static READERS: Readers = Readers::new();
 /// `int3` traps that [`poke_int3_handler`] emulated (for tests).
 static EMULATED: AtomicUsize = AtomicUsize::new(0);
 
@@ -165,7 +166,7 @@ pub fn emulated_count() -> usize {
 /// Lock-free and allocation-free: callable from the exception handler with
 /// any lock held by the interrupted code.
 pub fn poke_int3_handler(frame: &mut dyn TrapFrame) -> bool {
-    READERS.fetch_add(1, Ordering::SeqCst);
+    READERS.enter();
     let site = frame.ip().wrapping_sub(1);
     let table = IN_FLIGHT.load(Ordering::SeqCst);
     // SAFETY: a published table is freed only after it was unpublished and
@@ -176,7 +177,7 @@ pub fn poke_int3_handler(frame: &mut dyn TrapFrame) -> bool {
             .ok()
             .map(|i| t.pokes[i].emulate)
     });
-    READERS.fetch_sub(1, Ordering::SeqCst);
+    READERS.exit();
     match found {
         None => false,
         Some(Emulation::Nop) => {
@@ -224,7 +225,13 @@ impl Batch {
 
     /// Reads the site at `addr`, checks it holds `old` and queues the change
     /// to `new` (nothing when they are equal). Nothing is written.
-    pub fn queue(
+    ///
+    /// # Safety
+    ///
+    /// `addr` is a 5-byte patch site (or a trampoline's patchable call) of
+    /// kernel text the platform can read; [`commit`](Self::commit) will
+    /// write it.
+    pub unsafe fn queue(
         &self,
         p: &dyn Platform,
         addr: usize,
@@ -308,11 +315,11 @@ impl Batch {
     }
 }
 
-/// Waits until no handler reads an unpublished table, then frees it.
+/// Waits until no handler reads an unpublished table, then frees it. No
+/// new handler can find it: it is unpublished and the sites hold no
+/// `int3` any more ([`crate::reclaim`]).
 fn retire(table: *mut PokeTable) {
-    while READERS.load(Ordering::SeqCst) != 0 {
-        core::hint::spin_loop();
-    }
+    READERS.wait_quiescent();
     // SAFETY: `table` came from `Box::into_raw`, was unpublished before this
     // call and no handler counted in READERS can still hold it.
     drop(unsafe { Box::from_raw(table) });
@@ -420,7 +427,8 @@ pub unsafe fn poke_one(
     new: &Insn,
 ) -> Result<(), PatchError> {
     let b = Batch::new();
-    b.queue(p, addr, old, new)?;
+    // SAFETY: guaranteed by the caller (`addr` is 5 bytes of kernel text).
+    unsafe { b.queue(p, addr, old, new) }?;
     // SAFETY: guaranteed by the caller.
     unsafe { b.commit(p) }.map_err(|e| e.error)
 }

@@ -207,12 +207,8 @@ fn batch_writes_three_phases_with_one_sync_each() {
         .unwrap()
         .extend([(a, NOP5, call_bytes(a, t)), (b, call_bytes(b, t), NOP5)]);
     let batch = Batch::new();
-    batch
-        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
-        .unwrap();
-    batch
-        .queue(p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5))
-        .unwrap();
+    mock_queue(&batch, p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    mock_queue(&batch, p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5)).unwrap();
     assert!(p.log.lock().unwrap().is_empty(), "queueing writes nothing");
     // SAFETY: simulated text.
     unsafe { batch.commit(p) }.unwrap();
@@ -248,7 +244,8 @@ fn queue_checks_old_bytes_and_skips_no_ops() {
     let p = LogPlatform::new(64);
     p.inner.poke(TEXT_BASE, &[0x66, 0x66, 0x66, 0x66, 0x90]);
     let batch = Batch::new();
-    let e = batch.queue(
+    let e = mock_queue(
+        &batch,
         p,
         TEXT_BASE,
         &Insn::new(&NOP5),
@@ -262,9 +259,7 @@ fn queue_checks_old_bytes_and_skips_no_ops() {
         })
     );
     p.inner.poke(TEXT_BASE, &NOP5);
-    batch
-        .queue(p, TEXT_BASE, &Insn::new(&NOP5), &Insn::new(&NOP5))
-        .unwrap();
+    mock_queue(&batch, p, TEXT_BASE, &Insn::new(&NOP5), &Insn::new(&NOP5)).unwrap();
     assert!(batch.is_empty());
     // SAFETY: simulated text.
     unsafe { batch.commit(p) }.unwrap();
@@ -283,12 +278,8 @@ fn int3_handler_emulates_the_new_instruction_mid_batch() {
     p.inner.poke(a, &NOP5);
     p.inner.poke(b, &call_bytes(b, t));
     let batch = Batch::new();
-    batch
-        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
-        .unwrap();
-    batch
-        .queue(p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5))
-        .unwrap();
+    mock_queue(&batch, p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    mock_queue(&batch, p, b, &encode_call(b, t).unwrap(), &Insn::new(&NOP5)).unwrap();
     // Check at each sync that the helper emulates the *new* instruction
     // while the int3 is there (the watch asserts executability).
     p.watch
@@ -318,12 +309,8 @@ fn write_fault_in_phase_one_restores_first_bytes() {
     p.inner.poke(a, &NOP5);
     p.inner.poke(b, &NOP5);
     let batch = Batch::new();
-    batch
-        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
-        .unwrap();
-    batch
-        .queue(p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap())
-        .unwrap();
+    mock_queue(&batch, p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    mock_queue(&batch, p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap()).unwrap();
     *p.fail_write_at.lock().unwrap() = Some((b, 0));
     // SAFETY: simulated text.
     let e = unsafe { batch.commit(p) }.unwrap_err();
@@ -347,12 +334,8 @@ fn write_fault_in_phase_two_restores_old_instructions() {
     p.inner.poke(a, &NOP5);
     p.inner.poke(b, &NOP5);
     let batch = Batch::new();
-    batch
-        .queue(p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap())
-        .unwrap();
-    batch
-        .queue(p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap())
-        .unwrap();
+    mock_queue(&batch, p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    mock_queue(&batch, p, b, &Insn::new(&NOP5), &encode_call(b, t).unwrap()).unwrap();
     // b+1 is written first in phase 2: fail that one.
     *p.fail_write_at.lock().unwrap() = Some((b + 1, 0));
     // SAFETY: simulated text.
@@ -375,55 +358,12 @@ fn tramps() -> Trampolines {
 
 fn cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
 
-/// Delegates to a backend except for the trampolines' inner call: the
-/// engine points it at host functions, beyond rel32 reach of the simulated
-/// text (`x86_64_inner_call_is_repointed` tests that hook).
-struct NoInner<A>(A);
-
-// SAFETY: delegates to `A`.
-unsafe impl<A: Arch> Arch for NoInner<A> {
-    const SITE_LEN: usize = A::SITE_LEN;
-    const ARG_REGS: &'static [usize] = A::ARG_REGS;
-    fn nop_insn(&self) -> Insn {
-        self.0.nop_insn()
-    }
-    fn call_insn(&self, site: usize, target: usize) -> Result<Insn, PatchError> {
-        self.0.call_insn(site, target)
-    }
-    fn expected_insn(&self, rec: &Record, target: Option<usize>) -> Result<Insn, PatchError> {
-        self.0.expected_insn(rec, target)
-    }
-    fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
-        self.0.init_site(p, rec)
-    }
-    fn make_nop(&self, p: &dyn Platform, rec: &Record, old: usize) -> Result<(), PatchError> {
-        self.0.make_nop(p, rec, old)
-    }
-    fn make_call(&self, p: &dyn Platform, rec: &Record, t: usize) -> Result<(), PatchError> {
-        self.0.make_call(p, rec, t)
-    }
-    fn modify_call(
-        &self,
-        p: &dyn Platform,
-        rec: &Record,
-        o: usize,
-        n: usize,
-    ) -> Result<(), PatchError> {
-        self.0.modify_call(p, rec, o, n)
-    }
-    fn begin_batch(&self, p: &dyn Platform) {
-        self.0.begin_batch(p)
-    }
-    fn finish_batch(&self, p: &dyn Platform) -> Result<(), SiteError> {
-        self.0.finish_batch(p)
-    }
-    fn abort_batch(&self, p: &dyn Platform) {
-        self.0.abort_batch(p)
-    }
-    fn trampoline_addr(&self, which: Trampoline) -> usize {
-        self.0.trampoline_addr(which)
-    }
-}
+/// Stand-ins for the dispatchers within `call rel32` reach of the simulated
+/// text (the real functions are host code, gigabytes away): the engine's
+/// [`Ftrace::with_dispatchers`] seam points the trampolines' inner calls at
+/// these. Nothing executes them.
+const SIM_LIST: usize = TEXT_BASE + 0x600;
+const SIM_ASSIST: usize = TEXT_BASE + 0x680;
 
 fn engine_round_trip<A: Arch>(arch: A, compiler: [u8; 5], nop_after_init: [u8; 5]) -> Vec<u8> {
     let p = LogPlatform::new(0x1000);
@@ -437,7 +377,9 @@ fn engine_round_trip<A: Arch>(arch: A, compiler: [u8; 5], nop_after_init: [u8; 5
     }
     let ops: &'static Ops =
         std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
-    let mut ft = Ftrace::new(NoInner(arch), p, sites.clone(), None);
+    let mut ft = Ftrace::new(arch, p, sites.clone(), None)
+        .unwrap()
+        .with_dispatchers(SIM_LIST, SIM_ASSIST);
     assert!(ft.init().failed.is_empty());
     for &s in &sites {
         assert_eq!(p.inner.peek(s, 5), nop_after_init);
@@ -536,7 +478,7 @@ fn i686_nodynamic_never_writes_and_flips_the_pointer() {
     let arch = I686::with_trampolines(I686Mode::NoDynamic { mcount }, t, Some(nodyn));
     let ops: &'static Ops =
         std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::empty())));
-    let mut ft = Ftrace::new(arch, p, sites.clone(), None);
+    let mut ft = Ftrace::new(arch, p, sites.clone(), None).unwrap();
     assert!(ft.init().failed.is_empty());
     ft.register(ops).unwrap();
     assert_eq!(SLOT.load(core::sync::atomic::Ordering::SeqCst), 2);
@@ -618,4 +560,17 @@ fn ops_trampolines_per_mode() {
         None,
         "nodynamic sites are never patched"
     );
+}
+
+/// `Batch::queue` on the mock platform's simulated text.
+fn mock_queue(
+    batch: &Batch,
+    p: &dyn crate::platform::Platform,
+    addr: usize,
+    old: &Insn,
+    new: &Insn,
+) -> Result<(), PatchError> {
+    // SAFETY: the mock platform's text is a bounds-checked vector; no real
+    // memory is read or written.
+    unsafe { batch.queue(p, addr, old, new) }
 }

@@ -119,7 +119,9 @@ impl Common {
         old: &Insn,
         new: &Insn,
     ) -> Result<(), PatchError> {
-        self.batch.queue(p, ip, old, new)
+        // SAFETY: the backends queue only record sites (the engine's
+        // validated records) and their trampolines' patchable calls.
+        unsafe { self.batch.queue(p, ip, old, new) }
     }
 
     pub(super) fn finish(&self, p: &dyn Platform) -> Result<(), SiteError> {

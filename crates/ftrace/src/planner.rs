@@ -1,0 +1,154 @@
+//! The planner: what every site should call, given the registered callbacks
+//! and which functions each one wants. Pure: no text is read or written,
+//! no state changes; the engine ([`crate::update`]) commits what it plans.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::ops::Ops;
+use crate::site::{Site, Targets};
+
+/// What one site should be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Want {
+    /// Call target; 0 for the nop.
+    pub target: usize,
+    /// Callbacks that want the site.
+    pub count: u32,
+    /// One of them needs the full register frame.
+    pub regs: bool,
+    /// One of them may change the resume address.
+    pub ipmodify: bool,
+    /// The site calls its only callback's own trampoline.
+    pub tramp: bool,
+}
+
+/// Two callbacks that may change the resume address want the site at `ip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conflict {
+    /// The first site they share.
+    pub ip: usize,
+}
+
+/// Plans every site of `sites` for the callbacks `list`:
+///
+/// - a site nobody wants is the nop; a FAILED site is left alone (nop);
+/// - a site wanted by exactly one callback calls that callback's own
+///   trampoline when `ops_trampoline` gives one (asked at most once per
+///   callback, and only for callbacks alone on some site: a bounded pool
+///   serves those first);
+/// - otherwise the regs trampoline when any callback there needs the full
+///   frame, the plain one if not.
+///
+/// `wants(i, ip)` says whether callback `list[i]` selects the site at `ip`
+/// (its filter and notrace sets). Fails when two IPMODIFY callbacks want
+/// one site.
+pub fn plan(
+    sites: &[Site],
+    list: &[&'static Ops],
+    wants: &dyn Fn(usize, usize) -> bool,
+    targets: Targets,
+    ops_trampoline: &mut dyn FnMut(&'static Ops) -> Option<usize>,
+) -> Result<Vec<Want>, Conflict> {
+    let mut tramps: Vec<Option<Option<usize>>> = vec![None; list.len()];
+    let mut plan = vec![Want::default(); sites.len()];
+    for (site, want) in sites.iter().zip(plan.iter_mut()) {
+        if site.is_failed() {
+            continue;
+        }
+        let ip = site.ip();
+        let mut single = None;
+        for (i, o) in list.iter().enumerate() {
+            if !wants(i, ip) {
+                continue;
+            }
+            if o.flags().contains(crate::ops::OpsFlags::IPMODIFY) {
+                if want.ipmodify {
+                    return Err(Conflict { ip });
+                }
+                want.ipmodify = true;
+            }
+            want.count += 1;
+            want.regs |= o.needs_regs();
+            single = Some(i);
+        }
+        want.target = match (want.count, single) {
+            (0, _) => 0,
+            (1, Some(i))
+                if tramps[i]
+                    .get_or_insert_with(|| ops_trampoline(list[i]))
+                    .is_some() =>
+            {
+                want.tramp = true;
+                tramps[i].flatten().unwrap_or(0)
+            }
+            _ if want.regs => targets.regs_caller,
+            _ => targets.caller,
+        };
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::OpsFlags;
+    use crate::record::{RecFlags, Record};
+    use crate::regs::FtraceRegs;
+    use alloc::boxed::Box;
+
+    fn cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
+    fn ops(flags: OpsFlags) -> &'static Ops {
+        Box::leak(Box::new(Ops::new(cb, flags)))
+    }
+    const T: Targets = Targets {
+        caller: 0xc000,
+        regs_caller: 0xd000,
+    };
+
+    fn sites(n: usize) -> Vec<Site> {
+        (0..n)
+            .map(|i| Site::new(Record::new(0x1000 + 16 * i), 0, None))
+            .collect()
+    }
+
+    #[test]
+    fn nop_caller_regs_own_trampoline_and_failed() {
+        let (a, b) = (ops(OpsFlags::empty()), ops(OpsFlags::SAVE_REGS));
+        let mut s = sites(5);
+        s[4].rec.set(RecFlags::FAILED, true);
+        // a wants sites 0, 1, 4; b wants 1, 2.
+        let wants = |i: usize, ip: usize| {
+            let k = (ip - 0x1000) / 16;
+            if i == 0 {
+                matches!(k, 0 | 1 | 4)
+            } else {
+                matches!(k, 1 | 2)
+            }
+        };
+        let mut asked = Vec::new();
+        let p = plan(&s, &[a, b], &wants, T, &mut |o| {
+            asked.push(o as *const Ops as usize);
+            (core::ptr::eq(o, a)).then_some(0xa000)
+        })
+        .unwrap();
+        let targets: Vec<usize> = p.iter().map(|w| w.target).collect();
+        assert_eq!(targets, [0xa000, 0xd000, 0xd000, 0, 0]);
+        assert_eq!(p[1].count, 2);
+        assert!(p[0].tramp && !p[1].tramp && p[1].regs);
+        assert_eq!(asked.len(), 2, "each callback asked once");
+    }
+
+    #[test]
+    fn two_ipmodify_callbacks_on_one_site_conflict() {
+        let (a, b) = (ops(OpsFlags::IPMODIFY), ops(OpsFlags::IPMODIFY));
+        let s = sites(2);
+        let wants = |i: usize, ip: usize| i == 0 || ip == 0x1010;
+        assert_eq!(
+            plan(&s, &[a, b], &wants, T, &mut |_| None),
+            Err(Conflict { ip: 0x1010 })
+        );
+        let p = plan(&s, &[a], &wants, T, &mut |_| None).unwrap();
+        assert!(p.iter().all(|w| w.ipmodify && w.regs && w.target == 0xd000));
+    }
+}

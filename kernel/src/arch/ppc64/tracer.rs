@@ -1,6 +1,7 @@
 //! The tracer's ppc64 items (see `kernel/src/arch/mod.rs`): the backend and
 //! its stub area, writing text with the cache maintenance code needs, the
-//! timebase clock, interrupt masking, and the ppc64-only scenarios.
+//! timebase clock, interrupt masking, and the ppc64-only scenarios
+//! (`cpu_id`, `context` and `sync_cores` are in `smp.rs`).
 //!
 //! Everything the tracing hot path calls is notrace
 //! (`#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]`).
@@ -9,7 +10,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use ftrace::arch::ppc64::Ppc64Arch;
-use ftrace::{Context, TextFault};
+use ftrace::TextFault;
 
 /// The ppc64 backend of the tracer.
 pub type FtraceArch = Ppc64Arch;
@@ -130,13 +131,6 @@ pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
     Ok(())
 }
 
-/// One CPU: a context-synchronising `isync` on it is enough.
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub fn sync_cores() {
-    // SAFETY: isync only discards prefetched instructions.
-    unsafe { core::arch::asm!("isync", options(nostack, preserves_flags)) }
-}
-
 /// Clears `MSR.EE`; returns the previous `MSR.EE` bit.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn irq_save() -> usize {
@@ -183,12 +177,6 @@ pub fn clock_ns() -> u64 {
     ((u128::from(super::clock_ticks()) * u128::from(mult)) >> 32) as u64
 }
 
-/// The test kernel takes no interrupts: always thread context.
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub fn context() -> Context {
-    Context::Normal
-}
-
 /// Nothing to install: ppc64 patching needs no exception handler.
 pub fn trap_init() {}
 
@@ -210,6 +198,7 @@ pub fn read_timebase_frequency() {
 }
 
 /// The timebase frequency in use, in Hz.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn timebase_hz() -> u64 {
     TB_HZ.load(Ordering::Relaxed)
 }

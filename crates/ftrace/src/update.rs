@@ -1239,14 +1239,17 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     }
 
     /// Frees retired snapshots if no dispatcher is reading right now (tried
-    /// a bounded number of times). Called after every update.
+    /// a bounded number of times). Called after every update. The list that
+    /// held them is freed too: snapshots pile up while dispatchers keep
+    /// reading (several CPUs in traced code), and its grown capacity would
+    /// otherwise stay allocated for good.
     pub fn reclaim(&mut self) {
         if self.retired.is_empty() {
             return;
         }
         for _ in 0..1000 {
             if self.dispatch.readers.load(Ordering::SeqCst) == 0 {
-                for r in self.retired.drain(..) {
+                for r in core::mem::take(&mut self.retired) {
                     // SAFETY: every retired snapshot was replaced before this
                     // load observed no reader; readers counted later load the
                     // replacement (SeqCst), so nobody can reach it.

@@ -265,7 +265,9 @@ fn install_vectors() {
 fn set_dec(ticks: usize) {
     // SAFETY: mtdec only changes the decrementer (and whether its
     // interrupt is pending); no memory is touched.
-    unsafe { core::arch::asm!("mtspr 22, {}", in(reg) ticks, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        core::arch::asm!("mtspr 22, {}", in(reg) ticks, options(nomem, nostack, preserves_flags))
+    }
 }
 
 /// Sets `MSR.EE` on the running CPU.
@@ -347,7 +349,8 @@ pub fn smp_start(max: usize) -> usize {
         }
         let pc = &PERCPU[cpu];
         pc.hw_id.store(id, Ordering::Relaxed);
-        pc.stack_top.store(stack_bounds_of(cpu).1, Ordering::Release);
+        pc.stack_top
+            .store(stack_bounds_of(cpu).1, Ordering::Release);
         match rtas_start_cpu(token, id, pc) {
             Some(RTAS_SUCCESS) => {}
             // Not stopped: the boot CPU itself.
@@ -471,7 +474,6 @@ pub fn sync_cores() {
         hcall::h_confer();
     }
 }
-
 
 /// The common interrupt handler's Rust half (boot/ppc64_smp.S), with
 /// `vector` = 0x500 or 0x900, MSR.EE clear, on the interrupted stack.

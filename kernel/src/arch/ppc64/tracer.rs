@@ -9,8 +9,8 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use ftrace::arch::ppc64::Ppc64Arch;
 use ftrace::TextFault;
+use ftrace::arch::ppc64::Ppc64Arch;
 
 /// The ppc64 backend of the tracer.
 pub type FtraceArch = Ppc64Arch;

@@ -11,11 +11,14 @@
 //!   the same address for the interrupt stubs, SPRG1 is their scratch.
 //! - **Start**: [`smp_start`] calls RTAS `start-cpu(id, ppc64_secondary_start,
 //!   &PerCpu)` for the hardware ids the firmware lists under `/cpus`
-//!   (read at boot), in ascending order: a CPU starts in real mode with
-//!   MSR = SF | ME and r3 = its `PerCpu`, which already holds its index and
-//!   stack. RTAS answers "parameter error" for an id that does not exist
-//!   (the list ends) and "hardware error" for a CPU that is not stopped
-//!   (the boot CPU). Each is waited for (1 s of timebase) before the next.
+//!   (read at boot; without any, 0, 1, 2, ...), in ascending order: a CPU
+//!   starts in real mode with MSR = SF | ME and r3 = its `PerCpu`, which
+//!   already holds its index and stack. RTAS answers "parameter error" for
+//!   an id that does not exist (the end) and "hardware error" for a CPU
+//!   that is not stopped: the boot CPU, whose id this is (QEMU's has the
+//!   lowest id, so it is found before `max` can end the walk). Each
+//!   started CPU is waited for (1 s of timebase) before the next. The
+//!   hardware id is also the CPU's XICS interrupt server number.
 //! - **Vectors**: with the MMU off, interrupts go to real addresses 0x500
 //!   (external) and 0x900 (decrementer), inside the memory of the
 //!   firmware (VOF), which is not called again once the boot-time
@@ -189,8 +192,10 @@ fn this_cpu() -> &'static PerCpu {
 }
 
 /// Reads the RTAS `start-cpu` token from `/rtas` and the hardware ids of
-/// the CPUs from `/cpus` (the `reg` of each child whose `device_type` is
-/// `cpu`). At boot, with the client interface.
+/// the CPUs from `/cpus`: each child whose `device_type` is `cpu` is a
+/// core listing its threads' ids in `ibm,ppc-interrupt-server#s` (QEMU
+/// `-smp N,threads=T`), or one CPU whose id is its `reg`. At boot, with
+/// the client interface.
 pub fn read_boot_info(rtas: Option<super::of::Phandle>) {
     if let Some(t) = rtas.and_then(|r| super::of::getprop_u32(r, b"start-cpu\0")) {
         RTAS_START_CPU.store(t, Ordering::Relaxed);
@@ -205,12 +210,23 @@ pub fn read_boot_info(rtas: Option<super::of::Phandle>) {
         let mut ty = [0u8; 4];
         let is_cpu = super::of::getprop(ph, b"device_type\0", &mut ty).is_some_and(|l| l >= 3)
             && &ty[..3] == b"cpu";
-        if is_cpu
-            && let Some(id) = super::of::getprop_u32(ph, b"reg\0")
-            && n < MAX_CPUS
-        {
-            ids[n] = id;
-            n += 1;
+        // A core's node lists each of its threads' ids; `reg` is the first.
+        let mut threads = [0u8; 4 * MAX_CPUS];
+        let listed = super::of::getprop(ph, b"ibm,ppc-interrupt-server#s\0", &mut threads)
+            .map_or(0, |len| len.min(threads.len()) / 4);
+        let reg = super::of::getprop_u32(ph, b"reg\0");
+        let node_ids = threads
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .take(listed)
+            .map(|c| u32::from_be_bytes(*c))
+            .chain(reg.filter(|_| listed == 0));
+        for id in node_ids.filter(|_| is_cpu) {
+            if n < MAX_CPUS {
+                ids[n] = id;
+                n += 1;
+            }
         }
         node = super::of::peer(ph);
     }

@@ -64,8 +64,8 @@ const AP_STACK_SIZE: usize = 128 * 1024;
 pub struct PerCpu {
     /// The CPU's index (0: the boot CPU); never changes.
     index: usize,
-    /// Its hardware id: the `reg` of its `/cpus` node, RTAS's CPU id and
-    /// its XICS interrupt server number.
+    /// Its hardware id (from `/cpus`): RTAS's CPU id and its XICS
+    /// interrupt server number.
     hw_id: AtomicU32,
     /// Interrupt handlers running on it (0 or 1: they never nest).
     irq_depth: AtomicUsize,
@@ -157,7 +157,7 @@ const IPI_NONE: u8 = 0xff;
 const RTAS_SUCCESS: i32 = 0;
 /// RTAS status: hardware error (start-cpu: the CPU is not stopped).
 const RTAS_HW_ERROR: i32 = -1;
-/// Seconds to wait for a started CPU, or for an IPI's acknowledgement.
+/// Seconds to wait for a started CPU to come online.
 const WAIT_SECONDS: u64 = 1;
 /// `sync_cores` gives up (panics) after this many seconds of silence.
 const SYNC_WAIT_SECONDS: u64 = 5;

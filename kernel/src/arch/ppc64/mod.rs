@@ -196,6 +196,7 @@ unsafe extern "C" {
 }
 
 /// The boot stack (CPU 0's): lowest byte and one past the highest.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 fn boot_stack_bounds() -> (usize, usize) {
     (
         core::ptr::addr_of!(ppc64_boot_stack) as usize,

@@ -395,6 +395,7 @@ pub fn smp_start(max: usize) -> usize {
 /// The stack of CPU `cpu`: lowest byte and one past the highest. CPU 0
 /// runs on the boot stack, secondary CPU `i` on `ppc64_ap_stacks` slot
 /// `i - 1`.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 fn stack_bounds_of(cpu: usize) -> (usize, usize) {
     if cpu == 0 {
         return super::boot_stack_bounds();
@@ -403,7 +404,9 @@ fn stack_bounds_of(cpu: usize) -> (usize, usize) {
     (lo, lo + AP_STACK_SIZE)
 }
 
-/// The running CPU's stack (the panic backtrace stays within it).
+/// The running CPU's stack (the panic backtrace stays within it; notrace
+/// like the walk itself).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn stack_bounds() -> (usize, usize) {
     stack_bounds_of(cpu_id())
 }

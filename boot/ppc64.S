@@ -7,8 +7,10 @@
  * external interrupts off, with r5 = the Open Firmware client-interface
  * entry point.
  *
- * _start switches to 64-bit mode, loads the TOC pointer, zeroes .bss, sets
- * up the boot stack and calls ppc64_entry(client_interface) (Rust). */
+ * _start switches to 64-bit mode, loads the TOC pointer and the per-CPU
+ * register, zeroes .bss, sets up the boot stack and calls
+ * ppc64_entry(client_interface) (Rust). Secondary CPUs start in
+ * boot/ppc64_smp.S. */
 
     .set BOOT_STACK_SIZE, 128 * 1024
 
@@ -34,6 +36,13 @@ _start:
      * sign-extending lis is exact). */
     lis     %r2, .TOC.@ha
     addi    %r2, %r2, .TOC.@l
+
+    /* Per-CPU register (boot/ppc64_smp.S): r13 and SPRG0 = CPU 0's
+     * PerCpu (kernel/src/arch/ppc64/smp.rs), for good. It lives in .data,
+     * so the .bss clearing below leaves it alone. */
+    lis     %r13, ppc64_percpu@ha
+    addi    %r13, %r13, ppc64_percpu@l
+    mtspr   272, %r13
 
     /* Keep the client-interface entry (r5) in a non-volatile register. */
     mr      %r31, %r5

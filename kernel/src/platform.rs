@@ -7,7 +7,7 @@ use linked_list_allocator::LockedHeap;
 static HEAP: LockedHeap = LockedHeap::empty();
 
 /// Bytes of the kernel heap.
-const HEAP_SIZE: usize = 16 * 1024 * 1024;
+const HEAP_SIZE: usize = 48 * 1024 * 1024;
 
 #[repr(align(4096))]
 struct HeapSpace(#[expect(dead_code, reason = "only its address is used")] [u8; HEAP_SIZE]);

@@ -384,11 +384,16 @@ pub const ARCHES: &[&str] = &["x86_64", "i686", "ppc64"];
 /// site count, the tracer's records (`failed` of them failed; their own
 /// lines are the caller's to insert) and the symbol self-test.
 pub fn boot_lines(arch: &str, cmdline: &str, failed: usize) -> Vec<String> {
+    boot_lines_cpus(arch, cmdline, failed, 1)
+}
+
+/// [`boot_lines`] of a boot with `cpus` CPUs online (`run-qemu.sh --smp`).
+pub fn boot_lines_cpus(arch: &str, cmdline: &str, failed: usize, cpus: usize) -> Vec<String> {
     vec![
         format!("rftrace: booting on {arch}"),
         format!("cmdline: {cmdline}"),
         "sites: {N} patchable, 0 unexpected".into(),
-        "cpus: 1 online".into(),
+        format!("cpus: {cpus} online"),
         format!("ftrace: {{N}} sites, {failed} failed"),
         "symbols: 0x{X} is kernel::demo::demo_leaf+0x0, and back: ok".into(),
     ]

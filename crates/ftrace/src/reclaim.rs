@@ -63,7 +63,9 @@ impl Retired {
         if !readers.synchronize(own) {
             return false;
         }
-        for item in self.items.drain(..) {
+        // `take`, not `drain`: the list's grown capacity (snapshots pile up
+        // while other CPUs keep dispatching) is freed too.
+        for item in core::mem::take(&mut self.items) {
             // SAFETY: both pointers came from `Box::into_raw` and were
             // unpublished before the grace period began: every CPU that could
             // have loaded them has left the dispatchers since, and later

@@ -1,7 +1,9 @@
-//! PAPR hypercalls (`sc 1`): the hypervisor console and the RTAS entry.
+//! PAPR hypercalls (`sc 1`): the hypervisor console, the RTAS entry and the
+//! XICS interrupt presentation calls (inter-processor interrupts).
 //!
-//! Everything here is notrace: the console reports tracing problems and the
-//! exit path must work whatever state the tracer is in.
+//! Everything here is notrace: the console reports tracing problems, the
+//! exit path must work whatever state the tracer is in, and the interrupt
+//! handlers and `sync_cores` call the XICS ones.
 
 use core::arch::asm;
 
@@ -17,6 +19,17 @@ const H_PUT_TERM_CHAR: u64 = 0x58;
 /// QEMU's private hypercall that runs an RTAS call (`KVMPPC_H_RTAS`):
 /// r4 = physical address of the RTAS argument buffer.
 const KVMPPC_H_RTAS: u64 = 0xf000;
+/// `H_EOI`: end of interrupt (restores the CPPR from the XIRR's top byte).
+const H_EOI: u64 = 0x64;
+/// `H_CPPR`: set this CPU's current processor priority.
+const H_CPPR: u64 = 0x68;
+/// `H_IPI`: set a server's MFRR (an IPI is presented while MFRR < CPPR).
+const H_IPI: u64 = 0x6c;
+/// `H_XIRR`: accept the pending interrupt; returns the XIRR in r4.
+const H_XIRR: u64 = 0x74;
+/// `H_CONFER`: give the rest of this virtual processor's time slice to
+/// others.
+const H_CONFER: u64 = 0xe4;
 /// Virtual terminal number 0: QEMU maps it to the first `spapr-vty`.
 const VTY_DEFAULT: u64 = 0;
 /// Bytes one `H_PUT_TERM_CHAR` carries (in r6 and r7).
@@ -31,7 +44,18 @@ const TERM_CHUNK: usize = 16;
 /// accesses that hypercall performs.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 unsafe fn hcall(opcode: u64, args: [u64; 4]) -> i64 {
+    // SAFETY: passed on from the caller.
+    unsafe { hcall_r4(opcode, args).0 }
+}
+
+/// Like [`hcall`], also returning the first output register, r4.
+///
+/// # Safety
+/// As for [`hcall`].
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+unsafe fn hcall_r4(opcode: u64, args: [u64; 4]) -> (i64, u64) {
     let status: i64;
+    let r4: u64;
     // SAFETY: the caller vouches for the hypercall and its arguments. The
     // PAPR calling convention clobbers at most the volatile registers
     // (r0, r3-r12, cr, ctr, xer), which clobber_abi("C") covers; the
@@ -40,7 +64,7 @@ unsafe fn hcall(opcode: u64, args: [u64; 4]) -> i64 {
         asm!(
             "sc 1",
             inlateout("r3") opcode => status,
-            inlateout("r4") args[0] => _,
+            inlateout("r4") args[0] => r4,
             inlateout("r5") args[1] => _,
             inlateout("r6") args[2] => _,
             inlateout("r7") args[3] => _,
@@ -48,7 +72,7 @@ unsafe fn hcall(opcode: u64, args: [u64; 4]) -> i64 {
             options(nostack),
         );
     }
-    status
+    (status, r4)
 }
 
 /// Like [`hcall`], also returning r4-r6 (the hypercall's outputs).
@@ -164,4 +188,54 @@ pub fn rtas_call(args: &mut RtasArgs) -> i64 {
     // inputs from and writes the outputs to, within `cells` (callers keep
     // nargs + nret <= 8).
     unsafe { hcall(KVMPPC_H_RTAS, [addr, 0, 0, 0]) }
+}
+
+/// `H_CPPR(cppr)`: interrupts more favoured (numerically lower) than `cppr`
+/// are presented to the calling CPU; 0xff accepts every priority.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn h_cppr(cppr: u8) -> i64 {
+    // SAFETY: H_CPPR only changes the calling CPU's interrupt presentation
+    // state; it names no memory.
+    unsafe { hcall(H_CPPR, [u64::from(cppr), 0, 0, 0]) }
+}
+
+/// `H_IPI(server, mfrr)`: sets the MFRR of interrupt server `server` (a
+/// CPU's hardware id); `mfrr` below that CPU's CPPR raises its IPI, 0xff
+/// withdraws it.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn h_ipi(server: u32, mfrr: u8) -> i64 {
+    // SAFETY: H_IPI only changes interrupt-controller state (the server
+    // number is checked by the hypervisor); it names no memory.
+    unsafe { hcall(H_IPI, [u64::from(server), u64::from(mfrr), 0, 0]) }
+}
+
+/// `H_XIRR`: accepts the most favoured pending interrupt of the calling CPU
+/// and returns its XIRR (old CPPR in the top byte, source in the low 24
+/// bits, 0 = none, 2 = the IPI); `None` when the hypercall fails.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn h_xirr() -> Option<u32> {
+    // SAFETY: H_XIRR only changes the calling CPU's interrupt presentation
+    // state and returns a value in r4; it names no memory.
+    let (status, xirr) = unsafe { hcall_r4(H_XIRR, [0; 4]) };
+    (status == 0).then_some(xirr as u32)
+}
+
+/// `H_EOI(xirr)`: ends the interrupt [`h_xirr`] returned, restoring the
+/// CPPR it saved.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn h_eoi(xirr: u32) -> i64 {
+    // SAFETY: H_EOI only changes interrupt-controller state; it names no
+    // memory.
+    unsafe { hcall(H_EOI, [u64::from(xirr), 0, 0, 0]) }
+}
+
+/// `H_CONFER(-1, 0)`: lets the other virtual processors run first (QEMU:
+/// the vCPU leaves its execution loop; single-threaded TCG, e.g. with
+/// `-icount`, moves on to the next vCPU instead of running this one until
+/// its time slice ends). Only a hint: it may return at once.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn h_confer() {
+    // SAFETY: H_CONFER to all (-1) with no dispatch count only yields the
+    // processor; it names no memory.
+    unsafe { hcall(H_CONFER, [u64::MAX, 0, 0, 0]) };
 }

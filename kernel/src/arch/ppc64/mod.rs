@@ -1,13 +1,14 @@
 //! ppc64 backend (64-bit big-endian PowerPC, ELFv2): QEMU `pseries` with
 //! the VOF firmware. Entry in boot/ppc64.S, console through the
-//! `H_PUT_TERM_CHAR` hypercall (input: `H_GET_TERM_CHAR`), command line and RTAS tokens from the Open
-//! Firmware client interface, exit through RTAS.
+//! `H_PUT_TERM_CHAR` hypercall (input: `H_GET_TERM_CHAR`), command line,
+//! RTAS tokens and CPU ids from the Open Firmware client interface, exit
+//! through RTAS, secondary CPUs, decrementer and IPIs in `smp.rs`.
 //!
 //! How to boot it (what the runner passes):
 //!
 //! ```text
 //! qemu-system-ppc64 \
-//!   -M pseries,x-vof=on,usb=off,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off \
+//!   -M pseries,x-vof=on,ic-mode=xics,usb=off,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off \
 //!   -nodefaults -nographic -chardev stdio,id=con -device spapr-vty,chardev=con \
 //!   -no-reboot -action panic=exit-failure \
 //!   -kernel <kernel ELF> -append "<command line>"
@@ -15,7 +16,11 @@
 //!
 //! - `x-vof=on`: QEMU's built-in minimal firmware (boots in well under a
 //!   second; SLOF, the default, takes seconds). It provides the client
-//!   interface this backend uses; nothing else of it is needed.
+//!   interface this backend uses at boot; nothing else of it is needed, and
+//!   its memory at real address 0 takes the exception vectors afterwards.
+//! - `ic-mode=xics`: the interrupt controller the IPIs use (`smp.rs`).
+//! - `-smp N` (`run-qemu.sh --smp N`): the secondary CPUs wait stopped
+//!   until RTAS `start-cpu` (`smp.rs`).
 //! - `usb=off,cap-*`: silence the TCG warnings about unsupported
 //!   mitigations and the default USB controller.
 //! - `-nodefaults ... spapr-vty`: the one console, on stdio.
@@ -37,10 +42,10 @@ use super::ExitStatus;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 pub use hcall::{console_read, console_write};
-pub use smp::{cpu_id, cpu_idle, smp_start, timer_start};
+pub use smp::{context, cpu_id, cpu_idle, smp_start, sync_cores, timer_start};
 pub use tracer::{
-    CORRUPT_SITE, FtraceArch, clock_ns, code_region, code_region_stubs_in_use, context,
-    ftrace_arch, ftrace_sites, scenario, sync_cores, text_write, trap_init,
+    CORRUPT_SITE, FtraceArch, clock_ns, code_region, code_region_stubs_in_use, ftrace_arch,
+    ftrace_sites, scenario, text_write, trap_init,
 };
 
 core::arch::global_asm!(include_str!("../../../../boot/ppc64.S"));
@@ -184,14 +189,23 @@ pub fn exit(status: ExitStatus) -> ! {
 }
 
 unsafe extern "C" {
-    /// Lowest byte of the boot stack (boot/ppc64.S), the only stack the
-    /// kernel runs on.
+    /// Lowest byte of the boot stack (boot/ppc64.S), CPU 0's stack.
     static ppc64_boot_stack: u8;
     /// One past its highest byte.
     static ppc64_boot_stack_top: u8;
 }
 
-/// Walks the ELFv2 back chain: the frame at r1 holds the caller's frame
+/// The boot stack (CPU 0's): lowest byte and one past the highest.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+fn boot_stack_bounds() -> (usize, usize) {
+    (
+        core::ptr::addr_of!(ppc64_boot_stack) as usize,
+        core::ptr::addr_of!(ppc64_boot_stack_top) as usize,
+    )
+}
+
+/// Walks the ELFv2 back chain on the running CPU's stack (an interrupt
+/// frame chains to the interrupted one): the frame at r1 holds the caller's frame
 /// address (back chain) at 0, and a function saves its return address (LR)
 /// in its *caller's* frame, at 16(back chain). Starts at this function's
 /// own frame, so the first address returns into its caller; `_start`'s
@@ -205,15 +219,14 @@ pub fn walk_stack(visit: &mut dyn FnMut(usize, Option<usize>) -> bool) {
     const ALIGN: usize = 16;
     /// Offset of the LR save doubleword in a frame.
     const LR_SAVE: usize = 16;
-    let lo = core::ptr::addr_of!(ppc64_boot_stack) as usize;
-    let hi = core::ptr::addr_of!(ppc64_boot_stack_top) as usize;
+    let (lo, hi) = smp::stack_bounds();
     let in_stack = |a: usize| a != 0 && a % ALIGN == 0 && a >= lo && a <= hi - (LR_SAVE + 8);
     let mut sp: usize;
     // SAFETY: copies the stack pointer; no memory is touched. This function
     // calls `visit`, so its prologue saved LR and stored a back chain.
     unsafe { core::arch::asm!("mr {}, 1", out(reg) sp, options(nomem, nostack, preserves_flags)) }
     while in_stack(sp) {
-        // SAFETY: `sp` is aligned and `sp..sp + 24` lies within the boot
+        // SAFETY: `sp` is aligned and `sp..sp + 24` lies within this CPU's
         // stack (in_stack), mapped and readable for the kernel's lifetime
         // (MMU off); stale words there are harmless.
         let chain = unsafe { core::ptr::read_volatile(sp as *const usize) };
@@ -221,7 +234,7 @@ pub fn walk_stack(visit: &mut dyn FnMut(usize, Option<usize>) -> bool) {
             break;
         }
         // SAFETY: as above for `chain`: `chain + 16..chain + 24` is within
-        // the boot stack.
+        // this CPU's stack.
         let ret = unsafe { core::ptr::read_volatile((chain + LR_SAVE) as *const usize) };
         if !visit(ret, None) {
             break;
@@ -249,9 +262,12 @@ fn read_cmdline() -> &'static [u8] {
     line
 }
 
-/// Reads the RTAS tokens used by [`exit`] from `/rtas`.
+/// Reads the RTAS tokens used by [`exit`] from `/rtas`, and those
+/// `smp` needs with the CPUs' ids.
 fn read_rtas_tokens() {
-    let Some(rtas) = of::finddevice(b"/rtas\0") else {
+    let rtas = of::finddevice(b"/rtas\0");
+    smp::read_boot_info(rtas);
+    let Some(rtas) = rtas else {
         return;
     };
     if let Some(t) = of::getprop_u32(rtas, b"power-off\0") {
@@ -264,7 +280,8 @@ fn read_rtas_tokens() {
 
 /// Called from boot/ppc64.S in 64-bit mode, MMU off, on the boot stack, with
 /// `client_interface` = the Open Firmware client-interface entry (r5 at
-/// entry).
+/// entry). Every client-interface call happens here, before `kmain`:
+/// `smp::smp_start` later puts exception vectors over the firmware.
 #[unsafe(no_mangle)]
 extern "C" fn ppc64_entry(client_interface: usize) -> ! {
     of::init(client_interface);

@@ -1,5 +1,10 @@
 //! The Open Firmware client interface (VOF or SLOF) at boot: the command
-//! line from `/chosen` and the RTAS tokens from `/rtas`.
+//! line from `/chosen`, the RTAS tokens from `/rtas` and the CPUs' ids
+//! from `/cpus`.
+//!
+//! Only at boot: the firmware's code lies at real address 0, where
+//! `smp::install_vectors` later puts the exception vectors; [`disable`]
+//! makes every call after that return `None` instead of jumping into it.
 //!
 //! A client-interface call passes one array of 32-bit cells,
 //! `{service name, nargs, nret, args[nargs], rets[nret]}`; every address in
@@ -27,6 +32,12 @@ pub struct Phandle(u32);
 /// Records the client-interface entry point from boot.
 pub fn init(entry: usize) {
     ENTRY.store(entry, Ordering::Relaxed);
+}
+
+/// No more client-interface calls: the firmware's memory is reused (see
+/// the module docs).
+pub fn disable() {
+    ENTRY.store(0, Ordering::Relaxed);
 }
 
 /// The 32-bit cell holding address `addr`.
@@ -109,4 +120,12 @@ pub fn child(ph: Phandle) -> Option<Phandle> {
     call(b"child\0", &[ph.0], &mut c)?;
     // 0 means "no child".
     (c[0] != 0 && c[0] != u32::MAX).then_some(Phandle(c[0]))
+}
+
+/// `peer(ph)`: the next sibling of package `ph`, if any.
+pub fn peer(ph: Phandle) -> Option<Phandle> {
+    let mut p = [0u32];
+    call(b"peer\0", &[ph.0], &mut p)?;
+    // 0 means "no more siblings".
+    (p[0] != 0 && p[0] != u32::MAX).then_some(Phandle(p[0]))
 }

@@ -1,6 +1,7 @@
 //! The tracer's ppc64 items (see `kernel/src/arch/mod.rs`): the backend and
 //! its stub area, writing text with the cache maintenance code needs, the
-//! timebase clock, interrupt masking, and the ppc64-only scenarios.
+//! timebase clock, interrupt masking, and the ppc64-only scenarios
+//! (`cpu_id`, `context` and `sync_cores` are in `smp.rs`).
 //!
 //! Everything the tracing hot path calls is notrace
 //! (`#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]`).
@@ -8,7 +9,6 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use ftrace::Context;
 use ftrace::arch::ppc64::Ppc64Arch;
 
 /// The ppc64 backend of the tracer.
@@ -88,22 +88,16 @@ pub fn ftrace_sites() -> Vec<usize> {
     crate::platform::sites().to_vec()
 }
 
-/// Text writes and core synchronisation: the crate's helpers (aligned
-/// word stores with `dcbst; sync; icbi; sync; isync`, and `isync` on the
-/// one CPU), never traced.
-pub use ftrace::arch::ppc64::helpers::{sync_core as sync_cores, text_write};
+/// Text writes: the crate's helper (aligned word stores with `dcbst; sync;
+/// icbi; sync; isync`), never traced. Core synchronisation is `smp.rs`'s
+/// (IPIs to the other CPUs).
+pub use ftrace::arch::ppc64::helpers::text_write;
 
 /// Nanoseconds of guest time from the timebase.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn clock_ns() -> u64 {
     let mult = NS_PER_TICK_32_32.load(Ordering::Relaxed);
     ((u128::from(super::clock_ticks()) * u128::from(mult)) >> 32) as u64
-}
-
-/// The test kernel takes no interrupts: always thread context.
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub fn context() -> Context {
-    Context::Normal
 }
 
 /// Nothing to install: ppc64 patching needs no exception handler.
@@ -127,6 +121,7 @@ pub fn read_timebase_frequency() {
 }
 
 /// The timebase frequency in use, in Hz.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn timebase_hz() -> u64 {
     TB_HZ.load(Ordering::Relaxed)
 }

@@ -58,6 +58,20 @@ EOS
         --no-install-recommends "${missing_qemu[@]}" >&2
 fi
 
+# trace-cmd (Debian's package, from the release's own suite): the QEMU tests
+# read the trace.dat files ftrace-report writes with `trace-cmd report`.
+if ! command -v trace-cmd >/dev/null 2>&1; then
+    if ((CHECK_ONLY)) || [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        echo "setup: missing trace-cmd (tests/tests/report.rs reads trace.dat files with it)" >&2
+        echo "setup: install it with:" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends trace-cmd" >&2
+        exit 1
+    fi
+    echo "setup: installing trace-cmd" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends trace-cmd >&2
+fi
+
 # Rust: the pinned nightly with rust-src (build-std) and llvm-tools (objdump).
 # RUSTUP_AUTO_INSTALL=0 on this machine, so rust-toolchain.toml alone is not enough.
 TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$(dirname "$0")/../rust-toolchain.toml")

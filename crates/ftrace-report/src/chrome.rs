@@ -1,9 +1,10 @@
 //! Chrome's trace-event JSON (the format Perfetto's UI and
-//! `chrome://tracing` open): one process per tracer, one thread (track) per
-//! CPU. function_graph calls are complete slices (`"ph": "X"`, from each
-//! return, which carries its entry time; an entry still open when the
-//! buffers were dumped is a begin slice `"B"` without its end), function
-//! events are thread-scoped instants (`"ph": "i"`). Timestamps are
+//! `chrome://tracing` open): one process per tracer whose buffer is not
+//! empty, one thread (track) per CPU. function_graph calls are complete
+//! slices (`"ph": "X"`, from each return, which carries its entry time; an
+//! entry still open when the buffers were dumped is a begin slice `"B"`
+//! without its end), function events are thread-scoped instants
+//! (`"ph": "i"`). Timestamps are
 //! microseconds with nanosecond decimals, as the format wants.
 
 use ftrace::Symbols;
@@ -102,7 +103,7 @@ fn section_events(trace: &Trace, s: &Section, pid: u32, out: &mut Vec<Value>) {
 /// The JSON document of every section of `trace`.
 pub fn chrome_json(trace: &Trace) -> Value {
     let mut events = Vec::new();
-    for s in &trace.sections {
+    for s in trace.sections.iter().filter(|s| !s.is_empty()) {
         let pid = match s.tracer {
             Tracer::Function => 1,
             Tracer::Graph => 2,

@@ -75,6 +75,15 @@ impl Section {
         v
     }
 
+    /// True when no CPU had an event written to it: the kernel creates
+    /// both tracers' buffers and dumps them whichever tracers ran, so an
+    /// empty one usually belongs to a tracer that was not started.
+    pub fn is_empty(&self) -> bool {
+        self.cpus
+            .iter()
+            .all(|c| c.stats.written == 0 && c.events.is_empty())
+    }
+
     /// Counters indexed by CPU number, `nr_cpus` of them (zero for a CPU
     /// that could not be read).
     pub fn stats(&self) -> Vec<CpuStats> {

@@ -90,6 +90,15 @@ impl Output {
         }
     }
 
+    /// True when it has something to show: its tracer's buffer is in the
+    /// dump and not empty ([`Section::is_empty`]); for the JSON, any.
+    pub fn has_data(self, t: &Trace) -> bool {
+        match self.tracer() {
+            Some(tr) => t.section(tr).is_some_and(|s| !s.is_empty()),
+            None => t.sections.iter().any(|s| !s.is_empty()),
+        }
+    }
+
     /// Its bytes; `Err` says why there are none (the dump has no such
     /// section, or no events for it).
     pub fn render(self, t: &Trace) -> Result<Vec<u8>, String> {
@@ -124,20 +133,32 @@ impl Output {
     }
 }
 
+/// What [`check`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Check {
+    /// The tracers whose text was compared.
+    pub compared: Vec<Tracer>,
+    /// One message per difference or missing text.
+    pub differences: Vec<String>,
+}
+
 /// Compares the rebuilt text of every section with the trace the kernel
 /// printed before the dump (trace lines only, not the counters line after
-/// them). Returns one message per difference or missing text.
-pub fn check(log: &[u8], r: &Report) -> Vec<String> {
-    let mut out = Vec::new();
+/// them). An empty buffer without text is a tracer that did not run: it is
+/// not compared.
+pub fn check(log: &[u8], r: &Report) -> Check {
+    let mut out = Check::default();
     for s in &r.trace.sections {
         let ours = text::text(&r.trace, s);
         match text::kernel_text(log, s.tracer, r.begin_line) {
             Some(k) => {
+                out.compared.push(s.tracer);
                 if let Err(e) = text::compare(&k, &ours, s.tracer) {
-                    out.push(e);
+                    out.differences.push(e);
                 }
             }
-            None => out.push(format!(
+            None if s.is_empty() => {}
+            None => out.differences.push(format!(
                 "line {}: no `# tracer: {}` text before the dump to compare with",
                 r.begin_line,
                 s.tracer.name()

@@ -32,7 +32,8 @@ Examples:
 Outputs in --out-dir: function.txt, function_graph.txt (Linux's text),
 function.dat, function_graph.dat (trace-cmd's trace.dat, version 6),
 trace.json (Chrome trace events, for Perfetto), function_graph.folded and
-flamegraph.svg. Only the tracers the dump holds are written.
+flamegraph.svg, for the tracers whose buffers hold events (the kernel
+dumps both buffers whichever tracers ran).
 
 Exit status: 0 when everything was read and written; 1 when the log is
 damaged (what still decodes is written, each problem is named by its log
@@ -162,6 +163,10 @@ fn run(cli: &Cli) -> Result<bool, Error> {
         })?;
     }
     for (output, path, named) in cli.outputs() {
+        // In a directory, only what the dump has data for.
+        if !named && !output.has_data(&report.trace) {
+            continue;
+        }
         match output.render(&report.trace) {
             Ok(bytes) => {
                 std::fs::write(&path, bytes).map_err(|error| Error::Write {
@@ -172,33 +177,25 @@ fn run(cli: &Cli) -> Result<bool, Error> {
                     eprintln!("ftrace-report: wrote {}", path.display());
                 }
             }
-            // In a directory, a tracer the dump does not hold is simply
-            // not written; a file asked for by name is an error.
-            Err(why) if named => {
+            Err(why) => {
                 eprintln!("ftrace-report: {}: not written: {why}", path.display());
                 ok = false;
             }
-            Err(_) => {}
         }
     }
     if cli.check {
-        let diffs = ftrace_report::check(&log, &report);
-        for d in &diffs {
+        let c = ftrace_report::check(&log, &report);
+        for d in &c.differences {
             eprintln!("ftrace-report: check: {d}");
         }
-        if diffs.is_empty() && !cli.quiet {
-            let names: Vec<&str> = report
-                .trace
-                .sections
-                .iter()
-                .map(|s| s.tracer.name())
-                .collect();
+        if c.differences.is_empty() && !c.compared.is_empty() && !cli.quiet {
+            let names: Vec<&str> = c.compared.iter().map(|t| t.name()).collect();
             eprintln!(
                 "ftrace-report: check: the {} text rebuilt from the dump is the kernel's, byte for byte",
                 names.join(" and ")
             );
         }
-        ok &= diffs.is_empty();
+        ok &= c.differences.is_empty();
     }
     Ok(ok)
 }

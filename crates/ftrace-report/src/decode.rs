@@ -274,8 +274,8 @@ pub fn decode(p: &Payload, problems: &mut Vec<Problem>) -> Result<Trace, Error> 
                 problems.push(miss_problem(
                     p,
                     m,
-                    "a section tag",
-                    "the sections from here on are dropped",
+                    "the next section tag or `END!`",
+                    "any sections from here on are dropped",
                 ));
                 break;
             }

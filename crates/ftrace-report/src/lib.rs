@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod chrome;
+pub mod columns;
 pub mod console;
 pub mod decode;
 pub mod flame;

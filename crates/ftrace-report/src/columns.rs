@@ -101,13 +101,22 @@ fn graph_body(s: &str) -> Option<String> {
     Some(body.replace('\u{a0}', " "))
 }
 
+/// The CPU column ` N) ` of a graph line (after the `funcgraph-abstime`
+/// column, if any) and what follows it.
+fn graph_cpu(l: &str) -> Option<(u32, &str)> {
+    l.match_indices(')').find_map(|(i, _)| {
+        let token = l[..i].rsplit(' ').next()?;
+        Some((token.parse().ok()?, &l[i + 1..]))
+    })
+}
+
 /// The rows of Linux's function_graph text (`funcgraph-cpu` on).
 pub fn graph_rows_text(text: &str) -> Vec<GraphRow> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
-            let (cpu, rest) = l.trim_start().split_once(')')?;
-            Some((cpu.parse().ok()?, graph_body(rest)?))
+            let (cpu, rest) = graph_cpu(l)?;
+            Some((cpu, graph_body(rest)?))
         })
         .collect()
 }
@@ -205,5 +214,8 @@ mod tests {
         ];
         assert_eq!(graph_rows_text(text), want);
         assert_eq!(graph_rows_trace_cmd(tc), want);
+        // funcgraph-abstime and funcgraph-proc add columns before and after.
+        let abs = "    0.000001 |   1)    <idle>-0    |   0.001 us    |    a::g(); /* = 0x1 */\n";
+        assert_eq!(graph_rows_text(abs), [(1, "  a::g();".to_owned())]);
     }
 }

@@ -19,6 +19,7 @@ Examples:
   ./run-qemu.sh x86_64 \"ftrace=function,function_graph ftrace_filter=demo_* trace_dump=binary\" > boot.log
   ftrace-report boot.log -o out
   trace-cmd report -i out/function_graph.dat
+  trace-cmd report -O parent -i out/function.dat   # the plugin shows parents on request
 
   # Only the graph's flame graph, from standard input
   ftrace-report --svg flame.svg < boot.log

@@ -29,7 +29,16 @@ pub struct Report {
 pub fn read_log(log: &[u8], progress: &mut dyn FnMut(usize)) -> Result<Report, Error> {
     let scan = console::scan(log, progress)?;
     let mut problems = scan.problems;
-    let trace = decode::decode(&scan.payload, &mut problems)?;
+    let trace = match decode::decode(&scan.payload, &mut problems) {
+        Ok(t) => t,
+        Err(Error::Fatal(fatal)) => {
+            return Err(Error::Undecodable {
+                before: problems,
+                fatal,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     problems.sort_by_key(|p| p.line);
     Ok(Report {
         trace,

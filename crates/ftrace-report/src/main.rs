@@ -213,6 +213,11 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
+            if let Error::Undecodable { before, .. } = &e {
+                for p in before {
+                    eprintln!("ftrace-report: {p}");
+                }
+            }
             eprintln!("ftrace-report: error: {e}");
             ExitCode::FAILURE
         }

@@ -46,6 +46,14 @@ pub enum Error {
     /// The dump is unusable from this log line on (bad header, unknown
     /// version, its first fields lost).
     Fatal(Problem),
+    /// The dump's lines were read but its first fields cannot be decoded;
+    /// `before` are the problems seen reading the lines (often the cause).
+    Undecodable {
+        /// Problems with the lines.
+        before: Vec<Problem>,
+        /// Why nothing decodes.
+        fatal: Problem,
+    },
     /// Reading the log failed.
     Read {
         /// The log (`-` for standard input).
@@ -77,7 +85,7 @@ impl fmt::Display for Error {
                 "line {l}: dump lines without their `ftrace-dump: begin` line (is the start \
                  of the log missing?)"
             ),
-            Error::Fatal(p) => write!(f, "{p}"),
+            Error::Fatal(p) | Error::Undecodable { fatal: p, .. } => write!(f, "{p}"),
             Error::Read { path, error } => write!(f, "cannot read {}: {error}", path.display()),
             Error::Write { path, error } => {
                 write!(f, "cannot write {}: {error}", path.display())

@@ -684,6 +684,19 @@ fn unusable_logs_are_errors_naming_the_line() {
             d.seq.len()
         ),
     );
+    // The first line (magic, version, arch...) lost: the line's problem,
+    // then the error.
+    let mut lines = d.lines.clone();
+    lines.remove(d.seq[0]);
+    let l = d.seq[0] + 1;
+    check(
+        "first.log",
+        &lines,
+        format!(
+            "ftrace-report: line {l}: dump line 0 is missing (expected before this line)\n\
+             ftrace-report: error: line {l}: the dump's first fields lost with dump line 0: nothing can be decoded\n"
+        ),
+    );
     let o = run(&["/nonexistent/console.log", "--check"], None);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(

@@ -300,6 +300,8 @@ pub fn scan(log: &[u8], progress: &mut dyn FnMut(usize)) -> Result<Scan, Error> 
     let mut state = State::Before;
     let mut orphan: Option<usize> = None;
     let mut end_line = None;
+    // A second dump's `begin` before the first one's `end`.
+    let mut new_begin = None;
     let mut last_line = 0;
     let mut done = 0usize;
     for (n, raw) in lines(log) {
@@ -332,13 +334,8 @@ pub fn scan(log: &[u8], progress: &mut dyn FnMut(usize)) -> Result<Scan, Error> 
             State::Before => {
                 orphan.get_or_insert(n);
             }
-            State::In { begin, .. } if is(b"begin") => {
-                problems.push(Problem::at(
-                    n,
-                    format!(
-                        "a new dump begins before the end of the dump of line {begin}; only the first is read"
-                    ),
-                ));
+            State::In { .. } if is(b"begin") => {
+                new_begin = Some(n);
                 break;
             }
             State::In { .. } if rest == b"end" => {
@@ -449,16 +446,24 @@ pub fn scan(log: &[u8], progress: &mut dyn FnMut(usize)) -> Result<Scan, Error> 
         .iter()
         .rposition(|c| c.is_some())
         .map_or(0, |i| i + 1);
-    if end_line.is_none() {
-        problems.push(Problem::at(
+    match (end_line, new_begin) {
+        (Some(_), _) => {}
+        (None, Some(n)) => problems.push(Problem::at(
+            n,
+            format!(
+                "a new dump begins before the end of the dump of line {begin} ({read} of {} lines read); only the first is read",
+                header.lines
+            ),
+        )),
+        (None, None) => problems.push(Problem::at(
             last_line,
             format!(
                 "the log ends inside the dump of line {begin} (no `ftrace-dump: end`; {read} of {} lines read)",
                 header.lines
             ),
-        ));
+        )),
     }
-    let report_line = end_line.unwrap_or(last_line);
+    let report_line = end_line.or(new_begin).unwrap_or(last_line);
     let mut final_chunks = Vec::with_capacity(chunks.len());
     let mut seq = 0;
     while seq < chunks.len() {
@@ -566,6 +571,29 @@ mod tests {
         assert!(s.payload.is_complete());
         assert_eq!(s.payload.begin_line, 2);
         assert_eq!(messages(&s), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_second_dump_cuts_the_first() {
+        let payload: Vec<u8> = (0..100u8).collect();
+        let mut l = framed(&payload); // begin, dump lines 0..=2, end
+        l.truncate(3);
+        l.extend(framed(&payload));
+        let s = run(&l).unwrap();
+        assert_eq!(
+            messages(&s),
+            [
+                "line 4: a new dump begins before the end of the dump of line 1 (2 of 3 lines read); only the first is read"
+            ]
+        );
+        assert_eq!(s.payload.chunks[2], Chunk::Lost(4));
+        let mut l = framed(&payload);
+        l.extend(framed(&payload));
+        let s = run(&l).unwrap();
+        assert_eq!(
+            messages(&s),
+            ["line 6: another dump begins here; only the dump of line 1 is read"]
+        );
     }
 
     #[test]

@@ -128,6 +128,9 @@ impl Trace {
     }
 }
 
+/// More CPUs than a section may claim (a damaged count).
+pub const MAX_CPUS: u32 = 4096;
+
 /// Why a field could not be read.
 enum Miss {
     /// Its bytes were lost (damage at this log line, dump line `seq`).
@@ -316,6 +319,15 @@ pub fn decode(p: &Payload, problems: &mut Vec<Problem>) -> Result<Trace, Error> 
                 break;
             }
         };
+        if nr > MAX_CPUS || capacity_words < 16 || !capacity_words.is_power_of_two() {
+            problems.push(Problem::at(
+                p.line_of(tag_at),
+                format!(
+                    "the {name} section's header says {nr} CPUs of {capacity_words} words (at most {MAX_CPUS} CPUs of a power of two of at least 16 words): the sections from here on are dropped"
+                ),
+            ));
+            break;
+        }
         let mut section = Section {
             tracer,
             nr_cpus: nr as usize,
@@ -414,7 +426,23 @@ pub fn decode(p: &Payload, problems: &mut Vec<Problem>) -> Result<Trace, Error> 
                         ),
                     ));
                 }
-                (None, None) => {}
+                (None, None) => {
+                    let sum = (events.len() as u64)
+                        .checked_add(stats.overwritten)
+                        .and_then(|s| s.checked_add(stats.dropped));
+                    if sum != Some(stats.written) {
+                        problems.push(Problem::at(
+                            p.line_of(words_at),
+                            format!(
+                                "{name} trace, CPU {cpu}: its counters disagree with its buffer: {} written, but {} in the buffer + {} overwritten + {} dropped",
+                                stats.written,
+                                events.len(),
+                                stats.overwritten,
+                                stats.dropped
+                            ),
+                        ));
+                    }
+                }
             }
             stats.in_buffer = events.len() as u64;
             section.cpus.push(CpuData { cpu, stats, events });

@@ -36,17 +36,21 @@ fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
 
-fn section_events(trace: &Trace, s: &Section, pid: u32, out: &mut Vec<Value>) {
-    out.push(json!({
+/// Events with their sort key: start (ns) and, to put a parent before a
+/// child starting at the same time, the negated duration.
+type Keyed = Vec<(u64, i128, Value)>;
+
+fn section_events(trace: &Trace, s: &Section, pid: u32, meta: &mut Vec<Value>, out: &mut Keyed) {
+    meta.push(json!({
         "name": "process_name", "ph": "M", "pid": pid, "tid": 0,
         "args": { "name": format!("{} ({})", s.tracer.name(), trace.arch) },
     }));
-    out.push(json!({
+    meta.push(json!({
         "name": "process_sort_index", "ph": "M", "pid": pid, "tid": 0,
         "args": { "sort_index": pid },
     }));
     for c in &s.cpus {
-        out.push(json!({
+        meta.push(json!({
             "name": "thread_name", "ph": "M", "pid": pid, "tid": c.cpu,
             "args": { "name": format!("CPU {}", c.cpu) },
         }));
@@ -56,11 +60,11 @@ fn section_events(trace: &Trace, s: &Section, pid: u32, out: &mut Vec<Value>) {
         let mut open: Vec<(u32, &RingEvent)> = Vec::new();
         for e in &c.events {
             match (s.tracer, e.payload) {
-                (Tracer::Function, Payload::Function { ip, parent_ip }) => out.push(json!({
+                (Tracer::Function, Payload::Function { ip, parent_ip }) => out.push((e.ts, 0, json!({
                     "name": name(&trace.symbols, ip), "cat": "function", "ph": "i", "s": "t",
                     "ts": us(e.ts), "pid": pid, "tid": e.cpu,
                     "args": { "parent": name(&trace.symbols, parent_ip), "context": context(e.context) },
-                })),
+                }))),
                 (Tracer::Graph, _) => {
                     let Some(g) = GraphEvent::from_ring(e) else { continue };
                     match g.kind {
@@ -76,12 +80,12 @@ fn section_events(trace: &Trace, s: &Section, pid: u32, out: &mut Vec<Value>) {
                             if trace.graph_options.retval {
                                 args["retval"] = json!(format!("{:#x}", g.retval));
                             }
-                            out.push(json!({
+                            let dur = g.rettime.saturating_sub(g.calltime);
+                            out.push((g.calltime, -i128::from(dur), json!({
                                 "name": name(&trace.symbols, g.func), "cat": "function_graph",
-                                "ph": "X", "ts": us(g.calltime),
-                                "dur": us(g.rettime.saturating_sub(g.calltime)),
+                                "ph": "X", "ts": us(g.calltime), "dur": us(dur),
                                 "pid": pid, "tid": g.cpu, "args": args,
-                            }));
+                            })));
                         }
                     }
                 }
@@ -90,26 +94,32 @@ fn section_events(trace: &Trace, s: &Section, pid: u32, out: &mut Vec<Value>) {
         }
         for (depth, e) in open {
             if let Some(g) = GraphEvent::from_ring(e) {
-                out.push(json!({
+                // Open to the end: before anything else starting then.
+                out.push((g.calltime, i128::MIN, json!({
                     "name": name(&trace.symbols, g.func), "cat": "function_graph",
                     "ph": "B", "ts": us(g.calltime), "pid": pid, "tid": g.cpu,
                     "args": { "depth": depth, "context": context(g.context), "returned": false },
-                }));
+                })));
             }
         }
     }
 }
 
-/// The JSON document of every section of `trace`.
+/// The JSON document of every section of `trace`: metadata first, then
+/// the events by start time (a parent slice before its children).
 pub fn chrome_json(trace: &Trace) -> Value {
-    let mut events = Vec::new();
+    let mut meta = Vec::new();
+    let mut keyed = Vec::new();
     for s in trace.sections.iter().filter(|s| !s.is_empty()) {
         let pid = match s.tracer {
             Tracer::Function => 1,
             Tracer::Graph => 2,
         };
-        section_events(trace, s, pid, &mut events);
+        section_events(trace, s, pid, &mut meta, &mut keyed);
     }
+    keyed.sort_by_key(|(ts, neg_dur, _)| (*ts, *neg_dur));
+    let mut events = meta;
+    events.extend(keyed.into_iter().map(|(_, _, v)| v));
     json!({
         "traceEvents": events,
         "displayTimeUnit": "ns",

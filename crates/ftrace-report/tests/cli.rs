@@ -368,8 +368,21 @@ fn json_is_chrome_trace_events_per_cpu() {
         .filter(|(_, b)| b.trim_start().starts_with('}') || b.ends_with(");"))
         .count();
     assert_eq!(x.len(), returns);
+    // In start order, each slice inside the one open below it (one CPU).
+    let mut open: Vec<f64> = Vec::new();
+    let mut last = f64::MIN;
     for e in &x {
-        assert!(e["dur"].as_f64().unwrap() >= 0.0 && e["pid"] == 2 && e["cat"] == "function_graph");
+        assert!(e["pid"] == 2 && e["tid"] == 0 && e["cat"] == "function_graph");
+        let (ts, dur) = (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap());
+        assert!(ts >= last && dur >= 0.0, "{e}");
+        last = ts;
+        while open.last().is_some_and(|&end| ts >= end) {
+            open.pop();
+        }
+        if let Some(&end) = open.last() {
+            assert!(ts + dur <= end + 1e-6, "{e} overlaps its parent");
+        }
+        open.push(ts + dur);
     }
     // Entries whose return was not dumped stay open ("B" without "E").
     assert!(of("B").iter().all(|e| e["args"]["returned"] == false));

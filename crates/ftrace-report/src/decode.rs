@@ -12,7 +12,7 @@ use ftrace::Symbols;
 use ftrace::tracer::dump::VERSION;
 use ftrace::tracer::graph::GraphOptions;
 use ftrace::tracer::output::TraceOptions;
-use ftrace::tracer::ring::{CpuStats, RawCpu, RingEvent, decode_words};
+use ftrace::tracer::ring::{CpuStats, Payload as Ev, RawCpu, RingEvent, decode_words};
 use ftrace_abi::symtab::SymbolTable;
 
 use crate::console::Payload;
@@ -130,6 +130,9 @@ impl Trace {
 
 /// More CPUs than a section may claim (a damaged count).
 pub const MAX_CPUS: u32 = 4096;
+
+/// A deeper function_graph event is taken as damaged.
+pub const MAX_DEPTH: u32 = 10_000;
 
 /// Why a field could not be read.
 enum Miss {
@@ -397,13 +400,28 @@ pub fn decode(p: &Payload, problems: &mut Vec<Problem>) -> Result<Trace, Error> 
                 words,
                 stats,
             };
-            let (events, err) = decode_words(
+            let (mut events, err) = decode_words(
                 &raw,
                 cpu,
                 text_base as usize,
                 wide,
                 u64::from(capacity_words),
             );
+            // A graph depth no call stack reaches: damaged (the text would
+            // indent it that deep).
+            let deep = events.iter().position(|e| match e.payload {
+                Ev::GraphEntry { depth, .. } | Ev::GraphReturn { depth, .. } => depth > MAX_DEPTH,
+                Ev::Function { .. } => false,
+            });
+            if let Some(i) = deep {
+                problems.push(Problem::at(
+                    p.line_of(words_at),
+                    format!(
+                        "{name} trace, CPU {cpu}: event {i} has a call depth over {MAX_DEPTH}: the {i} events before it are kept"
+                    ),
+                ));
+                events.truncate(i);
+            }
             match (damage, err) {
                 (Some(d), _) => problems.push(Problem::at(
                     d.line,
@@ -426,7 +444,7 @@ pub fn decode(p: &Payload, problems: &mut Vec<Problem>) -> Result<Trace, Error> 
                         ),
                     ));
                 }
-                (None, None) => {
+                (None, None) if deep.is_none() => {
                     let sum = (events.len() as u64)
                         .checked_add(stats.overwritten)
                         .and_then(|s| s.checked_add(stats.dropped));
@@ -443,6 +461,7 @@ pub fn decode(p: &Payload, problems: &mut Vec<Problem>) -> Result<Trace, Error> 
                         ));
                     }
                 }
+                (None, None) => {}
             }
             stats.in_buffer = events.len() as u64;
             section.cpus.push(CpuData { cpu, stats, events });

@@ -16,6 +16,8 @@ with the console on stdout and exits with:
   2   bad usage
   3   timeout: the kernel hung
   4   the build failed, or QEMU / toolchain components are missing
+  5   (--report) the boot succeeded but ftrace-report could not rebuild
+      every trace from its dump
 
 Options:
   --debug            build without optimisations
@@ -34,6 +36,11 @@ Options:
                      nanosecond of guest time per instruction, for benchmarks
   --kernel PATH      boot this ELF instead of building one
   --print-command    print the QEMU command instead of running it
+  --report DIR       after the boot, save the console log as DIR/console.log
+                     and run ftrace-report on it, writing every output into
+                     DIR (Linux's text, trace-cmd .dat files, Perfetto JSON,
+                     flame graph) and checking that the text rebuilt from
+                     the dump is the kernel's; boot with trace_dump=binary
   -h, --help         this text
 
 Standard input goes to the guest's serial console (x86 COM1, ppc64 hypervisor
@@ -61,7 +68,7 @@ EOT
 }
 
 arch="" cmdline="" have_cmdline=0 build_args=() timeout=${RFTRACE_TIMEOUT:-}
-icount=0 kernel="" print_only=0 smp=1
+icount=0 kernel="" print_only=0 smp=1 report_dir=""
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -72,6 +79,7 @@ while (($#)); do
         --smp) smp=${2:?--smp needs a number}; shift ;;
         --kernel) kernel=${2:?--kernel needs a path}; shift ;;
         --print-command) print_only=1 ;;
+        --report) report_dir=${2:?--report needs a directory}; shift ;;
         -*) echo "run-qemu: unknown option '$1' (see --help)" >&2; exit 2 ;;
         *)
             if [[ -z $arch ]]; then arch=$1
@@ -163,6 +171,18 @@ set -e
 marker=0
 grep -qx 'rftrace: success' "$log" && marker=1
 case "$arch" in x86_64|i686) ok_status=33 ;; ppc64) ok_status=0 ;; esac
+
+# --report: rebuild the traces from the dump in the console log.
+if [[ -n $report_dir ]]; then
+    report_status=0
+    mkdir -p "$report_dir" && cp "$log" "$report_dir/console.log" &&
+        (cd "$ROOT" && cargo build -q --release -p ftrace-report >&2) &&
+        "$ROOT/target/release/ftrace-report" "$report_dir/console.log" -o "$report_dir" --check ||
+        report_status=$?
+    if ((report_status != 0 && status == ok_status && marker)); then
+        echo "run-qemu: FAILED: ftrace-report could not rebuild the traces (see above)" >&2; exit 5
+    fi
+fi
 
 if ((status == 124 || status == 137)); then
     echo "run-qemu: TIMEOUT after ${timeout}s: the kernel hung" >&2; exit 3

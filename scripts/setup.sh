@@ -58,6 +58,22 @@ EOS
         --no-install-recommends "${missing_qemu[@]}" >&2
 fi
 
+# trace-cmd (Debian's package, from the release's own suite): only the QEMU
+# test tests/tests/report.rs needs it (it reads the trace.dat files
+# ftrace-report writes with `trace-cmd report`, and fails saying how to
+# install it), so when it cannot be installed here booting still goes on.
+if ! command -v trace-cmd >/dev/null 2>&1; then
+    if ((CHECK_ONLY)) || [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        echo "setup: note: trace-cmd is missing (tests/tests/report.rs needs it); install it with:" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends trace-cmd" >&2
+    else
+        echo "setup: installing trace-cmd" >&2
+        { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends trace-cmd; } >&2 ||
+            echo "setup: note: installing trace-cmd failed; tests/tests/report.rs needs it" >&2
+    fi
+fi
+
 # Rust: the pinned nightly with rust-src (build-std) and llvm-tools (objdump).
 # RUSTUP_AUTO_INSTALL=0 on this machine, so rust-toolchain.toml alone is not enough.
 TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$(dirname "$0")/../rust-toolchain.toml")

@@ -19,6 +19,10 @@ pub struct TraceOptions {
     /// Timestamps are raw counts (`trace_clock=counter`), printed as
     /// integers as Linux does for clocks that do not count nanoseconds.
     pub raw_ts: bool,
+    /// Hex digits of a `sym-addr` address: twice the traced kernel's word
+    /// size (default: this build's), so that a host tool rebuilding a
+    /// 32-bit kernel's text prints what that kernel printed.
+    pub addr_digits: usize,
 }
 
 impl Default for TraceOptions {
@@ -28,6 +32,7 @@ impl Default for TraceOptions {
             sym_offset: false,
             sym_addr: false,
             raw_ts: false,
+            addr_digits: core::mem::size_of::<usize>() * 2,
         }
     }
 }
@@ -55,13 +60,14 @@ impl TraceOptions {
             | u32::from(self.raw_ts) << 3
     }
 
-    /// The inverse of [`bits`](Self::bits).
+    /// The inverse of [`bits`](Self::bits) (`addr_digits`: the default).
     pub fn from_bits(b: u32) -> Self {
         TraceOptions {
             irq_info: b & 1 != 0,
             sym_offset: b & 2 != 0,
             sym_addr: b & 4 != 0,
             raw_ts: b & 8 != 0,
+            ..TraceOptions::default()
         }
     }
 }
@@ -88,7 +94,7 @@ impl fmt::Display for OptSym<'_> {
             None => write!(f, "{:#x}", self.addr)?,
         }
         if self.opts.sym_addr {
-            let w = core::mem::size_of::<usize>() * 2;
+            let w = self.opts.addr_digits;
             write!(f, " <{:0w$x}>", self.addr)?;
         }
         Ok(())
@@ -402,6 +408,18 @@ mod tests {
         assert_eq!(
             s,
             "          <idle>-0       [000]    1759519999: demo_leaf <-demo_inner\n"
+        );
+        // A 32-bit kernel's addresses, rebuilt on a 64-bit host.
+        let mut s = String::new();
+        let opts = TraceOptions {
+            sym_addr: true,
+            addr_digits: 8,
+            ..TraceOptions::default()
+        };
+        write_function_event_opts(&mut s, &e, &syms, &opts).unwrap();
+        assert_eq!(
+            s,
+            "          <idle>-0       [000] .....     1.759519: demo_leaf <00001000> <-demo_inner <0000201d>\n"
         );
         let mut plain = String::new();
         write_function_event(&mut plain, &e, &syms).unwrap();

@@ -2,22 +2,22 @@
 
 #[path = "common.rs"]
 mod common;
+#[path = "smp.rs"]
+mod smp;
 #[path = "tracer.rs"]
 mod tracer;
 #[path = "trap.rs"]
 mod trap;
-#[path = "smp.rs"]
-mod smp;
 
 /// The raw cycle counter benchmarks read: the time-stamp counter (`rdtsc`),
 /// one tick per retired instruction under `-icount shift=0`.
 pub use common::clock_ticks as cycles;
 pub use common::{CALIBRATION_INSNS_PER_ITER, calibration_loop, console_write, exit, walk_stack};
+pub use smp::{cpu_id, cpu_idle, smp_start, sync_cores, timer_start};
 pub use tracer::{
     CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, irq_restore, irq_save,
-    scenario, sync_cores, text_write,
+    scenario, text_write,
 };
-pub use smp::{cpu_id, cpu_idle, smp_start, timer_start};
 pub use trap::trap_init;
 
 use ftrace::arch::x86::I686Mode;
@@ -130,6 +130,7 @@ pub fn compiler_site_ok(addr: usize) -> bool {
 /// Called from boot/i686.S with the loader's magic and multiboot info.
 #[unsafe(no_mangle)]
 extern "C" fn i686_entry(magic: u32, info: u32) -> ! {
+    smp::boot_cpu_init();
     common::serial_init();
     let info = info as usize;
     let mut line: &'static [u8] = &[];

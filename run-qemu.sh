@@ -28,7 +28,11 @@ Options:
                                   needs no frame; mcount does)
   --timeout SECONDS  kill QEMU after this long (default 60, or $RFTRACE_TIMEOUT)
   --smp N            boot N CPUs (default 1); the kernel starts the
-                     secondary ones itself (boot line `cpus: N online`)
+                     secondary ones itself (boot line `cpus: N online`).
+                     QEMU runs them in parallel host threads
+                     (-accel tcg,thread=multi), except with --icount
+  --tcg-single       run all CPUs in one host thread, round-robin
+                     (-accel tcg,thread=single)
   --icount           tie guest time to instructions (-icount shift=0): one
                      nanosecond of guest time per instruction, for benchmarks
   --kernel PATH      boot this ELF instead of building one
@@ -47,7 +51,7 @@ EOT
 }
 
 arch="" cmdline="" have_cmdline=0 build_args=() timeout=${RFTRACE_TIMEOUT:-60}
-icount=0 kernel="" print_only=0 smp=1
+icount=0 kernel="" print_only=0 smp=1 tcg_single=0
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -56,6 +60,7 @@ while (($#)); do
         --timeout) timeout=${2:?--timeout needs a value}; shift ;;
         --icount) icount=1 ;;
         --smp) smp=${2:?--smp needs a number}; shift ;;
+        --tcg-single) tcg_single=1 ;;
         --kernel) kernel=${2:?--kernel needs a path}; shift ;;
         --print-command) print_only=1 ;;
         -*) echo "run-qemu: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -108,6 +113,13 @@ case "$arch" in
 esac
 ((icount)) && qemu+=(-icount shift=0)
 ((smp > 1)) && qemu+=(-smp "$smp")
+# Multi-threaded TCG (QEMU's default for x86 guests on x86 hosts), said
+# explicitly; -icount implies one thread.
+if ((tcg_single)); then
+    qemu+=(-accel tcg,thread=single)
+elif ((smp > 1 && !icount)); then
+    qemu+=(-accel tcg,thread=multi)
+fi
 
 if ((print_only)); then
     printf '%q ' "${qemu[@]}"; echo

@@ -205,11 +205,16 @@ pub const ARCHES: &[&str] = &["x86_64", "i686", "ppc64"];
 /// site count, the tracer's records (`failed` of them failed; their own
 /// lines are the caller's to insert) and the symbol self-test.
 pub fn boot_lines(arch: &str, cmdline: &str, failed: usize) -> Vec<String> {
+    boot_lines_cpus(arch, cmdline, failed, 1)
+}
+
+/// [`boot_lines`] of a boot with `cpus` CPUs online (`--smp`).
+pub fn boot_lines_cpus(arch: &str, cmdline: &str, failed: usize, cpus: usize) -> Vec<String> {
     vec![
         format!("rftrace: booting on {arch}"),
         format!("cmdline: {cmdline}"),
         "sites: {N} patchable, 0 unexpected".into(),
-        "cpus: 1 online".into(),
+        format!("cpus: {cpus} online"),
         format!("ftrace: {{N}} sites, {failed} failed"),
         "symbols: 0x{X} is kernel::demo::demo_leaf+0x0, and back: ok".into(),
     ]
@@ -217,9 +222,14 @@ pub fn boot_lines(arch: &str, cmdline: &str, failed: usize) -> Vec<String> {
 
 /// Linux's function-tracer header for `n` events on one CPU.
 pub fn function_header(n: usize) -> Vec<String> {
+    function_header_cpus(n, 1)
+}
+
+/// Linux's function-tracer header for `n` events with `cpus` CPUs (`#P:`).
+pub fn function_header_cpus(n: usize, cpus: usize) -> Vec<String> {
     let mut h = vec!["# tracer: function".to_owned(), "#".to_owned()];
     h.push(format!(
-        "# entries-in-buffer/entries-written: {n}/{n}   #P:1"
+        "# entries-in-buffer/entries-written: {n}/{n}   #P:{cpus}"
     ));
     h.extend(
         [

@@ -307,6 +307,7 @@ fn lapic_eoi() {
 }
 
 /// This CPU's local APIC ID.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 fn lapic_id() -> u32 {
     lapic_read(XAPIC_ID) >> 24
 }

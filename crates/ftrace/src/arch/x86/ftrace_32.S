@@ -212,6 +212,7 @@ return_to_handler:
     mov (%eax), %ecx
     mov %ecx, 24(%esp)
     movl $1, (%eax)
+    mov 16(%esp), %eax                  /* the return value again */
     lea 24(%esp), %ecx                  /* entry %esp after `ret $4` */
     mov %ecx, 0(%esp)
     lea 28(%esp), %ecx                  /* entry %esp after a plain `ret` */

@@ -8,7 +8,7 @@
 //! through the `%gs` segment: `mov %gs:0` is [`cpu_id`] on both arches.
 //! x86_64 points `IA32_GS_BASE` at the block; i686 (protected mode, paging
 //! off) gives each CPU its own data segment in the kernel's GDT whose base
-//! is its block (selector [`gs_selector`]) and loads it into `%gs`. The
+//! is its block (selector `gs_selector`) and loads it into `%gs`. The
 //! block also holds the CPU's interrupt nesting depth (counted by the entry
 //! stubs of `trap_64.S`/`trap_32.S`, read by `tracer::context`), its last
 //! acknowledged [`sync_cores`] request and whether its periodic timer runs.
@@ -567,11 +567,14 @@ fn ipi_to(apic_id: u8, vector: u8) {
 
 /// Makes every online CPU execute a serialising instruction: `cpuid` here,
 /// and on SMP an IPI ([`VECTOR_SYNC`]) to every other CPU, whose handler
-/// runs `cpuid` and acknowledges; returns when all online CPUs have (a CPU
-/// in an interrupt handler acknowledges after it, with interrupts enabled
-/// again). One request at a time: a CPU waiting for its turn acknowledges
-/// the request in flight itself, so two CPUs syncing with interrupts
-/// disabled do not wait for each other.
+/// runs `cpuid`, acknowledges and wakes the requester ([`VECTOR_WAKE`]);
+/// returns when all online CPUs have (a CPU in an interrupt handler, the
+/// `#BP` one included, acknowledges after it, with interrupts enabled
+/// again). The requester waits halted when it was called with interrupts
+/// enabled, spinning otherwise. One request at a time: a CPU waiting for
+/// its turn acknowledges the request in flight itself, so two CPUs syncing
+/// with interrupts disabled do not wait for each other. A CPU that has not
+/// acknowledged after [`SYNC_TIMEOUT_TICKS`] is reported as a panic.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn sync_cores() {
     serialize();

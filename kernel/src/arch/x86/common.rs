@@ -9,20 +9,14 @@ use core::arch::asm;
 fn outb(port: u16, value: u8) {
     // SAFETY: port I/O to the UART and the debug-exit device, which QEMU
     // provides at these ports; it has no memory effects.
-    unsafe {
-        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
-    }
+    unsafe { x86::io::outb(port, value) }
 }
 
 /// Reads a byte from an I/O port.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 fn inb(port: u16) -> u8 {
-    let value: u8;
     // SAFETY: reading the UART's status register has no memory effects.
-    unsafe {
-        asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags))
-    }
-    value
+    unsafe { x86::io::inb(port) }
 }
 
 const COM1: u16 = 0x3f8;

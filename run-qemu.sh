@@ -31,7 +31,11 @@ Options:
   --timeout SECONDS  kill QEMU after this long (default 60, or $RFTRACE_TIMEOUT;
                      none for an interactive ftrace_shell)
   --smp N            boot N CPUs (default 1); the kernel starts the
-                     secondary ones itself (boot line `cpus: N online`)
+                     secondary ones itself (boot line `cpus: N online`).
+                     QEMU runs them in parallel host threads
+                     (-accel tcg,thread=multi), except with --icount
+  --tcg-single       run all CPUs in one host thread, round-robin
+                     (-accel tcg,thread=single)
   --icount           tie guest time to instructions (-icount shift=0): one
                      nanosecond of guest time per instruction, for benchmarks
   --kernel PATH      boot this ELF instead of building one
@@ -68,7 +72,7 @@ EOT
 }
 
 arch="" cmdline="" have_cmdline=0 build_args=() timeout=${RFTRACE_TIMEOUT:-}
-icount=0 kernel="" print_only=0 smp=1 report_dir=""
+icount=0 kernel="" print_only=0 smp=1 report_dir="" tcg_single=0
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -77,6 +81,7 @@ while (($#)); do
         --timeout) timeout=${2:?--timeout needs a value}; shift ;;
         --icount) icount=1 ;;
         --smp) smp=${2:?--smp needs a number}; shift ;;
+        --tcg-single) tcg_single=1 ;;
         --kernel) kernel=${2:?--kernel needs a path}; shift ;;
         --print-command) print_only=1 ;;
         --report) report_dir=${2:?--report needs a directory}; shift ;;
@@ -145,6 +150,13 @@ case "$arch" in
 esac
 ((icount)) && qemu+=(-icount shift=0)
 ((smp > 1)) && qemu+=(-smp "$smp")
+# Multi-threaded TCG (QEMU's default for x86 guests on x86 hosts), said
+# explicitly; -icount implies one thread.
+if ((tcg_single)); then
+    qemu+=(-accel tcg,thread=single)
+elif ((smp > 1 && !icount)); then
+    qemu+=(-accel tcg,thread=multi)
+fi
 
 if ((print_only)); then
     printf '%q ' "${qemu[@]}"; echo

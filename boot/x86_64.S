@@ -2,9 +2,11 @@
  * loads the ELF and jumps to _start32 in 32-bit protected mode, paging off,
  * with %ebx = physical address of the hvm_start_info structure.
  *
- * We identity-map the first 1 GiB with 2 MiB pages (read/write/execute: the
- * tracer patches text in place), enable long mode and call
- * x86_64_entry(start_info) on the boot stack. */
+ * We identity-map the first 4 GiB with 2 MiB pages (read/write/execute: the
+ * tracer patches text in place; the top GiB, the MMIO hole with the local
+ * APIC at 0xFEE00000, uncached), enable long mode and call
+ * x86_64_entry(start_info) on the boot stack. The secondary CPUs reuse
+ * boot_pml4 and boot_gdt_ptr (kernel/src/arch/x86/ap_64.S). */
 
     .section .note.Xen, "a", @note
     .balign 4
@@ -33,18 +35,29 @@ _start32:
 
     mov $boot_stack_top, %esp
 
-    /* PML4[0] -> PDPT, PDPT[0] -> PD, PD[i] -> i * 2 MiB (present|rw|huge). */
+    /* PML4[0] -> PDPT, PDPT[0..4] -> the four PDs, PD entry i -> i * 2 MiB:
+     * present|rw|huge, plus PCD|PWT (uncached) for the top GiB. */
     mov $boot_pdpt, %eax
     or $0x3, %eax
     mov %eax, boot_pml4
     mov $boot_pd, %eax
     or $0x3, %eax
-    mov %eax, boot_pdpt
+    mov $boot_pdpt, %edi
+    mov $4, %ecx
+1:  mov %eax, (%edi)
+    add $4096, %eax
+    add $8, %edi
+    loop 1b
     mov $boot_pd, %edi
     mov $0x83, %eax
+    mov $(3 * 512), %ecx
+1:  mov %eax, (%edi)
+    add $0x200000, %eax
+    add $8, %edi
+    loop 1b
+    or $0x18, %eax              /* PCD | PWT */
     mov $512, %ecx
 1:  mov %eax, (%edi)
-    movl $0, 4(%edi)
     add $0x200000, %eax
     add $8, %edi
     loop 1b
@@ -91,15 +104,17 @@ boot_gdt:
     .quad 0x00af9a000000ffff    /* 0x08: 64-bit code */
     .quad 0x00cf92000000ffff    /* 0x10: data */
 boot_gdt_end:
+    .globl boot_gdt_ptr
 boot_gdt_ptr:
     .word boot_gdt_end - boot_gdt - 1
     .quad boot_gdt
 
     .section .bss
     .balign 4096
+    .globl boot_pml4
 boot_pml4: .skip 4096
 boot_pdpt: .skip 4096
-boot_pd:   .skip 4096
+boot_pd:   .skip 4 * 4096
     .balign 16
     /* Global: the panic backtrace (kernel/src/arch/x86/common.rs) and
      * kernel/src/arch/x86/callconv.rs bound their stack reads with these

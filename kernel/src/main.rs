@@ -141,8 +141,18 @@ fn finish(ok: bool) -> ! {
     }
 }
 
+/// Set by the first CPU that panics.
+static PANICKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    // One report: a second CPU panicking meanwhile waits for the first to
+    // leave QEMU instead of interleaving its lines.
+    if PANICKED.swap(true, core::sync::atomic::Ordering::AcqRel) {
+        loop {
+            core::hint::spin_loop();
+        }
+    }
     console::panic_print(info);
     backtrace::print(&mut console::Raw);
     tracing::dump_on_oops(&mut console::Raw, arch::cpu_id());

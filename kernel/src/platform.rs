@@ -85,17 +85,19 @@ pub fn symtab_bytes() -> &'static [u8] {
 /// backend, all compiled without patchable entries, gathered in the crate's
 /// [`ftrace::platform::FnPlatform`] (rustc refuses the notrace attribute on
 /// trait methods, and the tracer's hot path must not call traced code
-/// before its recursion guard is armed). One CPU for now; the crate's
-/// per-CPU structures are already in place for more.
+/// before its recursion guard is armed).
 pub type KernelPlatform = ftrace::platform::FnPlatform;
 
 /// The one platform instance the tracer holds.
 ///
-/// Guarantees (the `ftrace::Platform` safety contract): one CPU, id 0; the
-/// arch backend reports the context its exception entry code tracks;
+/// Guarantees (the `ftrace::Platform` safety contract): `cpu_id` is the
+/// running CPU's index, below `smp::online()` (its per-CPU data, set before
+/// the CPU runs any traced code); the arch backend reports the context its
+/// exception and interrupt entry code tracks on the running CPU;
 /// `text_write` is the arch's code-patching write with its cache
-/// maintenance; `sync_cores` executes a serialising instruction on the only
-/// CPU.
+/// maintenance; `sync_cores` returns once every online CPU has executed a
+/// serialising instruction (x86: an IPI; ppc64: an IPI running `isync`;
+/// one CPU: its own serialising instruction).
 pub static PLATFORM: KernelPlatform = ftrace::platform::FnPlatform {
     cpu_id: crate::arch::cpu_id,
     nr_cpus: crate::smp::online,

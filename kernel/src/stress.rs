@@ -22,6 +22,13 @@ use crate::tracing::with_engine;
 /// Engine operations the boot CPU performs.
 pub const OPERATIONS: usize = 10_000;
 
+/// Heap bytes the run may leave on top of the warm-up's: the engine keeps
+/// the capacity its list of retired snapshots reached (a `Vec` drained by
+/// `reclaim`, which defers frees while dispatchers on other CPUs read), a
+/// few doublings of 16-byte entries. A leak per operation would be
+/// thousands of times larger.
+const HEAP_SLACK: usize = 1024;
+
 /// Timer frequency during the run.
 const TIMER_HZ: u32 = 1000;
 
@@ -142,14 +149,27 @@ pub fn run() -> bool {
         kprintln!("smp-stress: needs 2 CPUs or more, {n} online (boot with --smp 4)");
         return false;
     }
+    // One cycle of operations before anything is measured: the engine
+    // keeps what its first registrations allocated (vector capacities,
+    // snapshots), which is not growth; the heap check is that the run adds
+    // at most HEAP_SLACK on top of that.
+    let mut warmup = None;
+    for i in 0..10 {
+        if let Err(err) = operation(i) {
+            warmup = Some((i, err));
+            break;
+        }
+    }
+    if cleanup() {
+        warmup.get_or_insert((10, ftrace::Error::Killed));
+    }
+    if let Some((i, err)) = warmup {
+        kprintln!("smp-stress: warm-up operation {i} failed: {err}");
+        return false;
+    }
     function::reset();
     let before = text_snapshot();
-    // Warm-up: one cycle of the operations on this CPU alone, undone. The
-    // engine's own bookkeeping (the pattern log and the list of registered
-    // callbacks, kept with their capacity) grows to its working size here,
-    // so the heap comparison below sees only what outlives the run.
-    let mut failed = (0..10).find_map(|i| operation(i).err().map(|e| (i, e)));
-    cleanup();
+    let mut failed = None;
     let heap0 = platform::heap_used();
     crate::arch::timer_start(TIMER_HZ);
     for cpu in 1..n {
@@ -204,5 +224,5 @@ pub fn run() -> bool {
         SECOND_CALLS.load(Ordering::Relaxed),
         heap1 as isize - heap0 as isize
     );
-    ok && differ == 0 && heap1 <= heap0
+    ok && differ == 0 && heap1 <= heap0 + HEAP_SLACK
 }

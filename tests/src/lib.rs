@@ -401,9 +401,14 @@ pub fn boot_lines_cpus(arch: &str, cmdline: &str, failed: usize, cpus: usize) ->
 
 /// Linux's function-tracer header for `n` events on one CPU.
 pub fn function_header(n: usize) -> Vec<String> {
+    function_header_cpus(n, 1)
+}
+
+/// Linux's function-tracer header for `n` events with `cpus` CPUs (`#P:`).
+pub fn function_header_cpus(n: usize, cpus: usize) -> Vec<String> {
     let mut h = vec!["# tracer: function".to_owned(), "#".to_owned()];
     h.push(format!(
-        "# entries-in-buffer/entries-written: {n}/{n}   #P:1"
+        "# entries-in-buffer/entries-written: {n}/{n}   #P:{cpus}"
     ));
     h.extend(
         [

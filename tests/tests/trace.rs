@@ -147,7 +147,8 @@ fn corrupted_site_is_reported_and_left_alone() {
             4,
             format!("ftrace: failed to init site kernel::demo::demo_fib+0x{{X}} at 0x{{X}}: expected {expected}, found {found}"),
         );
-        want.extend(traced_output(arch, line, &calls).split_off(boot_lines(arch, line, 0).len()));
+        let head = boot_lines(arch, line, 0).len();
+        want.extend(traced_output(arch, line, &calls).split_off(head));
         expect(&b, Outcome::Success, &want);
     }
 }

@@ -9,20 +9,14 @@ use core::arch::asm;
 fn outb(port: u16, value: u8) {
     // SAFETY: port I/O to the UART and the debug-exit device, which QEMU
     // provides at these ports; it has no memory effects.
-    unsafe {
-        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
-    }
+    unsafe { x86::io::outb(port, value) }
 }
 
 /// Reads a byte from an I/O port.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 fn inb(port: u16) -> u8 {
-    let value: u8;
     // SAFETY: reading the UART's status register has no memory effects.
-    unsafe {
-        asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags))
-    }
-    value
+    unsafe { x86::io::inb(port) }
 }
 
 const COM1: u16 = 0x3f8;
@@ -130,28 +124,21 @@ pub unsafe fn c_string(addr: usize, max: usize) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(addr as *const u8, len) }
 }
 
-unsafe extern "C" {
-    /// Lowest byte of the boot stack (boot/x86_64.S, boot/i686.S), the only
-    /// stack the kernel runs on.
-    static boot_stack: u8;
-    /// One past its highest byte.
-    static boot_stack_top: u8;
-}
-
 /// Walks the frame-pointer chain (`push %rbp; mov %rsp,%rbp` prologues,
 /// the target's `frame-pointer: always`): in each frame the caller's frame
 /// pointer is at `[fp]` and the return address at `[fp + word]`, the slot
 /// the function_graph tracer records and may have replaced. Starts at this
 /// function's own frame, so the first address returns into its caller; the
-/// boot code's `xor %ebp,%ebp` ends the chain. See `crate::arch` for the
-/// contract. Only meaningful in builds with frame pointers (not `nofp`);
-/// elsewhere the bounds checks still keep every read on the stack.
+/// boot code's `xor %ebp,%ebp` ends the chain (on a secondary CPU, its
+/// entry's). Every read stays within the running CPU's stack. See
+/// `crate::arch` for the contract. Only meaningful in builds with frame
+/// pointers (not `nofp`); elsewhere the bounds checks still keep every
+/// read on the stack.
 #[inline(never)]
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn walk_stack(visit: &mut dyn FnMut(usize, Option<usize>) -> bool) {
     const WORD: usize = core::mem::size_of::<usize>();
-    let lo = core::ptr::addr_of!(boot_stack) as usize;
-    let hi = core::ptr::addr_of!(boot_stack_top) as usize;
+    let (lo, hi) = super::smp::stack_bounds();
     let mut fp: usize;
     // SAFETY: copies the frame-pointer register; no memory is touched.
     #[cfg(target_arch = "x86_64")]
@@ -166,7 +153,7 @@ pub fn walk_stack(visit: &mut dyn FnMut(usize, Option<usize>) -> bool) {
     while fp != 0 && fp % WORD == 0 && fp >= lo && fp <= hi - 2 * WORD {
         let slot = fp + WORD;
         // SAFETY: `fp` is word-aligned and `fp..fp + 2 * WORD` lies within
-        // the boot stack (checked just above), which is mapped and readable
+        // this CPU's stack (checked just above), which is mapped and readable
         // for the kernel's lifetime; reading stale words there is harmless.
         let (next, ret) = unsafe {
             (

@@ -17,10 +17,9 @@ pub use common::clock_ticks as cycles;
 pub use common::{
     CALIBRATION_INSNS_PER_ITER, calibration_loop, console_read, console_write, exit, walk_stack,
 };
-pub use smp::{cpu_id, cpu_idle, smp_start, timer_start};
+pub use smp::{cpu_id, cpu_idle, smp_start, sync_cores, timer_start};
 pub use tracer::{
-    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, scenario, sync_cores,
-    text_write,
+    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, scenario, text_write,
 };
 pub use trap::trap_init;
 
@@ -134,6 +133,7 @@ pub fn compiler_site_ok(addr: usize) -> bool {
 /// Called from boot/i686.S with the loader's magic and multiboot info.
 #[unsafe(no_mangle)]
 extern "C" fn i686_entry(magic: u32, info: u32) -> ! {
+    smp::boot_cpu_init();
     common::serial_init();
     let info = info as usize;
     let mut line: &'static [u8] = &[];

@@ -44,20 +44,35 @@ pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
     Ok(())
 }
 
-/// Makes the CPU serialise its instruction stream: `cpuid` is a serialising
-/// instruction. On SMP this would be sent to every CPU (IPI); the kernel
-/// runs on one.
+/// The interrupt flag of EFLAGS.
+const FLAGS_IF: usize = 1 << 9;
+
+/// Disables interrupts, returning the previous flags.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub fn sync_cores() {
-    // SAFETY: cpuid only reads identification registers; rbx/ebx, which
-    // LLVM may reserve, is preserved by hand.
+pub fn irq_save() -> usize {
+    let flags: usize;
+    // `pushfd`/`pushfq` by name: a bare `pushf` assembles to the 16-bit
+    // `pushfw` on i686, which leaves the stack two bytes off.
+    #[cfg(target_arch = "x86")]
+    // SAFETY: reads the flags and clears IF; no memory is touched besides
+    // the push/pop of the flags word.
     unsafe {
-        #[cfg(target_arch = "x86_64")]
-        asm!("mov {t}, rbx", "cpuid", "mov rbx, {t}", t = out(reg) _,
-             inout("eax") 0 => _, out("ecx") _, out("edx") _, options(nostack, preserves_flags));
-        #[cfg(target_arch = "x86")]
-        asm!("mov {t}, ebx", "cpuid", "mov ebx, {t}", t = out(reg) _,
-             inout("eax") 0 => _, out("ecx") _, out("edx") _, options(nostack, preserves_flags));
+        asm!("pushfd", "pop {0}", "cli", out(reg) flags, options(nomem))
+    };
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as above.
+    unsafe {
+        asm!("pushfq", "pop {0}", "cli", out(reg) flags, options(nomem))
+    };
+    flags
+}
+
+/// Re-enables interrupts if `flags` (from [`irq_save`]) had them enabled.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn irq_restore(flags: usize) {
+    if flags & FLAGS_IF != 0 {
+        // SAFETY: restores the state irq_save captured.
+        unsafe { asm!("sti", options(nomem, nostack)) };
     }
 }
 
@@ -68,8 +83,8 @@ pub fn clock_ns() -> u64 {
     super::common::clock_ticks()
 }
 
-/// `Irq` while an exception handler runs, `Normal` otherwise (the kernel
-/// enables no interrupts).
+/// `Irq` while an exception or interrupt handler runs on this CPU (the
+/// timer, IPIs, `#BP`), `Normal` otherwise.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn context() -> Context {
     if super::trap::in_trap() {
@@ -82,8 +97,10 @@ pub fn context() -> Context {
 /// Drops the sites of functions the `#BP` path or the platform runs
 /// (`kernel::arch`, `kernel::platform`, and trait methods implemented
 /// there, e.g. `<kernel::arch::...::BpFrame as TrapFrame>::push`, which
-/// rustc will not let us mark notrace): a site the int3 protocol is
-/// rewriting must never be executed by the handler that emulates it.
+/// rustc will not let us mark notrace; and the inline functions of the
+/// `x86` and `volatile` crates the arch code uses, compiled into the
+/// kernel's crate): a site the int3 protocol is rewriting must never be
+/// executed by the handler that emulates it, nor by `sync_cores`.
 pub fn filter_sites(sites: impl IntoIterator<Item = usize>) -> alloc::vec::Vec<usize> {
     let symtab = ftrace_abi::symtab::SymbolTable::parse(crate::platform::symtab_bytes()).ok();
     let excluded = |ip: usize| {
@@ -91,7 +108,14 @@ pub fn filter_sites(sites: impl IntoIterator<Item = usize>) -> alloc::vec::Vec<u
             .and_then(|t| t.lookup(ip as u64))
             .is_some_and(|(s, _)| {
                 let n = s.name.strip_prefix('<').unwrap_or(s.name);
-                n.starts_with("kernel::arch::") || n.starts_with("kernel::platform::")
+                [
+                    "kernel::arch::",
+                    "kernel::platform::",
+                    "x86::",
+                    "volatile::",
+                ]
+                .iter()
+                .any(|p| n.starts_with(p))
             })
     };
     sites.into_iter().filter(|&a| !excluded(a)).collect()

@@ -1,40 +1,62 @@
-//! The exception table of the x86 test kernel: an IDT whose `#BP` entry
+//! The interrupt table of the x86 test kernel: an IDT whose `#BP` entry
 //! lets the tracer's `int3` patching protocol emulate half-patched sites
-//! ([`ftrace::arch::x86::poke_int3_handler`]); every other exception vector
-//! reports itself and fails the run.
+//! ([`ftrace::arch::x86::poke_int3_handler`]), with the local APIC's
+//! vectors (timer, `sync_cores` IPI, idle wake-up, spurious: see
+//! `smp.rs`); every other exception vector reports itself and fails the
+//! run. One table, shared by every CPU.
 //!
 //! The entry code is in `trap_64.S` / `trap_32.S`; the frame layouts below
-//! mirror what it pushes.
+//! mirror what it pushes. Every entry counts itself in the running CPU's
+//! nesting depth (`%gs`-relative, [`super::smp::TRAP_DEPTH_OFFSET`]), so
+//! that the tracer sees another context ([`in_trap`]) on that CPU only;
+//! on i686 every entry also saves and clears the CPU's mcount busy flag of
+//! the `ftrace` crate's trampolines and restores it on the way out.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
-use ftrace::arch::x86::{TrapFrame, poke_int3_handler};
+use ftrace::arch::x86::{INT3, TrapFrame, poke_int3_handler};
+
+/// `int3` traps whose `int3` was already gone (see `x86_bp_handler`).
+static STALE_INT3: AtomicUsize = AtomicUsize::new(0);
+
+use super::smp::{TRAP_DEPTH_OFFSET, VECTOR_SPURIOUS, VECTOR_SYNC, VECTOR_TIMER, VECTOR_WAKE};
 
 #[cfg(target_arch = "x86_64")]
-core::arch::global_asm!(include_str!("trap_64.S"), options(att_syntax));
+core::arch::global_asm!(
+    include_str!("trap_64.S"),
+    trap_depth = const TRAP_DEPTH_OFFSET,
+    options(att_syntax)
+);
 #[cfg(target_arch = "x86")]
-core::arch::global_asm!(include_str!("trap_32.S"), options(att_syntax));
+core::arch::global_asm!(
+    include_str!("trap_32.S"),
+    trap_depth = const TRAP_DEPTH_OFFSET,
+    options(att_syntax)
+);
 
 unsafe extern "C" {
     fn x86_bp_entry();
+    fn x86_timer_entry();
+    fn x86_sync_entry();
+    fn x86_wake_entry();
+    fn x86_spurious_entry();
     static x86_fatal_entries: u8;
 }
 
 /// Distance between the per-vector stubs of `x86_fatal_entries`.
 const FATAL_STUB_STRIDE: usize = 32;
-/// Exceptions (vectors 0..32) get entries; no hardware interrupt is used.
-const VECTORS: usize = 32;
+/// Every vector has a gate slot; exceptions (0..32) and the local APIC's
+/// vectors are present.
+const VECTORS: usize = 256;
+/// Exceptions: vectors 0..32.
+const EXCEPTIONS: usize = 32;
 /// `#BP`, raised by `int3`.
 const VECTOR_BP: usize = 3;
 
-/// Nesting depth of exception handlers on the (only) CPU: non-zero while a
-/// handler runs, so the tracer's recursion guard sees another context.
-static TRAP_DEPTH: AtomicUsize = AtomicUsize::new(0);
-
-/// True while an exception handler runs.
+/// True while an exception or interrupt handler runs on this CPU.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn in_trap() -> bool {
-    TRAP_DEPTH.load(Ordering::Relaxed) != 0
+    super::smp::in_interrupt()
 }
 
 /// What `x86_bp_entry` saved on x86_64: padding and the caller-saved
@@ -101,11 +123,24 @@ impl TrapFrame for BpFrame {
 #[unsafe(no_mangle)]
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 extern "C" fn x86_bp_handler(frame: &mut BpFrame) {
-    TRAP_DEPTH.fetch_add(1, Ordering::Relaxed);
     let handled = poke_int3_handler(frame);
-    TRAP_DEPTH.fetch_sub(1, Ordering::Relaxed);
     if !handled {
-        panic!("unexpected int3 at {:#x}", frame.ip() - 1);
+        let site = frame.ip() - 1;
+        // SAFETY: the CPU just executed an int3 at `site`: mapped text.
+        let byte = unsafe { &*core::ptr::with_exposed_provenance::<AtomicU8>(site) };
+        let now = byte.load(Ordering::SeqCst);
+        if now != INT3 {
+            // The int3 is gone: another CPU finished the patch after this
+            // CPU executed it (kprobes' rule: back up and run what is there
+            // now; the first byte is written last, so the instruction is
+            // whole). An atomic write of the same value makes an emulator
+            // drop a stale translation of the old bytes.
+            let _ = byte.compare_exchange(now, now, Ordering::SeqCst, Ordering::SeqCst);
+            STALE_INT3.fetch_add(1, Ordering::Relaxed);
+            frame.set_ip(site);
+            return;
+        }
+        panic!("unexpected int3 at {site:#x} (the byte there is now {now:#04x})");
     }
 }
 
@@ -113,7 +148,7 @@ extern "C" fn x86_bp_handler(frame: &mut BpFrame) {
 #[unsafe(no_mangle)]
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 extern "C" fn x86_fatal_exception(vector: usize, sp: usize) -> ! {
-    TRAP_DEPTH.fetch_add(1, Ordering::Relaxed);
+    super::smp::trap_enter();
     // SAFETY: `sp` is the stack pointer at the exception, which points at
     // the CPU-pushed frame (at least three words).
     let (w0, w1) = unsafe {
@@ -186,6 +221,9 @@ struct Idt([Gate; VECTORS]);
 
 static mut IDT: Idt = Idt([Gate::EMPTY; VECTORS]);
 
+/// Built once, by the first [`trap_init`].
+static IDT_BUILT: spin::Once<()> = spin::Once::new();
+
 /// The operand of `lidt`.
 #[repr(C, packed)]
 struct IdtPointer {
@@ -193,33 +231,49 @@ struct IdtPointer {
     base: usize,
 }
 
-/// Installs the IDT. Called once at boot, before the tracer patches
-/// anything.
+/// Builds the IDT (the first time) and loads it on this CPU. Called at
+/// boot before the tracer patches anything, and by `smp_start` before the
+/// secondary CPUs, which load the same table ([`load_idt`]).
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn trap_init() {
+    IDT_BUILT.call_once(build_idt);
+    load_idt();
+}
+
+fn build_idt() {
     let cs: u16;
     // SAFETY: reading the code segment selector has no side effects.
     unsafe {
         core::arch::asm!("mov {0:x}, cs", out(reg) cs, options(nomem, nostack, preserves_flags))
     };
     let fatal = core::ptr::addr_of!(x86_fatal_entries) as usize;
-    // SAFETY: called once at boot on the only CPU with interrupts disabled;
-    // nothing else accesses IDT, and `lidt` gets a pointer to the static
-    // table, which lives for ever.
-    unsafe {
-        let idt = &mut *core::ptr::addr_of_mut!(IDT);
-        for (v, gate) in idt.0.iter_mut().enumerate() {
-            let handler = if v == VECTOR_BP {
-                x86_bp_entry as *const () as usize
-            } else {
-                fatal + v * FATAL_STUB_STRIDE
-            };
-            *gate = Gate::new(handler, cs);
-        }
-        let ptr = IdtPointer {
-            limit: (core::mem::size_of::<Idt>() - 1) as u16,
-            base: idt as *const Idt as usize,
+    // SAFETY: runs once (IDT_BUILT), before any CPU loads the table; no
+    // other code accesses IDT mutably.
+    let idt = unsafe { &mut *core::ptr::addr_of_mut!(IDT) };
+    for (v, gate) in idt.0.iter_mut().enumerate() {
+        let handler = match v {
+            VECTOR_BP => x86_bp_entry as *const () as usize,
+            _ if v < EXCEPTIONS => fatal + v * FATAL_STUB_STRIDE,
+            _ if v == usize::from(VECTOR_TIMER) => x86_timer_entry as *const () as usize,
+            _ if v == usize::from(VECTOR_SYNC) => x86_sync_entry as *const () as usize,
+            _ if v == usize::from(VECTOR_WAKE) => x86_wake_entry as *const () as usize,
+            _ if v == usize::from(VECTOR_SPURIOUS) => x86_spurious_entry as *const () as usize,
+            _ => 0,
         };
+        *gate = Gate::new(handler, cs);
+    }
+}
+
+/// Loads the (built) IDT on this CPU.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn load_idt() {
+    let ptr = IdtPointer {
+        limit: (core::mem::size_of::<Idt>() - 1) as u16,
+        base: core::ptr::addr_of!(IDT) as usize,
+    };
+    // SAFETY: `lidt` gets a pointer to the static table, built before any
+    // CPU loads it (trap_init) and never written afterwards.
+    unsafe {
         core::arch::asm!("lidt [{0}]", in(reg) &ptr, options(readonly, nostack, preserves_flags));
     }
 }

@@ -7,7 +7,9 @@
  * just below the interrupted rsp without overwriting the frame we return
  * through. Then the caller-saved registers are saved (the layout is the
  * Rust struct BpFrame64 in trap.rs: pad, r11..rax, then the copied frame),
- * x86_bp_handler(&mut BpFrame64) runs, and iretq resumes wherever it says. */
+ * x86_bp_handler(&mut BpFrame64) runs, and iretq resumes wherever it says.
+ * Meanwhile the CPU's nesting depth (%gs:{trap_depth}, its PerCpu block)
+ * is raised, so the tracer sees the Irq context on this CPU. */
 
     .text
     .balign 16
@@ -28,10 +30,13 @@ x86_bp_entry:
     push %r9
     push %r10
     push %r11
+    cld
+    incq %gs:{trap_depth}
     sub $8, %rsp            /* 16-byte alignment for the call */
     mov %rsp, %rdi
     call x86_bp_handler
     add $8, %rsp
+    decq %gs:{trap_depth}
     pop %r11
     pop %r10
     pop %r9
@@ -43,6 +48,54 @@ x86_bp_entry:
     pop %rax
     iretq
     .size x86_bp_entry, . - x86_bp_entry
+
+/* Local APIC interrupts (smp.rs): the CPU pushed ss, rsp, rflags, cs, rip
+ * on a 16-byte aligned stack; saving the nine caller-saved registers of
+ * the System V ABI keeps it aligned for the call. The handler runs with
+ * the CPU's nesting depth raised (hardirq context for the tracer) and
+ * sends the EOI itself. */
+.macro X86_IRQ name, handler
+    .balign 16
+    .globl \name
+    .type \name, @function
+\name:
+    push %rax
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    cld
+    incq %gs:{trap_depth}
+    call \handler
+    decq %gs:{trap_depth}
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rax
+    iretq
+    .size \name, . - \name
+.endm
+
+    X86_IRQ x86_timer_entry, x86_timer_handler
+    X86_IRQ x86_sync_entry, x86_sync_handler
+    X86_IRQ x86_wake_entry, x86_wake_handler
+
+/* The local APIC's spurious vector: no EOI, nothing to do. */
+    .balign 16
+    .globl x86_spurious_entry
+    .type x86_spurious_entry, @function
+x86_spurious_entry:
+    iretq
+    .size x86_spurious_entry, . - x86_spurious_entry
 
 /* Every other exception vector 0..31: report the vector and stop. One
  * stub per vector, each at x86_fatal_entries + 32 * vector (trap.rs

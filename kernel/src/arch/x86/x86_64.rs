@@ -17,10 +17,9 @@ pub use common::clock_ticks as cycles;
 pub use common::{
     CALIBRATION_INSNS_PER_ITER, calibration_loop, console_read, console_write, exit, walk_stack,
 };
-pub use smp::{cpu_id, cpu_idle, smp_start, timer_start};
+pub use smp::{cpu_id, cpu_idle, smp_start, sync_cores, timer_start};
 pub use tracer::{
-    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, scenario, sync_cores,
-    text_write,
+    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, scenario, text_write,
 };
 pub use trap::trap_init;
 
@@ -67,6 +66,7 @@ pub fn compiler_site_ok(addr: usize) -> bool {
 /// address of `hvm_start_info`.
 #[unsafe(no_mangle)]
 extern "C" fn x86_64_entry(start_info: u32) -> ! {
+    smp::boot_cpu_init();
     common::serial_init();
     let info = start_info as usize;
     // SAFETY: PVH hands over a valid hvm_start_info in identity-mapped low

@@ -29,8 +29,10 @@
  * for i686.rs.
  *
  * mcount builds instrument every function, the platform's included, so the
- * mcount entries keep ftrace_mcount_busy: a call arriving while it is set
- * returns at once (see i686.rs). */
+ * mcount entries keep a busy flag per CPU (ftrace_mcount_busy, indexed by
+ * the kernel's asm helper ftrace_cpu_index; ftrace_mcount_busy_ptr gives
+ * the running CPU's flag): a call arriving while it is set returns at once
+ * (see i686.rs). */
 
     .text
 
@@ -57,10 +59,16 @@ ftrace_stub:
 1:
     .endif
     .if \mcount
-    cmpl $0, ftrace_mcount_busy
-    je 2f
+    push %eax
+    call ftrace_mcount_busy_ptr
+    cmpl $0, (%eax)
+    jne 4f
+    movl $1, (%eax)
+    pop %eax
+    jmp 2f
+4:  pop %eax
     ret
-2:  movl $1, ftrace_mcount_busy
+2:
     .endif
     push %ebp
     mov %esp, %ebp
@@ -138,11 +146,12 @@ ftrace_stub:
     mov (16 + {edi})(%esp), %edi
     mov (16 + {esi})(%esp), %esi
     mov (16 + {ebx})(%esp), %ebx
+    call ftrace_mcount_busy_ptr
+    movl $0, (%eax)
     mov (16 + {edx})(%esp), %edx
     mov (16 + {ecx})(%esp), %ecx
     mov (16 + {eax})(%esp), %eax
     mov (16 + {ebp})(%esp), %ebp
-    movl $0, ftrace_mcount_busy
     mov (16 + {off_spare})(%esp), %esp
     ret
 3:
@@ -154,14 +163,15 @@ ftrace_stub:
     mov (16 + {esi})(%esp), %esi
     mov (16 + {ebx})(%esp), %ebx
     .endif
+    .if \mcount
+    call ftrace_mcount_busy_ptr
+    movl $0, (%eax)
+    .endif
     mov (16 + {edx})(%esp), %edx
     mov (16 + {ecx})(%esp), %ecx
     mov (16 + {eax})(%esp), %eax
     mov %ebp, %esp
     pop %ebp
-    .if \mcount
-    movl $0, ftrace_mcount_busy
-    .endif
     ret
     .size \name, . - \name
 .endm
@@ -188,7 +198,8 @@ ftrace_stub:
  * %esp - 8, sp_hi = %esp - 4, eax, edx) checks and pops the shadow frame and
  * returns the original return address, which our `ret` then pops. The
  * mcount busy flag is set meanwhile (mcount builds instrument the platform
- * functions the handler calls) and then restored. 32 bytes keep %esp's
+ * functions the handler calls) and then restored (the running CPU's flag;
+ * the task cannot move to another CPU meanwhile). 32 bytes keep %esp's
  * 16-byte alignment for the call. */
     .balign 16
     .globl return_to_handler
@@ -197,9 +208,11 @@ return_to_handler:
     sub $32, %esp
     mov %eax, 16(%esp)
     mov %edx, 20(%esp)
-    mov ftrace_mcount_busy, %ecx
+    call ftrace_mcount_busy_ptr
+    mov (%eax), %ecx
     mov %ecx, 24(%esp)
-    movl $1, ftrace_mcount_busy
+    movl $1, (%eax)
+    mov 16(%esp), %eax                  /* the return value again */
     lea 24(%esp), %ecx                  /* entry %esp after `ret $4` */
     mov %ecx, 0(%esp)
     lea 28(%esp), %ecx                  /* entry %esp after a plain `ret` */
@@ -207,9 +220,10 @@ return_to_handler:
     mov %eax, 8(%esp)
     mov %edx, 12(%esp)
     call ftrace_return_to_handler
-    mov 24(%esp), %ecx
-    mov %ecx, ftrace_mcount_busy
     mov %eax, 28(%esp)                  /* the original return address */
+    call ftrace_mcount_busy_ptr
+    mov 24(%esp), %ecx
+    mov %ecx, (%eax)
     mov 16(%esp), %eax
     mov 20(%esp), %edx
     add $28, %esp
@@ -256,9 +270,29 @@ ftrace_ops_tramps:
 ftrace_trace_function:
     .long ftrace_stub
     .size ftrace_trace_function, 4
-/* Non-zero while an mcount entry is running its callback (one CPU). */
+/* Per CPU (index from ftrace_cpu_index): non-zero while an mcount entry
+ * runs its callback on that CPU. One more word, always set, stands for
+ * every CPU index out of range, which is never traced through mcount. */
     .globl ftrace_mcount_busy
     .type ftrace_mcount_busy, @object
 ftrace_mcount_busy:
-    .long 0
-    .size ftrace_mcount_busy, 4
+    .fill {max_cpus}, 4, 0
+    .long 1
+    .size ftrace_mcount_busy, . - ftrace_mcount_busy
+
+    .text
+/* The running CPU's busy flag: its address in %eax; clobbers nothing else
+ * but the flags. Calls the kernel's ftrace_cpu_index (i686.rs docs), so it
+ * runs no instrumented code; used by the mcount entries, return_to_handler
+ * and the kernel's interrupt entries. */
+    .balign 16
+    .globl ftrace_mcount_busy_ptr
+    .type ftrace_mcount_busy_ptr, @function
+ftrace_mcount_busy_ptr:
+    call ftrace_cpu_index
+    cmp $({max_cpus}), %eax
+    jb 1f
+    mov $({max_cpus}), %eax
+1:  lea ftrace_mcount_busy(,%eax,4), %eax
+    ret
+    .size ftrace_mcount_busy_ptr, . - ftrace_mcount_busy_ptr

@@ -33,12 +33,30 @@
 //!   enabled, back at the stub when none is. A site's "nop" state is its
 //!   `call mcount` ([`expected_insn`](crate::Arch::expected_insn)).
 //!
-//! In both mcount modes the trampolines also keep a busy flag
-//! (`ftrace_mcount_busy`): `-Zinstrument-mcount` ignores the notrace
-//! attribute, so the platform functions the dispatcher itself calls are
-//! instrumented; a call arriving while the flag is set returns at once
-//! instead of recursing. The kernel's trap entry saves and clears the flag
-//! so that an exception inside a callback is still traced.
+//! In both mcount modes the trampolines also keep a busy flag per CPU
+//! (`ftrace_mcount_busy`, an array of
+//! [`MAX_CPUS`](crate::recursion::MAX_CPUS) words): `-Zinstrument-mcount`
+//! ignores the notrace attribute, so the platform functions the dispatcher
+//! itself calls are instrumented; a call arriving while the running CPU's
+//! flag is set returns at once instead of recursing, while other CPUs trace
+//! on. `return_to_handler` sets the flag while it runs and restores it.
+//!
+//! # What the kernel provides (i686, every mode)
+//!
+//! * `ftrace_cpu_index`: a global function, reachable with `call`, that
+//!   returns the running CPU's index (the same as `Platform::cpu_id`) in
+//!   `%eax` and clobbers no other register; it must be asm, never
+//!   instrumented, need nothing but its return address on the stack, and
+//!   work in any context from the moment a site can be enabled (the test
+//!   kernel: `mov %gs:0, %eax; ret`, its per-CPU segment). An index at or
+//!   above `MAX_CPUS` makes every mcount entry return untraced.
+//! * Interrupt and exception entries that may run traced code should save
+//!   the running CPU's flag (`ftrace_mcount_busy_ptr` returns its address
+//!   in `%eax`, clobbering only the flags), clear it, and restore it before
+//!   returning, so that an interrupt inside a callback is still traced (in
+//!   its own context of the recursion guard); the test kernel's entries do
+//!   (`kernel/src/arch/x86/trap_32.S`). Without that, such calls are
+//!   dropped silently, never recursed into.
 //!
 //! # Per-callback trampolines
 //!
@@ -487,6 +505,7 @@ mod asm {
         edi = const g(gpr::EDI),
         eflags = const g(gpr::EFLAGS),
         nslots = const OPS_TRAMP_SLOTS,
+        max_cpus = const crate::recursion::MAX_CPUS,
         options(att_syntax)
     );
 

@@ -1,0 +1,284 @@
+//! Several CPUs on x86 (`--smp 4`): the secondary CPUs come up
+//! (`cpus: 4 online`), every scenario of the one-CPU tests prints the same
+//! lines with them idling beside the boot CPU, and `test=smp-stress` runs
+//! 10,000 engine operations on CPU 0 while the three others run traced code
+//! with their timers on, on x86_64 and every i686 build variant.
+
+use qemu_tests::{
+    Boot, Outcome, assert_graph, boot_lines_cpus, boot_with, demo_calls, demo_graph, event_line,
+    expect, function_header_cpus, graph_header, graph_lines, line_matches, root,
+};
+
+/// CPUs every boot here has.
+const CPUS: usize = 4;
+
+/// Every x86 build: (arch, variant).
+const X86_BUILDS: &[(&str, &str)] = &[
+    ("x86_64", "fentry"),
+    ("i686", "fentry"),
+    ("i686", "nofp"),
+    ("i686", "mcount"),
+    ("i686", "nodynamic"),
+];
+
+/// Seconds `test=smp-stress` may take: on a host with fewer cores than
+/// four busy vCPUs, every `sync_cores` waits for the host to schedule the
+/// other vCPUs' threads (minutes for the 10,000 operations).
+const STRESS_TIMEOUT: &str = "1500";
+
+fn boot4(arch: &str, variant: &str, cmdline: &str, extra: &[&str]) -> Boot {
+    let mut args = vec!["--smp", "4"];
+    args.extend_from_slice(extra);
+    boot_with(arch, variant, cmdline.as_bytes(), &args)
+}
+
+/// The boot lines with four CPUs, then `rest`.
+fn lines(arch: &str, cmdline: &str, rest: &[&str]) -> Vec<String> {
+    let mut want = boot_lines_cpus(arch, cmdline, 0, CPUS);
+    want.extend(rest.iter().map(|l| l.to_string()));
+    want
+}
+
+#[test]
+fn runner_asks_for_multithreaded_tcg() {
+    let out = std::process::Command::new(root().join("run-qemu.sh"))
+        .args(["x86_64", "", "--smp", "4", "--kernel", "/nonexistent", "--print-command"])
+        .output()
+        .expect("cannot run run-qemu.sh");
+    let cmd = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        cmd.contains("-smp 4") && cmd.contains("thread=multi"),
+        "QEMU command: {cmd}"
+    );
+}
+
+#[test]
+fn four_cpus_come_online_and_the_demo_runs() {
+    for &(arch, variant) in X86_BUILDS {
+        let b = boot4(arch, variant, "", &[]);
+        expect(
+            &b,
+            Outcome::Success,
+            &lines(arch, "", &["demo: outer=12 fib=55", "rftrace: success"]),
+        );
+    }
+}
+
+#[test]
+fn function_tracer_with_four_cpus() {
+    let cmd = "ftrace=function ftrace_filter=demo_*";
+    let calls = demo_calls();
+    for &(arch, variant) in X86_BUILDS {
+        let b = boot4(arch, variant, cmd, &[]);
+        let mut want = lines(arch, cmd, &["demo: outer=12 fib=55"]);
+        want.extend(function_header_cpus(calls.len(), CPUS));
+        want.extend(calls.iter().map(|(f, p)| event_line(f, p)));
+        want.push("ftrace: 0 recursions refused, 0 events lost".into());
+        want.push("rftrace: success".into());
+        expect(&b, Outcome::Success, &want);
+    }
+}
+
+#[test]
+fn function_graph_with_four_cpus() {
+    let cmd = "ftrace=function_graph ftrace_filter=demo_*";
+    for &(arch, variant) in X86_BUILDS {
+        let b = boot4(arch, variant, cmd, &[]);
+        let mut want = lines(arch, cmd, &["demo: outer=12 fib=55"]);
+        want.extend(graph_header());
+        let n = graph_lines(&b).len();
+        want.extend((0..n).map(|_| "{GRAPH}".to_owned()));
+        want.push("function_graph: 0 recursions refused, 0 events lost, 0 overruns".into());
+        want.push("rftrace: success".into());
+        let got = b.lines();
+        let ok = got.len() == want.len()
+            && got
+                .iter()
+                .zip(&want)
+                .all(|(l, w)| w == "{GRAPH}" || line_matches(w, l));
+        assert!(
+            ok && b.outcome == Outcome::Success,
+            "{arch}/{variant}: output differs.\n--- expected ---\n{}\n--- actual ---\n{}\n{}",
+            want.join("\n"),
+            b.text(),
+            b.stderr
+        );
+        assert_graph(
+            &b,
+            &demo_graph(&[], 0, false),
+            &format!("{arch}/{variant}: {cmd}"),
+        );
+    }
+}
+
+#[test]
+fn toggle_int3_redirect_with_four_cpus() {
+    let n = demo_calls().len();
+    let toggle: Vec<String> = (1..=2)
+        .map(|r| {
+            format!(
+                "toggle {r}: outer=12 fib=55, {n} events, 0 sites differ from nop after disable"
+            )
+        })
+        .collect();
+    for &(arch, variant) in X86_BUILDS {
+        let cmd = "test=toggle ftrace_filter=demo_*";
+        let mut rest: Vec<&str> = toggle.iter().map(String::as_str).collect();
+        rest.push("rftrace: success");
+        expect(
+            &boot4(arch, variant, cmd, &[]),
+            Outcome::Success,
+            &lines(arch, cmd, &rest),
+        );
+        expect(
+            &boot4(arch, variant, "test=int3", &[]),
+            Outcome::Success,
+            &lines(
+                arch,
+                "test=int3",
+                &[
+                    "int3: traced demo_leaf(5)=11, callback ran 1 times",
+                    "int3: nop->call with int3 in place: demo_leaf(5)=11 11, callback ran 2 times, 2 traps emulated",
+                    "int3: call->nop with int3 in place: demo_leaf(5)=11 11, callback ran 0 times, 2 traps emulated",
+                    "int3: 0 sites differ from nop after unregister",
+                    "rftrace: success",
+                ],
+            ),
+        );
+        expect(
+            &boot4(arch, variant, "test=redirect", &[]),
+            Outcome::Success,
+            &lines(
+                arch,
+                "test=redirect",
+                &[
+                    "redirect on: outer=15 fib=55",
+                    "redirect off: outer=12 fib=55, 0 sites differ from nop",
+                    "rftrace: success",
+                ],
+            ),
+        );
+    }
+}
+
+#[test]
+fn direct_and_region_with_four_cpus() {
+    for &(arch, variant) in X86_BUILDS {
+        let own = if variant == "nodynamic" {
+            "list"
+        } else {
+            "ops trampoline"
+        };
+        let direct = [
+            format!("direct: demo_leaf -> {own}, demo_inner -> {own}, demo_outer -> list"),
+            "direct: A saw 4 calls, B saw 4 calls".into(),
+            format!("direct: demo_leaf -> {own}, demo_inner -> nop, demo_outer -> {own}"),
+            "direct: A saw 4 calls, B saw 0 calls".into(),
+            "direct: 0 sites differ from nop after unregister".into(),
+            "rftrace: success".into(),
+        ];
+        let rest: Vec<&str> = direct.iter().map(String::as_str).collect();
+        expect(
+            &boot4(arch, variant, "test=direct", &[]),
+            Outcome::Success,
+            &lines(arch, "test=direct", &rest),
+        );
+    }
+    // The region scenario exists on the fentry builds (the mcount ones have
+    // no compiler site table for the region).
+    for arch in ["x86_64", "i686"] {
+        let mut want = lines(
+            arch,
+            "test=region",
+            &[
+                "region: filter region_* selects 1 functions",
+                "region: before add: sum_squares(3)=5",
+                "region: added demo_region, 2 sites, 0 failed",
+                "region: traced: sum_squares(3)=5, 0 stubs in use",
+                "region: removed, 0 sites differ from nop, 0 stubs in use",
+                "region: after remove: sum_squares(3)=5",
+            ],
+        );
+        let workload = || {
+            event_line(
+                "kernel::tracing::region_workload",
+                "kernel::tracing::run_region",
+            )
+        };
+        let mut trace = vec![
+            workload(),
+            workload(),
+            event_line(
+                "demo_region::region_sum_squares",
+                "kernel::tracing::region_workload",
+            ),
+        ];
+        trace.extend((0..3).map(|_| {
+            event_line(
+                "demo_region::region_square",
+                "demo_region::region_sum_squares",
+            )
+        }));
+        trace.push(workload());
+        want.extend(function_header_cpus(trace.len(), CPUS));
+        want.extend(trace);
+        want.push("ftrace: 0 recursions refused, 0 events lost".into());
+        want.push("rftrace: success".into());
+        expect(
+            &boot4(arch, "fentry", "test=region", &[]),
+            Outcome::Success,
+            &want,
+        );
+    }
+}
+
+/// The numbers of one `smp-stress: cpuN:` line: rounds, wrong results,
+/// timer ticks, callback calls, events written, in buffer, lost.
+fn cpu_numbers(line: &str) -> Vec<u64> {
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .skip(1) // the CPU number
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn smp_stress_on_every_x86_build() {
+    let cmd = "test=smp-stress";
+    for &(arch, variant) in X86_BUILDS {
+        let mut b = boot4(arch, variant, cmd, &["--timeout", STRESS_TIMEOUT]);
+        // The heap difference may be negative (less in use than before).
+        b.stdout = b.text().replace(", heap -", ", heap ").into_bytes();
+        let mut rest = vec![format!(
+            "smp-stress: 10000 engine operations on CPU 0 while {} CPUs ran the workload",
+            CPUS - 1
+        )];
+        for cpu in 0..CPUS {
+            let rounds = if cpu == 0 { "0" } else { "{N}" };
+            rest.push(format!(
+                "smp-stress: cpu{cpu}: {rounds} rounds, 0 wrong results, {{N}} timer ticks, callback ran {{N}} times, {{N}} events written = {{N}} in buffer + {{N}} lost"
+            ));
+        }
+        rest.push(
+            "smp-stress: redirected calls {N}, second callback calls {N}; after: 0 site bytes differ from the snapshot, heap {N} bytes more than before"
+                .into(),
+        );
+        rest.push("rftrace: success".into());
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        expect(&b, Outcome::Success, &lines(arch, cmd, &rest));
+        // What the kernel checked, checked again from its numbers.
+        for line in b.lines().iter().filter(|l| l.starts_with("smp-stress: cpu")) {
+            let n = cpu_numbers(line);
+            let [rounds, wrong, ticks, calls, written, in_buf, lost] = n[..] else {
+                panic!("{arch}/{variant}: cannot read {line:?}");
+            };
+            assert_eq!(wrong, 0, "{arch}/{variant}: {line}");
+            assert!(ticks > 0, "{arch}/{variant}: no timer tick: {line}");
+            assert_eq!(calls, written, "{arch}/{variant}: {line}");
+            assert_eq!(in_buf + lost, written, "{arch}/{variant}: {line}");
+            if !line.starts_with("smp-stress: cpu0:") {
+                assert!(rounds > 0, "{arch}/{variant}: {line}");
+            }
+        }
+    }
+}

@@ -93,7 +93,7 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
         Some("region") => tracing::run_region(),
         Some("direct") => tracing::run_direct(),
         Some("bench") => bench::run_bench(),
-        Some("smp-stress") => stress::run(),
+        Some("smp-stress") => stress::run(opts.stress_ops),
         Some(name) if name.starts_with("graph-") || name == "fprobe" => {
             match graph_tests::scenario(name) {
                 Some(r) => r,

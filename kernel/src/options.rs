@@ -28,6 +28,7 @@ pub const KNOWN: &[&str] = &[
     "ftrace_dump_on_oops",
     "ftrace_shell",
     "test",
+    "smp_stress_ops",
 ];
 
 /// Tracers `ftrace=` may name (comma-separated: both may run at once).
@@ -69,6 +70,9 @@ pub struct Options {
     /// `test=`: a scenario name (checked by `main`, which knows the
     /// generic and the arch scenarios).
     pub test: Option<&'static str>,
+    /// `smp_stress_ops=`: engine operations of `test=smp-stress` (default
+    /// 10,000).
+    pub stress_ops: usize,
 }
 
 impl Options {
@@ -89,6 +93,7 @@ impl Options {
             dump_on_oops: None,
             shell: false,
             test: None,
+            stress_ops: crate::stress::OPERATIONS,
         };
         let line = Cmdline::new(raw);
         for opt in line.options(KNOWN, |w| log::warn!("cmdline: {w}")) {
@@ -177,6 +182,10 @@ impl Options {
                 _ => log::warn!("trace_dump: unknown format '{value}' (available: binary)"),
             },
             "test" => self.test = Some(value),
+            "smp_stress_ops" => match value.parse() {
+                Ok(n) if n > 0 => self.stress_ops = n,
+                _ => log::warn!("smp_stress_ops: '{value}' is not a positive number"),
+            },
             _ => {}
         }
     }

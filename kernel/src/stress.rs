@@ -19,7 +19,8 @@ use crate::platform;
 use crate::smp::{self, MAX_CPUS};
 use crate::tracing::with_engine;
 
-/// Engine operations the boot CPU performs.
+/// Engine operations the boot CPU performs by default (`smp_stress_ops=`
+/// changes it).
 pub const OPERATIONS: usize = 10_000;
 
 /// Heap bytes the run may leave on top of the warm-up's: the engine keeps
@@ -143,7 +144,7 @@ fn cleanup() -> bool {
 }
 
 /// `test=smp-stress` (module docs).
-pub fn run() -> bool {
+pub fn run(operations: usize) -> bool {
     let n = smp::online();
     if n < 2 {
         kprintln!("smp-stress: needs 2 CPUs or more, {n} online (boot with --smp 4)");
@@ -175,7 +176,7 @@ pub fn run() -> bool {
     for cpu in 1..n {
         smp::run_on(cpu, worker);
     }
-    for i in 0..OPERATIONS {
+    for i in 0..operations {
         if failed.is_some() {
             break;
         }
@@ -200,7 +201,7 @@ pub fn run() -> bool {
         kprintln!("smp-stress: operation {i} failed: {err}");
     }
     kprintln!(
-        "smp-stress: {OPERATIONS} engine operations on CPU 0 while {} CPUs ran the workload",
+        "smp-stress: {operations} engine operations on CPU 0 while {} CPUs ran the workload",
         n - 1
     );
     let mut ok = failed.is_none() && !cleanup;

@@ -94,6 +94,7 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
         Some("direct") => tracing::run_direct(),
         Some("bench") => bench::run_bench(),
         Some("smp-stress") => stress::run(opts.stress_ops),
+        Some("timer") => smp::timer_scenario(),
         Some(name) if name.starts_with("graph-") || name == "fprobe" => {
             match graph_tests::scenario(name) {
                 Some(r) => r,

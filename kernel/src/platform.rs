@@ -103,6 +103,7 @@ pub static PLATFORM: KernelPlatform = ftrace::platform::FnPlatform {
     nr_cpus: crate::smp::online,
     clock_ns: crate::arch::clock_ns,
     context: crate::arch::context,
+    irqs_disabled: crate::arch::irqs_disabled,
     text_write: crate::arch::text_write,
     sync_cores: crate::arch::sync_cores,
     shadow_stack,

@@ -55,7 +55,7 @@ pub fn ap_main(cpu: usize) -> ! {
 
 /// The jobs secondary CPUs can run, by index + 1 in [`JOBS`] (a table
 /// instead of transmuted addresses keeps this module free of `unsafe`).
-static JOB_FNS: &[fn(usize)] = &[crate::stress::worker];
+static JOB_FNS: &[fn(usize)] = &[crate::stress::worker, timer_job];
 
 /// Runs job `f` (one of [`JOB_FNS`]) on secondary CPU `cpu`; returns false
 /// when `cpu` is not online or `f` is not a known job.
@@ -102,4 +102,46 @@ pub fn tick_work(x: u64) -> u64 {
 #[inline(never)]
 pub fn tick_leaf(x: u64) -> u64 {
     black_box(3 * black_box(x) + 1)
+}
+
+/// Ticks each CPU must take in `test=timer`.
+const TIMER_SCENARIO_TICKS: usize = 3;
+
+/// A secondary CPU's job in `test=timer`: start its periodic timer (the
+/// idle loop then takes its interrupts).
+fn timer_job(_cpu: usize) {
+    arch::timer_start(1000);
+}
+
+/// `test=timer`: the periodic timer on every CPU, its handler's traced
+/// functions (`tick_work`, `tick_leaf`) under the function tracer: the
+/// trace shows them on every CPU, in hardirq context (`h`) with
+/// interrupts off (`d`), and the header counts every CPU (`#P:N`).
+pub fn timer_scenario() -> bool {
+    let n = online();
+    let started = crate::tracing::start(&crate::tracing::Setup {
+        function: true,
+        filter: Some("tick_work,tick_leaf"),
+        ..Default::default()
+    });
+    let base: [usize; MAX_CPUS] = core::array::from_fn(ticks);
+    arch::timer_start(1000);
+    for cpu in 1..n {
+        run_on(cpu, timer_job);
+    }
+    // Until every CPU took its ticks (bounded: the timers run at 1 kHz).
+    let mut spins = 0u64;
+    while (0..n).any(|c| ticks(c) < base[c] + TIMER_SCENARIO_TICKS) && spins < 4_000_000_000 {
+        core::hint::spin_loop();
+        spins += 1;
+    }
+    crate::tracing::pause();
+    let all = (0..n).all(|c| ticks(c) >= base[c] + TIMER_SCENARIO_TICKS);
+    crate::kprintln!(
+        "timer: every CPU took {TIMER_SCENARIO_TICKS} ticks or more: {}",
+        if all { "yes" } else { "NO" }
+    );
+    crate::tracing::print_function_trace();
+    let differ = crate::tracing::stop(started);
+    all && differ == 0
 }

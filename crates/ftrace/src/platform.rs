@@ -156,6 +156,13 @@ pub unsafe trait Platform: Sync {
     /// [`ContextMarks::context`](crate::context::ContextMarks::context).
     fn context(&self) -> Context;
 
+    /// True when interrupts are disabled on the current CPU: the `d` of the
+    /// trace's flags column. Called on the hot path like
+    /// [`context`](Self::context); the default says no.
+    fn irqs_disabled(&self) -> bool {
+        false
+    }
+
     /// Reads `buf.len()` bytes of kernel text at `addr`.
     ///
     /// The default performs plain volatile byte reads, which suits kernels
@@ -246,6 +253,8 @@ pub struct FnPlatform {
     pub clock_ns: fn() -> u64,
     /// [`Platform::context`].
     pub context: fn() -> Context,
+    /// [`Platform::irqs_disabled`] (`|| false` when unknown).
+    pub irqs_disabled: fn() -> bool,
     /// [`Platform::text_write`], with the same contract.
     pub text_write: unsafe fn(usize, &[u8]) -> Result<(), TextFault>,
     /// [`Platform::sync_cores`].
@@ -270,6 +279,9 @@ unsafe impl Platform for FnPlatform {
     }
     fn context(&self) -> Context {
         (self.context)()
+    }
+    fn irqs_disabled(&self) -> bool {
+        (self.irqs_disabled)()
     }
     unsafe fn text_write(&self, addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
         // SAFETY: the caller upholds `text_write`'s contract, which the

@@ -16,6 +16,8 @@ pub struct Event {
     pub cpu: u32,
     /// Context it was recorded in.
     pub context: Context,
+    /// Interrupts were disabled (the `d` flag).
+    pub irqs_off: bool,
 }
 
 impl Event {
@@ -29,6 +31,7 @@ impl Event {
                 ts_ns: e.ts,
                 cpu: e.cpu,
                 context: e.context,
+                irqs_off: e.irqs_off,
             }),
             _ => None,
         }

@@ -102,7 +102,7 @@ fn record(t: &FunctionTracer, ip: usize, parent_ip: usize) {
         p.cpu_id(),
         super::clock::now(p),
         p.context(),
-        false,
+        p.irqs_disabled(),
         ip,
         parent_ip,
     );

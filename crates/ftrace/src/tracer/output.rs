@@ -195,7 +195,12 @@ pub fn write_function_event_opts(
 ) -> fmt::Result {
     write!(w, "{:>16}-{:<7} [{:03}] ", "<idle>", 0, e.cpu)?;
     if opts.irq_info {
-        write!(w, "..{}..", context_char(e.context))?;
+        write!(
+            w,
+            "{}.{}..",
+            if e.irqs_off { 'd' } else { '.' },
+            context_char(e.context)
+        )?;
     }
     if opts.raw_ts {
         write!(w, " {:12}: ", e.ts_ns)?;
@@ -309,10 +314,11 @@ pub fn write_function_event(w: &mut dyn Write, e: &Event, symbols: &Symbols) -> 
     let usecs = (e.ts_ns % 1_000_000_000) / 1_000;
     writeln!(
         w,
-        "{:>16}-{:<7} [{:03}] ..{}.. {:5}.{:06}: {} <-{}",
+        "{:>16}-{:<7} [{:03}] {}.{}.. {:5}.{:06}: {} <-{}",
         "<idle>",
         0,
         e.cpu,
+        if e.irqs_off { 'd' } else { '.' },
         context_char(e.context),
         secs,
         usecs,
@@ -353,6 +359,7 @@ mod tests {
             ts_ns: 1_759_519_999,
             cpu: 0,
             context: Context::Normal,
+            irqs_off: false,
         };
         write_function_event(&mut s, &e, &syms).unwrap();
         let e = Event {
@@ -361,12 +368,13 @@ mod tests {
             ts_ns: 12_000_001_000,
             cpu: 1,
             context: Context::Irq,
+            irqs_off: true,
         };
         write_function_event(&mut s, &e, &syms).unwrap();
         assert_eq!(
             s,
             "          <idle>-0       [000] .....     1.759519: kernel::demo::demo_leaf <-kernel::demo::demo_inner\n\
-             \x20         <idle>-0       [001] ..h..    12.000001: 0x9000 <-kernel::demo::demo_inner\n"
+             \x20         <idle>-0       [001] d.h..    12.000001: 0x9000 <-kernel::demo::demo_inner\n"
         );
     }
 
@@ -386,6 +394,7 @@ mod tests {
             ts_ns: 1_759_519_999,
             cpu: 0,
             context: Context::Normal,
+            irqs_off: false,
         };
         let mut s = String::new();
         let opts = TraceOptions {

@@ -22,6 +22,7 @@ pub static PLATFORM: FnPlatform = FnPlatform {
     nr_cpus: ftrace::platform::uniprocessor_nr_cpus,
     clock_ns: helpers::tsc_clock_ns,
     context: ftrace::context::cpu0_context,
+    irqs_disabled: helpers::irqs_disabled,
     text_write: helpers::text_write_cr0,
     sync_cores: helpers::sync_core,
     shadow_stack,

@@ -145,6 +145,17 @@ const VEC_STUB_MAX: usize = 0x80;
 /// `MSR.EE`: external (and decrementer) interrupts enabled.
 const MSR_EE: usize = 1 << 15;
 
+/// True when `MSR.EE` is clear on this CPU (the trace's `d` flag).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn irqs_disabled() -> bool {
+    let msr: usize;
+    // SAFETY: `mfmsr` only reads the machine state register.
+    unsafe {
+        core::arch::asm!("mfmsr {0}", out(reg) msr, options(nomem, nostack, preserves_flags))
+    };
+    msr & MSR_EE == 0
+}
+
 /// Sets `MSR.EE`: external and decrementer interrupts are taken.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 fn irq_enable() {

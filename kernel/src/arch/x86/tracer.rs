@@ -67,6 +67,23 @@ pub fn irq_save() -> usize {
     flags
 }
 
+/// True when interrupts are disabled on this CPU (the trace's `d` flag).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn irqs_disabled() -> bool {
+    let flags: usize;
+    #[cfg(target_arch = "x86")]
+    // SAFETY: reads the flags through the stack; nothing else changes.
+    unsafe {
+        asm!("pushfd", "pop {0}", out(reg) flags, options(nomem, preserves_flags))
+    };
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as above.
+    unsafe {
+        asm!("pushfq", "pop {0}", out(reg) flags, options(nomem, preserves_flags))
+    };
+    flags & FLAGS_IF == 0
+}
+
 /// Re-enables interrupts if `flags` (from [`irq_save`]) had them enabled.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn irq_restore(flags: usize) {

@@ -481,6 +481,24 @@ impl Default for TscClock {
     }
 }
 
+/// [`Platform::irqs_disabled`](crate::Platform::irqs_disabled) for x86:
+/// the interrupt flag of EFLAGS is clear. Never traced.
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+pub fn irqs_disabled() -> bool {
+    let flags: usize;
+    #[cfg(target_arch = "x86")]
+    // SAFETY: reads the flags through the stack; nothing else changes.
+    unsafe {
+        core::arch::asm!("pushfd", "pop {0}", out(reg) flags, options(nomem, preserves_flags))
+    };
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as above.
+    unsafe {
+        core::arch::asm!("pushfq", "pop {0}", out(reg) flags, options(nomem, preserves_flags))
+    };
+    flags & (1 << 9) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,22 +566,4 @@ mod tests {
         c.set_hz(0);
         assert_eq!(c.ticks_to_ns(3_000), 999, "hz 0 ignored");
     }
-}
-
-/// [`Platform::irqs_disabled`](crate::Platform::irqs_disabled) for x86:
-/// the interrupt flag of EFLAGS is clear. Never traced.
-#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
-pub fn irqs_disabled() -> bool {
-    let flags: usize;
-    #[cfg(target_arch = "x86")]
-    // SAFETY: reads the flags through the stack; nothing else changes.
-    unsafe {
-        core::arch::asm!("pushfd", "pop {0}", out(reg) flags, options(nomem, preserves_flags))
-    };
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: as above.
-    unsafe {
-        core::arch::asm!("pushfq", "pop {0}", out(reg) flags, options(nomem, preserves_flags))
-    };
-    flags & (1 << 9) == 0
 }

@@ -428,9 +428,17 @@ pub fn function_header_cpus(n: usize, cpus: usize) -> Vec<String> {
 }
 
 /// One function-tracer line for `function` called from `parent` (full
-/// paths), timestamp as wildcards.
+/// paths), timestamp as wildcards. The boot CPU runs the workload with interrupts disabled, hence Linux's
+/// `d` in the irqs-off column.
 pub fn event_line(function: &str, parent: &str) -> String {
-    format!("          <idle>-0       [000] .....     {{N}}.{{N}}: {function} <-{parent}")
+    event_line_flags("d....", function, parent)
+}
+
+/// One function-tracer line on CPU 0 with the given five flag columns
+/// (`.....` where the CPU runs with interrupts enabled, as the ppc64 boot
+/// CPU does once it has brought up the others).
+pub fn event_line_flags(flags: &str, function: &str, parent: &str) -> String {
+    format!("          <idle>-0       [000] {flags}     {{N}}.{{N}}: {function} <-{parent}")
 }
 
 /// The demo workload's calls in order, as `(function, parent)` full paths.

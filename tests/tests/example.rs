@@ -19,7 +19,7 @@ fn head(cmdline: &str) -> Vec<String> {
 
 /// One function-tracer line, `h` in the context column for an interrupt.
 fn line(function: &str, parent: &str, irq: bool) -> String {
-    let flags = if irq { "..h.." } else { "....." };
+    let flags = if irq { "d.h.." } else { "d...." };
     format!("          <idle>-0       [000] {flags}     {{N}}.{{N}}: {function} <-{parent}")
 }
 

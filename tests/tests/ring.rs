@@ -77,7 +77,7 @@ fn counter_clock_gives_exact_timestamps() {
         ];
         for (i, (f, p)) in calls.iter().enumerate() {
             want.push(format!(
-                "          <idle>-0       [000] ..... {i:12}: {f} <-{p}"
+                "          <idle>-0       [000] d.... {i:12}: {f} <-{p}"
             ));
         }
         want.push("ftrace: 0 recursions refused, 0 events lost".into());
@@ -148,7 +148,7 @@ fn dump_on_oops_prints_the_trace_then_fails() {
         let mut want = function_header(4);
         for (i, (f, p)) in demo_calls()[..4].iter().enumerate() {
             want.push(format!(
-                "          <idle>-0       [000] ..... {i:12}: {f} <-{p}"
+                "          <idle>-0       [000] d.... {i:12}: {f} <-{p}"
             ));
         }
         assert_eq!(lines[at + 1..], want[..], "{arch}:\n{}", b.text());
@@ -177,7 +177,7 @@ fn bad_values_get_one_warning_each_and_the_rest_applies() {
         want.extend(function_header(3));
         for _ in 0..3 {
             want.push(
-                "          <idle>-0       [000] .....     {N}.{N}: kernel::demo::demo_leaf+0x{X}/0x{X} <-kernel::demo::demo_inner+0x{X}/0x{X}".into(),
+                "          <idle>-0       [000] d....     {N}.{N}: kernel::demo::demo_leaf+0x{X}/0x{X} <-kernel::demo::demo_inner+0x{X}/0x{X}".into(),
             );
         }
         want.push("ftrace: 0 recursions refused, 0 events lost".into());

@@ -337,7 +337,7 @@ fn boot_options_and_end_of_input() {
         let mut counted = lines_of(&function_header(3));
         for i in 0..3 {
             counted.push(line(format!(
-                "          <idle>-0       [000] ..... {i:12}: {} <-{}",
+                "          <idle>-0       [000] d.... {i:12}: {} <-{}",
                 demo("demo_leaf"),
                 demo("demo_inner")
             )));
@@ -345,7 +345,7 @@ fn boot_options_and_end_of_input() {
         let mut offsets = lines_of(&function_header(3));
         for i in 0..3 {
             offsets.push(line(format!(
-                "          <idle>-0       [000] ..... {i:12}: {}+0x{{X}}/0x{{X}} <-{}+0x{{X}}/0x{{X}}",
+                "          <idle>-0       [000] d.... {i:12}: {}+0x{{X}}/0x{{X}} <-{}+0x{{X}}/0x{{X}}",
                 demo("demo_leaf"),
                 demo("demo_inner")
             )));

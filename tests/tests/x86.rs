@@ -103,11 +103,40 @@ fn mcount_variants_report_a_corrupted_site() {
         let cmd = "test=corrupt";
         let b = boot_variant("i686", v, cmd.as_bytes());
         let mut want = boot_lines("i686", cmd, 1);
+        // The expected bytes are the `call mcount` the compiler emitted at
+        // the site: computed here from the ELF's `mcount` symbol and the
+        // site address the kernel printed, not taken from the kernel.
+        let line = b
+            .lines()
+            .into_iter()
+            .find(|l| l.starts_with("ftrace: failed to init site"))
+            .unwrap_or_else(|| panic!("{v}: no failure line:\n{}", b.text()));
+        let site = u32::from_str_radix(
+            line.split(" at 0x")
+                .nth(1)
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap(),
+            16,
+        )
+        .unwrap();
+        let elf = std::fs::read(qemu_tests::kernel("i686", v)).unwrap();
+        let obj = object::File::parse(&*elf).unwrap();
+        use object::{Object, ObjectSymbol};
+        let mcount = obj
+            .symbols()
+            .find(|s| s.name() == Ok("mcount"))
+            .expect("mcount symbol")
+            .address() as u32;
+        let rel = mcount.wrapping_sub(site + 5).to_le_bytes();
         want.insert(
             4,
-            "ftrace: failed to init site kernel::demo::demo_fib+0x{X} at 0x{X}: \
-             expected e8 {X} {X} {X} {X}, found 66 66 66 66 90"
-                .into(),
+            format!(
+                "ftrace: failed to init site kernel::demo::demo_fib+0x{{X}} at {site:#x}: \
+                 expected e8 {:02x} {:02x} {:02x} {:02x}, found 66 66 66 66 90",
+                rel[0], rel[1], rel[2], rel[3]
+            ),
         );
         want.extend(["demo: outer=12 fib=55".into(), "rftrace: success".into()]);
         expect(&b, Outcome::Success, &want);

@@ -617,9 +617,70 @@ static DIRECT_B: Ops = Ops::with_private(direct_count, OpsFlags::empty(), 1);
 /// The functions `test=direct` reports on, in print order.
 const DIRECT_FUNCS: [&str; 3] = ["demo_leaf", "demo_inner", "demo_outer"];
 
+unsafe extern "C" {
+    /// The shared list trampolines, as the linker placed them (only their
+    /// addresses are taken).
+    static ftrace_caller: u8;
+    static ftrace_regs_caller: u8;
+    #[cfg(target_arch = "x86")]
+    static ftrace_mcount_caller: u8;
+    #[cfg(target_arch = "x86")]
+    static ftrace_mcount_regs_caller: u8;
+}
+
+/// The shared list trampolines' entry addresses, from the linker rather
+/// than from the engine.
+fn shared_trampolines() -> Vec<usize> {
+    #[cfg_attr(not(target_arch = "x86"), allow(unused_mut))] // i686 adds two
+    let mut v = alloc::vec![
+        (&raw const ftrace_caller) as usize,
+        (&raw const ftrace_regs_caller) as usize,
+    ];
+    #[cfg(target_arch = "x86")]
+    v.extend([
+        (&raw const ftrace_mcount_caller) as usize,
+        (&raw const ftrace_mcount_regs_caller) as usize,
+    ]);
+    v
+}
+
+/// Where the site at `ip` calls, decoded from the text itself with no
+/// help from the engine: x86 `call rel32` (`e8`); ppc64 `b stub` whose
+/// second word is `bl target`. `None` when the site is not such a call
+/// (the nop).
+fn decoded_call(ip: usize) -> Option<usize> {
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    {
+        let insn = platform::read_insn(ip, 5).ok()?;
+        let b = insn.as_bytes();
+        (b[0] == 0xe8).then(|| {
+            let rel = i32::from_le_bytes([b[1], b[2], b[3], b[4]]);
+            (ip + 5).wrapping_add_signed(rel as isize)
+        })
+    }
+    #[cfg(target_arch = "powerpc64")]
+    {
+        // I-form branch: opcode 18, 24-bit word displacement, AA, LK.
+        let branch = |at: usize, link: bool| -> Option<usize> {
+            let insn = platform::read_insn(at, 4).ok()?;
+            let b = insn.as_bytes();
+            let w = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+            let aa_lk = w & 3;
+            if w >> 26 != 18 || aa_lk != u32::from(link) {
+                return None;
+            }
+            let disp = (((w & 0x03ff_fffc) << 6) as i32) >> 6;
+            Some(at.wrapping_add_signed(disp as isize))
+        };
+        let stub = branch(ip, false)?;
+        branch(stub + 4, true)
+    }
+}
+
 /// What the site of `kernel::demo::<func>` calls, as `test=direct` prints
 /// it, and the callback whose trampoline it is (`None` for the shared
-/// ones).
+/// ones). The engine's view is checked against the site's bytes decoded
+/// independently ([`decoded_call`]); a disagreement prints `mismatch`.
 fn direct_path(e: &Engine, func: &str) -> (&'static str, Option<&'static str>) {
     let Some(i) = (0..e.len()).find(|&i| {
         e.record_name(i)
@@ -628,6 +689,26 @@ fn direct_path(e: &Engine, func: &str) -> (&'static str, Option<&'static str>) {
     }) else {
         return ("no site", None);
     };
+    // i686 nodynamic sites always call mcount: nothing to decode.
+    if !cfg!(feature = "nodynamic") {
+        let ip = e.sites()[i].record().ip();
+        let decoded = decoded_call(ip);
+        let agrees = match e.site_state(i) {
+            SiteState::Failed => true,
+            SiteState::Nop => decoded.is_none(),
+            SiteState::Caller | SiteState::RegsCaller => {
+                decoded.is_some_and(|t| shared_trampolines().contains(&t))
+            }
+            SiteState::OpsTrampoline(t) => decoded == Some(t),
+        };
+        if !agrees {
+            log::error!(
+                "direct: {func}: engine says {:?}, the text calls {decoded:x?}",
+                e.site_state(i)
+            );
+            return ("mismatch", None);
+        }
+    }
     match e.site_state(i) {
         SiteState::Failed => ("failed", None),
         SiteState::Nop => ("nop", None),

@@ -2,7 +2,10 @@
 //! (`cpus: 4 online`), every scenario of the one-CPU tests prints the same
 //! lines with them idling beside the boot CPU, and `test=smp-stress` runs
 //! 10,000 engine operations on CPU 0 while the three others run traced code
-//! with their timers on, on x86_64 and every i686 build variant.
+//! with their timers on, on x86_64 and every i686 build variant. The
+//! scenarios without a four-CPU test of their own (here or in
+//! `smp_ppc64.rs`) are compared with their one-CPU output on all three
+//! arches.
 
 use qemu_tests::{
     Boot, Outcome, assert_graph, boot_lines_cpus, boot_with, demo_calls, demo_graph, event_line,
@@ -302,4 +305,106 @@ fn smp_stress_on_every_x86_build() {
             }
         }
     }
+}
+
+/// `line` with what may differ between a one-CPU and a four-CPU boot
+/// blanked: decimal numbers with a fraction (timestamps, durations) become
+/// `T`, a duration's mark (`+ ! # * @ $`) and the irqs-off column go (the
+/// ppc64 boot CPU takes IPIs with several CPUs), runs of spaces shrink to
+/// one, and the CPU count lines are dropped by the caller.
+fn normalized(line: &str) -> String {
+    let c: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < c.len() {
+        let digits = |from: usize| c[from..].iter().take_while(|d| d.is_ascii_digit()).count();
+        let n = digits(i);
+        if n > 0 && c.get(i + n) == Some(&'.') && digits(i + n + 1) > 0 {
+            i += n + 1 + digits(i + n + 1);
+            while out.ends_with(' ') {
+                out.pop();
+            }
+            if out.ends_with(['+', '!', '#', '*', '@', '$']) {
+                out.pop();
+                while out.ends_with(' ') {
+                    out.pop();
+                }
+            }
+            out.push_str(" T");
+            continue;
+        }
+        if n > 0 {
+            out.extend(&c[i..i + n]);
+            i += n;
+            continue;
+        }
+        if c[i] == ' ' && out.ends_with(' ') {
+            i += 1;
+            continue;
+        }
+        out.push(c[i]);
+        i += 1;
+    }
+    out.replace("] d", "] .")
+}
+
+/// The console of `b` without the lines that name the CPU count.
+fn comparable(b: &Boot) -> Vec<String> {
+    b.lines()
+        .iter()
+        .filter(|l| !l.starts_with("cpus: "))
+        .map(|l| normalized(&l.replace("#P:4", "#P:1")))
+        .collect()
+}
+
+/// Every scenario not covered above prints with four CPUs exactly what it
+/// prints with one (whose output the other test files assert line by
+/// line): only the CPU count, timestamps and durations may differ, and the
+/// boot ends the same way.
+#[test]
+fn every_other_scenario_is_unchanged_with_four_cpus() {
+    let common = [
+        "test=corrupt",
+        "test=panic",
+        "test=graph-fib",
+        "test=graph-deep",
+        "test=graph-abi",
+        "test=graph-corrupt",
+        "test=fprobe",
+        "test=abi",
+        "ftrace=function_graph ftrace_filter=demo_* trace_options=funcgraph-retval",
+        "ftrace=function trace_buf_size=2K trace_clock=counter",
+        "ftrace=function,function_graph ftrace_filter=demo_*",
+        "ftrace=function ftrace_filter=demo_* ftrace_dump_on_oops test=panic",
+    ];
+    for (arch, extra) in [
+        ("x86_64", &["test=int3"][..]),
+        ("i686", &["test=int3"][..]),
+        ("ppc64", &["test=stubs"][..]),
+    ] {
+        for cmd in common.iter().chain(extra) {
+            let one = boot_with(arch, "fentry", cmd.as_bytes(), &[]);
+            let four = boot4(arch, "fentry", cmd, &[]);
+            assert_eq!(
+                (one.outcome, comparable(&one)),
+                (four.outcome, comparable(&four)),
+                "{arch} \"{cmd}\": one CPU vs four\n--- four CPUs ---\n{}\n{}",
+                four.text(),
+                four.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn normalized_blanks_only_times_durations_and_marks() {
+    assert_eq!(
+        normalized(" 0) + 12.345 us   |    demo_leaf(); /* = 0x1 */"),
+        " 0) T us | demo_leaf(); /* = 0x1 */"
+    );
+    assert_eq!(
+        normalized("          <idle>-0       [000] d....     0.009327: f <-g"),
+        " <idle>-0 [000] ..... T: f <-g"
+    );
+    assert_eq!(normalized("demo: outer=12 fib=55"), "demo: outer=12 fib=55");
 }

@@ -110,11 +110,24 @@ static SNAPSHOT: spin::Once<Vec<(usize, ftrace::Insn)>> = spin::Once::new();
 /// Sites whose bytes differ from [`SNAPSHOT`]: independent evidence that
 /// disabling restored every site (the engine's own `check_all_nops` judges
 /// with its own expected bytes).
+///
+/// On ppc64 the out-of-line stubs are checked too: a disabled site's stub
+/// keeps the trampoline it called last, so it is not compared with the
+/// snapshot but decoded by hand, and every stub must be unused or well
+/// formed (a stub calling anything but a trampoline, or returning anywhere
+/// but behind a site, counts as changed).
 pub fn sites_changed() -> usize {
     SNAPSHOT.get().map_or(0, |snap| {
-        snap.iter()
+        let sites = snap
+            .iter()
             .filter(|(ip, insn)| platform::read_insn(*ip, insn.len()).as_ref() != Ok(insn))
-            .count()
+            .count();
+        #[cfg(target_arch = "powerpc64")]
+        let sites = {
+            let ips: Vec<usize> = snap.iter().map(|(ip, _)| *ip).collect();
+            sites + ppc64_text::malformed_stubs(&ips)
+        };
+        sites
     })
 }
 
@@ -660,20 +673,73 @@ fn decoded_call(ip: usize) -> Option<usize> {
     }
     #[cfg(target_arch = "powerpc64")]
     {
-        // I-form branch: opcode 18, 24-bit word displacement, AA, LK.
-        let branch = |at: usize, link: bool| -> Option<usize> {
-            let insn = platform::read_insn(at, 4).ok()?;
-            let b = insn.as_bytes();
-            let w = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-            let aa_lk = w & 3;
-            if w >> 26 != 18 || aa_lk != u32::from(link) {
-                return None;
-            }
-            let disp = (((w & 0x03ff_fffc) << 6) as i32) >> 6;
-            Some(at.wrapping_add_signed(disp as isize))
-        };
-        let stub = branch(ip, false)?;
-        branch(stub + 4, true)
+        let stub = ppc64_text::branch(ip, false)?;
+        ppc64_text::branch(stub + 4, true)
+    }
+}
+
+/// ppc64 text decoded by hand, for checks that must not trust the engine's
+/// own encoder.
+#[cfg(target_arch = "powerpc64")]
+mod ppc64_text {
+    use super::platform;
+
+    /// `mflr r0`, `mtlr r0` and `trap` (`tw 31,0,0`).
+    pub const MFLR_R0: u32 = 0x7c08_02a6;
+    pub const MTLR_R0: u32 = 0x7c08_03a6;
+    pub const TRAP: u32 = 0x7fe0_0008;
+
+    unsafe extern "C" {
+        /// The stub area the linker script reserves.
+        static __ftrace_stubs_start: u8;
+        static __ftrace_stubs_stop: u8;
+        /// The per-callback trampolines' entries (8 argument-register, then
+        /// 8 full-frame), as linked.
+        static ftrace_ops_tramps: [usize; 16];
+    }
+
+    /// The big-endian word at `at`.
+    pub fn word(at: usize) -> Option<u32> {
+        let insn = platform::read_insn(at, 4).ok()?;
+        let b = insn.as_bytes();
+        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// The target of the relative I-form branch at `at` (opcode 18, 24-bit
+    /// word displacement, AA clear, LK as `link`); `None` for anything else.
+    pub fn branch(at: usize, link: bool) -> Option<usize> {
+        let w = word(at)?;
+        if w >> 26 != 18 || w & 3 != u32::from(link) {
+            return None;
+        }
+        let disp = (((w & 0x03ff_fffc) << 6) as i32) >> 6;
+        Some(at.wrapping_add_signed(disp as isize))
+    }
+
+    /// Stubs in the linker's stub area that are neither unused (four
+    /// `trap`s) nor `mflr r0; bl <a trampoline>; mtlr r0; b <a site>+4`.
+    pub fn malformed_stubs(sites: &[usize]) -> usize {
+        let start = (&raw const __ftrace_stubs_start) as usize;
+        let stop = (&raw const __ftrace_stubs_stop) as usize;
+        // SAFETY: a table of 16 addresses the assembly defines in
+        // .rodata; read only.
+        let pool = unsafe { core::ptr::read(&raw const ftrace_ops_tramps) };
+        let trampolines: alloc::vec::Vec<usize> = super::shared_trampolines()
+            .into_iter()
+            .chain(pool)
+            .collect();
+        (start..stop)
+            .step_by(16)
+            .filter(|&stub| {
+                let w = [0, 4, 8, 12].map(|o| word(stub + o));
+                let unused = w.iter().all(|&x| x == Some(TRAP));
+                let well_formed = w[0] == Some(MFLR_R0)
+                    && w[2] == Some(MTLR_R0)
+                    && branch(stub + 4, true).is_some_and(|t| trampolines.contains(&t))
+                    && branch(stub + 12, false).is_some_and(|x| sites.contains(&x.wrapping_sub(4)));
+                !(unused || well_formed)
+            })
+            .count()
     }
 }
 

@@ -714,10 +714,10 @@ pub fn check_nested_durations(lines: &[GraphLine]) -> Result<(), usize> {
             if let Some(p) = open.last_mut() {
                 *p += d;
             }
-        } else if let Some(d) = l.duration_ns {
-            if let Some(p) = open.last_mut() {
-                *p += d;
-            }
+        } else if let Some(d) = l.duration_ns
+            && let Some(p) = open.last_mut()
+        {
+            *p += d;
         }
     }
     Ok(())

@@ -441,6 +441,35 @@ pub fn event_line_flags(flags: &str, function: &str, parent: &str) -> String {
     format!("          <idle>-0       [000] {flags}     {{N}}.{{N}}: {function} <-{parent}")
 }
 
+/// The function-tracer lines `test=region` produces, each built by `event`
+/// from `(function, parent)`: the caller alone before the region is added,
+/// then the caller and the region's functions, then the caller alone after
+/// it is removed.
+pub fn region_events(event: impl Fn(&str, &str) -> String) -> Vec<String> {
+    let workload = || {
+        event(
+            "kernel::tracing::region_workload",
+            "kernel::tracing::run_region",
+        )
+    };
+    let mut trace = vec![
+        workload(),
+        workload(),
+        event(
+            "demo_region::region_sum_squares",
+            "kernel::tracing::region_workload",
+        ),
+    ];
+    trace.extend((0..3).map(|_| {
+        event(
+            "demo_region::region_square",
+            "demo_region::region_sum_squares",
+        )
+    }));
+    trace.push(workload());
+    trace
+}
+
 /// The demo workload's calls in order, as `(function, parent)` full paths.
 pub fn demo_calls() -> Vec<(&'static str, &'static str)> {
     fn fib(n: u64, parent: &'static str, out: &mut Vec<(&'static str, &'static str)>) {

@@ -4,7 +4,7 @@
 //! stub area), traced through a filter set before it existed, and removed
 //! again: its sites are nops, its stubs unused, later calls leave no event.
 
-use qemu_tests::{Outcome, boot, boot_lines, event_line, expect, function_header};
+use qemu_tests::{Outcome, boot, boot_lines, event_line, expect, function_header, region_events};
 
 /// Everything `test=region` prints on `arch`, whose region uses `stubs`
 /// stubs while it is registered (ppc64: one per site; x86: none).
@@ -19,31 +19,7 @@ fn expected(arch: &str, stubs: usize) -> Vec<String> {
         "region: removed, 0 sites differ from nop, 0 stubs in use".into(),
         "region: after remove: sum_squares(3)=5".into(),
     ]);
-    let event = event_line;
-    let workload = || {
-        event(
-            "kernel::tracing::region_workload",
-            "kernel::tracing::run_region",
-        )
-    };
-    let mut trace = vec![
-        // Before add: the region's functions are not known to the tracer.
-        workload(),
-        // Added: traced like the boot code.
-        workload(),
-        event(
-            "demo_region::region_sum_squares",
-            "kernel::tracing::region_workload",
-        ),
-    ];
-    trace.extend((0..3).map(|_| {
-        event(
-            "demo_region::region_square",
-            "demo_region::region_sum_squares",
-        )
-    }));
-    // Removed: only the boot code's event.
-    trace.push(workload());
+    let trace = region_events(event_line);
     want.extend(function_header(trace.len()));
     want.extend(trace);
     want.push("ftrace: 0 recursions refused, 0 events lost".into());

@@ -9,7 +9,7 @@
 
 use qemu_tests::{
     Boot, Outcome, assert_graph, boot_lines_cpus, boot_with, demo_calls, demo_graph, event_line,
-    expect, function_header_cpus, graph_header, graph_lines, line_matches, root,
+    expect, function_header_cpus, graph_header, graph_lines, line_matches, region_events, root,
 };
 
 /// CPUs every boot here has.
@@ -210,27 +210,7 @@ fn direct_and_region_with_four_cpus() {
                 "region: after remove: sum_squares(3)=5",
             ],
         );
-        let workload = || {
-            event_line(
-                "kernel::tracing::region_workload",
-                "kernel::tracing::run_region",
-            )
-        };
-        let mut trace = vec![
-            workload(),
-            workload(),
-            event_line(
-                "demo_region::region_sum_squares",
-                "kernel::tracing::region_workload",
-            ),
-        ];
-        trace.extend((0..3).map(|_| {
-            event_line(
-                "demo_region::region_square",
-                "demo_region::region_sum_squares",
-            )
-        }));
-        trace.push(workload());
+        let trace = region_events(event_line);
         want.extend(function_header_cpus(trace.len(), CPUS));
         want.extend(trace);
         want.push("ftrace: 0 recursions refused, 0 events lost".into());

@@ -7,6 +7,7 @@
 use qemu_tests::{
     Boot, Outcome, assert_graph, boot_lines_cpus, boot_with, demo_calls, demo_graph,
     event_line_flags, expect, function_header, graph_header, graph_lines, line_matches,
+    region_events,
 };
 
 /// CPUs the scenarios boot with.
@@ -149,27 +150,7 @@ fn region_is_traced_then_removed() {
         "region: removed, 0 sites differ from nop, 0 stubs in use".into(),
         "region: after remove: sum_squares(3)=5".into(),
     ]);
-    let workload = || {
-        event_line(
-            "kernel::tracing::region_workload",
-            "kernel::tracing::run_region",
-        )
-    };
-    let mut trace = vec![
-        workload(),
-        workload(),
-        event_line(
-            "demo_region::region_sum_squares",
-            "kernel::tracing::region_workload",
-        ),
-    ];
-    trace.extend((0..3).map(|_| {
-        event_line(
-            "demo_region::region_square",
-            "demo_region::region_sum_squares",
-        )
-    }));
-    trace.push(workload());
+    let trace = region_events(event_line);
     want.extend(header(trace.len()));
     want.extend(trace);
     want.push("ftrace: 0 recursions refused, 0 events lost".into());

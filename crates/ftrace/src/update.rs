@@ -851,19 +851,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let only = self.only.as_deref();
         new.retain(|s| keeps(only, s.name));
         let mut failed = Vec::new();
-        // As in `init`: conversions are queued and committed as one batch.
-        self.arch.begin_batch(p);
         for (index, site) in new.as_mut_slice().iter_mut().enumerate() {
             if let Err(e) = self.arch.init_region_site(p, &mut site.rec, &region, index) {
                 site.rec.set(RecFlags::FAILED, true);
                 failed.push(self.failure(Phase::Init, site.rec.ip, e));
             }
-        }
-        if let Err(SiteError { ip, error }) = self.arch.finish_batch(p) {
-            if let Some(site) = new.as_mut_slice().iter_mut().find(|s| s.rec.ip == ip) {
-                site.rec.set(RecFlags::FAILED, true);
-            }
-            failed.push(self.failure(Phase::Init, ip, error));
         }
         // (The arch may move a site within its function, ppc64 past the TOC
         // set-up: the name stays the function's, as for boot sites.)

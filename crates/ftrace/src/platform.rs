@@ -85,10 +85,7 @@ impl core::fmt::Display for TextFault {
 ///
 /// # Several CPUs
 ///
-/// - Every CPU may execute any site while it is being patched, from
-///   [`Ftrace::init`](crate::Ftrace::init) on: secondary CPUs may be
-///   brought up before the engine (boot-time conversions use the same
-///   batch protocol as every later update). On x86 the
+/// - Every CPU may execute any site while it is being patched. On x86 the
 ///   kernel's `#BP` handler must call
 ///   [`poke_int3_handler`](crate::arch::x86::poke_int3_handler) on whichever
 ///   CPU traps, and must be an *interrupt* gate (interrupts off on entry), so

@@ -186,11 +186,6 @@ pub unsafe trait Arch: Send + Sync {
     /// use `rec.arch`. Must keep records sorted (move `ip` only within its
     /// function).
     ///
-    /// Called between [`begin_batch`](Self::begin_batch) and
-    /// [`finish_batch`](Self::finish_batch): other CPUs may already run the
-    /// site, so a backend that rewrites it queues the change in its batch
-    /// (x86) or writes it with one atomic store (ppc64).
-    ///
     /// The default accepts only a site already holding
     /// [`nop_insn`](Self::nop_insn).
     fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {

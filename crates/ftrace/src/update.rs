@@ -334,10 +334,6 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         }
         let p: &dyn Platform = self.platform;
         let mut failed = Vec::new();
-        // Other CPUs may already run instrumented code: a backend that
-        // rewrites sites here queues them in a batch, committed with the
-        // same cross-modification protocol as every later update.
-        self.arch.begin_batch(p);
         for rec in self.sites.as_mut_slice().iter_mut().map(|s| &mut s.rec) {
             if let Err(e) = self.arch.init_site(p, rec) {
                 rec.set(RecFlags::FAILED, true);
@@ -348,23 +344,6 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                     error: e,
                 });
             }
-        }
-        if let Err(SiteError { ip, error }) = self.arch.finish_batch(p) {
-            if let Some(rec) = self
-                .sites
-                .as_mut_slice()
-                .iter_mut()
-                .map(|s| &mut s.rec)
-                .find(|r| r.ip == ip)
-            {
-                rec.set(RecFlags::FAILED, true);
-            }
-            failed.push(SiteFailure {
-                phase: Phase::Init,
-                ip,
-                function: self.symbols.display(ip),
-                error,
-            });
         }
         self.sites.resort();
         self.resolve_names();

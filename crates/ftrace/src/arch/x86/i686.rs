@@ -81,7 +81,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::x86_64::{Common, Trampolines};
 use super::{NOP3_I686_COMPILER, NOP5, SITE_LEN, encode_call};
-use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn};
+use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn, replace_insn};
 use crate::ops::Ops;
 use crate::platform::Platform;
 use crate::record::Record;
@@ -261,7 +261,7 @@ unsafe impl Arch for I686 {
         let nop = self.nop_insn();
         match self.mcount() {
             None if found == nop => Ok(()),
-            None if found.as_bytes() == NOP3_I686_COMPILER => self.c.queue(p, rec.ip, &found, &nop),
+            None if found.as_bytes() == NOP3_I686_COMPILER => replace_insn(p, rec.ip, &found, &nop),
             None => Err(PatchError::Mismatch {
                 expected: nop,
                 found,
@@ -276,7 +276,7 @@ unsafe impl Arch for I686 {
                 } else if self.is_nodyn() {
                     Ok(())
                 } else {
-                    self.c.queue(p, rec.ip, &found, &nop)
+                    replace_insn(p, rec.ip, &found, &nop)
                 }
             }
         }

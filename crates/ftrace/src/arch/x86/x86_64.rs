@@ -38,7 +38,7 @@ use super::{
     Batch, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, decode_call, encode_call,
     poke_one,
 };
-use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn};
+use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn, replace_insn};
 use crate::ops::Ops;
 use crate::platform::Platform;
 use crate::record::Record;
@@ -241,7 +241,7 @@ unsafe impl Arch for X86_64 {
             Ok(())
         } else if found.as_bytes() == NOP5_X86_64_COMPILER || found.as_bytes() == NOP3_I686_COMPILER
         {
-            self.c.queue(p, rec.ip, &found, &nop)
+            replace_insn(p, rec.ip, &found, &nop)
         } else {
             Err(PatchError::Mismatch {
                 expected: nop,

@@ -66,12 +66,16 @@ pub fn kmain(cmdline: &'static [u8]) -> ! {
         unexpected
     );
 
+    arch::trap_init();
+    let corrupt = opts.test == Some("corrupt");
+    // Sites are prepared before the other CPUs run anything instrumented
+    // (see tracing::init_sites); the summary is printed once they are up.
+    let built = tracing::init_sites(corrupt);
+
     let cpus = smp::init(smp::MAX_CPUS);
     kprintln!("cpus: {cpus} online");
 
-    arch::trap_init();
-    let corrupt = opts.test == Some("corrupt");
-    let mut ok = tracing::init(corrupt, &opts) && (unexpected == 0 || corrupt);
+    let mut ok = built && tracing::init(&opts) && (unexpected == 0 || corrupt);
 
     if opts.shell {
         if let Some(t) = opts.test {

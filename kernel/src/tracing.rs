@@ -153,12 +153,21 @@ pub fn with_control<R>(f: impl FnOnce(&mut Files<'_>) -> R) -> R {
     f(&mut Control::new(&mut e, &mut st))
 }
 
-/// Builds the engine, prepares every site and prints the boot summary:
-/// failures (one line each), `ftrace: N sites, M failed` and the symbol
-/// self-test. With `corrupt`, one site (`demo_fib`'s) is damaged first.
-/// Allocates the tracers' buffers (`trace_buf_size=`) and writes the
-/// shared options to their files.
-pub fn init(corrupt: bool, o: &crate::options::Options) -> bool {
+/// The engine built by [`init_sites`], with its report, until [`init`]
+/// prints the report and publishes the engine.
+static PREPARED: spin::Mutex<Option<(Engine, ftrace::InitReport)>> = spin::Mutex::new(None);
+
+/// Builds the engine and prepares every site ([`ftrace::Ftrace::init`]).
+/// With `corrupt`, one site (`demo_fib`'s) is damaged first.
+///
+/// Must run before the secondary CPUs start (Linux calls `ftrace_init`
+/// before `smp_init` for the same reason): preparing a site rewrites the
+/// compiler's sequence in place, which is only safe while no other CPU can
+/// be executing it (i686's three nops, `66 90 66 90 90`, may have a CPU
+/// between two of them; an mcount build's `call mcount` is executed by
+/// every instrumented function, the secondary CPUs' interrupt handlers
+/// included). Returns false when the engine could not be built.
+pub fn init_sites(corrupt: bool) -> bool {
     let sites = arch::ftrace_sites();
     if corrupt {
         corrupt_site(&sites, demo::demo_fib as *const () as usize);
@@ -178,6 +187,18 @@ pub fn init(corrupt: bool, o: &crate::options::Options) -> bool {
         }
     };
     let report = engine.init();
+    *PREPARED.lock() = Some((engine, report));
+    true
+}
+
+/// Once the CPUs are up: prints the boot summary of [`init_sites`]
+/// (failures, one line each, `ftrace: N sites, M failed` and the symbol
+/// self-test), allocates the tracers' per-CPU buffers (`trace_buf_size=`,
+/// one per CPU online) and writes the shared options to their files.
+pub fn init(o: &crate::options::Options) -> bool {
+    let Some((engine, report)) = PREPARED.lock().take() else {
+        return false;
+    };
     for f in &report.failed {
         kprintln!("{f}");
     }

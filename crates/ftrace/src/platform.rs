@@ -85,7 +85,10 @@ impl core::fmt::Display for TextFault {
 ///
 /// # Several CPUs
 ///
-/// - Every CPU may execute any site while it is being patched. On x86 the
+/// - [`Ftrace::init`](crate::Ftrace::init) runs before the other CPUs
+///   execute instrumented code (it rewrites the compiler's sequences in
+///   place); from then on every CPU may execute any site while it is being
+///   patched. On x86 the
 ///   kernel's `#BP` handler must call
 ///   [`poke_int3_handler`](crate::arch::x86::poke_int3_handler) on whichever
 ///   CPU traps, and must be an *interrupt* gate (interrupts off on entry), so

@@ -324,6 +324,14 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// unexpected are marked FAILED, left unwritten and reported; all others
     /// stay traceable. Also points the trampolines at the list dispatcher.
     /// Runs once; later calls return an empty report.
+    ///
+    /// Call it before any other CPU can execute instrumented code (Linux
+    /// runs `ftrace_init` before `smp_init`): preparing a site rewrites the
+    /// compiler's sequence with plain writes, which is only safe while no
+    /// CPU executes it. Some sequences cannot be replaced safely once they
+    /// may be executing, whatever the protocol: i686's `66 90 66 90 90` is
+    /// three instructions, and a CPU interrupted between two of them would
+    /// resume inside the new nop.
     pub fn init(&mut self) -> InitReport {
         let _quiet = self.quiet();
         if self.initialized {
@@ -796,6 +804,8 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// records its sites, prepares each with [`Arch::init_region_site`]
     /// (failures are marked FAILED and reported, as by [`init`](Self::init)),
     /// and enables the new sites the registered callbacks want, in one batch.
+    /// As for [`init`](Self::init), no CPU may execute the region's code
+    /// before this returns (a module's code runs only once it is loaded).
     ///
     /// Filters and new sites: a callback without a filter wants every
     /// function, so it wants the region's too. For callbacks with filter or

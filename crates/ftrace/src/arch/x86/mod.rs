@@ -123,6 +123,16 @@ pub trait TrapFrame {
     fn set_ip(&mut self, ip: usize);
     /// Pushes `value` onto the interrupted code's stack (as a `call` would).
     fn push(&mut self, value: usize);
+    /// The byte at `site` now, read once; [`poke_int3_handler`] calls it
+    /// only with the address of the `int3` the CPU just executed. The
+    /// default reads memory, which is right for every kernel; host tests
+    /// of simulated text override it.
+    fn site_byte(&self, site: usize) -> u8 {
+        // SAFETY: `site` is the int3 this CPU just executed (the only way
+        // poke_int3_handler calls this), so it is mapped and readable; a
+        // byte load cannot tear.
+        unsafe { core::ptr::read_volatile(site as *const u8) }
+    }
 }
 
 /// One queued site change.
@@ -161,23 +171,29 @@ pub fn emulated_count() -> usize {
 /// The `#BP` helper (Linux's `poke_int3_handler`): when the trap comes from
 /// a site of the batch in flight, emulates the site's new instruction on
 /// `frame` and returns true; otherwise returns false and leaves `frame`
-/// alone (the `int3` is someone else's).
+/// alone (the `int3` is someone else's, or already gone: see below).
 ///
 /// Lock-free and allocation-free: callable from the exception handler with
 /// any lock held by the interrupted code.
+///
+/// A CPU may execute an `int3` later than the batch that wrote it: an
+/// emulator can run a stale translation of the site after the core
+/// synchronisation. The batch is then unpublished, and the next one may be
+/// publishing itself and writing `int3` over the same site while this
+/// handler looks. Each batch publishes its table *before* writing any
+/// `int3`, and cannot unpublish it before its next core synchronisation,
+/// which waits for this handler; so when the table lookup misses and the
+/// site holds `int3` now, the lookup is repeated and finds the new batch.
+/// When it misses and the site holds something else, the `int3` is gone:
+/// the kernel backs the CPU up to the site to run what is there now
+/// (kprobes' rule; the first byte is written last, so that instruction is
+/// whole).
 pub fn poke_int3_handler(frame: &mut dyn TrapFrame) -> bool {
-    READERS.enter();
     let site = frame.ip().wrapping_sub(1);
-    let table = IN_FLIGHT.load(Ordering::SeqCst);
-    // SAFETY: a published table is freed only after it was unpublished and
-    // READERS was then seen at zero; we counted ourselves before loading.
-    let found = unsafe { table.as_ref() }.and_then(|t| {
-        t.pokes
-            .binary_search_by_key(&site, |p| p.addr)
-            .ok()
-            .map(|i| t.pokes[i].emulate)
-    });
-    READERS.exit();
+    let mut found = in_flight_emulation(site);
+    if found.is_none() && frame.site_byte(site) == INT3 {
+        found = in_flight_emulation(site);
+    }
     match found {
         None => false,
         Some(Emulation::Nop) => {
@@ -192,6 +208,22 @@ pub fn poke_int3_handler(frame: &mut dyn TrapFrame) -> bool {
             true
         }
     }
+}
+
+/// The emulation of `site` in the published batch, if any.
+fn in_flight_emulation(site: usize) -> Option<Emulation> {
+    READERS.enter();
+    let table = IN_FLIGHT.load(Ordering::SeqCst);
+    // SAFETY: a published table is freed only after it was unpublished and
+    // READERS was then seen at zero; we counted ourselves before loading.
+    let found = unsafe { table.as_ref() }.and_then(|t| {
+        t.pokes
+            .binary_search_by_key(&site, |p| p.addr)
+            .ok()
+            .map(|i| t.pokes[i].emulate)
+    });
+    READERS.exit();
+    found
 }
 
 /// A queue of site changes committed with the `int3` protocol.

@@ -86,6 +86,20 @@ struct LogPlatform {
 struct Frame {
     ip: usize,
     stack: Vec<usize>,
+    /// What `site_byte` returns (simulated text is not at its address).
+    byte: std::cell::RefCell<std::boxed::Box<dyn FnMut() -> u8>>,
+}
+
+impl Frame {
+    /// A frame trapped on the int3 at `site`, where `text` holds the
+    /// simulated bytes.
+    fn at(site: usize, text: &'static MockPlatform) -> Self {
+        Frame {
+            ip: site + 1,
+            stack: Vec::new(),
+            byte: std::cell::RefCell::new(std::boxed::Box::new(move || text.peek(site, 1)[0])),
+        }
+    }
 }
 
 impl TrapFrame for Frame {
@@ -97,6 +111,10 @@ impl TrapFrame for Frame {
     }
     fn push(&mut self, value: usize) {
         self.stack.push(value);
+    }
+    fn site_byte(&self, site: usize) -> u8 {
+        assert_eq!(site, self.ip - 1, "site_byte of another address");
+        (self.byte.borrow_mut())()
     }
 }
 
@@ -114,10 +132,7 @@ impl LogPlatform {
     fn execute(&self, addr: usize) -> Option<Emulation> {
         let bytes = self.inner.peek(addr, 5);
         if bytes[0] == INT3 {
-            let mut f = Frame {
-                ip: addr + 1,
-                stack: Vec::new(),
-            };
+            let mut f = Frame::at(addr, self.inner);
             if !poke_int3_handler(&mut f) {
                 return None;
             }
@@ -231,10 +246,7 @@ fn batch_writes_three_phases_with_one_sync_each() {
     assert_eq!(p.inner.peek(b, 5), NOP5);
     assert!(batch.is_empty());
     // Nothing in flight any more: an int3 there is not ours.
-    let mut f = Frame {
-        ip: a + 1,
-        stack: Vec::new(),
-    };
+    let mut f = Frame::at(a, p.inner);
     assert!(!poke_int3_handler(&mut f));
 }
 
@@ -292,12 +304,71 @@ fn int3_handler_emulates_the_new_instruction_mid_batch() {
     // Two syncs with int3 in place, two sites each.
     assert_eq!(emulated_count() - before, 4);
     // Direct check of the emulation itself.
-    let mut f = Frame {
-        ip: a + 1,
-        stack: Vec::new(),
-    };
+    let mut f = Frame::at(a, p.inner);
     assert!(!poke_int3_handler(&mut f));
     assert_eq!(f.ip, a + 1);
+}
+
+/// A CPU executes an int3 late (a stale translation on an emulator) while
+/// no batch is in flight; before its handler reads the site, the next
+/// batch publishes itself and writes int3 there. The handler must find
+/// that batch (the site holds int3, so a batch holding it is published)
+/// instead of reporting the int3 as someone else's.
+#[test]
+fn int3_handler_finds_a_batch_published_while_it_looked() {
+    let _s = serial();
+    let p = LogPlatform::new(64);
+    let a = TEXT_BASE;
+    let t = TEXT_BASE + 0x1000;
+    p.inner.poke(a, &NOP5);
+    let batch: &'static Batch = std::boxed::Box::leak(std::boxed::Box::new(Batch::new()));
+    mock_queue(batch, p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    type Committer = std::thread::JoinHandle<Result<(), SiteError>>;
+    let committer: std::sync::Arc<Mutex<Option<Committer>>> = Default::default();
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut f = Frame::at(a, p.inner);
+    // The first lookup has missed when the handler reads the byte: only
+    // then does the batch start, and the read waits until its phase 1
+    // (table published, int3 written) is done.
+    let mut start = Some((ready_tx, go_rx));
+    let (c, r) = (committer.clone(), reads.clone());
+    f.byte = std::cell::RefCell::new(std::boxed::Box::new(move || {
+        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some((ready, go)) = start.take() {
+            *c.lock().unwrap() = Some(std::thread::spawn(move || {
+                let mut observe = |phase: u8| {
+                    if phase == 1 {
+                        ready.send(()).unwrap();
+                        go.recv().unwrap();
+                    }
+                };
+                // SAFETY: simulated text.
+                unsafe { batch.commit_observed(p, &mut observe) }
+            }));
+            ready_rx.recv().unwrap();
+        }
+        p.inner.peek(a, 1)[0]
+    }));
+    let before = emulated_count();
+    assert!(
+        poke_int3_handler(&mut f),
+        "int3 of the new batch not emulated"
+    );
+    assert_eq!(reads.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(emulated_count() - before, 1);
+    assert_eq!((f.ip, &f.stack[..]), (t, &[a + 5][..]));
+    go_tx.send(()).unwrap();
+    drop(f);
+    let handle = committer.lock().unwrap().take().unwrap();
+    handle.join().unwrap().unwrap();
+    assert_eq!(p.inner.peek(a, 5), call_bytes(a, t));
+    // With nothing in flight and the int3 gone, the handler leaves the
+    // frame to the kernel (which backs the CPU up to run the new call).
+    let mut f = Frame::at(a, p.inner);
+    assert!(!poke_int3_handler(&mut f));
+    assert_eq!((f.ip, f.stack.len()), (a + 1, 0));
 }
 
 #[test]

@@ -21,13 +21,15 @@ with the console on stdout and exits with:
 
 Options:
   --debug            build without optimisations
-  --variant V        build variant (i686 only besides the default):
+  --variant V        build variant (scale: x86_64 and ppc64; the others i686):
                        fentry     5-byte patchable nop at function entry (default)
                        mcount     `call mcount` after the frame-pointer prologue,
                                   sites found after linking (Linux's recordmcount)
                        nodynamic  mcount calls stay; mcount checks a function pointer
                        nofp       fentry without frame pointers (the fentry site
                                   needs no frame; mcount does)
+                       scale      50,000 generated traced functions, for
+                                  `test=bench` at Linux's scale (x86_64, ppc64)
   --timeout SECONDS  kill QEMU after this long (default 60, or $RFTRACE_TIMEOUT;
                      none for an interactive ftrace_shell)
   --smp N            boot N CPUs (default 1); the kernel starts the

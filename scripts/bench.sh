@@ -3,10 +3,13 @@
 # `test=bench` under QEMU with -icount shift=0 (guest time = retired
 # instructions) on x86_64, i686 and ppc64 and prints the kernel's figures.
 #
-# Usage: scripts/bench.sh [--runs K] [--variants] [arch...]
+# Usage: scripts/bench.sh [--runs K] [--variants] [--scale] [arch...]
 #   --runs K     boot each kernel K times (default 2) and check that every
 #                run printed the same figures (exit 1 otherwise)
 #   --variants   also the i686 build variants nofp, mcount and nodynamic
+#   --scale      also the x86_64 and ppc64 scale builds (50,000 generated
+#                traced functions: boot, enabling and filtering per site at
+#                Linux's scale; about a minute to build each)
 #   arch...      a subset of x86_64 i686 ppc64 (default: all three)
 #
 # The figures are printed, never judged: the exit status is 0 when every
@@ -14,12 +17,13 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-runs=2 variants=0 arches=()
+runs=2 variants=0 scale=0 arches=()
 while (($#)); do
     case "$1" in
         --runs) runs=${2:?--runs needs a number}; shift ;;
         --variants) variants=1 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --scale) scale=1 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         x86_64|i686|ppc64) arches+=("$1") ;;
         *) echo "bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -34,6 +38,9 @@ for a in "${arches[@]}"; do
     kernels+=("$a")
     if ((variants)) && [[ $a == i686 ]]; then
         kernels+=(i686:nofp i686:mcount i686:nodynamic)
+    fi
+    if ((scale)) && [[ $a != i686 ]]; then
+        kernels+=("$a:scale")
     fi
 done
 
@@ -53,7 +60,7 @@ for k in "${kernels[@]}"; do
         if ((r == 1)); then
             first=$figures
             label=$arch
-            [[ $arch == i686 ]] && label="$arch ($variant)"
+            [[ $arch == i686 || $variant != fentry ]] && label="$arch ($variant)"
             printf '== %s\n%s\n' "$label" "$figures"
         elif [[ $figures != "$first" ]]; then
             echo "bench: $k: run $r differs from run 1:" >&2

@@ -9,6 +9,9 @@
 #     nodynamic  mcount calls left in place; mcount checks a function pointer
 #     nofp       fentry without frame pointers (targets/i686-nofp-target.json):
 #                the fentry site needs no frame, unlike mcount
+#   variant of x86_64 and ppc64:
+#     scale      50,000 generated traced functions (kernel/src/scale.rs), for
+#                the benchmarks at Linux's scale (scripts/bench.sh --scale)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -29,6 +32,9 @@ case "$variant" in
     mcount|nodynamic)
         [[ $arch == i686 ]] || { echo "build-kernel: variant $variant exists only on i686" >&2; exit 2; }
         features=(--features "$variant") ;;
+    scale)
+        [[ $arch != i686 ]] || { echo "build-kernel: variant scale exists only on x86_64 and ppc64" >&2; exit 2; }
+        features=(--features scale) ;;
     nofp)
         [[ $arch == i686 ]] || { echo "build-kernel: variant $variant exists only on i686" >&2; exit 2; }
         features=() ;;

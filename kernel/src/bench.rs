@@ -249,6 +249,92 @@ fn unregister(ops: &'static Ops) -> bool {
     })
 }
 
+/// The filter of the per-site figures: the same few demo functions in
+/// every build, matched against every site's name.
+const SITE_FILTER: &str = "demo_*";
+
+/// What [`site_costs`] measured, in instructions.
+struct SiteCosts {
+    /// Sites of this build (records).
+    sites: usize,
+    /// Boot: preparing every site ([`ftrace::Ftrace::init`]).
+    init: u64,
+    /// Registering a callback without a filter: every site enabled.
+    enable_all: u64,
+    /// Unregistering it: every site a nop again.
+    disable_all: u64,
+    /// Setting [`SITE_FILTER`] (every name matched against it).
+    filter: u64,
+    /// Functions [`SITE_FILTER`] matched.
+    matched: usize,
+    /// Sites found calling something while the callback was registered.
+    enabled: usize,
+    /// Generated functions of the scale build that returned a wrong value
+    /// while every site was enabled, and after.
+    wrong: usize,
+    /// Sites that are not the nop afterwards (engine's check and the
+    /// independent snapshot's, the larger).
+    differ: usize,
+}
+
+/// The engine's bulk operations over every site of this build: boot-time
+/// preparation (timed at boot), enabling and disabling all, applying a
+/// filter. The function tracer is the callback, with recording off (it is
+/// entered on every traced call meanwhile, and records nothing).
+fn site_costs(cal: &Calibration) -> Option<SiteCosts> {
+    let ftr = function::ops();
+    function::set_recording(false);
+    let sites = with_engine(|e| e.len());
+    let t0 = arch::cycles();
+    let registered = with_engine(|e| e.register(ftr));
+    let t1 = arch::cycles();
+    let (enabled, wrong_on) = match registered {
+        Ok(()) => (
+            with_engine(|e| {
+                (0..e.len())
+                    .filter(|&i| e.site_state(i) != SiteState::Nop)
+                    .count()
+            }),
+            crate::scale::check_all(),
+        ),
+        Err(err) => {
+            log::error!("bench: cannot enable every site: {err}");
+            function::set_recording(true);
+            return None;
+        }
+    };
+    let t2 = arch::cycles();
+    let unregistered = with_engine(|e| e.unregister(ftr));
+    let t3 = arch::cycles();
+    let filtered = with_engine(|e| e.set_filter(ftr, SITE_FILTER));
+    let t4 = arch::cycles();
+    let cleared = with_engine(|e| e.clear_filter(ftr));
+    function::set_recording(true);
+    function::reset();
+    let (Ok(()), Ok(matched), Ok(())) = (unregistered, filtered, cleared) else {
+        log::error!("bench: unregistering, filtering or clearing failed");
+        return None;
+    };
+    let differ = with_engine(|e| e.check_all_nops().max(crate::tracing::sites_changed()));
+    Some(SiteCosts {
+        sites,
+        init: cal.insns(crate::tracing::init_ticks()),
+        enable_all: cal.insns(t1.wrapping_sub(t0)),
+        disable_all: cal.insns(t3.wrapping_sub(t2)),
+        filter: cal.insns(t4.wrapping_sub(t3)),
+        matched,
+        enabled,
+        wrong: wrong_on + crate::scale::check_all(),
+        differ,
+    })
+}
+
+/// `total` instructions over `n` sites, rounded to the nearest.
+fn per_site(total: u64, n: usize) -> u64 {
+    let n = n.max(1) as u64;
+    (total + n / 2) / n
+}
+
 /// `test=bench`: runs the calibration and the four configurations, prints
 /// the figures (instructions, integers, with ratios to this run's untraced
 /// baseline), then clears the function tracer's buffer.
@@ -324,12 +410,41 @@ pub fn run_bench() -> bool {
         None => false,
     };
 
+    let sites_ok = match site_costs(&cal) {
+        Some(c) => {
+            let n = c.sites;
+            kprintln!(
+                "bench: sites: {n} records; boot init +{} insn/site, enable all +{} insn/site, disable all +{} insn/site, filter '{SITE_FILTER}' +{} insn/site ({} matched)",
+                per_site(c.init, n),
+                per_site(c.enable_all, n),
+                per_site(c.disable_all, n),
+                per_site(c.filter, n),
+                c.matched,
+            );
+            kprintln!(
+                "bench: sites: {} enabled at once, {} generated functions wrong, {} sites differ from nop",
+                c.enabled,
+                c.wrong,
+                c.differ
+            );
+            c.enabled == n && c.wrong == 0 && c.differ == 0
+        }
+        None => false,
+    };
+    kprintln!(
+        "bench: memory: {} bytes per site record, {} per function event, {} per graph event",
+        core::mem::size_of::<ftrace::site::Site>(),
+        function::EVENT_BYTES,
+        graph::EVENT_BYTES
+    );
+
     let sums = [empty_sum, a_sum, b_sum, c_sum, d_sum];
     if sums != [EXPECTED_SUM; 5] {
         log::error!("bench: loop results {sums:?}, expected {EXPECTED_SUM} each");
         ok = false;
     }
     ok && graph_ok
+        && sites_ok
         && written as u64 == N
         && lost == 0
         && differ == 0

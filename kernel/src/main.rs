@@ -20,6 +20,7 @@ mod demo;
 mod graph_tests;
 mod options;
 mod platform;
+mod scale;
 mod shell;
 mod smp;
 mod stress;

@@ -8,7 +8,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::hint::black_box;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use ftrace::control::{Control, ControlState, Tracers};
 use ftrace::tracer::function;
@@ -186,9 +186,21 @@ pub fn init_sites(corrupt: bool) -> bool {
             return false;
         }
     };
+    let t0 = arch::cycles();
     let report = engine.init();
+    INIT_TICKS.store(arch::cycles().wrapping_sub(t0), Ordering::Relaxed);
     *PREPARED.lock() = Some((engine, report));
     true
+}
+
+/// Counter ticks [`ftrace::Ftrace::init`] took at boot (`test=bench`
+/// prints them per site).
+static INIT_TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Counter ticks (`arch::cycles()`) the engine's boot-time site
+/// preparation took.
+pub fn init_ticks() -> u64 {
+    INIT_TICKS.load(Ordering::Relaxed)
 }
 
 /// Once the CPUs are up: prints the boot summary of [`init_sites`]

@@ -7,7 +7,12 @@ use qemu_tests::{Outcome, boot_lines, boot_with, expect};
 /// Boots `test=bench` on `arch` (with `-icount shift=0`, as
 /// scripts/bench.sh does) and checks every line's shape.
 fn bench_shape(arch: &str) {
-    let b = boot_with(arch, "fentry", b"test=bench", &["--icount"]);
+    bench_shape_variant(arch, "fentry");
+}
+
+/// [`bench_shape`] for a build variant.
+fn bench_shape_variant(arch: &str, variant: &str) {
+    let b = boot_with(arch, variant, b"test=bench", &["--icount"]);
     let mut want = boot_lines(arch, "test=bench", 0);
     want.extend(
         [
@@ -19,6 +24,10 @@ fn bench_shape(arch: &str) {
             "bench: paths: function tracer alone -> ops trampoline, two callbacks -> list",
             "bench: 50000 events written, 0 lost; buffer cleared, 0 sites differ from nop",
             "bench: function_graph +{N} insn/call (entry and return, {N}.{N}x baseline); N=20000, 40000 events written, 0 lost, 0 sites differ from nop",
+            "bench: sites: {N} records; boot init +{N} insn/site, enable all +{N} insn/site, \
+             disable all +{N} insn/site, filter 'demo_*' +{N} insn/site (6 matched)",
+            "bench: sites: {N} enabled at once, 0 generated functions wrong, 0 sites differ from nop",
+            "bench: memory: {N} bytes per site record, 16 per function event, 20 per graph event",
             "rftrace: success",
         ]
         .map(String::from),
@@ -39,4 +48,19 @@ fn bench_runs_i686() {
 #[test]
 fn bench_runs_ppc64() {
     bench_shape("ppc64");
+}
+
+/// The scale build (50,000 generated functions): the same figures, and the
+/// kernel's own checks at that size (every site enabled at once, every
+/// generated function returning its value while traced, every site the
+/// nop again after).
+#[test]
+fn bench_runs_at_scale_x86_64() {
+    bench_shape_variant("x86_64", "scale");
+}
+
+/// As [`bench_runs_at_scale_x86_64`], with ppc64's 50,000 out-of-line stubs.
+#[test]
+fn bench_runs_at_scale_ppc64() {
+    bench_shape_variant("ppc64", "scale");
 }

@@ -245,7 +245,7 @@ impl Batch {
         self.pokes.lock().clear();
     }
 
-    /// Number of queued changes.
+    /// Number of queued changes (a site queued twice counts twice).
     pub fn len(&self) -> usize {
         self.pokes.lock().len()
     }
@@ -288,20 +288,15 @@ impl Batch {
         };
         let emulate = emulation_of(addr, &n)
             .ok_or(PatchError::Other("x86: cannot emulate the new instruction"))?;
-        let mut q = self.pokes.lock();
-        // A later change of the same site in one batch replaces the target
-        // but keeps the original old bytes.
-        if let Some(prev) = q.iter_mut().find(|p| p.addr == addr) {
-            prev.new = n;
-            prev.emulate = emulate;
-        } else {
-            q.push(Poke {
-                addr,
-                old: o,
-                new: n,
-                emulate,
-            });
-        }
+        // Appended in O(1); a site queued twice is merged by `commit`
+        // (searching here made a batch of every site quadratic: 126,000
+        // instructions per site at 50,000 sites).
+        self.pokes.lock().push(Poke {
+            addr,
+            old: o,
+            new: n,
+            emulate,
+        });
         Ok(())
     }
 
@@ -337,11 +332,22 @@ impl Batch {
         observe: &mut dyn FnMut(u8),
     ) -> Result<(), SiteError> {
         let mut pokes = core::mem::take(&mut *self.pokes.lock());
+        // Stable: the changes of one site stay in the order queued. A later
+        // change of the same site in one batch replaces the new bytes but
+        // keeps the original old ones.
+        pokes.sort_by_key(|k| k.addr);
+        pokes.dedup_by(|later, kept| {
+            let same = later.addr == kept.addr;
+            if same {
+                kept.new = later.new;
+                kept.emulate = later.emulate;
+            }
+            same
+        });
         pokes.retain(|k| k.old != k.new);
         if pokes.is_empty() {
             return Ok(());
         }
-        pokes.sort_unstable_by_key(|k| k.addr);
         // SAFETY: guaranteed by the caller.
         unsafe { commit_pokes(p, pokes.into_boxed_slice(), observe) }
     }

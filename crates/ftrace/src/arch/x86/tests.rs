@@ -250,6 +250,40 @@ fn batch_writes_three_phases_with_one_sync_each() {
     assert!(!poke_int3_handler(&mut f));
 }
 
+/// A site queued twice in one batch gets the later new bytes, written once
+/// over the original old ones; queueing stays O(1) per site (the merge is
+/// done by the commit's sort).
+#[test]
+fn a_site_queued_twice_takes_the_later_change() {
+    let _s = serial();
+    let p = LogPlatform::new(64);
+    let (a, b) = (TEXT_BASE, TEXT_BASE + 16);
+    let (t1, t2) = (TEXT_BASE + 0x1000, TEXT_BASE + 0x2000);
+    p.inner.poke(a, &NOP5);
+    p.inner.poke(b, &NOP5);
+    let batch = Batch::new();
+    let nop = Insn::new(&NOP5);
+    mock_queue(&batch, p, b, &nop, &encode_call(b, t1).unwrap()).unwrap();
+    mock_queue(&batch, p, a, &nop, &encode_call(a, t1).unwrap()).unwrap();
+    mock_queue(&batch, p, b, &nop, &encode_call(b, t2).unwrap()).unwrap();
+    assert_eq!(batch.len(), 3);
+    // SAFETY: simulated text.
+    unsafe { batch.commit(p) }.unwrap();
+    assert_eq!(p.inner.peek(a, 5), call_bytes(a, t1));
+    assert_eq!(p.inner.peek(b, 5), call_bytes(b, t2));
+    let writes = p
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("w 10 ") || l.starts_with("w 11 "))
+        .count();
+    assert_eq!(
+        writes, 3,
+        "b written once per phase (int3, tail, first byte)"
+    );
+}
+
 #[test]
 fn queue_checks_old_bytes_and_skips_no_ops() {
     let _s = serial();

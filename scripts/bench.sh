@@ -9,7 +9,8 @@
 #   --variants   also the i686 build variants nofp, mcount and nodynamic
 #   --scale      also the x86_64 and ppc64 scale builds (50,000 generated
 #                traced functions: boot, enabling and filtering per site at
-#                Linux's scale; about a minute to build each)
+#                Linux's scale; about a minute to build each), and the host
+#                benchmark of filter matching over 100,000 names
 #   arch...      a subset of x86_64 i686 ppc64 (default: all three)
 #
 # The figures are printed, never judged: the exit status is 0 when every
@@ -70,4 +71,10 @@ for k in "${kernels[@]}"; do
     done
     ((runs > 1)) && ((status == 0)) && echo "   (identical in $runs runs)"
 done
+if ((scale)); then
+    # Filter matching over 100,000 names on the host (wall time: not
+    # deterministic, unlike the kernel figures above).
+    echo "== host"
+    cargo run -q --release -p ftrace --example filter_bench || status=1
+fi
 exit $status

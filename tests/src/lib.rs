@@ -875,6 +875,27 @@ pub fn assert_graph(boot: &Boot, want: &[(usize, String)], context: &str) {
     }
 }
 
+/// What ppc64's `test=abi` prints after the boot lines (its last line,
+/// `rftrace: success`, excepted): the same results untraced and through
+/// each of the four trampolines: the results of the `abi_*` functions of
+/// `kernel/src/arch/ppc64/scenarios.rs` for their fixed arguments.
+pub fn ppc64_abi_lines() -> Vec<String> {
+    let results = "args8=0xeee00222aa896105 args10=0x180000000000e4a floats=142.75 toc=0x4443";
+    let mut lines = vec![format!("ppc64: abi untraced: {results}")];
+    for tramp in [
+        "ftrace_ops_tramp",
+        "ftrace_ops_regs_tramp",
+        "ftrace_caller",
+        "ftrace_regs_caller",
+    ] {
+        lines.push(format!(
+            "ppc64: abi {tramp} (4 functions, 5 calls traced): {results}"
+        ));
+    }
+    lines.push("ppc64: abi: results identical".into());
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Boot, Outcome, assert_backtrace, line_matches};

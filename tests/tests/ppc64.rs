@@ -2,7 +2,7 @@
 //! (`test=stubs`), the ELFv2 calling convention across the trampolines
 //! (`test=abi`) and the timebase frequency (`test=timebase`).
 
-use qemu_tests::{Boot, Outcome, boot, expect, number_after};
+use qemu_tests::{Boot, Outcome, boot, expect, number_after, ppc64_abi_lines};
 
 fn boot_lines(cmdline: &str) -> Vec<String> {
     qemu_tests::boot_lines("ppc64", cmdline, 0)
@@ -48,20 +48,8 @@ fn every_stub_holds_the_expected_encoding_and_toggling_is_byte_exact() {
 #[test]
 fn eight_arguments_floats_and_toc_survive_every_trampoline() {
     let b = boot("ppc64", b"test=abi");
-    let results = "args8=0xeee00222aa896105 args10=0x180000000000e4a floats=142.75 toc=0x4443";
     let mut want = boot_lines("test=abi");
-    want.push(format!("ppc64: abi untraced: {results}"));
-    for tramp in [
-        "ftrace_ops_tramp",
-        "ftrace_ops_regs_tramp",
-        "ftrace_caller",
-        "ftrace_regs_caller",
-    ] {
-        want.push(format!(
-            "ppc64: abi {tramp} (4 functions, 5 calls traced): {results}"
-        ));
-    }
-    want.push("ppc64: abi: results identical".into());
+    want.extend(ppc64_abi_lines());
     want.push("rftrace: success".into());
     check(&b, &want);
 }

@@ -7,7 +7,7 @@
 use qemu_tests::{
     Boot, Outcome, assert_graph, boot_lines_cpus, boot_with, demo_calls, demo_graph,
     event_line_flags, expect, function_header, graph_header, graph_lines, line_matches,
-    region_events,
+    ppc64_abi_lines, region_events,
 };
 
 /// CPUs the scenarios boot with.
@@ -179,20 +179,8 @@ fn stubs_hold_the_expected_encoding() {
 #[test]
 fn abi_survives_every_trampoline() {
     let b = boot4("test=abi");
-    let results = "args8=0xeee00222aa896105 args10=0x180000000000e4a floats=142.75 toc=0x4443";
     let mut want = boot_lines("test=abi");
-    want.push(format!("ppc64: abi untraced: {results}"));
-    for tramp in [
-        "ftrace_ops_tramp",
-        "ftrace_ops_regs_tramp",
-        "ftrace_caller",
-        "ftrace_regs_caller",
-    ] {
-        want.push(format!(
-            "ppc64: abi {tramp} (4 functions, 5 calls traced): {results}"
-        ));
-    }
-    want.push("ppc64: abi: results identical".into());
+    want.extend(ppc64_abi_lines());
     want.push("rftrace: success".into());
     expect(&b, Outcome::Success, &want);
 }

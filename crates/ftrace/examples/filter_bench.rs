@@ -28,7 +28,9 @@ const RUNS: usize = 5;
 /// subsystems, verbs and nouns cycling at different periods so that every
 /// kind of pattern below matches a known share.
 fn names() -> Vec<String> {
-    const SUBSYS: [&str; 8] = ["mm", "fs", "net", "sched", "block", "irq", "time", "drivers"];
+    const SUBSYS: [&str; 8] = [
+        "mm", "fs", "net", "sched", "block", "irq", "time", "drivers",
+    ];
     const VERBS: [&str; 5] = ["alloc", "free", "lock", "unlock", "update"];
     const NOUNS: [&str; 7] = ["page", "inode", "skb", "task", "bio", "desc", "timer"];
     (0..NAMES)
@@ -49,7 +51,9 @@ fn names() -> Vec<String> {
 type Case = (&'static str, &'static str, fn(usize) -> bool);
 const PATTERNS: [Case; 8] = [
     ("exact, last segment", "alloc_page_00000", |i| i == 0),
-    ("exact, full path", "kernel::mm::alloc_page_00000", |i| i == 0),
+    ("exact, full path", "kernel::mm::alloc_page_00000", |i| {
+        i == 0
+    }),
     ("prefix", "lock_*", |i| i % 5 == 2),
     ("suffix", "*_00042", |i| i == 42),
     ("substring", "*inode*", |i| i % 7 == 1),

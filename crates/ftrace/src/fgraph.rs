@@ -340,7 +340,7 @@ static USERS: [AtomicPtr<GraphOps>; MAX_GRAPH_USERS] =
 
 /// What both paths need, set by the first graph registration.
 struct Core {
-    platform: &'static dyn Platform,
+    platform: crate::platform::HotPlatform,
     dispatch: &'static Dispatch,
     /// Address of the arch's `return_to_handler`.
     hook: usize,
@@ -388,7 +388,7 @@ pub(crate) fn attach(
     g: &'static GraphOps,
 ) -> Option<usize> {
     CORE.call_once(|| Core {
-        platform,
+        platform: crate::platform::HotPlatform::new(platform),
         dispatch,
         hook,
     });
@@ -465,7 +465,7 @@ fn fgraph_entry(ip: usize, _parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) 
     // Reserve the slot first: an interrupt arriving from here on pushes
     // above it.
     stack.set_depth(depth + 1);
-    let calltime = crate::tracer::clock::now(core.platform);
+    let calltime = crate::tracer::clock::now(&core.platform);
     let ent = GraphEntry {
         func: ip,
         depth,
@@ -547,9 +547,9 @@ pub unsafe extern "C" fn ftrace_return_to_handler(
     // Read before lowering the depth (see `ShadowStack`).
     stack.set_depth(depth - 1);
     if frame.users != 0
-        && let Some(_guard) = core.dispatch.recursion.try_enter(core.platform)
+        && let Some(_guard) = core.dispatch.recursion.try_enter(&core.platform)
     {
-        let rettime = crate::tracer::clock::now(core.platform);
+        let rettime = crate::tracer::clock::now(&core.platform);
         let mut users = frame.users;
         while users != 0 {
             let i = users.trailing_zeros() as usize;

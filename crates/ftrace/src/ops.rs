@@ -40,7 +40,7 @@ use alloc::boxed::Box;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
-use crate::platform::Platform;
+use crate::platform::HotPlatform;
 use crate::recursion::RecursionState;
 use crate::regs::FtraceRegs;
 
@@ -276,7 +276,7 @@ impl Ops {
 /// Hot-path state shared by an engine and its dispatchers. Allocated once per
 /// [`Ftrace`](crate::Ftrace) and never freed.
 pub(crate) struct Dispatch {
-    pub(crate) platform: &'static dyn Platform,
+    pub(crate) platform: HotPlatform,
     /// Published list of registered callbacks (never null).
     pub(crate) list: AtomicPtr<OpsList>,
     /// Every recorded site, when the backend lets unrecorded functions call
@@ -324,7 +324,7 @@ impl Dispatch {
 /// registered with the engine (normally its list ops). Lock-free.
 pub fn ops_list_func(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
     let Some(d) = ops.owner() else { return };
-    let Some(_guard) = d.recursion.try_enter(d.platform) else {
+    let Some(_guard) = d.recursion.try_enter(&d.platform) else {
         return;
     };
     d.walk(ip, parent_ip, regs);
@@ -372,7 +372,7 @@ pub unsafe extern "C" fn ftrace_ops_assist_func(
         return;
     };
     let Some(d) = ops.owner() else { return };
-    let Some(_guard) = d.recursion.try_enter(d.platform) else {
+    let Some(_guard) = d.recursion.try_enter(&d.platform) else {
         return;
     };
     if ops.is_list() {

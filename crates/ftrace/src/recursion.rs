@@ -86,7 +86,8 @@ impl RecursionState {
 
     /// Sets the current CPU's bit for its current context; `None` (counted)
     /// when it was already set, or when the CPU id is `>= MAX_CPUS`.
-    pub fn try_enter<'a>(&'a self, p: &dyn Platform) -> Option<RecursionGuard<'a>> {
+    #[inline]
+    pub fn try_enter<'a, P: Platform + ?Sized>(&'a self, p: &P) -> Option<RecursionGuard<'a>> {
         let cpu = p.cpu_id();
         let Some(word) = self.cpus.get(cpu) else {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -127,7 +128,7 @@ impl RecursionState {
     /// while quiet, do not wait for it. They are set with atomic
     /// read-modify-writes (only the engine writes them, off the hot path),
     /// so an engine that migrated meanwhile clears the right bit.
-    pub fn quiet<'a>(&'a self, p: &dyn Platform) -> Option<QuietGuard<'a>> {
+    pub fn quiet<'a, P: Platform + ?Sized>(&'a self, p: &P) -> Option<QuietGuard<'a>> {
         let cpu = p.cpu_id();
         let word = self.cpus.get(cpu)?;
         let bit = 1u32 << (p.context() as u32);

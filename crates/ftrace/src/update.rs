@@ -207,7 +207,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let sites = SiteTable::from_addrs(sites, 0);
         let empty: OpsList = Box::new([]);
         let dispatch: &'static Dispatch = Box::leak(Box::new(Dispatch {
-            platform,
+            platform: crate::platform::HotPlatform::new(platform),
             list: AtomicPtr::new(Box::into_raw(Box::new(empty))),
             known: AtomicPtr::new(ptr::null_mut()),
             recursion: RecursionState::new(),

@@ -59,7 +59,7 @@ pub fn get() -> Clock {
 
 /// A timestamp from the selected clock.
 #[inline]
-pub fn now(p: &dyn Platform) -> u64 {
+pub fn now<P: Platform + ?Sized>(p: &P) -> u64 {
     if CLOCK.load(Ordering::Relaxed) == Clock::Counter as u8 {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     } else {
@@ -69,7 +69,7 @@ pub fn now(p: &dyn Platform) -> u64 {
 
 /// The selected clock's current value without advancing it (the counter's
 /// next value, or the platform's clock): Linux's `now ts`.
-pub fn current(p: &dyn Platform) -> u64 {
+pub fn current<P: Platform + ?Sized>(p: &P) -> u64 {
     if CLOCK.load(Ordering::Relaxed) == Clock::Counter as u8 {
         COUNTER.load(Ordering::Relaxed)
     } else {

@@ -13,7 +13,7 @@ use super::buffer::Event;
 use super::output::{TraceOptions, write_function_trace_as};
 use super::ring::{CpuStats, RingBuffer};
 use crate::ops::{Ops, OpsFlags};
-use crate::platform::Platform;
+use crate::platform::{HotPlatform, Platform};
 use crate::regs::FtraceRegs;
 use crate::symbols::Symbols;
 
@@ -21,7 +21,7 @@ use crate::symbols::Symbols;
 pub const EVENT_BYTES: usize = 16;
 
 struct FunctionTracer {
-    platform: &'static dyn Platform,
+    platform: HotPlatform,
     ring: RingBuffer,
     recording: AtomicBool,
 }
@@ -50,7 +50,7 @@ pub fn init(platform: &'static dyn Platform, per_cpu: usize, text_base: usize) {
 /// `buffer_size_kb`, rounded up to a power of two).
 pub fn init_bytes(platform: &'static dyn Platform, bytes_per_cpu: usize, text_base: usize) {
     TRACER.call_once(|| FunctionTracer {
-        platform,
+        platform: HotPlatform::new(platform),
         ring: RingBuffer::new(platform.nr_cpus(), bytes_per_cpu, text_base),
         recording: AtomicBool::new(true),
     });
@@ -97,7 +97,7 @@ pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, _regs: &mut 
 /// the early return above pays no register saves.
 #[inline(never)]
 fn record(t: &FunctionTracer, ip: usize, parent_ip: usize) {
-    let p = t.platform;
+    let p = &t.platform;
     t.ring.function(
         p.cpu_id(),
         super::clock::now(p),

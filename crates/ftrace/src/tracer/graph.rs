@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use crate::fgraph::{GraphEntry, GraphOps, GraphReturn};
 use crate::ops::IpSet;
-use crate::platform::{Context, Platform};
+use crate::platform::{Context, HotPlatform, Platform};
 use crate::regs::FtraceRegs;
 use crate::symbols::Symbols;
 use crate::tracer::output::FuncName;
@@ -202,7 +202,7 @@ pub enum GraphKind {
 }
 
 struct GraphTracer {
-    platform: &'static dyn Platform,
+    platform: HotPlatform,
     ring: RingBuffer,
     recording: AtomicBool,
     filters: AtomicPtr<GraphFilters>,
@@ -230,7 +230,7 @@ pub const EVENT_BYTES: usize = 20;
 /// on.
 pub fn init(platform: &'static dyn Platform, per_cpu: usize, text_base: usize) {
     TRACER.call_once(|| GraphTracer {
-        platform,
+        platform: HotPlatform::new(platform),
         ring: RingBuffer::new(platform.nr_cpus(), per_cpu * EVENT_BYTES, text_base),
         recording: AtomicBool::new(true),
         filters: AtomicPtr::new(Box::into_raw(Box::default())),
@@ -341,7 +341,7 @@ fn graph_entry(_g: &GraphOps, ent: &GraphEntry<'_>, _regs: &mut FtraceRegs) -> b
     if f.max_depth > 0 && ent.depth >= f.max_depth {
         return false;
     }
-    let p = t.platform;
+    let p = &t.platform;
     let context = p.context();
     if f.skip_irqs && context == Context::Irq {
         return false;
@@ -387,7 +387,7 @@ fn graph_return(_g: &GraphOps, r: &GraphReturn<'_>) {
     if !t.recording.load(Ordering::Relaxed) {
         return;
     }
-    let p = t.platform;
+    let p = &t.platform;
     t.record(&GraphEvent {
         kind: GraphKind::Return,
         func: r.func,

@@ -16,7 +16,9 @@ pub const FREGS_FULL: usize = 1 << 0;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FtraceRegs {
     /// General-purpose registers in an order each backend documents. The
-    /// caller trampoline saves (and restores) only the argument registers;
+    /// caller trampoline saves (and restores) only the argument registers
+    /// (the other slots are not written: whatever the stack held, as in
+    /// Linux's `ftrace_regs`; read them only when [`is_full`](Self::is_full));
     /// the regs trampoline saves all of them and restores them on return, so
     /// a callback may change arguments.
     pub gpr: [usize; 32],
@@ -36,7 +38,8 @@ pub struct FtraceRegs {
     pub ret_slot: usize,
     /// `FREGS_*` bits, e.g. [`FREGS_FULL`].
     pub flags: usize,
-    /// Reserved for backends and future use; trampolines zero them.
+    /// Reserved for backends and future use; not written by the x86_64
+    /// and ppc64 trampolines (undefined there), used by i686's.
     pub spare: [usize; 3],
 }
 

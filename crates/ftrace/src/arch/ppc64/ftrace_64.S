@@ -83,29 +83,6 @@
     std     %r29, FT_GPR + 29*8(%r1)
     std     %r30, FT_GPR + 30*8(%r1)
     std     %r31, FT_GPR + 31*8(%r1)
-    .else
-    /* Not saved by the caller trampoline: zero them so the frame holds no
-     * stale stack contents. */
-    li      %r11, 0
-    std     %r11, FT_GPR + 13*8(%r1)
-    std     %r11, FT_GPR + 14*8(%r1)
-    std     %r11, FT_GPR + 15*8(%r1)
-    std     %r11, FT_GPR + 16*8(%r1)
-    std     %r11, FT_GPR + 17*8(%r1)
-    std     %r11, FT_GPR + 18*8(%r1)
-    std     %r11, FT_GPR + 19*8(%r1)
-    std     %r11, FT_GPR + 20*8(%r1)
-    std     %r11, FT_GPR + 21*8(%r1)
-    std     %r11, FT_GPR + 22*8(%r1)
-    std     %r11, FT_GPR + 23*8(%r1)
-    std     %r11, FT_GPR + 24*8(%r1)
-    std     %r11, FT_GPR + 25*8(%r1)
-    std     %r11, FT_GPR + 26*8(%r1)
-    std     %r11, FT_GPR + 27*8(%r1)
-    std     %r11, FT_GPR + 28*8(%r1)
-    std     %r11, FT_GPR + 29*8(%r1)
-    std     %r11, FT_GPR + 30*8(%r1)
-    std     %r11, FT_GPR + 31*8(%r1)
     .endif
     addi    %r11, %r1, FT_FRAME                 /* r1 at the site */
     std     %r11, FT_GPR + 1*8(%r1)
@@ -149,10 +126,6 @@
     std     %r11, FT_REGS + {off_ret_slot}(%r1)
     li      %r11, (\full) * {fregs_full}
     std     %r11, FT_REGS + {off_flags}(%r1)
-    li      %r11, 0
-    std     %r11, FT_REGS + {off_spare} + 0*8(%r1)
-    std     %r11, FT_REGS + {off_spare} + 1*8(%r1)
-    std     %r11, FT_REGS + {off_spare} + 2*8(%r1)
     /* Arguments of the dispatcher but the op (FT_TRAMP loads it); r2 =
      * the kernel TOC for its local entry. */
     lis     %r2, .TOC.@ha

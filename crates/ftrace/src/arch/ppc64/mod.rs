@@ -538,7 +538,6 @@ mod tramp {
         off_sp = const OFF_SP,
         off_ret_slot = const OFF_RET_SLOT,
         off_flags = const OFF_FLAGS,
-        off_spare = const offset_of!(FtraceRegs, spare),
         fregs_full = const FREGS_FULL,
         nslots = const OPS_TRAMP_SLOTS,
     );

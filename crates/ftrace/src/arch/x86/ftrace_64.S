@@ -74,9 +74,6 @@ ftrace_stub:
     .else
     movq $0, {off_flags}(%rsp)
     .endif
-    movq $0, {off_spare}(%rsp)
-    movq $0, ({off_spare} + 8)(%rsp)
-    movq $0, ({off_spare} + 16)(%rsp)
     mov {frame}(%rsp), %rdi             /* site + 5: the default resume address */
     mov %rdi, {off_ip}(%rsp)
     sub $5, %rdi                        /* arg 0: ip = the site */

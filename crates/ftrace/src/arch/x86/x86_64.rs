@@ -359,7 +359,6 @@ mod asm {
         off_sp = const OFF_SP,
         off_ret_slot = const OFF_RET_SLOT,
         off_flags = const OFF_FLAGS,
-        off_spare = const core::mem::offset_of!(crate::regs::FtraceRegs, spare),
         fregs_full = const FREGS_FULL,
         rax = const g(gpr::RAX),
         rcx = const g(gpr::RCX),

@@ -10,8 +10,10 @@
  * must not trust any GPR; SPRG1 is their scratch register.
  *
  * Interrupts (MMU off, so the vectors are real addresses): the stubs
- * ppc64_vec_ext (external, 0x500: IPIs) and ppc64_vec_dec (decrementer,
- * 0x900) are position independent and copied there by install_vectors.
+ * ppc64_vec_ext (external, 0x500: IPIs), ppc64_vec_fp (floating point
+ * unavailable, 0x800: a tracing callback used FP, reported as a panic) and
+ * ppc64_vec_dec (decrementer, 0x900) are position independent and copied
+ * there by install_vectors.
  * Each saves r11, r12, r13 and CTR in the PerCpu scratch slots, loads the
  * vector number into r11 and jumps to ppc64_irq_common in kernel text.
  * Interrupts are taken with MSR.EE (and FP, RI) cleared, so they never nest.
@@ -44,6 +46,7 @@
     .endm
 
     VEC_STUB ppc64_vec_ext, 0x500
+    VEC_STUB ppc64_vec_fp, 0x800
     VEC_STUB ppc64_vec_dec, 0x900
 
 /* Interrupt frame, on the interrupted stack below its 288-byte ELFv2

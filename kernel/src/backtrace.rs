@@ -57,3 +57,13 @@ pub fn print(w: &mut dyn Write) {
         );
     }
 }
+
+/// `addr` as `name+0xoff` from the embedded symbol table, or as a bare
+/// address without one (for panic messages about a faulting address).
+pub fn symbolize(addr: usize) -> alloc::string::String {
+    let symbols = SymbolTable::parse(platform::symtab_bytes()).ok();
+    match symbols.and_then(|t| t.lookup(addr as u64)) {
+        Some((s, off)) => alloc::format!("{}+{off:#x}", s.name),
+        None => alloc::format!("{addr:#x}"),
+    }
+}

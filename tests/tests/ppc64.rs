@@ -1,6 +1,7 @@
 //! ppc64-only scenarios: the stub encoding and byte-exact toggling
 //! (`test=stubs`), the ELFv2 calling convention across the trampolines
-//! (`test=abi`) and the timebase frequency (`test=timebase`).
+//! (`test=abi`), the timebase frequency (`test=timebase`) and the trap
+//! of a floating-point callback (`test=fp-callback`).
 
 use qemu_tests::{Boot, Outcome, boot, expect, number_after, ppc64_abi_lines};
 
@@ -61,4 +62,63 @@ fn timebase_is_512_mhz() {
     want.push("ppc64: timebase 512000000 Hz".into());
     want.push("rftrace: success".into());
     check(&b, &want);
+}
+
+/// Callbacks run with MSR.FP clear (the trampolines save no floating-point
+/// state): a callback's floating-point instruction stops the kernel with a
+/// report naming it, at an address inside the callback as the ELF's own
+/// symbol table places it, instead of corrupting the traced function's
+/// floating-point registers.
+#[test]
+fn a_floating_point_callback_traps() {
+    let b = boot("ppc64", b"test=fp-callback");
+    assert_eq!(b.outcome, Outcome::Failure, "output:\n{}", b.text());
+    let mut want = boot_lines("test=fp-callback");
+    want.push("ppc64: fp-callback: calling demo_leaf with a floating-point callback".into());
+    want.push(
+        "panic: ppc64: floating-point instruction at 0x{X} \
+         (kernel::arch::imp::scenarios::fp_call+0x{X}) with MSR.FP clear: a tracing callback \
+         (or what it called) used floating point, which callbacks must not (the trampolines \
+         save no FP state) at kernel/src/arch/ppc64/smp.rs:{N}"
+            .into(),
+    );
+    let lines = b.lines();
+    assert!(
+        lines.len() > want.len()
+            && lines
+                .iter()
+                .zip(&want)
+                .all(|(l, w)| qemu_tests::line_matches(w, l)),
+        "expected\n{}\noutput:\n{}",
+        want.join("\n"),
+        b.text()
+    );
+    assert!(!lines.iter().any(|l| l.contains("did not trap")));
+    // The reported address lies inside fp_call, by the ELF's symbols.
+    let panic = &lines[want.len() - 1];
+    let addr = u64::from_str_radix(
+        panic
+            .split("instruction at 0x")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .unwrap(),
+        16,
+    )
+    .unwrap();
+    let elf = std::fs::read(qemu_tests::kernel("ppc64", "fentry")).unwrap();
+    let obj = object::File::parse(&*elf).unwrap();
+    use object::{Object, ObjectSymbol};
+    let f = obj
+        .symbols()
+        .find(|s| {
+            s.name()
+                .is_ok_and(|n| n.contains("scenarios") && n.ends_with("7fp_call"))
+        })
+        .expect("fp_call in the ELF's symbol table");
+    assert!(
+        (f.address()..f.address() + f.size()).contains(&addr),
+        "{addr:#x} is not in fp_call ({:#x}, {} bytes)",
+        f.address(),
+        f.size()
+    );
 }

@@ -13,11 +13,12 @@ use ftrace::{FtraceRegs, Ops, OpsFlags, SiteState, Trampoline};
 use crate::kprintln;
 use crate::tracing::{Engine, with_engine};
 
-/// Counts the call in the ops' counter, then clobbers the argument
-/// registers, integer and float.
+/// Counts the call in the ops' counter, then clobbers the integer argument
+/// registers. (Not the floating-point ones: callbacks run with MSR.FP
+/// clear and must not use floating point, `test=fp-callback`; the traced
+/// functions' float arguments survive because nothing can change them.)
 fn count_call(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
     counter_of(ops).fetch_add(1, Ordering::Relaxed);
-    clobber_fprs();
     let v = black_box(0xdead_0000u64);
     black_box(int_sink(v, v + 1, v + 2, v + 3, v + 4, v + 5, v + 6, v + 7));
 }
@@ -53,51 +54,6 @@ fn counter_of(ops: &Ops) -> &'static AtomicUsize {
     } else {
         &PLAIN_CALLS
     }
-}
-
-/// Loads f1-f13 (and uses f0) with values of its own, as any float code in
-/// a callback may: the trampolines must restore the traced function's.
-#[inline(never)]
-fn clobber_fprs() {
-    let v = black_box(-1.5f64);
-    black_box(float_sink(
-        v,
-        v * 2.0,
-        v * 3.0,
-        v * 4.0,
-        v * 5.0,
-        v * 6.0,
-        v * 7.0,
-        v * 8.0,
-        v * 9.0,
-        v * 10.0,
-        v * 11.0,
-        v * 12.0,
-        v * 13.0,
-    ));
-}
-
-#[inline(never)]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "fills every float argument register"
-)]
-fn float_sink(
-    a: f64,
-    b: f64,
-    c: f64,
-    d: f64,
-    e: f64,
-    f: f64,
-    g: f64,
-    h: f64,
-    i: f64,
-    j: f64,
-    k: f64,
-    l: f64,
-    m: f64,
-) -> f64 {
-    a + b + c + d + e + f + g + h + i + j + k + l + m
 }
 
 /// Counts sites and stubs that match the encoding for their current state
@@ -389,4 +345,31 @@ pub fn abi() -> bool {
         if ok { "identical" } else { "DIFFER" }
     );
     ok
+}
+
+/// A callback that uses floating point: the trampolines run callbacks with
+/// MSR.FP clear, so its first floating-point instruction must trap.
+fn fp_call(ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
+    let x = black_box(ip as f64);
+    black_box(x * 0.5);
+}
+
+static FP_OPS: Ops = Ops::new(fp_call, OpsFlags::empty());
+
+/// `test=fp-callback`: registers [`fp_call`] on `demo_leaf` and calls it.
+/// The floating-point-unavailable interrupt must stop the kernel with its
+/// report (`smp::fp_unavailable`); returning at all is a failure.
+pub fn fp_callback() -> bool {
+    let registered = with_engine(|e| {
+        e.set_filter(&FP_OPS, "demo_leaf")
+            .and_then(|_| e.register(&FP_OPS))
+    });
+    if let Err(err) = registered {
+        kprintln!("ppc64: fp-callback: cannot register: {err}");
+        return false;
+    }
+    kprintln!("ppc64: fp-callback: calling demo_leaf with a floating-point callback");
+    let r = crate::demo::demo_leaf(black_box(3));
+    kprintln!("ppc64: fp-callback: returned {r}: the floating-point instruction did not trap");
+    false
 }

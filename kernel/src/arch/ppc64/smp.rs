@@ -20,10 +20,11 @@
 //!   started CPU is waited for (1 s of timebase) before the next. The
 //!   hardware id is also the CPU's XICS interrupt server number.
 //! - **Vectors**: with the MMU off, interrupts go to real addresses 0x500
-//!   (external) and 0x900 (decrementer), inside the memory of the
+//!   (external), 0x800 (floating point unavailable: a tracing callback used
+//!   FP, see [`fp_unavailable`]) and 0x900 (decrementer), inside the memory of the
 //!   firmware (VOF), which is not called again once the boot-time
 //!   client-interface calls are done ([`install_vectors`] disables them).
-//!   Two position-independent stubs (boot/ppc64_smp.S) are copied there
+//!   Three position-independent stubs (boot/ppc64_smp.S) are copied there
 //!   and flushed to the instruction cache; they jump to
 //!   `ppc64_irq_common`, which saves every volatile register (FP too),
 //!   and calls [`ppc64_irq_handler`] with the CPU marked in hardirq
@@ -123,9 +124,12 @@ core::arch::global_asm!(
 );
 
 unsafe extern "C" {
-    /// boot/ppc64_smp.S: the vector stubs, copied to 0x500 and 0x900.
+    /// boot/ppc64_smp.S: the vector stubs, copied to 0x500, 0x800 and
+    /// 0x900.
     static ppc64_vec_ext_start: u32;
     static ppc64_vec_ext_end: u32;
+    static ppc64_vec_fp_start: u32;
+    static ppc64_vec_fp_end: u32;
     static ppc64_vec_dec_start: u32;
     static ppc64_vec_dec_end: u32;
     /// Where RTAS starts a secondary CPU.
@@ -136,6 +140,10 @@ unsafe extern "C" {
 
 /// External interrupt vector (real address).
 const VEC_EXTERNAL: usize = 0x500;
+/// Floating-point unavailable vector (real address): taken when code runs
+/// a floating-point instruction with MSR.FP clear, as the tracer's
+/// callbacks do (the trampolines save no floating-point state).
+const VEC_FP_UNAVAILABLE: usize = 0x800;
 /// Decrementer interrupt vector (real address).
 const VEC_DECREMENTER: usize = 0x900;
 /// Bytes a vector stub may take: the next vector is 0x80 (0x980: the
@@ -266,7 +274,7 @@ pub fn read_boot_info(rtas: Option<super::of::Phandle>) {
     CPU_ID_COUNT.store(n, Ordering::Relaxed);
 }
 
-/// Copies the vector stubs to 0x500 and 0x900 (once) and makes the
+/// Copies the vector stubs to 0x500, 0x800 and 0x900 (once) and makes the
 /// instruction fetch see them. From here on the firmware's client
 /// interface, whose code those addresses belong to, is not called again.
 fn install_vectors() {
@@ -279,6 +287,11 @@ fn install_vectors() {
             VEC_EXTERNAL,
             core::ptr::addr_of!(ppc64_vec_ext_start) as usize,
             core::ptr::addr_of!(ppc64_vec_ext_end) as usize,
+        ),
+        (
+            VEC_FP_UNAVAILABLE,
+            core::ptr::addr_of!(ppc64_vec_fp_start) as usize,
+            core::ptr::addr_of!(ppc64_vec_fp_end) as usize,
         ),
         (
             VEC_DECREMENTER,
@@ -518,7 +531,7 @@ pub fn sync_cores() {
 }
 
 /// The common interrupt handler's Rust half (boot/ppc64_smp.S), with
-/// `vector` = 0x500 or 0x900, MSR.EE clear, on the interrupted stack.
+/// `vector` = 0x500, 0x800 or 0x900, MSR.EE clear, on the interrupted stack.
 #[unsafe(no_mangle)]
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 extern "C" fn ppc64_irq_handler(vector: usize) {
@@ -535,9 +548,26 @@ extern "C" fn ppc64_irq_handler(vector: usize) {
             }
         }
         VEC_EXTERNAL => external_interrupt(me),
+        VEC_FP_UNAVAILABLE => fp_unavailable(),
         _ => {}
     }
     me.irq_depth.store(depth, Ordering::Relaxed);
+}
+
+/// A floating-point instruction ran with MSR.FP clear: in this kernel only
+/// the tracer's callbacks (and what they call) run so, because the
+/// trampolines clear MSR.FP instead of saving the floating-point
+/// registers. Reported with where it happened; never resumed.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+fn fp_unavailable() -> ! {
+    let srr0: usize;
+    // SAFETY: reads SRR0, which still holds the interrupted address: the
+    // common entry saved it and nothing since took an interrupt.
+    unsafe { core::arch::asm!("mfspr {}, 26", out(reg) srr0, options(nomem, nostack)) };
+    panic!(
+        "ppc64: floating-point instruction at {srr0:#x} ({}) with MSR.FP clear: a tracing callback (or what it called) used floating point, which callbacks must not (the trampolines save no FP state)",
+        crate::backtrace::symbolize(srr0)
+    );
 }
 
 /// Accepts and ends one external interrupt; an IPI is withdrawn and

@@ -131,6 +131,7 @@ pub fn scenario(name: &str) -> Option<bool> {
     match name {
         "stubs" => Some(super::scenarios::stubs()),
         "abi" => Some(super::scenarios::abi()),
+        "fp-callback" => Some(super::scenarios::fp_callback()),
         "timebase" => {
             crate::kprintln!("ppc64: timebase {} Hz", timebase_hz());
             Some(true)

@@ -12,11 +12,12 @@
  *
  * with r1 = the traced function's stack pointer (no frame of its own yet)
  * and r3-r10 / f1-f13 holding its arguments. Both trampolines:
- *   1. open a frame and save r0, r2-r12 (the regs one: r0-r31), f0-f13,
- *      FPSCR, CR, CTR, XER and LR into it;
+ *   1. open a frame and save r0, r2-r12 (the regs one: r0-r31), CR, CTR,
+ *      XER, LR and the MSR into it, and clear MSR.FP (no floating-point
+ *      state is saved: the callbacks cannot touch it, see FT_SAVE);
  *   2. fill FtraceRegs: ip = site+4 (resume address), parent_ip = r0,
  *      sp = r1 at the site, ret_slot = &gpr[0] (the stub's `mtlr r0`
- *      restores the return address from there), flags, spare = 0;
+ *      restores the return address from there), flags;
  *   3. load the kernel TOC and call (ip = site, parent_ip, FTRACE_TRACE_OP,
  *      &regs) through the patchable `bl` at ftrace_call / ftrace_regs_call;
  *   4. restore everything and `blr` back into the stub (balanced with its
@@ -35,12 +36,13 @@
  * (mod.rs checks).
  */
 
+    .set MSR_FP, 0x2000
+
 /* Frame: ELFv2 header (back chain, CR, LR, TOC: 32 bytes) and a
  * parameter save area (64) for the callee, then our save areas. */
     .set FT_REGS,   112                         /* struct FtraceRegs */
-    .set FT_FPR,    FT_REGS + {fregs_size}      /* f0-f13 */
-    .set FT_FPSCR,  FT_FPR + 14 * 8
-    .set FT_CR,     FT_FPSCR + 8
+    .set FT_MSR,    FT_REGS + {fregs_size}      /* MSR at entry */
+    .set FT_CR,     FT_MSR + 8
     .set FT_CTR,    FT_CR + 8
     .set FT_XER,    FT_CTR + 8
     .set FT_LR,     FT_XER + 8                  /* stub+8 */
@@ -94,22 +96,15 @@
     std     %r11, FT_CTR(%r1)
     mfxer   %r11
     std     %r11, FT_XER(%r1)
-    stfd    %f0,  FT_FPR + 0*8(%r1)
-    stfd    %f1,  FT_FPR + 1*8(%r1)
-    stfd    %f2,  FT_FPR + 2*8(%r1)
-    stfd    %f3,  FT_FPR + 3*8(%r1)
-    stfd    %f4,  FT_FPR + 4*8(%r1)
-    stfd    %f5,  FT_FPR + 5*8(%r1)
-    stfd    %f6,  FT_FPR + 6*8(%r1)
-    stfd    %f7,  FT_FPR + 7*8(%r1)
-    stfd    %f8,  FT_FPR + 8*8(%r1)
-    stfd    %f9,  FT_FPR + 9*8(%r1)
-    stfd    %f10, FT_FPR + 10*8(%r1)
-    stfd    %f11, FT_FPR + 11*8(%r1)
-    stfd    %f12, FT_FPR + 12*8(%r1)
-    stfd    %f13, FT_FPR + 13*8(%r1)
-    mffs    %f0
-    stfd    %f0,  FT_FPSCR(%r1)
+    /* No floating-point state is saved: the callbacks run with MSR.FP
+     * clear, so f0-f13 and FPSCR cannot change under them, and a
+     * floating-point instruction there traps (FP unavailable) instead of
+     * corrupting the traced function's arguments. */
+    mfmsr   %r11
+    std     %r11, FT_MSR(%r1)
+    li      %r12, MSR_FP
+    andc    %r12, %r11, %r12
+    mtmsrd  %r12
     /* The site: decode the stub's last word, `b site+4`, at LR+4. Its LI
      * field (mask 0x03fffffc) is a signed 26-bit byte displacement. */
     mflr    %r11                                /* stub+8 */
@@ -139,22 +134,9 @@
  * differ in how they use them). Clobbers CR last: callers branch on CR
  * before this. */
     .macro FT_RESTORE full
-    lfd     %f0,  FT_FPSCR(%r1)
-    mtfsf   0xff, %f0
-    lfd     %f0,  FT_FPR + 0*8(%r1)
-    lfd     %f1,  FT_FPR + 1*8(%r1)
-    lfd     %f2,  FT_FPR + 2*8(%r1)
-    lfd     %f3,  FT_FPR + 3*8(%r1)
-    lfd     %f4,  FT_FPR + 4*8(%r1)
-    lfd     %f5,  FT_FPR + 5*8(%r1)
-    lfd     %f6,  FT_FPR + 6*8(%r1)
-    lfd     %f7,  FT_FPR + 7*8(%r1)
-    lfd     %f8,  FT_FPR + 8*8(%r1)
-    lfd     %f9,  FT_FPR + 9*8(%r1)
-    lfd     %f10, FT_FPR + 10*8(%r1)
-    lfd     %f11, FT_FPR + 11*8(%r1)
-    lfd     %f12, FT_FPR + 12*8(%r1)
-    lfd     %f13, FT_FPR + 13*8(%r1)
+    ld      %r11, FT_MSR(%r1)                   /* MSR.FP back on */
+    mtmsrd  %r11
+    isync
     ld      %r11, FT_CTR(%r1)
     mtctr   %r11
     ld      %r11, FT_XER(%r1)
@@ -290,8 +272,8 @@
     .set RTH_R3,    96                      /* after header (32) + params (64) */
     .set RTH_R4,    RTH_R3 + 8
     .set RTH_R2,    RTH_R4 + 8
-    .set RTH_F1,    RTH_R2 + 8              /* f1-f8 */
-    .set RTH_FRAME, (RTH_F1 + 8 * 8 + 15) & ~15
+    .set RTH_MSR,   RTH_R2 + 8
+    .set RTH_FRAME, (RTH_MSR + 8 + 15) & ~15
     .balign 16
     .globl return_to_handler
     .type return_to_handler, @function
@@ -300,14 +282,11 @@ return_to_handler:
     std     %r3, RTH_R3(%r1)
     std     %r4, RTH_R4(%r1)
     std     %r2, RTH_R2(%r1)
-    stfd    %f1, RTH_F1 + 0*8(%r1)
-    stfd    %f2, RTH_F1 + 1*8(%r1)
-    stfd    %f3, RTH_F1 + 2*8(%r1)
-    stfd    %f4, RTH_F1 + 3*8(%r1)
-    stfd    %f5, RTH_F1 + 4*8(%r1)
-    stfd    %f6, RTH_F1 + 5*8(%r1)
-    stfd    %f7, RTH_F1 + 6*8(%r1)
-    stfd    %f8, RTH_F1 + 7*8(%r1)
+    mfmsr   %r11                                /* f1-f8 kept: MSR.FP off */
+    std     %r11, RTH_MSR(%r1)
+    li      %r12, MSR_FP
+    andc    %r12, %r11, %r12
+    mtmsrd  %r12
     lis     %r2, .TOC.@ha
     addi    %r2, %r2, .TOC.@l
     mr      %r5, %r3                            /* ret0 */
@@ -317,14 +296,9 @@ return_to_handler:
     bl      ftrace_return_to_handler
     nop
     mtlr    %r3                                 /* the original return address */
-    lfd     %f1, RTH_F1 + 0*8(%r1)
-    lfd     %f2, RTH_F1 + 1*8(%r1)
-    lfd     %f3, RTH_F1 + 2*8(%r1)
-    lfd     %f4, RTH_F1 + 3*8(%r1)
-    lfd     %f5, RTH_F1 + 4*8(%r1)
-    lfd     %f6, RTH_F1 + 5*8(%r1)
-    lfd     %f7, RTH_F1 + 6*8(%r1)
-    lfd     %f8, RTH_F1 + 7*8(%r1)
+    ld      %r11, RTH_MSR(%r1)
+    mtmsrd  %r11
+    isync
     ld      %r2, RTH_R2(%r1)
     ld      %r4, RTH_R4(%r1)
     ld      %r3, RTH_R3(%r1)

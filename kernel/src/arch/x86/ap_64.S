@@ -1,42 +1,17 @@
 /* x86_64 secondary CPU start (assembled by smp.rs; the names in braces are its const
  * operands).
  *
- * x86_ap_trampoline .. x86_ap_trampoline_end is copied to {tramp} (below
- * 1 MiB) and entered there by the STARTUP IPI in real mode at
- * {tramp}/16:0000. It loads its own GDT (laid out like boot_gdt, plus a
- * 32-bit code segment) and enters protected mode at x86_ap_start32, which
- * is ordinary kernel text: PAE, the boot page tables (boot_pml4), EFER.LME,
- * paging, then long mode at x86_ap_start64. There the CPU switches to the
+ * The real-mode trampoline (ap_real.S) loads a GDT laid out like boot_gdt
+ * plus a 32-bit code segment, and enters protected mode at x86_ap_start32,
+ * which is ordinary kernel text: PAE, the boot page tables (boot_pml4),
+ * EFER.LME, paging, then long mode at x86_ap_start64. There the CPU switches to the
  * kernel's GDT (boot_gdt_ptr), points IA32_GS_BASE at its PerCpu block and
  * takes its stack from x86_ap_boot (smp.rs's ApBoot: cpu, stack_top, gs),
  * then calls x86_ap_entry(cpu). */
 
-    .section .rodata.x86_ap_trampoline, "a"
-    .balign 16
-    .code16
-    .globl x86_ap_trampoline
-x86_ap_trampoline:
-    cli
-    cld
-    xor %ax, %ax
-    mov %ax, %ds
-    lgdtl {tramp} + (.Lap_gdt_ptr - x86_ap_trampoline)
-    mov %cr0, %eax
-    or $1, %eax                 /* PE */
-    mov %eax, %cr0
-    ljmpl $0x18, $x86_ap_start32
-    .balign 8
-.Lap_gdt:
-    .quad 0                     /* null */
-    .quad 0x00af9a000000ffff    /* 0x08: 64-bit code (as in boot_gdt) */
-    .quad 0x00cf92000000ffff    /* 0x10: data */
-    .quad 0x00cf9a000000ffff    /* 0x18: 32-bit code, for the way up */
-.Lap_gdt_end:
-.Lap_gdt_ptr:
-    .word .Lap_gdt_end - .Lap_gdt - 1
-    .long {tramp} + (.Lap_gdt - x86_ap_trampoline)
-    .globl x86_ap_trampoline_end
-x86_ap_trampoline_end:
+    /* 0x08: 64-bit code and 0x10: data as in boot_gdt, 0x18: 32-bit code
+     * for the way up. */
+    AP_TRAMPOLINE 0x18, 0x00af9a000000ffff, 0x00cf92000000ffff, 0x00cf9a000000ffff
     .code64
 
     .text

@@ -679,6 +679,7 @@ pub fn stack_bounds() -> (usize, usize) {
 
 #[cfg(target_arch = "x86_64")]
 core::arch::global_asm!(
+    include_str!("ap_real.S"),
     include_str!("ap_64.S"),
     tramp = const TRAMPOLINE,
     ap_cpu = const offset_of!(ApBoot, cpu),
@@ -688,6 +689,7 @@ core::arch::global_asm!(
 );
 #[cfg(target_arch = "x86")]
 core::arch::global_asm!(
+    include_str!("ap_real.S"),
     include_str!("ap_32.S"),
     tramp = const TRAMPOLINE,
     ap_cpu = const offset_of!(ApBoot, cpu),

@@ -157,7 +157,17 @@ extern "C" fn x86_fatal_exception(vector: usize, sp: usize) -> ! {
             core::ptr::read_volatile((sp + core::mem::size_of::<usize>()) as *const usize),
         )
     };
-    panic!("exception {vector} (stack {sp:#x}: {w0:#x} {w1:#x})");
+    // The faulting instruction: the first word the CPU pushed, or the
+    // second for the exceptions that push an error code first.
+    let ip = if matches!(vector, 8 | 10..=14 | 17 | 21 | 29 | 30) {
+        w1
+    } else {
+        w0
+    };
+    panic!(
+        "exception {vector} at {} (stack {sp:#x}: {w0:#x} {w1:#x})",
+        crate::backtrace::symbolize(ip)
+    );
 }
 
 /// One IDT gate.

@@ -11,6 +11,33 @@
  * Meanwhile the CPU's nesting depth (%gs:{trap_depth}, its PerCpu block)
  * is raised, so the tracer sees the Irq context on this CPU. */
 
+/* The nine registers the System V ABI lets a called function clobber,
+ * saved (72 bytes) before calling Rust from an entry stub and restored
+ * after, in the layout x86_bp_entry's BpFrame64 expects (rax highest). */
+.macro SAVE_CALLER_SAVED
+    push %rax
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+.endm
+
+.macro RESTORE_CALLER_SAVED
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rax
+.endm
+
     .text
     .balign 16
     .globl x86_bp_entry
@@ -21,15 +48,7 @@ x86_bp_entry:
     pushq 32(%rsp)          /* rflags */
     pushq 32(%rsp)          /* cs */
     pushq 32(%rsp)          /* rip */
-    push %rax
-    push %rcx
-    push %rdx
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
-    push %r11
+    SAVE_CALLER_SAVED
     cld
     incq %gs:{trap_depth}
     sub $8, %rsp            /* 16-byte alignment for the call */
@@ -37,15 +56,7 @@ x86_bp_entry:
     call x86_bp_handler
     add $8, %rsp
     decq %gs:{trap_depth}
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rdi
-    pop %rsi
-    pop %rdx
-    pop %rcx
-    pop %rax
+    RESTORE_CALLER_SAVED
     iretq
     .size x86_bp_entry, . - x86_bp_entry
 
@@ -59,28 +70,12 @@ x86_bp_entry:
     .globl \name
     .type \name, @function
 \name:
-    push %rax
-    push %rcx
-    push %rdx
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
-    push %r11
+    SAVE_CALLER_SAVED
     cld
     incq %gs:{trap_depth}
     call \handler
     decq %gs:{trap_depth}
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rdi
-    pop %rsi
-    pop %rdx
-    pop %rcx
-    pop %rax
+    RESTORE_CALLER_SAVED
     iretq
     .size \name, . - \name
 .endm

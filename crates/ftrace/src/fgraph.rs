@@ -59,7 +59,7 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, compiler_fence};
 
 use crate::ops::{Dispatch, Ops, OpsFlags};
-use crate::platform::Platform;
+use crate::platform::{Context, Platform};
 use crate::regs::FtraceRegs;
 
 /// How many graph users may be registered at the same time.
@@ -259,6 +259,10 @@ pub struct GraphReturn<'a> {
     pub retval2: usize,
     /// This user's per-task word.
     pub var: &'a AtomicUsize,
+    /// The CPU the return happens on.
+    pub cpu: usize,
+    /// The context it happens in.
+    pub context: Context,
 }
 
 /// Entry handler: sees the arguments; returns whether it wants the return.
@@ -547,7 +551,7 @@ pub unsafe extern "C" fn ftrace_return_to_handler(
     // Read before lowering the depth (see `ShadowStack`).
     stack.set_depth(depth - 1);
     if frame.users != 0
-        && let Some(_guard) = core.dispatch.recursion.try_enter(&core.platform)
+        && let Some(guard) = core.dispatch.recursion.try_enter(&core.platform)
     {
         let rettime = crate::tracer::clock::now(&core.platform);
         let mut users = frame.users;
@@ -564,6 +568,8 @@ pub unsafe extern "C" fn ftrace_return_to_handler(
                     retval: ret0,
                     retval2: ret1,
                     var: stack.var(i),
+                    cpu: guard.cpu(),
+                    context: guard.context(),
                 };
                 (g.ret)(g, &r);
             }

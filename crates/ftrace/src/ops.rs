@@ -324,9 +324,10 @@ impl Dispatch {
 /// registered with the engine (normally its list ops). Lock-free.
 pub fn ops_list_func(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
     let Some(d) = ops.owner() else { return };
-    let Some(_guard) = d.recursion.try_enter(&d.platform) else {
+    let Some(guard) = d.recursion.try_enter(&d.platform) else {
         return;
     };
+    regs.set_cpu_context(guard.cpu(), guard.context());
     d.walk(ip, parent_ip, regs);
 }
 
@@ -372,9 +373,10 @@ pub unsafe extern "C" fn ftrace_ops_assist_func(
         return;
     };
     let Some(d) = ops.owner() else { return };
-    let Some(_guard) = d.recursion.try_enter(&d.platform) else {
+    let Some(guard) = d.recursion.try_enter(&d.platform) else {
         return;
     };
+    regs.set_cpu_context(guard.cpu(), guard.context());
     if ops.is_list() {
         d.walk(ip, parent_ip, regs);
     } else if ops.is_enabled() && (!ops.needs_regs() || ops.wants(ip)) {

@@ -29,6 +29,17 @@ pub enum Context {
 impl Context {
     /// Number of contexts, i.e. recursion bits per CPU.
     pub const COUNT: usize = 4;
+
+    /// The context numbered `i` (its discriminant); [`Context::Nmi`] for
+    /// anything above.
+    pub const fn from_index(i: usize) -> Self {
+        match i {
+            0 => Context::Normal,
+            1 => Context::Softirq,
+            2 => Context::Irq,
+            _ => Context::Nmi,
+        }
+    }
 }
 
 /// Returned by [`Platform::text_read`] and [`Platform::text_write`] when the

@@ -93,7 +93,8 @@ impl RecursionState {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        let bit = 1u32 << (p.context() as u32);
+        let context = p.context();
+        let bit = 1u32 << (context as u32);
         let w = word.bits.load(Ordering::Relaxed);
         if w & bit != 0 {
             self.counters.recursions.fetch_add(1, Ordering::Relaxed);
@@ -113,6 +114,7 @@ impl RecursionState {
             state: self,
             cpu,
             bit,
+            context,
         })
     }
 
@@ -195,9 +197,15 @@ pub struct RecursionGuard<'a> {
     state: &'a RecursionState,
     cpu: usize,
     bit: u32,
+    context: Context,
 }
 
 impl RecursionGuard<'_> {
+    /// The context the guard was taken in (the platform's, at entry).
+    pub fn context(&self) -> Context {
+        self.context
+    }
+
     /// The CPU the guard was taken on.
     pub fn cpu(&self) -> usize {
         self.cpu

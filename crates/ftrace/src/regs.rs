@@ -6,6 +6,8 @@
 
 use core::mem::offset_of;
 
+use crate::platform::Context;
+
 /// [`FtraceRegs::flags`] bit: the full frame was saved
 /// ([`Trampoline::RegsCaller`](crate::arch::Trampoline::RegsCaller)); without
 /// it only the argument registers and the fixed fields are valid.
@@ -38,8 +40,12 @@ pub struct FtraceRegs {
     pub ret_slot: usize,
     /// `FREGS_*` bits, e.g. [`FREGS_FULL`].
     pub flags: usize,
-    /// Reserved for backends and future use; not written by the x86_64
-    /// and ppc64 trampolines (undefined there), used by i686's.
+    /// `spare[0]` and `spare[1]`: the CPU and the context the dispatcher
+    /// found under its recursion guard, stored before it calls a callback
+    /// (read them with [`cpu`](Self::cpu) and [`context`](Self::context):
+    /// a callback need not ask the platform again). `spare[2]` is
+    /// reserved. Trampolines do not initialise them (i686's regs
+    /// trampoline reuses `spare[0]` after the callbacks returned).
     pub spare: [usize; 3],
 }
 
@@ -81,6 +87,26 @@ impl FtraceRegs {
             flags: 0,
             spare: [0; 3],
         }
+    }
+
+    /// The CPU the callback runs on, as the dispatcher stored it
+    /// ([`spare`](Self::spare)); 0 in a frame no dispatcher filled.
+    pub fn cpu(&self) -> usize {
+        self.spare[0]
+    }
+
+    /// The context the callback runs in, as the dispatcher stored it
+    /// ([`spare`](Self::spare)); [`Context::Normal`] in a frame no
+    /// dispatcher filled.
+    pub fn context(&self) -> Context {
+        Context::from_index(self.spare[1])
+    }
+
+    /// Stores what [`cpu`](Self::cpu) and [`context`](Self::context)
+    /// return (the dispatchers, under their recursion guard).
+    pub(crate) fn set_cpu_context(&mut self, cpu: usize, context: Context) {
+        self.spare[0] = cpu;
+        self.spare[1] = context as usize;
     }
 
     /// True when the full register frame was saved.

@@ -13,7 +13,7 @@ use super::buffer::Event;
 use super::output::{TraceOptions, write_function_trace_as};
 use super::ring::{CpuStats, RingBuffer};
 use crate::ops::{Ops, OpsFlags};
-use crate::platform::{HotPlatform, Platform};
+use crate::platform::{Context, HotPlatform, Platform};
 use crate::regs::FtraceRegs;
 use crate::symbols::Symbols;
 
@@ -85,23 +85,23 @@ pub fn set_overwrite(on: bool) {
 /// every path to a callback (list dispatcher or per-callback trampoline)
 /// already holds the engine's, so traced code it calls (the platform's
 /// clock, say) is refused there.
-pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
+pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, regs: &mut FtraceRegs) {
     let Some(t) = TRACER.get() else { return };
     if !t.recording.load(Ordering::Relaxed) {
         return;
     }
-    record(t, ip, parent_ip);
+    record(t, ip, parent_ip, regs.cpu(), regs.context());
 }
 
 /// The recording half of [`function_trace_call`], kept out of line so that
 /// the early return above pays no register saves.
 #[inline(never)]
-fn record(t: &FunctionTracer, ip: usize, parent_ip: usize) {
+fn record(t: &FunctionTracer, ip: usize, parent_ip: usize, cpu: usize, context: Context) {
     let p = &t.platform;
     t.ring.function(
-        p.cpu_id(),
+        cpu,
         super::clock::now(p),
-        p.context(),
+        context,
         p.irqs_disabled(),
         ip,
         parent_ip,

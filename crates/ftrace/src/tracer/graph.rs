@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use crate::fgraph::{GraphEntry, GraphOps, GraphReturn};
 use crate::ops::IpSet;
-use crate::platform::{Context, HotPlatform, Platform};
+use crate::platform::{Context, Platform};
 use crate::regs::FtraceRegs;
 use crate::symbols::Symbols;
 use crate::tracer::output::FuncName;
@@ -202,7 +202,6 @@ pub enum GraphKind {
 }
 
 struct GraphTracer {
-    platform: HotPlatform,
     ring: RingBuffer,
     recording: AtomicBool,
     filters: AtomicPtr<GraphFilters>,
@@ -230,7 +229,6 @@ pub const EVENT_BYTES: usize = 20;
 /// on.
 pub fn init(platform: &'static dyn Platform, per_cpu: usize, text_base: usize) {
     TRACER.call_once(|| GraphTracer {
-        platform: HotPlatform::new(platform),
         ring: RingBuffer::new(platform.nr_cpus(), per_cpu * EVENT_BYTES, text_base),
         recording: AtomicBool::new(true),
         filters: AtomicPtr::new(Box::into_raw(Box::default())),
@@ -322,7 +320,7 @@ impl GraphTracer {
 
 /// Entry handler: applies the filters (Linux's `trace_graph_entry`) and
 /// records the entry.
-fn graph_entry(_g: &GraphOps, ent: &GraphEntry<'_>, _regs: &mut FtraceRegs) -> bool {
+fn graph_entry(_g: &GraphOps, ent: &GraphEntry<'_>, regs: &mut FtraceRegs) -> bool {
     let Some(t) = TRACER.get() else { return false };
     if !t.recording.load(Ordering::Relaxed) {
         return false;
@@ -341,8 +339,7 @@ fn graph_entry(_g: &GraphOps, ent: &GraphEntry<'_>, _regs: &mut FtraceRegs) -> b
     if f.max_depth > 0 && ent.depth >= f.max_depth {
         return false;
     }
-    let p = &t.platform;
-    let context = p.context();
+    let context = regs.context();
     if f.skip_irqs && context == Context::Irq {
         return false;
     }
@@ -359,7 +356,7 @@ fn graph_entry(_g: &GraphOps, ent: &GraphEntry<'_>, _regs: &mut FtraceRegs) -> b
         kind: GraphKind::Entry,
         func: ent.func,
         depth: ent.depth as u32,
-        cpu: p.cpu_id() as u32,
+        cpu: regs.cpu() as u32,
         context,
         calltime: ent.calltime,
         rettime: ent.calltime,
@@ -387,13 +384,12 @@ fn graph_return(_g: &GraphOps, r: &GraphReturn<'_>) {
     if !t.recording.load(Ordering::Relaxed) {
         return;
     }
-    let p = &t.platform;
     t.record(&GraphEvent {
         kind: GraphKind::Return,
         func: r.func,
         depth: r.depth as u32,
-        cpu: p.cpu_id() as u32,
-        context: p.context(),
+        cpu: r.cpu as u32,
+        context: r.context,
         calltime: r.calltime,
         rettime: r.rettime,
         retval: r.retval,

@@ -1,6 +1,6 @@
 //! The interrupt table of the x86 test kernel: an IDT whose `#BP` entry
 //! lets the tracer's `int3` patching protocol emulate half-patched sites
-//! ([`ftrace::arch::x86::poke_int3_handler`]), with the local APIC's
+//! ([`ftrace::arch::x86::poke_int3`]), with the local APIC's
 //! vectors (timer, `sync_cores` IPI, idle wake-up, spurious: see
 //! `smp.rs`); every other exception vector reports itself and fails the
 //! run. One table, shared by every CPU.
@@ -14,7 +14,7 @@
 
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
-use ftrace::arch::x86::{INT3, TrapFrame, poke_int3_handler};
+use ftrace::arch::x86::{Int3, TrapFrame, poke_int3};
 
 /// `int3` traps whose `int3` was already gone (see `x86_bp_handler`).
 static STALE_INT3: AtomicUsize = AtomicUsize::new(0);
@@ -123,24 +123,22 @@ impl TrapFrame for BpFrame {
 #[unsafe(no_mangle)]
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 extern "C" fn x86_bp_handler(frame: &mut BpFrame) {
-    let handled = poke_int3_handler(frame);
-    if !handled {
-        let site = frame.ip() - 1;
-        // SAFETY: the CPU just executed an int3 at `site`: mapped text.
-        let byte = unsafe { &*core::ptr::with_exposed_provenance::<AtomicU8>(site) };
-        let now = byte.load(Ordering::SeqCst);
-        if now != INT3 {
-            // The int3 is gone: another CPU finished the patch after this
-            // CPU executed it (kprobes' rule: back up and run what is there
-            // now; the first byte is written last, so the instruction is
-            // whole). An atomic write of the same value makes an emulator
-            // drop a stale translation of the old bytes.
-            let _ = byte.compare_exchange(now, now, Ordering::SeqCst, Ordering::SeqCst);
+    let site = frame.ip() - 1;
+    match poke_int3(frame) {
+        Int3::Emulated => {}
+        Int3::Gone { byte } => {
+            // Another CPU finished the patch after this CPU executed the
+            // int3 (under QEMU's multi-threaded TCG: from a stale
+            // translation); the frame re-executes the site. An atomic
+            // write of the same value makes the emulator drop the stale
+            // translation; if a new batch wrote int3 meanwhile, the write
+            // does nothing and the re-execution traps into that batch.
+            // SAFETY: the CPU just executed an int3 at `site`: mapped text.
+            let b = unsafe { &*core::ptr::with_exposed_provenance::<AtomicU8>(site) };
+            let _ = b.compare_exchange(byte, byte, Ordering::SeqCst, Ordering::SeqCst);
             STALE_INT3.fetch_add(1, Ordering::Relaxed);
-            frame.set_ip(site);
-            return;
         }
-        panic!("unexpected int3 at {site:#x} (the byte there is now {now:#04x})");
+        Int3::NotOurs => panic!("unexpected int3 at {site:#x}: not a site being patched"),
     }
 }
 

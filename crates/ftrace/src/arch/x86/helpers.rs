@@ -214,8 +214,10 @@ impl TrapFrame for CpuFrame {
 /// Returns true when the trap came from a site the engine is rewriting: the
 /// new instruction was emulated (a nop: `ip` moved past the site; a
 /// `call`: `ip` sent to a stub that makes the call once the handler has
-/// returned, see the module docs). Returns false, changing nothing, for
-/// anyone else's `int3`.
+/// returned, see the module docs), or the `int3` was already gone and `ip`
+/// points back at the site to run what is there now
+/// ([`Int3::Gone`](super::Int3::Gone)). Returns false, changing nothing,
+/// for anyone else's `int3`.
 ///
 /// The handler must not be traced (mark it with
 /// `#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]`), must

@@ -25,9 +25,9 @@
 //! 3. write the new first byte of every site.
 //!
 //! Between phases 1 and 3 a CPU executing a site traps into `#BP`; the
-//! kernel's handler calls [`poke_int3_handler`], which finds the site in the
-//! published batch and emulates the *new* instruction (the call, or the
-//! nop), so the CPU never sees a torn instruction.
+//! kernel's handler calls [`poke_int3`] (or [`poke_int3_handler`]), which
+//! finds the site in the published batch and emulates the *new* instruction
+//! (the call, or the nop), so the CPU never sees a torn instruction.
 //!
 //! The batch is built by the [`Arch`](crate::Arch) hooks: `make_*` read and
 //! compare the site and queue the write ([`Batch::queue`]); `finish_batch`
@@ -168,46 +168,79 @@ pub fn emulated_count() -> usize {
     EMULATED.load(Ordering::Relaxed)
 }
 
-/// The `#BP` helper (Linux's `poke_int3_handler`): when the trap comes from
-/// a site of the batch in flight, emulates the site's new instruction on
-/// `frame` and returns true; otherwise returns false and leaves `frame`
-/// alone (the `int3` is someone else's, or already gone: see below).
+/// What [`poke_int3`] did with an `int3` trap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Int3 {
+    /// The trap came from a site of the batch in flight: its new
+    /// instruction was emulated on the frame.
+    Emulated,
+    /// The `int3` is gone: the site holds `byte` now. The frame was set to
+    /// re-execute the site, which holds a whole instruction (the first byte
+    /// is written last; kprobes' rule). A CPU executes an `int3` late when
+    /// an emulator runs a stale translation of the site; a kernel under
+    /// QEMU may want to make it drop that translation (the test kernel
+    /// does an atomic same-value store of `byte`).
+    Gone {
+        /// The byte the site held when the handler looked.
+        byte: u8,
+    },
+    /// Not a site the engine is rewriting (someone else's breakpoint); the
+    /// frame is unchanged.
+    NotOurs,
+}
+
+/// The `#BP` helper (Linux's `poke_int3_handler`): handles an `int3` trap
+/// at `frame.ip() - 1` and says how ([`Int3`]).
 ///
 /// Lock-free and allocation-free: callable from the exception handler with
 /// any lock held by the interrupted code.
 ///
-/// A CPU may execute an `int3` later than the batch that wrote it: an
-/// emulator can run a stale translation of the site after the core
-/// synchronisation. The batch is then unpublished, and the next one may be
-/// publishing itself and writing `int3` over the same site while this
-/// handler looks. Each batch publishes its table *before* writing any
-/// `int3`, and cannot unpublish it before its next core synchronisation,
-/// which waits for this handler; so when the table lookup misses and the
-/// site holds `int3` now, the lookup is repeated and finds the new batch.
-/// When it misses and the site holds something else, the `int3` is gone:
-/// the kernel backs the CPU up to the site to run what is there now
-/// (kprobes' rule; the first byte is written last, so that instruction is
-/// whole).
-pub fn poke_int3_handler(frame: &mut dyn TrapFrame) -> bool {
+/// The site is looked up in the published batch; when it is not there, the
+/// site's byte is read once ([`TrapFrame::site_byte`]) and decides:
+///
+/// - still `int3`: a batch may have been published since the lookup (a
+///   late `int3`, see [`Int3::Gone`], can trap between two batches), so
+///   the lookup is repeated. Each batch publishes its table *before*
+///   writing any `int3`, and cannot unpublish it before its next core
+///   synchronisation, which waits for this handler: the second lookup
+///   finds every batch whose `int3` the byte could be. Missing again, the
+///   `int3` is someone else's.
+/// - anything else: the `int3` is gone; the CPU re-executes the site. This
+///   decision uses the byte read here, never a second read: a new batch
+///   may write `int3` there at any moment, and re-executing then simply
+///   traps again into a published batch.
+pub fn poke_int3(frame: &mut dyn TrapFrame) -> Int3 {
     let site = frame.ip().wrapping_sub(1);
     let mut found = in_flight_emulation(site);
-    if found.is_none() && frame.site_byte(site) == INT3 {
+    if found.is_none() {
+        let byte = frame.site_byte(site);
+        if byte != INT3 {
+            frame.set_ip(site);
+            return Int3::Gone { byte };
+        }
         found = in_flight_emulation(site);
     }
     match found {
-        None => false,
+        None => Int3::NotOurs,
         Some(Emulation::Nop) => {
             frame.set_ip(site + SITE_LEN);
             EMULATED.fetch_add(1, Ordering::Relaxed);
-            true
+            Int3::Emulated
         }
         Some(Emulation::Call(target)) => {
             frame.push(site + SITE_LEN);
             frame.set_ip(target);
             EMULATED.fetch_add(1, Ordering::Relaxed);
-            true
+            Int3::Emulated
         }
     }
+}
+
+/// [`poke_int3`] for handlers that only need to know whether the trap was
+/// handled: true for [`Int3::Emulated`] and [`Int3::Gone`] (the frame says
+/// where to resume), false for someone else's `int3` (frame unchanged).
+pub fn poke_int3_handler(frame: &mut dyn TrapFrame) -> bool {
+    poke_int3(frame) != Int3::NotOurs
 }
 
 /// The emulation of `site` in the published batch, if any.

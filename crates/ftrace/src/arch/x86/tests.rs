@@ -245,9 +245,19 @@ fn batch_writes_three_phases_with_one_sync_each() {
     assert_eq!(p.inner.peek(a, 5), ca.as_bytes());
     assert_eq!(p.inner.peek(b, 5), NOP5);
     assert!(batch.is_empty());
-    // Nothing in flight any more: an int3 there is not ours.
+    // Nothing in flight any more and the int3 gone: the CPU re-executes
+    // the site, which holds the new call.
     let mut f = Frame::at(a, p.inner);
-    assert!(!poke_int3_handler(&mut f));
+    assert_eq!(poke_int3(&mut f), Int3::Gone { byte: CALL_OPCODE });
+    assert_eq!((f.ip, f.stack.len()), (a, 0));
+    // An int3 that is there and in no batch is someone else's: the frame
+    // is left alone.
+    let c = TEXT_BASE + 32;
+    p.inner.poke(c, &[INT3]);
+    let mut f = Frame::at(c, p.inner);
+    assert_eq!(poke_int3(&mut f), Int3::NotOurs);
+    assert!(!poke_int3_handler(&mut Frame::at(c, p.inner)));
+    assert_eq!((f.ip, f.stack.len()), (c + 1, 0));
 }
 
 /// A site queued twice in one batch gets the later new bytes, written once
@@ -337,10 +347,10 @@ fn int3_handler_emulates_the_new_instruction_mid_batch() {
     unsafe { batch.commit(p) }.unwrap();
     // Two syncs with int3 in place, two sites each.
     assert_eq!(emulated_count() - before, 4);
-    // Direct check of the emulation itself.
+    // After the batch: the int3 is gone, the site is re-executed.
     let mut f = Frame::at(a, p.inner);
-    assert!(!poke_int3_handler(&mut f));
-    assert_eq!(f.ip, a + 1);
+    assert_eq!(poke_int3(&mut f), Int3::Gone { byte: CALL_OPCODE });
+    assert_eq!(f.ip, a);
 }
 
 /// A CPU executes an int3 late (a stale translation on an emulator) while
@@ -398,11 +408,53 @@ fn int3_handler_finds_a_batch_published_while_it_looked() {
     let handle = committer.lock().unwrap().take().unwrap();
     handle.join().unwrap().unwrap();
     assert_eq!(p.inner.peek(a, 5), call_bytes(a, t));
-    // With nothing in flight and the int3 gone, the handler leaves the
-    // frame to the kernel (which backs the CPU up to run the new call).
+    // With nothing in flight and the int3 gone, the CPU re-executes the
+    // site (the new call).
     let mut f = Frame::at(a, p.inner);
-    assert!(!poke_int3_handler(&mut f));
-    assert_eq!((f.ip, f.stack.len()), (a + 1, 0));
+    assert_eq!(poke_int3(&mut f), Int3::Gone { byte: CALL_OPCODE });
+    assert_eq!((f.ip, f.stack.len()), (a, 0));
+}
+
+/// The other interleaving (seen in CI): a late int3 traps while nothing is
+/// in flight and the site holds its new instruction; right after the
+/// handler read that byte, a new batch writes int3 there. The handler's
+/// decision rests on the byte it read (gone: re-execute the site), never
+/// on a second read, and the re-execution traps into the new batch, which
+/// is published by then and emulated.
+#[test]
+fn a_gone_int3_is_re_executed_into_the_next_batch() {
+    let _s = serial();
+    let p = LogPlatform::new(64);
+    let a = TEXT_BASE;
+    let t = TEXT_BASE + 0x1000;
+    p.inner.poke(a, &NOP5);
+    let mut f = Frame::at(a, p.inner);
+    assert_eq!(poke_int3(&mut f), Int3::Gone { byte: NOP5[0] });
+    assert_eq!((f.ip, f.stack.len()), (a, 0));
+    // The next batch, paused after its phase 1 (published, int3 written).
+    let batch: &'static Batch = std::boxed::Box::leak(std::boxed::Box::new(Batch::new()));
+    mock_queue(batch, p, a, &Insn::new(&NOP5), &encode_call(a, t).unwrap()).unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let committer = std::thread::spawn(move || {
+        let mut observe = |phase: u8| {
+            if phase == 1 {
+                ready_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+            }
+        };
+        // SAFETY: simulated text.
+        unsafe { batch.commit_observed(p, &mut observe) }
+    });
+    ready_rx.recv().unwrap();
+    // The re-executed site traps again, into the published batch.
+    assert_eq!(p.inner.peek(a, 1)[0], INT3);
+    let mut again = Frame::at(a, p.inner);
+    assert_eq!(poke_int3(&mut again), Int3::Emulated);
+    assert_eq!((again.ip, &again.stack[..]), (t, &[a + 5][..]));
+    go_tx.send(()).unwrap();
+    committer.join().unwrap().unwrap();
+    assert_eq!(p.inner.peek(a, 5), call_bytes(a, t));
 }
 
 #[test]

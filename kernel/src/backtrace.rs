@@ -58,12 +58,19 @@ pub fn print(w: &mut dyn Write) {
     }
 }
 
-/// `addr` as `name+0xoff` from the embedded symbol table, or as a bare
-/// address without one (for panic messages about a faulting address).
-pub fn symbolize(addr: usize) -> alloc::string::String {
-    let symbols = SymbolTable::parse(platform::symtab_bytes()).ok();
-    match symbols.and_then(|t| t.lookup(addr as u64)) {
-        Some((s, off)) => alloc::format!("{}+{off:#x}", s.name),
-        None => alloc::format!("{addr:#x}"),
+/// `addr` displayed as `name+0xoff` from the embedded symbol table, or as
+/// a bare address without one (for panic messages about a faulting
+/// address). Allocates nothing: usable from a fault in the allocator.
+pub fn symbolize(addr: usize) -> impl core::fmt::Display {
+    struct Symbolized(usize);
+    impl core::fmt::Display for Symbolized {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            let symbols = SymbolTable::parse(platform::symtab_bytes()).ok();
+            match symbols.and_then(|t| t.lookup(self.0 as u64)) {
+                Some((s, off)) => write!(f, "{}+{off:#x}", s.name),
+                None => write!(f, "{:#x}", self.0),
+            }
+        }
     }
+    Symbolized(addr)
 }

@@ -266,11 +266,6 @@ impl HotPlatform {
             dyn_platform: p,
         }
     }
-
-    /// The wrapped trait object.
-    pub fn get(&self) -> &'static dyn Platform {
-        self.dyn_platform
-    }
 }
 
 impl fmt::Debug for HotPlatform {

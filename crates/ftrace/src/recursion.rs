@@ -113,7 +113,6 @@ impl RecursionState {
         Some(RecursionGuard {
             state: self,
             cpu,
-            bit,
             context,
         })
     }
@@ -196,7 +195,6 @@ impl Default for RecursionState {
 pub struct RecursionGuard<'a> {
     state: &'a RecursionState,
     cpu: usize,
-    bit: u32,
     context: Context,
 }
 
@@ -215,7 +213,7 @@ impl RecursionGuard<'_> {
 impl Drop for RecursionGuard<'_> {
     fn drop(&mut self) {
         let word = &self.state.cpus[self.cpu];
-        let w = word.bits.load(Ordering::Relaxed) & !self.bit;
+        let w = word.bits.load(Ordering::Relaxed) & !(1u32 << (self.context as u32));
         // Release: the region's reads happen before an updater sees it left.
         word.bits.store(w, Ordering::Release);
         if w == 0 {

@@ -90,14 +90,16 @@ impl FtraceRegs {
     }
 
     /// The CPU the callback runs on, as the dispatcher stored it
-    /// ([`spare`](Self::spare)); 0 in a frame no dispatcher filled.
+    /// ([`spare`](Self::spare)). Meaningful only in a callback the
+    /// dispatcher called (a trampoline's frame is not initialised before;
+    /// [`zeroed`](Self::zeroed) gives 0).
     pub fn cpu(&self) -> usize {
         self.spare[0]
     }
 
     /// The context the callback runs in, as the dispatcher stored it
-    /// ([`spare`](Self::spare)); [`Context::Normal`] in a frame no
-    /// dispatcher filled.
+    /// ([`spare`](Self::spare)); meaningful as [`cpu`](Self::cpu) is
+    /// ([`zeroed`](Self::zeroed) gives [`Context::Normal`]).
     pub fn context(&self) -> Context {
         Context::from_index(self.spare[1])
     }

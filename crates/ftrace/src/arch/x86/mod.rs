@@ -123,13 +123,13 @@ pub trait TrapFrame {
     fn set_ip(&mut self, ip: usize);
     /// Pushes `value` onto the interrupted code's stack (as a `call` would).
     fn push(&mut self, value: usize);
-    /// The byte at `site` now, read once; [`poke_int3_handler`] calls it
-    /// only with the address of the `int3` the CPU just executed. The
+    /// The byte at `site` now, read once; [`poke_int3`] calls it only with
+    /// the address of the `int3` the CPU just executed. The
     /// default reads memory, which is right for every kernel; host tests
     /// of simulated text override it.
     fn site_byte(&self, site: usize) -> u8 {
         // SAFETY: `site` is the int3 this CPU just executed (the only way
-        // poke_int3_handler calls this), so it is mapped and readable; a
+        // poke_int3 calls this), so it is mapped and readable; a
         // byte load cannot tear.
         unsafe { core::ptr::read_volatile(site as *const u8) }
     }

@@ -211,6 +211,9 @@ impl RecursionGuard<'_> {
 }
 
 impl Drop for RecursionGuard<'_> {
+    // Always inlined: it runs on every dispatch, and an out-of-line copy
+    // costs a call and the guard's spill (ppc64 chose that once).
+    #[inline(always)]
     fn drop(&mut self) {
         let word = &self.state.cpus[self.cpu];
         let w = word.bits.load(Ordering::Relaxed) & !(1u32 << (self.context as u32));

@@ -61,6 +61,10 @@ const HDR_PAYLOAD_SHIFT: u32 = 7;
 pub const MAX_PAYLOAD: u32 = (1 << (32 - HDR_PAYLOAD_SHIFT)) - 1;
 /// Gap after which the writer records the whole timestamp again.
 const EXTEND_AFTER: u64 = 1 << 31;
+/// `last_ts` of a CPU that has written nothing since the last reset: far
+/// from every timestamp, so that the first event takes the slow path and
+/// records the whole timestamp.
+const NO_EVENT: u64 = 1 << 63;
 
 /// What one event says, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,9 +141,12 @@ struct CpuRing {
     commit: AtomicU64,
     /// Writers in progress on this CPU (nesting).
     nest: AtomicU32,
-    /// Timestamp of this CPU's latest reservation.
+    /// Timestamp of this CPU's latest reservation ([`NO_EVENT`] before the
+    /// first).
     last_ts: AtomicU64,
-    written: AtomicU64,
+    // No `written` counter: every event offered ends up in the buffer,
+    // overwritten or dropped, so `written` is their sum (`stats`), and the
+    // hot path saves an atomic add.
     overwritten: AtomicU64,
     dropped: AtomicU64,
 }
@@ -221,8 +228,7 @@ impl RingBuffer {
                     tail: AtomicU64::new(0),
                     commit: AtomicU64::new(0),
                     nest: AtomicU32::new(0),
-                    last_ts: AtomicU64::new(0),
-                    written: AtomicU64::new(0),
+                    last_ts: AtomicU64::new(NO_EVENT),
                     overwritten: AtomicU64::new(0),
                     dropped: AtomicU64::new(0),
                 })
@@ -272,11 +278,21 @@ impl RingBuffer {
         ip: usize,
         parent_ip: usize,
     ) -> bool {
-        match (self.offset(ip), self.offset(parent_ip)) {
-            (Some(a), Some(b)) => {
-                self.write(cpu, ts, header(ty::FUNCTION, ctx, irqs_off, 0), [a, b])
-            }
-            _ => self.function_wide(cpu, ts, ctx, irqs_off, ip, parent_ip),
+        // Both offsets at once: one test of the high bits on 64-bit.
+        let (a, b) = (
+            ip.wrapping_sub(self.text_base),
+            parent_ip.wrapping_sub(self.text_base),
+        );
+        let fit = if self.wide() {
+            (a | b) as u64 >> 32 == 0
+        } else {
+            ip >= self.text_base && parent_ip >= self.text_base
+        };
+        if fit {
+            let hdr = header(ty::FUNCTION, ctx, irqs_off, 0);
+            self.write(cpu, ts, hdr, [a as u32, b as u32])
+        } else {
+            self.function_wide(cpu, ts, ctx, irqs_off, ip, parent_ip)
         }
     }
 
@@ -345,54 +361,48 @@ impl RingBuffer {
 
     /// Reserves, writes and commits one event of header `hdr` and `N` body
     /// words (inlined into each event kind's writer: no loop, no copies).
+    ///
+    /// The fast path is the common case: no extended timestamp due, room
+    /// before the end of the buffer and before the head. Its reservation
+    /// is one compare-and-swap, which only a writer nesting on this CPU
+    /// (an interrupt between the load of `tail` and the swap) makes fail;
+    /// everything else goes to [`write_slow`](Self::write_slow).
     #[inline(always)]
     fn write<const N: usize>(&self, cpu: usize, ts: u64, hdr: u32, body: [u32; N]) -> bool {
         let Some(r) = self.cpus.get(cpu) else {
             return false;
         };
-        r.written.fetch_add(1, Ordering::Relaxed);
         // Nesting: plain load and store (only this CPU writes it, and a
-        // nested writer restores it before we run again).
+        // nested writer restores it before we run again). Relaxed loads
+        // suffice below for the same reason: only writers on this CPU move
+        // `tail`, `head` and `last_ts`, and a nested one has finished
+        // before we resume.
         let nest = r.nest.load(Ordering::Relaxed);
         r.nest.store(nest + 1, Ordering::Relaxed);
-        let last = r.last_ts.load(Ordering::Relaxed);
         let words = 2 + N as u64;
-        // Fast path: no extended timestamp, room without wrapping or
-        // overwriting, no nested writer in between.
-        let tail = r.tail.load(Ordering::Acquire);
-        let idx = (tail & r.mask) as usize;
-        let fast = ts.wrapping_sub(last) < EXTEND_AFTER
-            && last != 0
-            && tail + words - r.head.load(Ordering::Acquire) <= r.mask + 1
+        let tail = r.tail.load(Ordering::Relaxed);
+        let idx = tail & r.mask;
+        let fast = ts.wrapping_sub(r.last_ts.load(Ordering::Relaxed)) < EXTEND_AFTER
+            && idx + words <= r.mask + 1
+            && tail + words - r.head.load(Ordering::Relaxed) <= r.mask + 1
             && r.tail
-                .compare_exchange(tail, tail + words, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(tail, tail + words, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok();
-        let ok = match r.words.get(idx..idx + 2 + N) {
-            Some(w) if fast => {
-                w[0].store(hdr, Ordering::Relaxed);
-                w[1].store(ts as u32, Ordering::Relaxed);
-                for (d, b) in w[2..].iter().zip(body) {
-                    d.store(b, Ordering::Relaxed);
-                }
-                r.last_ts.store(ts, Ordering::Relaxed);
-                true
+        let ok = if fast {
+            // SAFETY: `idx + words <= mask + 1 == words.len()` was checked
+            // above, so the event's words are in the buffer.
+            let w = unsafe { r.words.get_unchecked(idx as usize..(idx + words) as usize) };
+            w[0].store(hdr, Ordering::Relaxed);
+            w[1].store(ts as u32, Ordering::Relaxed);
+            for (d, b) in w[2..].iter().zip(body) {
+                d.store(b, Ordering::Relaxed);
             }
-            _ if fast => {
-                // Reserved across the end of the buffer: cannot happen (the
-                // slice check failed only if the event wraps, which the
-                // reservation would have padded); give the room back as
-                // padding words.
-                for k in 0..words {
-                    self.put(r, tail + k, ty::PADDING);
-                }
-                r.dropped.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-            _ => {
-                let mut b4 = [0u32; 4];
-                b4[..N].copy_from_slice(&body);
-                self.write_slow(r, ts, hdr, last, &b4, N)
-            }
+            r.last_ts.store(ts, Ordering::Relaxed);
+            true
+        } else {
+            let mut b4 = [0u32; 4];
+            b4[..N].copy_from_slice(&body);
+            self.write_slow(r, ts, hdr, &b4, N)
         };
         self.commit(r, nest);
         ok
@@ -401,16 +411,9 @@ impl RingBuffer {
     /// [`write`](Self::write) when an extended timestamp, padding or room
     /// made by overwriting is needed.
     #[cold]
-    fn write_slow(
-        &self,
-        r: &CpuRing,
-        ts: u64,
-        hdr: u32,
-        last: u64,
-        body: &[u32; 4],
-        n: usize,
-    ) -> bool {
-        let extend = last == 0 || ts.abs_diff(last) >= EXTEND_AFTER;
+    fn write_slow(&self, r: &CpuRing, ts: u64, hdr: u32, body: &[u32; 4], n: usize) -> bool {
+        let last = r.last_ts.load(Ordering::Relaxed);
+        let extend = last == NO_EVENT || ts.abs_diff(last) >= EXTEND_AFTER;
         let words = 2 + n as u64 + if extend { 3 } else { 0 };
         let Some(mut pos) = self.reserve(r, words) else {
             r.dropped.fetch_add(1, Ordering::Relaxed);
@@ -544,11 +547,13 @@ impl RingBuffer {
             return CpuStats::default();
         };
         let in_buffer = self.read_cpu(cpu, &mut |_| {});
+        let overwritten = r.overwritten.load(Ordering::Relaxed);
+        let dropped = r.dropped.load(Ordering::Relaxed);
         CpuStats {
-            written: r.written.load(Ordering::Relaxed),
+            written: in_buffer + overwritten + dropped,
             in_buffer,
-            overwritten: r.overwritten.load(Ordering::Relaxed),
-            dropped: r.dropped.load(Ordering::Relaxed),
+            overwritten,
+            dropped,
         }
     }
 
@@ -701,9 +706,8 @@ impl RingBuffer {
             let t = r.tail.load(Ordering::Acquire);
             r.head.store(t, Ordering::Release);
             r.commit.store(t, Ordering::Release);
-            r.last_ts.store(0, Ordering::Relaxed);
+            r.last_ts.store(NO_EVENT, Ordering::Relaxed);
             r.head_ts.store(0, Ordering::Relaxed);
-            r.written.store(0, Ordering::Relaxed);
             r.overwritten.store(0, Ordering::Relaxed);
             r.dropped.store(0, Ordering::Relaxed);
         }

@@ -186,6 +186,13 @@ pub fn init_sites(corrupt: bool) -> bool {
             return false;
         }
     };
+    if let Some(at) = arch::cpu_local() {
+        // SAFETY: the arch backend's offsets hold the CPU's index and its
+        // context word on every CPU from boot on (`%gs` is set up before
+        // the first traced call, and the entry stubs keep the context
+        // word), which is `use_cpu_local`'s contract.
+        unsafe { engine.use_cpu_local(at) };
+    }
     let t0 = arch::cycles();
     let report = engine.init();
     INIT_TICKS.store(arch::cycles().wrapping_sub(t0), Ordering::Relaxed);

@@ -159,6 +159,12 @@ pub unsafe trait Arch: Send + Sync {
     /// integer argument registers, in argument order.
     const ARG_REGS: &'static [usize];
 
+    /// True when the backend's per-callback trampolines have the fast path
+    /// [`Ftrace::use_cpu_local`](crate::Ftrace::use_cpu_local) turns on
+    /// (they take the recursion guard themselves and call the callback
+    /// through [`ftrace_ops_fast_func`](crate::ops::ftrace_ops_fast_func)).
+    const CPU_LOCAL: bool = false;
+
     /// The canonical nop a disabled site holds.
     fn nop_insn(&self) -> Insn;
 

@@ -388,6 +388,57 @@ pub unsafe extern "C" fn ftrace_ops_assist_func(
     }
 }
 
+/// What the x86_64 per-callback trampolines call once they took the
+/// recursion guard themselves (the fast path, [`CpuLocal`]): the callback
+/// of `ops`, if it is still enabled. Everything else
+/// [`ftrace_ops_assist_func`] does (finding the CPU and context, the
+/// guard) the trampoline did; it falls back to the assist function for
+/// everything unusual (a CPU id out of range, recursion, a quiet CPU, no
+/// fast path set up), so refusals are counted in one place.
+///
+/// # Safety
+///
+/// As for [`ftrace_ops_assist_func`]; in addition the caller holds the
+/// current CPU's recursion bit for its context and has stored the CPU and
+/// context in `regs` (`FtraceRegs::cpu`/`context`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftrace_ops_fast_func(
+    ip: usize,
+    parent_ip: usize,
+    ops: &Ops,
+    regs: &mut FtraceRegs,
+) {
+    if ops.is_enabled() {
+        (ops.func)(ip, parent_ip, ops, regs);
+    }
+}
+
+/// Where the trampolines read the running CPU's index and context
+/// without calling the platform: offsets from the CPU's per-CPU base
+/// (x86_64: the `%gs` segment base). Given to the engine with
+/// [`Ftrace::use_cpu_local`](crate::Ftrace::use_cpu_local).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuLocal {
+    /// Offset of a `u32` holding [`Platform::cpu_id`](crate::Platform::cpu_id).
+    pub cpu_offset: usize,
+    /// Offset of a `u32` holding [`Platform::context`](crate::Platform::context)
+    /// as its index (`Context as u32`: 0 normal, 1 softirq, 2 irq, 3 NMI).
+    pub context_offset: usize,
+}
+
+/// Symbol `FTRACE_FAST_WORDS`: address of CPU 0's recursion word of the
+/// engine that enabled the fast path ([`CpuLocal`]), 0 while the
+/// trampolines must take the assist function's path. Written last (after
+/// the offsets) when the fast path is turned on.
+#[unsafe(no_mangle)]
+pub static FTRACE_FAST_WORDS: AtomicUsize = AtomicUsize::new(0);
+/// Symbol `FTRACE_FAST_CPU_OFF`: [`CpuLocal::cpu_offset`].
+#[unsafe(no_mangle)]
+pub static FTRACE_FAST_CPU_OFF: AtomicUsize = AtomicUsize::new(0);
+/// Symbol `FTRACE_FAST_CTX_OFF`: [`CpuLocal::context_offset`].
+#[unsafe(no_mangle)]
+pub static FTRACE_FAST_CTX_OFF: AtomicUsize = AtomicUsize::new(0);
+
 /// Address of [`ftrace_ops_list_func`].
 pub fn list_func_addr() -> usize {
     ftrace_ops_list_func as *const () as usize

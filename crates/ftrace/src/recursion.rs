@@ -51,6 +51,20 @@ struct CpuWord {
     quiet: AtomicU32,
 }
 
+/// Bytes from one CPU's word to the next (the trampolines' fast path
+/// indexes the array by CPU: [`RecursionState::words_addr`]).
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "none")), allow(dead_code))]
+pub(crate) const WORD_STRIDE: usize = core::mem::size_of::<CpuWord>();
+/// Offset of a CPU's recursion bits (`u32`) in its word.
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "none")), allow(dead_code))]
+pub(crate) const OFF_BITS: usize = core::mem::offset_of!(CpuWord, bits);
+/// Offset of a CPU's generation counter (`usize`) in its word.
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "none")), allow(dead_code))]
+pub(crate) const OFF_EPOCH: usize = core::mem::offset_of!(CpuWord, epoch);
+/// Offset of a CPU's quiet bits (`u32`) in its word.
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "none")), allow(dead_code))]
+pub(crate) const OFF_QUIET: usize = core::mem::offset_of!(CpuWord, quiet);
+
 /// Counters shared by all CPUs, kept off the per-CPU lines.
 #[repr(align(128))]
 #[derive(Debug)]
@@ -142,6 +156,14 @@ impl RecursionState {
             cpu,
             bit,
         })
+    }
+
+    /// Address of CPU 0's word; CPU `n`'s is `n * WORD_STRIDE` further.
+    /// The x86_64 trampolines' fast path takes and releases the guard
+    /// there exactly as [`try_enter`](Self::try_enter) and the guard's drop
+    /// do (same bits, same fence, same generation step).
+    pub(crate) fn words_addr(&self) -> usize {
+        self.cpus.as_ptr() as usize
     }
 
     /// Number of refused recursive entries so far.

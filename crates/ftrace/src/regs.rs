@@ -61,6 +61,9 @@ pub const OFF_SP: usize = offset_of!(FtraceRegs, sp);
 pub const OFF_RET_SLOT: usize = offset_of!(FtraceRegs, ret_slot);
 /// Offset of [`FtraceRegs::flags`].
 pub const OFF_FLAGS: usize = offset_of!(FtraceRegs, flags);
+/// Offset of [`FtraceRegs::spare`] (`spare[0]`: the CPU, `spare[1]`: the
+/// context, as [`FtraceRegs::cpu`] and [`FtraceRegs::context`] read them).
+pub const OFF_SPARE: usize = offset_of!(FtraceRegs, spare);
 /// Size of [`FtraceRegs`] (a multiple of the word size; backends round the
 /// stack frame up to their alignment).
 pub const FREGS_SIZE: usize = core::mem::size_of::<FtraceRegs>();

@@ -38,6 +38,13 @@ fn release_engine(key: usize) {
 
 impl<A: Arch, P: Platform + 'static> Drop for Ftrace<A, P> {
     fn drop(&mut self) {
+        // The fast path no longer finds this engine's recursion words.
+        let _ = ops::FTRACE_FAST_WORDS.compare_exchange(
+            self.dispatch.recursion.words_addr(),
+            0,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
         release_engine(self.platform as *const P as *const () as usize);
     }
 }
@@ -284,6 +291,34 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     pub fn with_dispatchers(mut self, list: usize, assist: usize) -> Self {
         self.dispatchers = (list, assist);
         self
+    }
+
+    /// Turns on the trampolines' fast path: the per-callback trampolines
+    /// (a site wanted by one callback that does not need the full frame)
+    /// read the CPU's index and context at the offsets `at` gives from the
+    /// per-CPU base, take and release the recursion guard themselves and
+    /// call the callback, instead of going through
+    /// [`ftrace_ops_assist_func`](crate::ops::ftrace_ops_assist_func) and
+    /// two calls into the platform. Same guard, same counts, same
+    /// behaviour; fewer instructions (BENCHMARKS.md). Returns false (and
+    /// changes nothing) when the backend has no fast path
+    /// ([`Arch::CPU_LOCAL`]); x86_64 has one, with `%gs` as the base.
+    ///
+    /// # Safety
+    ///
+    /// From this call on, whenever a traced function can be entered on any
+    /// CPU, the `u32` at `at.cpu_offset` from that CPU's base (x86_64:
+    /// `%gs:cpu_offset`) must equal [`Platform::cpu_id`] and the `u32` at
+    /// `at.context_offset` must equal [`Platform::context`] as its index
+    /// (`Context as u32`), both readable without a fault.
+    pub unsafe fn use_cpu_local(&mut self, at: crate::ops::CpuLocal) -> bool {
+        if !A::CPU_LOCAL {
+            return false;
+        }
+        ops::FTRACE_FAST_CPU_OFF.store(at.cpu_offset, Ordering::Relaxed);
+        ops::FTRACE_FAST_CTX_OFF.store(at.context_offset, Ordering::Relaxed);
+        ops::FTRACE_FAST_WORDS.store(self.dispatch.recursion.words_addr(), Ordering::Release);
+        true
     }
 
     /// The dispatcher addresses the inner calls use: `(list, assist)`.

@@ -43,6 +43,9 @@
 //!   (with whatever cache maintenance the arch needs for code);
 //! - `fn sync_cores()`,
 //!   `fn clock_ns() -> u64`, `fn context() -> ftrace::Context`;
+//! - `fn cpu_local() -> Option<ftrace::ops::CpuLocal>`: where the
+//!   trampolines' fast path reads the CPU's index and context
+//!   (`Ftrace::use_cpu_local`; `None` where the backend has none);
 //! - `fn trap_init()`: install exception handlers the tracer needs (x86:
 //!   the `#BP` handler of the int3 patching protocol);
 //! - `const CORRUPT_SITE: &[u8]`: harmless, executable bytes that are not

@@ -139,3 +139,9 @@ pub fn scenario(name: &str) -> Option<bool> {
         _ => None,
     }
 }
+
+/// The trampolines' fast path (`Ftrace::use_cpu_local`) exists on x86_64
+/// only so far: none here.
+pub fn cpu_local() -> Option<ftrace::ops::CpuLocal> {
+    None
+}

@@ -19,8 +19,8 @@ pub use common::{
 };
 pub use smp::{cpu_id, cpu_idle, smp_start, sync_cores, timer_start};
 pub use tracer::{
-    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, irqs_disabled,
-    scenario, text_write,
+    CORRUPT_SITE, clock_ns, code_region, code_region_stubs_in_use, context, cpu_local,
+    irqs_disabled, scenario, text_write,
 };
 pub use trap::trap_init;
 

@@ -40,7 +40,7 @@ use core::arch::asm;
 use core::hint::spin_loop;
 use core::mem::offset_of;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use volatile::VolatilePtr;
 use x86::apic::xapic::{
@@ -85,6 +85,12 @@ pub struct PerCpu {
     /// incremented and decremented by the entry stubs (`%gs:`
     /// [`TRAP_DEPTH_OFFSET`]); only its own CPU writes it.
     trap_depth: AtomicUsize,
+    /// The context the tracer sees on this CPU, as `ftrace::Context`'s
+    /// index: 2 (irq) while `trap_depth` is non-zero, 0 otherwise; set by
+    /// the entry stubs next to the depth (`%gs:`[`CONTEXT_OFFSET`]), read
+    /// by [`context`] and by the tracer's trampolines directly
+    /// (`Ftrace::use_cpu_local`).
+    context: AtomicU32,
     /// The last [`sync_cores`] generation this CPU acknowledged.
     sync_ack: AtomicUsize,
     /// Its periodic timer runs ([`timer_start`]).
@@ -96,6 +102,7 @@ impl PerCpu {
         PerCpu {
             index,
             trap_depth: AtomicUsize::new(0),
+            context: AtomicU32::new(0),
             sync_ack: AtomicUsize::new(0),
             periodic: AtomicBool::new(false),
         }
@@ -104,6 +111,11 @@ impl PerCpu {
 
 /// Offset of [`PerCpu`]'s nesting depth, for the entry stubs.
 pub const TRAP_DEPTH_OFFSET: usize = offset_of!(PerCpu, trap_depth);
+/// Offset of [`PerCpu`]'s context word, for the entry stubs and the
+/// tracer's trampolines.
+pub const CONTEXT_OFFSET: usize = offset_of!(PerCpu, context);
+/// The context word's value inside a handler (`ftrace::Context::Irq`).
+pub const CONTEXT_IRQ: u32 = ftrace::Context::Irq as u32;
 const _: () = assert!(offset_of!(PerCpu, index) == 0);
 
 const fn percpu_blocks() -> [PerCpu; MAX_CPUS] {
@@ -138,22 +150,23 @@ pub fn cpu_id() -> usize {
     id
 }
 
-/// True while an exception or interrupt handler runs on this CPU.
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub fn in_interrupt() -> bool {
-    let depth: usize;
-    // SAFETY: as in cpu_id: a read of this CPU's block.
-    unsafe {
-        asm!("mov {}, gs:[{off}]", out(reg) depth, off = const TRAP_DEPTH_OFFSET,
-             options(nostack, readonly, preserves_flags));
-    }
-    depth != 0
-}
-
 /// Counts an exception handler entered from Rust (the fatal path, which
 /// never returns).
 pub fn trap_enter() {
     this_cpu().trap_depth.fetch_add(1, Ordering::Relaxed);
+    this_cpu().context.store(CONTEXT_IRQ, Ordering::Relaxed);
+}
+
+/// The context word of this CPU (`ftrace::Context` as its index).
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn context_index() -> u32 {
+    let c: u32;
+    // SAFETY: as in cpu_id: a read of this CPU's block.
+    unsafe {
+        asm!("mov {:e}, gs:[{off}]", out(reg) c, off = const CONTEXT_OFFSET,
+             options(nostack, readonly, preserves_flags));
+    }
+    c
 }
 
 /// Makes the boot CPU CPU 0: `%gs` addresses `PERCPU[0]` (and, on i686,

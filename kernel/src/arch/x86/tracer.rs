@@ -104,11 +104,17 @@ pub fn clock_ns() -> u64 {
 /// timer, IPIs, `#BP`), `Normal` otherwise.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn context() -> Context {
-    if super::trap::in_trap() {
-        Context::Irq
-    } else {
-        Context::Normal
-    }
+    Context::from_index(super::smp::context_index() as usize)
+}
+
+/// Where the tracer's trampolines read the CPU's index and context
+/// (`Ftrace::use_cpu_local`): `%gs:0` and `%gs:`[`super::smp::CONTEXT_OFFSET`]
+/// on x86_64; i686's trampolines have no such fast path yet.
+pub fn cpu_local() -> Option<ftrace::ops::CpuLocal> {
+    cfg!(target_arch = "x86_64").then_some(ftrace::ops::CpuLocal {
+        cpu_offset: 0,
+        context_offset: super::smp::CONTEXT_OFFSET,
+    })
 }
 
 /// Drops the sites of functions the `#BP` path or the platform runs

@@ -8,7 +8,7 @@
 //! The entry code is in `trap_64.S` / `trap_32.S`; the frame layouts below
 //! mirror what it pushes. Every entry counts itself in the running CPU's
 //! nesting depth (`%gs`-relative, [`super::smp::TRAP_DEPTH_OFFSET`]), so
-//! that the tracer sees another context ([`in_trap`]) on that CPU only;
+//! that the tracer sees another context ([`super::tracer::context`]) on that CPU only;
 //! on i686 every entry also saves and clears the CPU's mcount busy flag of
 //! the `ftrace` crate's trampolines and restores it on the way out.
 
@@ -19,18 +19,25 @@ use ftrace::arch::x86::{Int3, TrapFrame, poke_int3};
 /// `int3` traps whose `int3` was already gone (see `x86_bp_handler`).
 static STALE_INT3: AtomicUsize = AtomicUsize::new(0);
 
-use super::smp::{TRAP_DEPTH_OFFSET, VECTOR_SPURIOUS, VECTOR_SYNC, VECTOR_TIMER, VECTOR_WAKE};
+use super::smp::{
+    CONTEXT_IRQ, CONTEXT_OFFSET, TRAP_DEPTH_OFFSET, VECTOR_SPURIOUS, VECTOR_SYNC, VECTOR_TIMER,
+    VECTOR_WAKE,
+};
 
 #[cfg(target_arch = "x86_64")]
 core::arch::global_asm!(
     include_str!("trap_64.S"),
     trap_depth = const TRAP_DEPTH_OFFSET,
+    trap_context = const CONTEXT_OFFSET,
+    ctx_irq = const CONTEXT_IRQ,
     options(att_syntax)
 );
 #[cfg(target_arch = "x86")]
 core::arch::global_asm!(
     include_str!("trap_32.S"),
     trap_depth = const TRAP_DEPTH_OFFSET,
+    trap_context = const CONTEXT_OFFSET,
+    ctx_irq = const CONTEXT_IRQ,
     options(att_syntax)
 );
 
@@ -52,12 +59,6 @@ const VECTORS: usize = 256;
 const EXCEPTIONS: usize = 32;
 /// `#BP`, raised by `int3`.
 const VECTOR_BP: usize = 3;
-
-/// True while an exception or interrupt handler runs on this CPU.
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub fn in_trap() -> bool {
-    super::smp::in_interrupt()
-}
 
 /// What `x86_bp_entry` saved on x86_64: padding and the caller-saved
 /// registers (pushed by the entry), then the copy of the CPU's frame.

@@ -17,6 +17,23 @@
  * restored before returning, so that traced code the handler runs is
  * traced even when the exception interrupted a callback (mcount builds). */
 
+/* Entering and leaving a handler: the CPU's nesting depth and its context
+ * word (%gs:{trap_context}: what the tracer's Platform::context and its
+ * trampolines read) move together. The word is set after the depth goes
+ * up and cleared only when the outermost handler leaves; a nested handler
+ * between the two instructions leaves both as it found them. */
+.macro TRAP_ENTER
+    incl %gs:{trap_depth}
+    movl ${ctx_irq}, %gs:{trap_context}
+.endm
+
+.macro TRAP_EXIT
+    decl %gs:{trap_depth}
+    jnz .Ltrap_exit_nested\@
+    movl $0, %gs:{trap_context}
+.Ltrap_exit_nested\@:
+.endm
+
     .text
     .balign 16
     .globl x86_bp_entry
@@ -26,7 +43,7 @@ x86_bp_entry:
     push $0                 /* pushed */
     push $0                 /* has_push */
     cld
-    incl %gs:{trap_depth}
+    TRAP_ENTER
     call ftrace_mcount_busy_ptr
     mov %eax, %esi          /* callee-saved: the busy flag's address */
     mov (%esi), %edi        /* callee-saved: its value */
@@ -39,7 +56,7 @@ x86_bp_entry:
     call x86_bp_handler
     mov %ebx, %esp
     mov %edi, (%esi)        /* the busy flag as it was */
-    decl %gs:{trap_depth}
+    TRAP_EXIT
     cmpl $0, (%esp)
     jne 1f
     add $8, %esp
@@ -72,7 +89,7 @@ x86_bp_entry:
     push %ecx
     push %edx
     cld
-    incl %gs:{trap_depth}
+    TRAP_ENTER
     call ftrace_mcount_busy_ptr
     push (%eax)             /* the busy flag's value */
     movl $0, (%eax)
@@ -84,7 +101,7 @@ x86_bp_entry:
     pop %ebp
     call ftrace_mcount_busy_ptr
     pop (%eax)              /* the busy flag as it was */
-    decl %gs:{trap_depth}
+    TRAP_EXIT
     pop %edx
     pop %ecx
     pop %eax

@@ -38,6 +38,23 @@
     pop %rax
 .endm
 
+/* Entering and leaving a handler: the CPU's nesting depth and its context
+ * word (%gs:{trap_context}: what the tracer's Platform::context and its
+ * trampolines read) move together. The word is set after the depth goes
+ * up and cleared only when the outermost handler leaves; a nested handler
+ * between the two instructions leaves both as it found them. */
+.macro TRAP_ENTER
+    incq %gs:{trap_depth}
+    movl ${ctx_irq}, %gs:{trap_context}
+.endm
+
+.macro TRAP_EXIT
+    decq %gs:{trap_depth}
+    jnz .Ltrap_exit_nested\@
+    movl $0, %gs:{trap_context}
+.Ltrap_exit_nested\@:
+.endm
+
     .text
     .balign 16
     .globl x86_bp_entry
@@ -50,12 +67,12 @@ x86_bp_entry:
     pushq 32(%rsp)          /* rip */
     SAVE_CALLER_SAVED
     cld
-    incq %gs:{trap_depth}
+    TRAP_ENTER
     sub $8, %rsp            /* 16-byte alignment for the call */
     mov %rsp, %rdi
     call x86_bp_handler
     add $8, %rsp
-    decq %gs:{trap_depth}
+    TRAP_EXIT
     RESTORE_CALLER_SAVED
     iretq
     .size x86_bp_entry, . - x86_bp_entry
@@ -72,9 +89,9 @@ x86_bp_entry:
 \name:
     SAVE_CALLER_SAVED
     cld
-    incq %gs:{trap_depth}
+    TRAP_ENTER
     call \handler
-    decq %gs:{trap_depth}
+    TRAP_EXIT
     RESTORE_CALLER_SAVED
     iretq
     .size \name, . - \name

@@ -31,6 +31,62 @@ ftrace_stub:
     ret
     .size ftrace_stub, . - ftrace_stub
 
+/* FAST_GUARDED_CALL: the per-callback trampolines' fast path (the
+ * engine's use_cpu_local). With rdi, rsi, rdx, rcx the assist function's
+ * four arguments and the frame at %rsp, it does what ftrace_ops_assist_func
+ * would, without calling the platform: the CPU index and context come
+ * from %gs at the offsets FTRACE_FAST_CPU_OFF / FTRACE_FAST_CTX_OFF, the
+ * recursion bit is tested and set in the CPU's word of FTRACE_FAST_WORDS
+ * (the layout of crate::recursion: {word_stride} bytes per CPU, bits at
+ * {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet}),
+ * followed by a full fence like RecursionState::try_enter; the CPU and
+ * context go to FtraceRegs::spare[0..2]; ftrace_ops_fast_func calls the
+ * callback if it is enabled; the bit is cleared (a plain store is a
+ * release on x86) and the generation moves on when the word drops to zero,
+ * like the guard's drop. The word's address and the context live in two
+ * slots past the FtraceRegs ({priv0}, {priv1}), out of the callback's
+ * reach. Anything unusual (no fast path set up, a CPU id >= {max_cpus},
+ * the bit already set, a quiet CPU) goes to ftrace_ops_assist_func, which
+ * looks again and counts. Clobbers rax, r8, r9 (saved by the caller). */
+.macro FAST_GUARDED_CALL
+    mov FTRACE_FAST_WORDS(%rip), %r8
+    test %r8, %r8
+    jz 2f
+    mov FTRACE_FAST_CPU_OFF(%rip), %rax
+    mov %gs:(%rax), %eax
+    cmp ${max_cpus}, %eax
+    jae 2f
+    mov FTRACE_FAST_CTX_OFF(%rip), %r9
+    mov %gs:(%r9), %r9d
+    mov %rax, ({off_spare})(%rsp)
+    mov %r9, ({off_spare} + 8)(%rsp)
+    imul ${word_stride}, %rax, %rax
+    add %rax, %r8
+    mov {off_bits}(%r8), %eax
+    bt %r9d, %eax
+    jc 2f
+    bt %r9d, {off_quiet}(%r8)
+    jc 2f
+    bts %r9d, %eax
+    mov %eax, {off_bits}(%r8)
+    lock orl $0, (%rsp)
+    mov %r8, {priv0}(%rsp)
+    mov %r9, {priv1}(%rsp)
+    call ftrace_ops_fast_func
+    mov {priv0}(%rsp), %r8
+    mov {priv1}(%rsp), %r9
+    mov {off_bits}(%r8), %eax
+    btr %r9d, %eax
+    mov %eax, {off_bits}(%r8)
+    test %eax, %eax
+    jnz 3f
+    incq {off_epoch}(%r8)
+    jmp 3f
+2:
+    call ftrace_ops_assist_func
+3:
+.endm
+
 /* FTRACE_X86_64 name, full, slot, inner
  *
  * full = 0: like ftrace_caller: saves the argument and scratch registers,
@@ -91,7 +147,11 @@ ftrace_stub:
     call ftrace_stub
     .else
     mov (ftrace_tramp_ops + 8 * \slot)(%rip), %rdx  /* arg 2: this slot's ops */
+    .if \full
     call ftrace_ops_assist_func
+    .else
+    FAST_GUARDED_CALL
+    .endif
     .endif
     .if \full
     mov {off_ip}(%rsp), %rax            /* resume where the callback says */

@@ -222,6 +222,7 @@ impl Default for X86_64 {
 unsafe impl Arch for X86_64 {
     const SITE_LEN: usize = SITE_LEN;
     const ARG_REGS: &'static [usize] = &[gpr::RDI, gpr::RSI, gpr::RDX, gpr::RCX, gpr::R8, gpr::R9];
+    const CPU_LOCAL: bool = true;
 
     fn nop_insn(&self) -> Insn {
         Insn::new(&NOP5)
@@ -337,6 +338,7 @@ mod asm {
     use super::{OPS_TRAMP_SLOTS, Trampolines, gpr};
     use crate::regs::{
         FREGS_FULL, FREGS_SIZE, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP,
+        OFF_SPARE,
     };
     use crate::tramp::{OpsSlots, OpsTrampPool};
 
@@ -344,8 +346,12 @@ mod asm {
     /// the stack stays aligned for the callback call (it is 16-aligned on
     /// trampoline entry: the traced function's entry alignment of 8 plus the
     /// site's return address).
-    const FRAME: usize = FREGS_SIZE.next_multiple_of(16);
-    const _: () = assert!(FRAME % 16 == 0 && FRAME >= FREGS_SIZE);
+    ///
+    /// Two words past the `FtraceRegs` belong to the fast path
+    /// (`FAST_GUARDED_CALL`: the recursion word's address and the
+    /// context), where a callback writing its frame cannot reach them.
+    const FRAME: usize = (FREGS_SIZE + 16).next_multiple_of(16);
+    const _: () = assert!(FRAME % 16 == 0 && FRAME >= FREGS_SIZE + 16);
 
     const fn g(i: usize) -> usize {
         OFF_GPR + i * size_of::<usize>()
@@ -378,6 +384,14 @@ mod asm {
         r15 = const g(gpr::R15),
         rflags = const g(gpr::RFLAGS),
         nslots = const OPS_TRAMP_SLOTS,
+        off_spare = const OFF_SPARE,
+        priv0 = const FREGS_SIZE,
+        priv1 = const FREGS_SIZE + 8,
+        max_cpus = const crate::recursion::MAX_CPUS,
+        word_stride = const crate::recursion::WORD_STRIDE,
+        off_bits = const crate::recursion::OFF_BITS,
+        off_epoch = const crate::recursion::OFF_EPOCH,
+        off_quiet = const crate::recursion::OFF_QUIET,
         options(att_syntax)
     );
 

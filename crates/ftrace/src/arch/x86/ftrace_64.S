@@ -89,9 +89,15 @@ ftrace_stub:
 
 /* FTRACE_X86_64 name, full, slot, inner
  *
- * full = 0: like ftrace_caller: saves the argument and scratch registers,
- *   calls func(ip = site, parent_ip, ops, regs), restores them (a callback
- *   may have changed arguments) and returns into the traced function.
+ * full = 0: like ftrace_caller: saves the six argument registers and rax
+ *   (a variadic call's vector count), calls func(ip = site, parent_ip, ops,
+ *   regs), restores them (a callback may have changed arguments) and
+ *   returns into the traced function. Nothing else needs keeping: the
+ *   callee-saved registers (rbx rbp r12-r15) survive the call by the ABI,
+ *   and r10/r11 carry nothing into a function entry (the ABI's scratch
+ *   registers, as Linux's ftrace_caller has it). Their FtraceRegs slots
+ *   and the rsp slot are not written (FtraceRegs: read them only when
+ *   is_full).
  * full = 1: like ftrace_regs_caller: saves every register (FREGS_FULL),
  *   restores every register but %rsp and rflags, and resumes at
  *   FtraceRegs::ip: it stores ip over the site's return address and
@@ -110,14 +116,14 @@ ftrace_stub:
     mov %rax, {rax}(%rsp)
     mov %rcx, {rcx}(%rsp)
     mov %rdx, {rdx}(%rsp)
-    mov %rbp, {rbp}(%rsp)
     mov %rsi, {rsi}(%rsp)
     mov %rdi, {rdi}(%rsp)
     mov %r8, {r8}(%rsp)
     mov %r9, {r9}(%rsp)
+    .if \full
+    mov %rbp, {rbp}(%rsp)
     mov %r10, {r10}(%rsp)
     mov %r11, {r11}(%rsp)
-    .if \full
     mov %rbx, {rbx}(%rsp)
     mov %r12, {r12}(%rsp)
     mov %r13, {r13}(%rsp)
@@ -137,7 +143,9 @@ ftrace_stub:
     mov %rsi, {off_parent}(%rsp)
     lea ({frame} + 8)(%rsp), %rax       /* %rsp at the traced function's entry */
     mov %rax, {off_sp}(%rsp)
+    .if \full
     mov %rax, {rsp}(%rsp)
+    .endif
     mov %rax, {off_ret_slot}(%rsp)      /* it points at the return address */
     mov %rsp, %rcx                      /* arg 3: regs */
     .if \slot < 0
@@ -162,9 +170,9 @@ ftrace_stub:
     mov {r12}(%rsp), %r12
     mov {rbx}(%rsp), %rbx
     mov {rbp}(%rsp), %rbp
-    .endif
     mov {r11}(%rsp), %r11
     mov {r10}(%rsp), %r10
+    .endif
     mov {r9}(%rsp), %r9
     mov {r8}(%rsp), %r8
     mov {rdi}(%rsp), %rdi

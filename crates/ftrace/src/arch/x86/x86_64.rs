@@ -5,8 +5,10 @@
 //! [`FtraceRegs::gpr`](crate::regs::FtraceRegs::gpr) uses the hardware
 //! register numbers ([`gpr`]): `rax rcx rdx rbx rsp rbp rsi rdi r8..r15`,
 //! then `rflags` at 16. The caller trampoline saves `rax rcx rdx rsi rdi
-//! r8..r11` (the argument and scratch registers) and restores them, so a
-//! callback may change arguments; the regs trampoline saves all sixteen
+//! r8 r9` (the argument registers and `rax`, a variadic call's vector
+//! count) and restores them, so a callback may change arguments (the
+//! callee-saved registers survive the callback by the ABI, and `r10`/`r11`
+//! carry nothing into a function entry); the regs trampoline saves all sixteen
 //! (the `rsp` slot holds the stack pointer at function entry, i.e. the
 //! address of the return address) and `rflags`, restores all but `rsp` and
 //! `rflags`, and resumes at `FtraceRegs::ip`. `ARG_REGS` is the System V

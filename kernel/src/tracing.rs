@@ -8,7 +8,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::hint::black_box;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use ftrace::control::{Control, ControlState, Tracers};
 use ftrace::tracer::function;
@@ -667,6 +667,55 @@ static DIRECT_A: Ops = Ops::with_private(direct_count, OpsFlags::empty(), 0);
 /// `test=direct`'s callback B (`demo_inner`, `demo_outer`).
 static DIRECT_B: Ops = Ops::with_private(direct_count, OpsFlags::empty(), 1);
 
+/// `test=direct`'s recursion round: callback R on `demo_leaf` calls
+/// `demo_leaf` itself. Entries and entries inside itself (which the
+/// recursion guard must make impossible) are counted.
+static DIRECT_R: Ops = Ops::new(direct_recurse, OpsFlags::empty());
+static R_ENTERED: AtomicUsize = AtomicUsize::new(0);
+static R_INSIDE: AtomicBool = AtomicBool::new(false);
+static R_NESTED: AtomicUsize = AtomicUsize::new(0);
+
+fn direct_recurse(_ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
+    R_ENTERED.fetch_add(1, Ordering::Relaxed);
+    if R_INSIDE.swap(true, Ordering::Relaxed) {
+        R_NESTED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    core::hint::black_box(demo::demo_leaf(core::hint::black_box(1)));
+    R_INSIDE.store(false, Ordering::Relaxed);
+}
+
+/// The recursion round of `test=direct` (module docs of [`DIRECT_R`]):
+/// `demo_leaf` called three times with R alone on its site; true when R
+/// was entered three times, never inside itself, and the engine refused
+/// exactly the three nested calls.
+fn direct_recursion_round() -> bool {
+    let registered = with_engine(|e| {
+        e.set_filter(&DIRECT_R, "demo_leaf")
+            .and_then(|_| e.register(&DIRECT_R))
+            .map_err(|err| log::error!("direct: {err}"))
+            .is_ok()
+    });
+    let path = with_engine(|e| direct_path(e, "demo_leaf").0);
+    let before = with_engine(|e| e.recursions());
+    for x in 0..3 {
+        core::hint::black_box(demo::demo_leaf(core::hint::black_box(x)));
+    }
+    let refused = with_engine(|e| e.recursions()) - before;
+    let unregistered = with_engine(|e| e.unregister(&DIRECT_R))
+        .map_err(|err| log::error!("direct: {err}"))
+        .is_ok();
+    let (entered, nested) = (
+        R_ENTERED.load(Ordering::Relaxed),
+        R_NESTED.load(Ordering::Relaxed),
+    );
+    kprintln!(
+        "direct: R on demo_leaf -> {path}, calling demo_leaf from R: entered {entered} times, \
+         {nested} times inside itself, {refused} recursions refused"
+    );
+    registered && unregistered && (entered, nested, refused) == (3, 0, 3)
+}
+
 /// The functions `test=direct` reports on, in print order.
 const DIRECT_FUNCS: [&str; 3] = ["demo_leaf", "demo_inner", "demo_outer"];
 
@@ -881,12 +930,11 @@ pub fn run_direct() -> bool {
         .map_err(|err| log::error!("direct: {err}"))
         .is_ok();
     ok &= direct_round(own([Some("A"), None, Some("A")]), [4, 0]);
-    let differ = with_engine(|e| {
-        let _ = e
-            .unregister(&DIRECT_A)
-            .map_err(|err| log::error!("direct: {err}"));
-        e.check_all_nops().max(sites_changed())
-    });
+    ok &= with_engine(|e| e.unregister(&DIRECT_A))
+        .map_err(|err| log::error!("direct: {err}"))
+        .is_ok();
+    ok &= direct_recursion_round();
+    let differ = with_engine(|e| e.check_all_nops().max(sites_changed()));
     kprintln!("direct: {differ} sites differ from nop after unregister");
     ok && differ == 0
 }

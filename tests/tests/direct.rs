@@ -22,6 +22,10 @@ fn expected(arch: &str, direct: bool) -> Vec<String> {
         // B unregistered: demo_outer is A's alone.
         format!("direct: demo_leaf -> {own}, demo_inner -> nop, demo_outer -> {own}"),
         "direct: A saw 4 calls, B saw 0 calls".into(),
+        format!(
+            "direct: R on demo_leaf -> {own}, calling demo_leaf from R: entered 3 times, \
+             0 times inside itself, 3 recursions refused"
+        ),
         "direct: 0 sites differ from nop after unregister".into(),
         "rftrace: success".into(),
     ]);

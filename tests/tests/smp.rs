@@ -185,6 +185,10 @@ fn direct_and_region_with_four_cpus() {
             "direct: A saw 4 calls, B saw 4 calls".into(),
             format!("direct: demo_leaf -> {own}, demo_inner -> nop, demo_outer -> {own}"),
             "direct: A saw 4 calls, B saw 0 calls".into(),
+            format!(
+                "direct: R on demo_leaf -> {own}, calling demo_leaf from R: entered 3 times, \
+                 0 times inside itself, 3 recursions refused"
+            ),
             "direct: 0 sites differ from nop after unregister".into(),
             "rftrace: success".into(),
         ];

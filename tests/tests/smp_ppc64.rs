@@ -132,6 +132,9 @@ fn per_callback_trampolines() {
         "direct: demo_leaf -> ops trampoline, demo_inner -> nop, demo_outer -> ops trampoline"
             .into(),
         "direct: A saw 4 calls, B saw 0 calls".into(),
+        "direct: R on demo_leaf -> ops trampoline, calling demo_leaf from R: entered 3 times, \
+         0 times inside itself, 3 recursions refused"
+            .into(),
         "direct: 0 sites differ from nop after unregister".into(),
         "rftrace: success".into(),
     ]);

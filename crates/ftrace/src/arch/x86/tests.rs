@@ -731,3 +731,79 @@ fn mock_queue(
     // memory is read or written.
     unsafe { batch.queue(p, addr, old, new) }
 }
+
+#[test]
+fn the_fast_path_is_x86_64_only_and_ends_with_its_engine() {
+    use crate::ops::{CpuLocal, FTRACE_FAST_CPU_OFF, FTRACE_FAST_CTX_OFF, FTRACE_FAST_WORDS};
+    use core::sync::atomic::Ordering;
+    let _s = serial();
+    let at = CpuLocal {
+        cpu_offset: 0x10,
+        context_offset: 0x24,
+    };
+    // i686 has no fast path: nothing is published.
+    let p = LogPlatform::new(0x1000);
+    let mut ft = Ftrace::new(
+        I686::with_trampolines(I686Mode::Fentry, tramps(), None),
+        p,
+        [TEXT_BASE],
+        None,
+    )
+    .unwrap();
+    // SAFETY: nothing executes the host's simulated trampolines.
+    assert!(!unsafe { ft.use_cpu_local(at) });
+    assert_eq!(FTRACE_FAST_WORDS.load(Ordering::Acquire), 0);
+    drop(ft);
+    let p = LogPlatform::new(0x1000);
+    let mut ft = Ftrace::new(X86_64::with_trampolines(tramps()), p, [TEXT_BASE], None).unwrap();
+    // SAFETY: as above.
+    assert!(unsafe { ft.use_cpu_local(at) });
+    let words = FTRACE_FAST_WORDS.load(Ordering::Acquire);
+    assert_ne!(words, 0);
+    assert_eq!(words % 128, 0, "CPU words are cache-line aligned");
+    assert_eq!(FTRACE_FAST_CPU_OFF.load(Ordering::Relaxed), 0x10);
+    assert_eq!(FTRACE_FAST_CTX_OFF.load(Ordering::Relaxed), 0x24);
+    drop(ft);
+    assert_eq!(
+        FTRACE_FAST_WORDS.load(Ordering::Acquire),
+        0,
+        "a dropped engine's recursion words are no longer published"
+    );
+}
+
+#[test]
+fn the_fast_function_calls_only_an_enabled_callback() {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    fn count(ip: usize, parent: usize, _: &Ops, regs: &mut FtraceRegs) {
+        assert_eq!((ip, parent, regs.cpu()), (0x1234, 0x5678, 3));
+        CALLS.fetch_add(1, Ordering::Relaxed);
+    }
+    let _s = serial();
+    let ops: &'static Ops =
+        std::boxed::Box::leak(std::boxed::Box::new(Ops::new(count, OpsFlags::empty())));
+    let mut regs = FtraceRegs::zeroed();
+    regs.spare[0] = 3;
+    // SAFETY: `ops` and `regs` are valid; no guard is needed on the host.
+    unsafe { crate::ops::ftrace_ops_fast_func(0x1234, 0x5678, ops, &mut regs) };
+    assert_eq!(
+        CALLS.load(Ordering::Relaxed),
+        0,
+        "not registered: not enabled"
+    );
+    let p = LogPlatform::new(0x1000);
+    let t = tramps();
+    p.inner
+        .poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
+    p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
+    p.inner.poke(TEXT_BASE, &NOP5_X86_64_COMPILER);
+    let mut ft = Ftrace::new(X86_64::with_trampolines(t), p, [TEXT_BASE], None)
+        .unwrap()
+        .with_dispatchers(SIM_LIST, SIM_ASSIST);
+    assert!(ft.init().failed.is_empty());
+    ft.register(ops).unwrap();
+    // SAFETY: as above.
+    unsafe { crate::ops::ftrace_ops_fast_func(0x1234, 0x5678, ops, &mut regs) };
+    assert_eq!(CALLS.load(Ordering::Relaxed), 1, "enabled: called once");
+    ft.unregister(ops).unwrap();
+}

@@ -180,6 +180,12 @@ fn direct_and_region_with_four_cpus() {
         } else {
             "ops trampoline"
         };
+        // mcount builds: the trampolines' busy flag refuses first, uncounted.
+        let refused = if matches!(variant, "mcount" | "nodynamic") {
+            0
+        } else {
+            3
+        };
         let direct = [
             format!("direct: demo_leaf -> {own}, demo_inner -> {own}, demo_outer -> list"),
             "direct: A saw 4 calls, B saw 4 calls".into(),
@@ -187,7 +193,7 @@ fn direct_and_region_with_four_cpus() {
             "direct: A saw 4 calls, B saw 0 calls".into(),
             format!(
                 "direct: R on demo_leaf -> {own}, calling demo_leaf from R: entered 3 times, \
-                 0 times inside itself, 3 recursions refused"
+                 0 times inside itself, {refused} recursions refused"
             ),
             "direct: 0 sites differ from nop after unregister".into(),
             "rftrace: success".into(),

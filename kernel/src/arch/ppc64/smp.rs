@@ -70,6 +70,11 @@ pub struct PerCpu {
     hw_id: AtomicU32,
     /// Interrupt handlers running on it (0 or 1: they never nest).
     irq_depth: AtomicUsize,
+    /// The context the tracer sees on this CPU, as `ftrace::Context`'s
+    /// index (2 inside the interrupt handler, 0 otherwise): read by
+    /// [`context`] and by the tracer's trampolines through r13
+    /// (`Ftrace::use_cpu_local`).
+    context: AtomicU32,
     /// Decrementer period in timebase ticks (0: no timer).
     dec_period: AtomicUsize,
     /// Its stack's top (secondary CPUs; read by ppc64_secondary_start).
@@ -89,6 +94,7 @@ impl PerCpu {
             index,
             hw_id: AtomicU32::new(0),
             irq_depth: AtomicUsize::new(0),
+            context: AtomicU32::new(0),
             dec_period: AtomicUsize::new(0),
             stack_top: AtomicUsize::new(0),
             ipi_ready: AtomicBool::new(false),
@@ -465,11 +471,7 @@ pub fn cpu_id() -> usize {
 /// The running CPU's context: `Irq` inside its interrupt handlers.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn context() -> Context {
-    if this_cpu().irq_depth.load(Ordering::Relaxed) != 0 {
-        Context::Irq
-    } else {
-        Context::Normal
-    }
+    Context::from_index(this_cpu().context.load(Ordering::Relaxed) as usize)
 }
 
 /// Waits a moment for work (a secondary CPU's idle loop).
@@ -539,6 +541,8 @@ extern "C" fn ppc64_irq_handler(vector: usize) {
     // Only this CPU writes its depth, and handlers do not nest.
     let depth = me.irq_depth.load(Ordering::Relaxed);
     me.irq_depth.store(depth + 1, Ordering::Relaxed);
+    let context = me.context.load(Ordering::Relaxed);
+    me.context.store(Context::Irq as u32, Ordering::Relaxed);
     match vector {
         VEC_DECREMENTER => {
             let period = me.dec_period.load(Ordering::Relaxed);
@@ -551,7 +555,19 @@ extern "C" fn ppc64_irq_handler(vector: usize) {
         VEC_FP_UNAVAILABLE => fp_unavailable(),
         _ => {}
     }
+    me.context.store(context, Ordering::Relaxed);
     me.irq_depth.store(depth, Ordering::Relaxed);
+}
+
+/// Where the tracer's trampolines read this CPU's index and context
+/// (`Ftrace::use_cpu_local`): offsets from r13, the low word of `index`
+/// (big-endian: its second half) and `context`.
+pub fn cpu_local() -> ftrace::ops::CpuLocal {
+    let low = if cfg!(target_endian = "big") { 4 } else { 0 };
+    ftrace::ops::CpuLocal {
+        cpu_offset: core::mem::offset_of!(PerCpu, index) + low,
+        context_offset: core::mem::offset_of!(PerCpu, context),
+    }
 }
 
 /// A floating-point instruction ran with MSR.FP clear: in this kernel only

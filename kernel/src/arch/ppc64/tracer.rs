@@ -140,8 +140,8 @@ pub fn scenario(name: &str) -> Option<bool> {
     }
 }
 
-/// The trampolines' fast path (`Ftrace::use_cpu_local`) exists on x86_64
-/// only so far: none here.
+/// Where the trampolines' fast path reads the CPU's index and context
+/// (`Ftrace::use_cpu_local`): r13-relative, in this CPU's `PerCpu`.
 pub fn cpu_local() -> Option<ftrace::ops::CpuLocal> {
-    None
+    Some(super::smp::cpu_local())
 }

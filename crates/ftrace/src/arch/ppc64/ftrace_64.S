@@ -12,9 +12,13 @@
  *
  * with r1 = the traced function's stack pointer (no frame of its own yet)
  * and r3-r10 / f1-f13 holding its arguments. Both trampolines:
- *   1. open a frame and save r0, r2-r12 (the regs one: r0-r31), CR, CTR,
- *      XER, LR and the MSR into it, and clear MSR.FP (no floating-point
- *      state is saved: the callbacks cannot touch it, see FT_SAVE);
+ *   1. open a frame and save r0 and r2-r10, LR and the MSR into it (the
+ *      regs one also r11-r31, CR, CTR and XER), and clear MSR.FP (no
+ *      floating-point state is saved: the callbacks cannot touch it, see
+ *      FT_SAVE). At a function entry the ELFv2 ABI gives r11, r12, CTR,
+ *      XER and CR0/1/5-7 no meaning (volatile, carrying nothing in), and
+ *      the callbacks keep r14-r31 and CR2-4 themselves, so
+ *      ftrace_caller does not save them, as Linux's does not;
  *   2. fill FtraceRegs: ip = site+4 (resume address), parent_ip = r0,
  *      sp = r1 at the site, ret_slot = &gpr[0] (the stub's `mtlr r0`
  *      restores the return address from there), flags;
@@ -47,7 +51,9 @@
     .set FT_XER,    FT_CTR + 8
     .set FT_LR,     FT_XER + 8                  /* stub+8 */
     .set FT_RESUME, FT_LR + 8                   /* site+4, to detect a redirect */
-    .set FT_FRAME,  (FT_RESUME + 8 + 15) & ~15  /* ELFv2: 16-byte aligned */
+    .set FT_PRIV0,  FT_RESUME + 8               /* FT_FAST_CALL: the CPU's word */
+    .set FT_PRIV1,  FT_PRIV0 + 8                /* FT_FAST_CALL: its bit */
+    .set FT_FRAME,  (FT_PRIV1 + 8 + 15) & ~15   /* ELFv2: 16-byte aligned */
     .set FT_GPR,    FT_REGS + {off_gpr}
 
 /* Save: everything up to and including the FtraceRegs fields. */
@@ -63,9 +69,9 @@
     std     %r8,  FT_GPR + 8*8(%r1)
     std     %r9,  FT_GPR + 9*8(%r1)
     std     %r10, FT_GPR + 10*8(%r1)
+    .if \full
     std     %r11, FT_GPR + 11*8(%r1)
     std     %r12, FT_GPR + 12*8(%r1)
-    .if \full
     std     %r13, FT_GPR + 13*8(%r1)
     std     %r14, FT_GPR + 14*8(%r1)
     std     %r15, FT_GPR + 15*8(%r1)
@@ -90,12 +96,14 @@
     std     %r11, FT_GPR + 1*8(%r1)
     std     %r11, FT_REGS + {off_sp}(%r1)
     std     %r0,  FT_REGS + {off_parent_ip}(%r1)
+    .if \full
     mfcr    %r11
     std     %r11, FT_CR(%r1)
     mfctr   %r11
     std     %r11, FT_CTR(%r1)
     mfxer   %r11
     std     %r11, FT_XER(%r1)
+    .endif
     /* No floating-point state is saved: the callbacks run with MSR.FP
      * clear, so f0-f13 and FPSCR cannot change under them, and a
      * floating-point instruction there traps (FP unavailable) instead of
@@ -137,13 +145,13 @@
     ld      %r11, FT_MSR(%r1)                   /* MSR.FP back on */
     mtmsrd  %r11
     isync
+    .if \full
     ld      %r11, FT_CTR(%r1)
     mtctr   %r11
     ld      %r11, FT_XER(%r1)
     mtxer   %r11
     ld      %r11, FT_CR(%r1)
     mtcrf   0xff, %r11
-    .if \full
     /* r13 is the thread pointer: never taken from the frame. */
     ld      %r14, FT_GPR + 14*8(%r1)
     ld      %r15, FT_GPR + 15*8(%r1)
@@ -176,14 +184,84 @@
     ld      %r10, FT_GPR + 10*8(%r1)
     .endm
 
-/* Normal exit: LR = stub+8, r11/r12 restored, frame popped, `blr`. */
-    .macro FT_RETURN
+/* Normal exit: LR = stub+8, r11/r12 restored (full frames), frame popped,
+ * `blr`. */
+    .macro FT_RETURN full
     ld      %r11, FT_LR(%r1)
     mtlr    %r11
+    .if \full
     ld      %r11, FT_GPR + 11*8(%r1)
     ld      %r12, FT_GPR + 12*8(%r1)
+    .endif
     addi    %r1, %r1, FT_FRAME
     blr
+    .endm
+
+/* FT_FAST_CALL: the per-callback trampolines' fast path (the engine's
+ * use_cpu_local), as x86_64's FAST_GUARDED_CALL: with r3-r6 the assist
+ * function's arguments and r2 the kernel TOC, it reads the CPU index and
+ * context r13-relative at the offsets FTRACE_FAST_CPU_OFF /
+ * FTRACE_FAST_CTX_OFF, tests and sets the context's bit in the CPU's
+ * recursion word of FTRACE_FAST_WORDS ({word_stride} bytes per CPU, bits
+ * at {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet}),
+ * then `sync` (RecursionState::try_enter's SeqCst fence), stores the CPU
+ * and context in FtraceRegs::spare[0..2], and calls ftrace_ops_fast_func;
+ * afterwards it clears the bit with a release store and moves the
+ * generation on when the word is zero (the guard's drop). The word and the
+ * bit wait in FT_PRIV0/1, outside the FtraceRegs. Anything unusual (no
+ * fast path set up, a CPU id >= {max_cpus}, the bit set, a quiet CPU)
+ * goes to ftrace_ops_assist_func, which looks again and counts. Uses
+ * r7-r11 and CR0 (FT_SAVE saved r7-r10; r11 and CR0 carry nothing into
+ * a function entry). */
+    .macro FT_FAST_CALL
+    lis     %r7, FTRACE_FAST_WORDS@ha
+    ld      %r7, FTRACE_FAST_WORDS@l(%r7)
+    cmpdi   %r7, 0
+    beq     2f
+    lis     %r8, FTRACE_FAST_CPU_OFF@ha
+    ld      %r8, FTRACE_FAST_CPU_OFF@l(%r8)
+    lwzx    %r8, %r13, %r8                      /* the CPU */
+    cmplwi  %r8, {max_cpus}
+    bge     2f
+    lis     %r9, FTRACE_FAST_CTX_OFF@ha
+    ld      %r9, FTRACE_FAST_CTX_OFF@l(%r9)
+    lwzx    %r9, %r13, %r9                      /* its context */
+    std     %r8, FT_REGS + {off_spare}(%r1)
+    std     %r9, FT_REGS + {off_spare} + 8(%r1)
+    mulli   %r8, %r8, {word_stride}
+    add     %r7, %r7, %r8                       /* its recursion word */
+    li      %r11, 1
+    slw     %r11, %r11, %r9                     /* the context's bit */
+    lwz     %r10, {off_bits}(%r7)
+    and.    %r8, %r10, %r11
+    bne     2f
+    lwz     %r8, {off_quiet}(%r7)
+    and.    %r8, %r8, %r11
+    bne     2f
+    or      %r10, %r10, %r11
+    stw     %r10, {off_bits}(%r7)
+    sync
+    std     %r7, FT_PRIV0(%r1)
+    std     %r11, FT_PRIV1(%r1)
+    bl      ftrace_ops_fast_func
+    nop
+    ld      %r7, FT_PRIV0(%r1)
+    ld      %r11, FT_PRIV1(%r1)
+    lwz     %r10, {off_bits}(%r7)
+    andc    %r10, %r10, %r11
+    lwsync
+    stw     %r10, {off_bits}(%r7)
+    cmpwi   %r10, 0
+    bne     3f
+    ld      %r8, {off_epoch}(%r7)
+    addi    %r8, %r8, 1
+    lwsync
+    std     %r8, {off_epoch}(%r7)
+    b       3f
+2:
+    bl      ftrace_ops_assist_func
+    nop
+3:
     .endm
 
     .section .text.ftrace_trampolines, "ax"
@@ -218,8 +296,12 @@
     .else
     lis     %r5, (ftrace_tramp_ops + 8 * \slot)@ha
     ld      %r5, (ftrace_tramp_ops + 8 * \slot)@l(%r5)  /* op: this slot's */
+    .if \full
     bl      ftrace_ops_assist_func
     nop
+    .else
+    FT_FAST_CALL
+    .endif
     .endif
     .if \full
     ld      %r11, FT_RESUME(%r1)
@@ -228,7 +310,7 @@
     bne     .L\name\()_redirect
     .endif
     FT_RESTORE \full
-    FT_RETURN
+    FT_RETURN \full
     .if \full
 .L\name\()_redirect:
     /* Continue at regs.ip as if the traced function's caller had called

@@ -369,6 +369,7 @@ unsafe impl Arch for Ppc64Arch {
     const SITE_LEN: usize = 4;
     /// r3-r10 (`gpr[n]` is `rn`).
     const ARG_REGS: &'static [usize] = &[3, 4, 5, 6, 7, 8, 9, 10];
+    const CPU_LOCAL: bool = true;
 
     fn nop_insn(&self) -> Insn {
         to_insn(NOP)
@@ -539,6 +540,7 @@ unsafe impl Arch for Ppc64Arch {
 mod tramp {
     use crate::regs::{
         FREGS_FULL, FREGS_SIZE, OFF_FLAGS, OFF_GPR, OFF_IP, OFF_PARENT_IP, OFF_RET_SLOT, OFF_SP,
+        OFF_SPARE,
     };
     use crate::tramp::{OPS_TRAMP_SLOTS, OpsSlots, OpsTrampPool};
 
@@ -553,6 +555,12 @@ mod tramp {
         off_flags = const OFF_FLAGS,
         fregs_full = const FREGS_FULL,
         nslots = const OPS_TRAMP_SLOTS,
+        off_spare = const OFF_SPARE,
+        max_cpus = const crate::recursion::MAX_CPUS,
+        word_stride = const crate::recursion::WORD_STRIDE,
+        off_bits = const crate::recursion::OFF_BITS,
+        off_epoch = const crate::recursion::OFF_EPOCH,
+        off_quiet = const crate::recursion::OFF_QUIET,
     );
 
     const _: () = assert!(FREGS_SIZE % 16 == 8 || FREGS_SIZE % 16 == 0);

@@ -109,9 +109,9 @@ pub fn context() -> Context {
 
 /// Where the tracer's trampolines read the CPU's index and context
 /// (`Ftrace::use_cpu_local`): `%gs:0` and `%gs:`[`super::smp::CONTEXT_OFFSET`]
-/// on x86_64; i686's trampolines have no such fast path yet.
+/// (on i686 `%gs` is each CPU's data segment over its `PerCpu`).
 pub fn cpu_local() -> Option<ftrace::ops::CpuLocal> {
-    cfg!(target_arch = "x86_64").then_some(ftrace::ops::CpuLocal {
+    Some(ftrace::ops::CpuLocal {
         cpu_offset: 0,
         context_offset: super::smp::CONTEXT_OFFSET,
     })

@@ -44,6 +44,59 @@ ftrace_stub:
     ret
     .size ftrace_stub, . - ftrace_stub
 
+/* FAST_GUARDED_CALL_32: the pool's fast path (the engine's use_cpu_local),
+ * as x86_64's FAST_GUARDED_CALL: with the four cdecl arguments at
+ * 0..16(%esp) and the FtraceRegs at 16(%esp), it reads the CPU index and
+ * context %gs-relative at the offsets FTRACE_FAST_CPU_OFF /
+ * FTRACE_FAST_CTX_OFF, tests and sets the context's bit in the CPU's
+ * recursion word of FTRACE_FAST_WORDS ({word_stride} bytes per CPU, bits
+ * at {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet}),
+ * fences, stores the CPU and context in FtraceRegs::spare[0..2] and calls
+ * ftrace_ops_fast_func; then clears the bit (a plain store is a release
+ * on x86) and moves the generation on when the word is zero. The word
+ * and the context wait at {priv0}/{priv1}(%esp), past the FtraceRegs.
+ * Anything unusual (no fast path, a CPU id >= {max_cpus}, the bit set, a
+ * quiet CPU) goes to ftrace_ops_assist_func, which looks again and counts.
+ * Clobbers eax, ecx, edx (saved by the caller). */
+.macro FAST_GUARDED_CALL_32
+    mov FTRACE_FAST_WORDS, %edx
+    test %edx, %edx
+    jz 5f
+    mov FTRACE_FAST_CPU_OFF, %eax
+    mov %gs:(%eax), %eax
+    cmp ${max_cpus}, %eax
+    jae 5f
+    mov FTRACE_FAST_CTX_OFF, %ecx
+    mov %gs:(%ecx), %ecx
+    mov %eax, (16 + {off_spare})(%esp)
+    mov %ecx, (16 + {off_spare} + 4)(%esp)
+    imul ${word_stride}, %eax, %eax
+    add %eax, %edx
+    mov {off_bits}(%edx), %eax
+    bt %ecx, %eax
+    jc 5f
+    bt %ecx, {off_quiet}(%edx)
+    jc 5f
+    bts %ecx, %eax
+    mov %eax, {off_bits}(%edx)
+    lock orl $0, (%esp)
+    mov %edx, {priv0}(%esp)
+    mov %ecx, {priv1}(%esp)
+    call ftrace_ops_fast_func
+    mov {priv0}(%esp), %edx
+    mov {priv1}(%esp), %ecx
+    mov {off_bits}(%edx), %eax
+    btr %ecx, %eax
+    mov %eax, {off_bits}(%edx)
+    test %eax, %eax
+    jnz 6f
+    incl {off_epoch}(%edx)
+    jmp 6f
+5:
+    call ftrace_ops_assist_func
+6:
+.endm
+
 /* slot < 0: a shared entry (ops = FTRACE_TRACE_OP, patchable call at the
  * label `inner`, or the indirect call); slot >= 0: the pool entry of that
  * slot (ops = ftrace_tramp_ops[slot], calls ftrace_ops_assist_func). */
@@ -88,9 +141,6 @@ ftrace_stub:
     .else
     movl $0, (16 + {off_flags})(%esp)
     .endif
-    movl $0, (16 + {off_spare})(%esp)
-    movl $0, (16 + {off_spare} + 4)(%esp)
-    movl $0, (16 + {off_spare} + 8)(%esp)
     mov (%ebp), %eax                    /* %ebp at the site */
     mov %eax, (16 + {ebp})(%esp)
     mov 4(%ebp), %ecx                   /* site + 5: the default resume address */
@@ -104,7 +154,9 @@ ftrace_stub:
     .endif
     mov %edx, (16 + {off_ret_slot})(%esp)
     mov %edx, (16 + {off_sp})(%esp)
+    .if \full
     mov %edx, (16 + {esp})(%esp)
+    .endif
     mov (%edx), %ecx
     mov %ecx, (16 + {off_parent})(%esp)
     mov %ecx, 4(%esp)                   /* arg 1: parent ip */
@@ -118,8 +170,10 @@ ftrace_stub:
     mov %eax, 12(%esp)                  /* arg 3: regs */
     .if \indirect
     call *ftrace_trace_function
-    .elseif \slot >= 0
+    .elseif \slot >= 0 && \full
     call ftrace_ops_assist_func
+    .elseif \slot >= 0
+    FAST_GUARDED_CALL_32
     .else
     .globl \inner
 \inner:

@@ -234,6 +234,7 @@ impl I686 {
 unsafe impl Arch for I686 {
     const SITE_LEN: usize = SITE_LEN;
     const ARG_REGS: &'static [usize] = &[];
+    const CPU_LOCAL: bool = true;
 
     fn nop_insn(&self) -> Insn {
         Insn::new(&NOP5)
@@ -476,10 +477,11 @@ mod asm {
     };
     use crate::tramp::{OPS_TRAMP_SLOTS, OpsSlots, OpsTrampPool};
 
-    /// Bytes reserved below the trampoline's `%ebp`: the frame plus 16
-    /// bytes of outgoing arguments, rounded to 16 (the trampolines also
+    /// Bytes reserved below the trampoline's `%ebp` besides the 16 bytes
+    /// of outgoing arguments: the `FtraceRegs` and two words of the fast
+    /// path (`FAST_GUARDED_CALL_32`), rounded to 16 (the trampolines also
     /// align `%esp` down to 16 for the call).
-    const FRAME: usize = FREGS_SIZE.next_multiple_of(16);
+    const FRAME: usize = (FREGS_SIZE + 8).next_multiple_of(16);
 
     const fn g(i: usize) -> usize {
         OFF_GPR + i * size_of::<usize>()
@@ -506,6 +508,12 @@ mod asm {
         eflags = const g(gpr::EFLAGS),
         nslots = const OPS_TRAMP_SLOTS,
         max_cpus = const crate::recursion::MAX_CPUS,
+        priv0 = const 16 + FREGS_SIZE,
+        priv1 = const 16 + FREGS_SIZE + 4,
+        word_stride = const crate::recursion::WORD_STRIDE,
+        off_bits = const crate::recursion::OFF_BITS,
+        off_epoch = const crate::recursion::OFF_EPOCH,
+        off_quiet = const crate::recursion::OFF_QUIET,
         options(att_syntax)
     );
 

@@ -733,7 +733,8 @@ fn mock_queue(
 }
 
 #[test]
-fn the_fast_path_is_x86_64_only_and_ends_with_its_engine() {
+fn the_fast_path_is_published_by_backends_that_have_it_and_ends_with_its_engine() {
+    use crate::mock::{MockArch, MockPlatform};
     use crate::ops::{CpuLocal, FTRACE_FAST_CPU_OFF, FTRACE_FAST_CTX_OFF, FTRACE_FAST_WORDS};
     use core::sync::atomic::Ordering;
     let _s = serial();
@@ -741,34 +742,41 @@ fn the_fast_path_is_x86_64_only_and_ends_with_its_engine() {
         cpu_offset: 0x10,
         context_offset: 0x24,
     };
-    // i686 has no fast path: nothing is published.
-    let p = LogPlatform::new(0x1000);
-    let mut ft = Ftrace::new(
-        I686::with_trampolines(I686Mode::Fentry, tramps(), None),
-        p,
-        [TEXT_BASE],
-        None,
-    )
-    .unwrap();
+    // A backend without the fast path: nothing is published.
+    let mp: &'static MockPlatform =
+        std::boxed::Box::leak(std::boxed::Box::new(MockPlatform::new(16)));
+    let mut ft = Ftrace::new(MockArch::new(), mp, [crate::mock::TEXT_BASE], None).unwrap();
     // SAFETY: nothing executes the host's simulated trampolines.
     assert!(!unsafe { ft.use_cpu_local(at) });
     assert_eq!(FTRACE_FAST_WORDS.load(Ordering::Acquire), 0);
     drop(ft);
-    let p = LogPlatform::new(0x1000);
-    let mut ft = Ftrace::new(X86_64::with_trampolines(tramps()), p, [TEXT_BASE], None).unwrap();
-    // SAFETY: as above.
-    assert!(unsafe { ft.use_cpu_local(at) });
-    let words = FTRACE_FAST_WORDS.load(Ordering::Acquire);
-    assert_ne!(words, 0);
-    assert_eq!(words % 128, 0, "CPU words are cache-line aligned");
-    assert_eq!(FTRACE_FAST_CPU_OFF.load(Ordering::Relaxed), 0x10);
-    assert_eq!(FTRACE_FAST_CTX_OFF.load(Ordering::Relaxed), 0x24);
-    drop(ft);
-    assert_eq!(
-        FTRACE_FAST_WORDS.load(Ordering::Acquire),
-        0,
-        "a dropped engine's recursion words are no longer published"
-    );
+    for i686 in [false, true] {
+        let p = LogPlatform::new(0x1000);
+        let ft = if i686 {
+            let a = I686::with_trampolines(I686Mode::Fentry, tramps(), None);
+            let mut ft = Ftrace::new(a, p, [TEXT_BASE], None).unwrap();
+            // SAFETY: as above.
+            assert!(unsafe { ft.use_cpu_local(at) });
+            Err(ft)
+        } else {
+            let a = X86_64::with_trampolines(tramps());
+            let mut ft = Ftrace::new(a, p, [TEXT_BASE], None).unwrap();
+            // SAFETY: as above.
+            assert!(unsafe { ft.use_cpu_local(at) });
+            Ok(ft)
+        };
+        let words = FTRACE_FAST_WORDS.load(Ordering::Acquire);
+        assert_ne!(words, 0);
+        assert_eq!(words % 128, 0, "CPU words are cache-line aligned");
+        assert_eq!(FTRACE_FAST_CPU_OFF.load(Ordering::Relaxed), 0x10);
+        assert_eq!(FTRACE_FAST_CTX_OFF.load(Ordering::Relaxed), 0x24);
+        drop(ft);
+        assert_eq!(
+            FTRACE_FAST_WORDS.load(Ordering::Acquire),
+            0,
+            "a dropped engine's recursion words are no longer published"
+        );
+    }
 }
 
 #[test]

@@ -724,6 +724,28 @@ fn direct_recursion_round() -> bool {
     registered && unregistered && (entered, nested, refused) == (3, 0, want_refused)
 }
 
+/// With A alone on `demo_leaf` (its trampoline, when the build has the
+/// pool): four calls, counting how often the tracer asked the platform for
+/// the context meanwhile. The trampolines' fast path
+/// (`Ftrace::use_cpu_local`) reads it itself, so 0; a build without the
+/// pool dispatches through the list, whose guard asks once per call.
+fn direct_fast_round(pool: bool) -> bool {
+    let before = DIRECT_CALLS[0].load(Ordering::Relaxed);
+    platform::CONTEXT_CALLS.store(0, Ordering::Relaxed);
+    platform::COUNT_CONTEXT.store(true, Ordering::Relaxed);
+    for x in 0..4 {
+        core::hint::black_box(demo::demo_leaf(core::hint::black_box(x)));
+    }
+    platform::COUNT_CONTEXT.store(false, Ordering::Relaxed);
+    let asked = platform::CONTEXT_CALLS.load(Ordering::Relaxed);
+    let seen = DIRECT_CALLS[0].load(Ordering::Relaxed) - before;
+    kprintln!(
+        "direct: 4 calls of demo_leaf: A saw {seen}, the platform was asked for the context {asked} times"
+    );
+    let want = if pool { 0 } else { 4 };
+    seen == 4 && asked == want
+}
+
 /// The functions `test=direct` reports on, in print order.
 const DIRECT_FUNCS: [&str; 3] = ["demo_leaf", "demo_inner", "demo_outer"];
 
@@ -938,6 +960,7 @@ pub fn run_direct() -> bool {
         .map_err(|err| log::error!("direct: {err}"))
         .is_ok();
     ok &= direct_round(own([Some("A"), None, Some("A")]), [4, 0]);
+    ok &= direct_fast_round(pool);
     ok &= with_engine(|e| e.unregister(&DIRECT_A))
         .map_err(|err| log::error!("direct: {err}"))
         .is_ok();

@@ -18,6 +18,8 @@ fn boot(arch: &str, variant: &str) -> Boot {
 fn expected(arch: &str, direct: bool, mcount: bool) -> Vec<String> {
     let own = if direct { "ops trampoline" } else { "list" };
     let refused = if mcount { 0 } else { 3 };
+    // The trampolines' fast path reads the context itself; the list asks.
+    let asked = if direct { 0 } else { 4 };
     let mut want = boot_lines(arch, "test=direct", 0);
     want.extend([
         // A on demo_leaf and demo_outer, B on demo_inner and demo_outer.
@@ -26,6 +28,10 @@ fn expected(arch: &str, direct: bool, mcount: bool) -> Vec<String> {
         // B unregistered: demo_outer is A's alone.
         format!("direct: demo_leaf -> {own}, demo_inner -> nop, demo_outer -> {own}"),
         "direct: A saw 4 calls, B saw 0 calls".into(),
+        format!(
+            "direct: 4 calls of demo_leaf: A saw 4, the platform was asked for the context \
+             {asked} times"
+        ),
         format!(
             "direct: R on demo_leaf -> {own}, calling demo_leaf from R: entered 3 times, \
              0 times inside itself, {refused} recursions refused"

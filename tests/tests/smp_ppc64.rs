@@ -132,6 +132,8 @@ fn per_callback_trampolines() {
         "direct: demo_leaf -> ops trampoline, demo_inner -> nop, demo_outer -> ops trampoline"
             .into(),
         "direct: A saw 4 calls, B saw 0 calls".into(),
+        "direct: 4 calls of demo_leaf: A saw 4, the platform was asked for the context 0 times"
+            .into(),
         "direct: R on demo_leaf -> ops trampoline, calling demo_leaf from R: entered 3 times, \
          0 times inside itself, 3 recursions refused"
             .into(),

@@ -104,26 +104,27 @@ pub static PLATFORM: KernelPlatform = ftrace::platform::FnPlatform {
     cpu_id: crate::arch::cpu_id,
     nr_cpus: crate::smp::online,
     clock_ns: crate::arch::clock_ns,
-    context: counted_context,
+    context: crate::arch::context,
     irqs_disabled: crate::arch::irqs_disabled,
     text_write: crate::arch::text_write,
     sync_cores: crate::arch::sync_cores,
     shadow_stack,
 };
 
-/// While set, [`counted_context`] counts its calls in [`CONTEXT_CALLS`]
-/// (`test=direct` checks that the trampolines' fast path never asks).
+/// While set, the arch's `context` (the platform's) counts its calls in
+/// [`CONTEXT_CALLS`] (`test=direct` checks that the trampolines' fast path
+/// never asks).
 pub static COUNT_CONTEXT: AtomicBool = AtomicBool::new(false);
 /// Calls of the platform's `context` while [`COUNT_CONTEXT`] was set.
 pub static CONTEXT_CALLS: AtomicUsize = AtomicUsize::new(0);
 
-/// `Platform::context`: the arch's, counted on request.
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-fn counted_context() -> ftrace::Context {
+/// Counts a call of the platform's `context` when asked to (called by the
+/// arch's `context`, inlined: one load and a branch when not counting).
+#[inline(always)]
+pub fn note_context_call() {
     if COUNT_CONTEXT.load(Ordering::Relaxed) {
         CONTEXT_CALLS.fetch_add(1, Ordering::Relaxed);
     }
-    crate::arch::context()
 }
 
 /// Frames of each CPU's shadow return stack (function_graph): deeper

@@ -125,20 +125,38 @@ pub struct CpuStats {
     pub dropped: u64,
 }
 
+/// A position in a CPU's stream of words: counts every word ever reserved,
+/// modulo 2^32 (the index in the buffer is `pos & mask`). 32 bits so that
+/// a 32-bit CPU loads and swaps it with plain instructions (a 64-bit atomic
+/// there is a `lock cmpxchg8b` loop); positions are compared by their
+/// wrapping difference ([`before`]), exact while a buffer holds less than
+/// 2^31 words (8 GiB), which [`RingBuffer::new`] guarantees.
+type Pos = u32;
+
+/// Largest buffer, in words, for which wrapping position differences
+/// stay exact.
+const MAX_WORDS: usize = 1 << 30;
+
+/// True when position `a` comes strictly before `b` (wrapping order).
+#[inline(always)]
+fn before(a: Pos, b: Pos) -> bool {
+    (b.wrapping_sub(a) as i32) > 0
+}
+
 /// One CPU's buffer, alone on its cache lines.
 #[repr(align(128))]
 struct CpuRing {
     words: Box<[AtomicU32]>,
     /// `words.len() - 1` (the length is a power of two).
-    mask: u64,
+    mask: Pos,
     /// Oldest word still in the buffer (an event boundary).
-    head: AtomicU64,
+    head: AtomicU32,
     /// Timestamp reference at `head` (for the first event's high bits).
     head_ts: AtomicU64,
     /// Words reserved so far.
-    tail: AtomicU64,
+    tail: AtomicU32,
     /// Words committed (readable) so far.
-    commit: AtomicU64,
+    commit: AtomicU32,
     /// Writers in progress on this CPU (nesting).
     nest: AtomicU32,
     /// Timestamp of this CPU's latest reservation ([`NO_EVENT`] before the
@@ -189,7 +207,7 @@ fn header(t: u32, ctx: Context, irqs_off: bool, payload: u32) -> u32 {
 }
 
 /// Words of an event of type `t` (header included); 0 for an unknown type.
-fn event_words(t: u32, wide_retval: bool) -> u64 {
+fn event_words(t: u32, wide_retval: bool) -> Pos {
     match t {
         ty::FUNCTION => 4,
         ty::GRAPH_ENTRY => 3,
@@ -217,16 +235,18 @@ impl RingBuffer {
     /// two (64 bytes at least), for `nr_cpus` CPUs; addresses are stored
     /// as offsets from `text_base`. Overwrite mode.
     pub fn new(nr_cpus: usize, bytes_per_cpu: usize, text_base: usize) -> Self {
-        let words = (bytes_per_cpu.div_ceil(4)).next_power_of_two().max(16);
+        let words = (bytes_per_cpu.div_ceil(4))
+            .next_power_of_two()
+            .clamp(16, MAX_WORDS);
         RingBuffer {
             cpus: (0..nr_cpus.max(1))
                 .map(|_| CpuRing {
                     words: (0..words).map(|_| AtomicU32::new(0)).collect(),
-                    mask: words as u64 - 1,
-                    head: AtomicU64::new(0),
+                    mask: words as Pos - 1,
+                    head: AtomicU32::new(0),
                     head_ts: AtomicU64::new(0),
-                    tail: AtomicU64::new(0),
-                    commit: AtomicU64::new(0),
+                    tail: AtomicU32::new(0),
+                    commit: AtomicU32::new(0),
                     nest: AtomicU32::new(0),
                     last_ts: AtomicU64::new(NO_EVENT),
                     overwritten: AtomicU64::new(0),
@@ -379,23 +399,27 @@ impl RingBuffer {
         // before we resume.
         let nest = r.nest.load(Ordering::Relaxed);
         r.nest.store(nest + 1, Ordering::Relaxed);
-        let words = 2 + N as u64;
+        let words = 2 + N as Pos;
         let tail = r.tail.load(Ordering::Relaxed);
         let idx = tail & r.mask;
+        let end = tail.wrapping_add(words);
         let fast = ts.wrapping_sub(r.last_ts.load(Ordering::Relaxed)) < EXTEND_AFTER
             && idx + words <= r.mask + 1
-            && tail + words - r.head.load(Ordering::Relaxed) <= r.mask + 1
+            && end.wrapping_sub(r.head.load(Ordering::Relaxed)) <= r.mask + 1
             && r.tail
-                .compare_exchange(tail, tail + words, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange(tail, end, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok();
         let ok = if fast {
+            let w = r.words.as_ptr();
+            let i = idx as usize;
             // SAFETY: `idx + words <= mask + 1 == words.len()` was checked
-            // above, so the event's words are in the buffer.
-            let w = unsafe { r.words.get_unchecked(idx as usize..(idx + words) as usize) };
-            w[0].store(hdr, Ordering::Relaxed);
-            w[1].store(ts as u32, Ordering::Relaxed);
-            for (d, b) in w[2..].iter().zip(body) {
-                d.store(b, Ordering::Relaxed);
+            // above, so the event's `2 + N` words are in the buffer.
+            unsafe {
+                (*w.add(i)).store(hdr, Ordering::Relaxed);
+                (*w.add(i + 1)).store(ts as u32, Ordering::Relaxed);
+                for (k, b) in body.into_iter().enumerate() {
+                    (*w.add(i + 2 + k)).store(b, Ordering::Relaxed);
+                }
             }
             r.last_ts.store(ts, Ordering::Relaxed);
             true
@@ -414,42 +438,41 @@ impl RingBuffer {
     fn write_slow(&self, r: &CpuRing, ts: u64, hdr: u32, body: &[u32; 4], n: usize) -> bool {
         let last = r.last_ts.load(Ordering::Relaxed);
         let extend = last == NO_EVENT || ts.abs_diff(last) >= EXTEND_AFTER;
-        let words = 2 + n as u64 + if extend { 3 } else { 0 };
+        let words = 2 + n as Pos + if extend { 3 } else { 0 };
         let Some(mut pos) = self.reserve(r, words) else {
             r.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         };
         if extend {
             self.put(r, pos, ty::TIME_EXTEND);
-            self.put(r, pos + 1, ts as u32);
-            self.put(r, pos + 2, (ts >> 32) as u32);
-            pos += 3;
+            self.put(r, pos.wrapping_add(1), ts as u32);
+            self.put(r, pos.wrapping_add(2), (ts >> 32) as u32);
+            pos = pos.wrapping_add(3);
         }
         r.last_ts.store(ts, Ordering::Relaxed);
         self.put(r, pos, hdr);
-        self.put(r, pos + 1, ts as u32);
+        self.put(r, pos.wrapping_add(1), ts as u32);
         for (i, &w) in body[..n].iter().enumerate() {
-            self.put(r, pos + 2 + i as u64, w);
+            self.put(r, pos.wrapping_add(2 + i as Pos), w);
         }
         true
     }
 
-    fn put(&self, r: &CpuRing, pos: u64, w: u32) {
+    fn put(&self, r: &CpuRing, pos: Pos, w: u32) {
         r.words[(pos & r.mask) as usize].store(w, Ordering::Relaxed);
     }
 
-    fn get(&self, r: &CpuRing, pos: u64) -> u32 {
+    fn get(&self, r: &CpuRing, pos: Pos) -> u32 {
         r.words[(pos & r.mask) as usize].load(Ordering::Relaxed)
     }
 
     /// Words of the record starting at `pos` (a padding record runs to the
     /// end of the buffer).
-    fn record_words(&self, r: &CpuRing, pos: u64) -> u64 {
+    fn record_words(&self, r: &CpuRing, pos: Pos) -> Pos {
         let hdr = self.get(r, pos);
         let t = hdr & 0xf;
         if t == ty::PADDING {
-            let cap = r.words.len() as u64;
-            return cap - (pos & (cap - 1));
+            return r.mask + 1 - (pos & r.mask);
         }
         match event_words(t, self.wide()) {
             0 => 1,
@@ -459,18 +482,18 @@ impl RingBuffer {
 
     /// Room for `words` contiguous words after `tail`, making room in
     /// overwrite mode; `None` when the event must be dropped.
-    fn reserve(&self, r: &CpuRing, words: u64) -> Option<u64> {
-        let cap = r.words.len() as u64;
+    fn reserve(&self, r: &CpuRing, words: Pos) -> Option<Pos> {
+        let cap = r.mask + 1;
         if words > cap / 2 {
             return None;
         }
         loop {
             let t = r.tail.load(Ordering::Acquire);
-            let to_end = cap - (t & (cap - 1));
+            let to_end = cap - (t & r.mask);
             let pad = if words > to_end { to_end } else { 0 };
-            let new_t = t + pad + words;
+            let new_t = t.wrapping_add(pad + words);
             let h = r.head.load(Ordering::Acquire);
-            if new_t - h > cap {
+            if new_t.wrapping_sub(h) > cap {
                 if !self.overwrite() {
                     return None;
                 }
@@ -480,19 +503,19 @@ impl RingBuffer {
                 let mut nh = h;
                 let mut gone = 0;
                 let mut ts_ref = r.head_ts.load(Ordering::Acquire);
-                while new_t - nh > cap && nh < c {
+                while new_t.wrapping_sub(nh) > cap && before(nh, c) {
                     let hdr = self.get(r, nh);
                     let ty_ = hdr & 0xf;
                     if ty_ == ty::TIME_EXTEND {
-                        ts_ref =
-                            u64::from(self.get(r, nh + 1)) | (u64::from(self.get(r, nh + 2)) << 32);
+                        ts_ref = u64::from(self.get(r, nh.wrapping_add(1)))
+                            | (u64::from(self.get(r, nh.wrapping_add(2))) << 32);
                     } else if ty_ != ty::PADDING {
-                        ts_ref = rebuild_ts(ts_ref, self.get(r, nh + 1));
+                        ts_ref = rebuild_ts(ts_ref, self.get(r, nh.wrapping_add(1)));
                         gone += 1;
                     }
-                    nh += self.record_words(r, nh);
+                    nh = nh.wrapping_add(self.record_words(r, nh));
                 }
-                if new_t - nh > cap {
+                if new_t.wrapping_sub(nh) > cap {
                     return None;
                 }
                 r.head_ts.store(ts_ref, Ordering::Release);
@@ -515,7 +538,7 @@ impl RingBuffer {
                 if pad > 0 {
                     self.put(r, t, ty::PADDING);
                 }
-                return Some(t + pad);
+                return Some(t.wrapping_add(pad));
             }
         }
     }
@@ -537,7 +560,25 @@ impl RingBuffer {
         r.nest.store(0, Ordering::Release);
         let t2 = r.tail.load(Ordering::Acquire);
         if t2 != t {
-            r.commit.fetch_max(t2, Ordering::AcqRel);
+            Self::publish_late(r, t2);
+        }
+    }
+
+    /// Publishes up to `t2` (a writer nested just before the outermost one
+    /// left) unless a writer already published further; positions wrap, so
+    /// they are compared with [`before`] rather than by `fetch_max`.
+    #[cold]
+    #[inline(never)]
+    fn publish_late(r: &CpuRing, t2: Pos) {
+        let mut c = r.commit.load(Ordering::Acquire);
+        while before(c, t2) {
+            match r
+                .commit
+                .compare_exchange(c, t2, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => c = now,
+            }
         }
     }
 
@@ -566,7 +607,7 @@ impl RingBuffer {
         };
         let head = r.head.load(Ordering::Acquire);
         let commit = r.commit.load(Ordering::Acquire);
-        (commit.saturating_sub(head) as usize) * 4
+        commit.wrapping_sub(head) as usize * 4
     }
 
     /// Counters summed over all CPUs.
@@ -588,7 +629,7 @@ impl RingBuffer {
         let Some(r) = self.cpus.get(cpu) else {
             return 0;
         };
-        let cap = r.words.len() as u64;
+        let cap = r.mask + 1;
         let (mut pos, mut ts_ref) = loop {
             let h = r.head.load(Ordering::Acquire);
             let ts = r.head_ts.load(Ordering::Acquire);
@@ -598,13 +639,13 @@ impl RingBuffer {
         };
         let end = r.commit.load(Ordering::Acquire);
         let mut n = 0;
-        while pos < end {
+        while before(pos, end) {
             let hdr = self.get(r, pos);
             let t = hdr & 0xf;
             let words = self.record_words(r, pos);
             let body: [u32; 6] = core::array::from_fn(|i| {
-                if (i as u64) < words.min(6) {
-                    self.get(r, pos + i as u64)
+                if (i as Pos) < words.min(6) {
+                    self.get(r, pos.wrapping_add(i as Pos))
                 } else {
                     0
                 }
@@ -612,15 +653,17 @@ impl RingBuffer {
             // Overwritten while we copied it: start again from the head.
             fence(Ordering::Acquire);
             let h = r.head.load(Ordering::Acquire);
-            if h > pos {
+            if before(pos, h) {
                 pos = h;
                 ts_ref = r.head_ts.load(Ordering::Acquire);
                 continue;
             }
-            if words == 0 || pos + words > end + cap {
+            // A record running past the committed words by more than a
+            // buffer is garbage (wrapping difference, signed).
+            if words == 0 || pos.wrapping_add(words).wrapping_sub(end) as i32 > cap as i32 {
                 break;
             }
-            pos += words;
+            pos = pos.wrapping_add(words);
             let ev = match t {
                 ty::PADDING => continue,
                 ty::TIME_EXTEND => {
@@ -678,8 +721,10 @@ impl RingBuffer {
         let end = r.commit.load(Ordering::Acquire);
         Some(RawCpu {
             head_ts: r.head_ts.load(Ordering::Acquire),
-            head_index: head & r.mask,
-            words: (head..end).map(|p| self.get(r, p)).collect(),
+            head_index: u64::from(head & r.mask),
+            words: (0..end.wrapping_sub(head))
+                .map(|i| self.get(r, head.wrapping_add(i)))
+                .collect(),
             stats: self.stats(cpu),
         })
     }
@@ -697,6 +742,18 @@ impl RingBuffer {
         }
         out.sort_by_key(|e| e.ts);
         out
+    }
+
+    /// Moves every (empty) buffer's positions to `pos`, as if that many
+    /// words had been written and read: tests start near the point where
+    /// positions wrap around 2^32.
+    #[cfg(test)]
+    fn start_at(&self, pos: Pos) {
+        for r in self.cpus.iter() {
+            r.head.store(pos, Ordering::Relaxed);
+            r.tail.store(pos, Ordering::Relaxed);
+            r.commit.store(pos, Ordering::Relaxed);
+        }
     }
 
     /// Empties every buffer and zeroes the counters. Call only while
@@ -1000,8 +1057,9 @@ mod tests {
     /// Model: a queue of the events that fit, oldest dropped (overwrite) or
     /// newest refused (stop-when-full); counters exact; the buffer holds
     /// exactly the model's events, in order, with their timestamps.
-    fn check_against_model(bytes: usize, overwrite: bool, gaps: &[u64]) {
+    fn check_against_model(bytes: usize, overwrite: bool, gaps: &[u64], start: Pos) {
         let b = RingBuffer::new(1, bytes, BASE);
+        b.start_at(start);
         b.set_overwrite(overwrite);
         let cap_words = (b.bytes_per_cpu() / 4) as u64;
         let mut model: VecDeque<(u64, usize, u64)> = VecDeque::new(); // (ts, ip, words incl. extend)
@@ -1049,9 +1107,12 @@ mod tests {
             bytes in 64usize..2048,
             overwrite in any::<bool>(),
             gaps in proptest::collection::vec(
-                prop_oneof![1u64..100, (1u64 << 31)..(1u64 << 33)], 0..600)
+                prop_oneof![1u64..100, (1u64 << 31)..(1u64 << 33)], 0..600),
+            // Positions are 32-bit and wrap: start anywhere, often just
+            // before the wrap (the 600 events cross it).
+            start in prop_oneof![Just(0u32), (u32::MAX - 3000)..=u32::MAX, any::<u32>()],
         ) {
-            check_against_model(bytes, overwrite, &gaps);
+            check_against_model(bytes, overwrite, &gaps, start);
         }
     }
 

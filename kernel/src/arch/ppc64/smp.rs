@@ -471,6 +471,7 @@ pub fn cpu_id() -> usize {
 /// The running CPU's context: `Irq` inside its interrupt handlers.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn context() -> Context {
+    crate::platform::note_context_call();
     Context::from_index(this_cpu().context.load(Ordering::Relaxed) as usize)
 }
 

@@ -104,6 +104,7 @@ pub fn clock_ns() -> u64 {
 /// timer, IPIs, `#BP`), `Normal` otherwise.
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 pub fn context() -> Context {
+    crate::platform::note_context_call();
     Context::from_index(super::smp::context_index() as usize)
 }
 

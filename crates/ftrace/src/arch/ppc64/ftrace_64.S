@@ -209,7 +209,8 @@
  * afterwards it clears the bit with a release store and moves the
  * generation on when the word is zero (the guard's drop). The word and the
  * bit wait in FT_PRIV0/1, outside the FtraceRegs. Anything unusual (no
- * fast path set up, a CPU id >= {max_cpus}, the bit set, a quiet CPU)
+ * fast path set up, a CPU id >= {max_cpus}, a context word above
+ * {max_ctx}, the bit set, a quiet CPU)
  * goes to ftrace_ops_assist_func, which looks again and counts. Uses
  * r7-r11 and CR0 (FT_SAVE saved r7-r10; r11 and CR0 carry nothing into
  * a function entry). */
@@ -226,6 +227,8 @@
     lis     %r9, FTRACE_FAST_CTX_OFF@ha
     ld      %r9, FTRACE_FAST_CTX_OFF@l(%r9)
     lwzx    %r9, %r13, %r9                      /* its context */
+    cmplwi  %r9, {max_ctx}                      /* not a context: */
+    bgt     2f                                  /* the careful path */
     std     %r8, FT_REGS + {off_spare}(%r1)
     std     %r9, FT_REGS + {off_spare} + 8(%r1)
     mulli   %r8, %r8, {word_stride}

@@ -557,6 +557,7 @@ mod tramp {
         nslots = const OPS_TRAMP_SLOTS,
         off_spare = const OFF_SPARE,
         max_cpus = const crate::recursion::MAX_CPUS,
+        max_ctx = const crate::platform::Context::COUNT - 1,
         word_stride = const crate::recursion::WORD_STRIDE,
         off_bits = const crate::recursion::OFF_BITS,
         off_epoch = const crate::recursion::OFF_EPOCH,

@@ -55,7 +55,8 @@ ftrace_stub:
  * ftrace_ops_fast_func; then clears the bit (a plain store is a release
  * on x86) and moves the generation on when the word is zero. The word
  * and the context wait at {priv0}/{priv1}(%esp), past the FtraceRegs.
- * Anything unusual (no fast path, a CPU id >= {max_cpus}, the bit set, a
+ * Anything unusual (no fast path, a CPU id >= {max_cpus}, a context word
+ * above {max_ctx}, the bit set, a
  * quiet CPU) goes to ftrace_ops_assist_func, which looks again and counts.
  * Clobbers eax, ecx, edx (saved by the caller). */
 .macro FAST_GUARDED_CALL_32
@@ -68,6 +69,8 @@ ftrace_stub:
     jae 5f
     mov FTRACE_FAST_CTX_OFF, %ecx
     mov %gs:(%ecx), %ecx
+    cmp ${max_ctx}, %ecx                /* not a context: the careful path */
+    ja 5f
     mov %eax, (16 + {off_spare})(%esp)
     mov %ecx, (16 + {off_spare} + 4)(%esp)
     imul ${word_stride}, %eax, %eax

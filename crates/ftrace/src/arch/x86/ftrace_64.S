@@ -45,7 +45,8 @@ ftrace_stub:
  * release on x86) and the generation moves on when the word drops to zero,
  * like the guard's drop. The word's address and the context live in two
  * slots past the FtraceRegs ({priv0}, {priv1}), out of the callback's
- * reach. Anything unusual (no fast path set up, a CPU id >= {max_cpus},
+ * reach. Anything unusual (no fast path set up, a CPU id >= {max_cpus}, a
+ * context word above {max_ctx},
  * the bit already set, a quiet CPU) goes to ftrace_ops_assist_func, which
  * looks again and counts. Clobbers rax, r8, r9 (saved by the caller). */
 .macro FAST_GUARDED_CALL
@@ -58,6 +59,8 @@ ftrace_stub:
     jae 2f
     mov FTRACE_FAST_CTX_OFF(%rip), %r9
     mov %gs:(%r9), %r9d
+    cmp ${max_ctx}, %r9d                /* not a context: the careful path */
+    ja 2f
     mov %rax, ({off_spare})(%rsp)
     mov %r9, ({off_spare} + 8)(%rsp)
     imul ${word_stride}, %rax, %rax

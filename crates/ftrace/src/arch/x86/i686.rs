@@ -508,6 +508,7 @@ mod asm {
         eflags = const g(gpr::EFLAGS),
         nslots = const OPS_TRAMP_SLOTS,
         max_cpus = const crate::recursion::MAX_CPUS,
+        max_ctx = const crate::platform::Context::COUNT - 1,
         priv0 = const 16 + FREGS_SIZE,
         priv1 = const 16 + FREGS_SIZE + 4,
         word_stride = const crate::recursion::WORD_STRIDE,

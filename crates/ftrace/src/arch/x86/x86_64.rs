@@ -390,6 +390,7 @@ mod asm {
         priv0 = const FREGS_SIZE,
         priv1 = const FREGS_SIZE + 8,
         max_cpus = const crate::recursion::MAX_CPUS,
+        max_ctx = const crate::platform::Context::COUNT - 1,
         word_stride = const crate::recursion::WORD_STRIDE,
         off_bits = const crate::recursion::OFF_BITS,
         off_epoch = const crate::recursion::OFF_EPOCH,

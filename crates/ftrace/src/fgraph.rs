@@ -199,6 +199,12 @@ impl ShadowStack {
         unsafe { *self.frames[i].0.get() }
     }
 
+    /// The entry stack pointer of frame `i` (as [`read`](Self::read)).
+    fn sp_at(&self, i: usize) -> usize {
+        // SAFETY: as for `read`.
+        unsafe { (*self.frames[i].0.get()).sp }
+    }
+
     fn write(&self, i: usize, f: Frame) {
         // SAFETY: the caller reserved slot `i` (raised the depth above it),
         // so nothing else on this CPU uses it until it is popped.
@@ -521,35 +527,15 @@ pub unsafe extern "C" fn ftrace_return_to_handler(
     let Some(stack) = core.platform.shadow_stack() else {
         panic!("ftrace: return_to_handler reached without a shadow stack");
     };
-    let mut depth = stack.depth();
-    let mut dropped = 0;
-    let frame = loop {
-        if depth == 0 {
-            panic!(
-                "ftrace: hooked return at sp {sp_lo:#x} matches no shadow-stack frame; \
-                 the original return address is lost"
-            );
-        }
-        let f = stack.read(depth - 1);
-        if (sp_lo..=sp_hi).contains(&f.sp) {
-            break f;
-        }
-        // The hooked return of this frame was skipped: report once, stop
-        // hooking, and look further down for the frame we are in.
-        STOPPED.store(true, Ordering::Relaxed);
-        if dropped == 0 {
-            MISMATCH.call_once(|| Mismatch {
-                func: f.func,
-                expected_sp: f.sp,
-                found_sp: sp_lo,
-                dropped: 0,
-            });
-        }
-        dropped += 1;
-        depth -= 1;
+    // The common case: the top frame is this return's.
+    let top = match stack.depth().checked_sub(1) {
+        Some(t) if (sp_lo..=sp_hi).contains(&stack.sp_at(t)) => t,
+        _ => skipped_returns(stack, sp_lo, sp_hi),
     };
+    let frame = stack.read(top);
+    let depth = top + 1;
     // Read before lowering the depth (see `ShadowStack`).
-    stack.set_depth(depth - 1);
+    stack.set_depth(top);
     if frame.users != 0
         && let Some(guard) = core.dispatch.recursion.try_enter(&core.platform)
     {
@@ -576,6 +562,43 @@ pub unsafe extern "C" fn ftrace_return_to_handler(
         }
     }
     frame.ret
+}
+
+/// The top frame is not this return's: the hooked returns of the frames
+/// above it were skipped (a `longjmp`-like unwind, or a frame put back
+/// behind the tracer). Reports the first once, stops hooking, and returns
+/// the index of the frame whose stack pointer matches; panics when none
+/// does (the original return address is lost: never a guessed jump).
+#[cold]
+#[inline(never)]
+fn skipped_returns(stack: &ShadowStack, sp_lo: usize, sp_hi: usize) -> usize {
+    let mut depth = stack.depth();
+    let mut dropped = 0;
+    loop {
+        if depth == 0 {
+            panic!(
+                "ftrace: hooked return at sp {sp_lo:#x} matches no shadow-stack frame; \
+                 the original return address is lost"
+            );
+        }
+        let f = stack.read(depth - 1);
+        if (sp_lo..=sp_hi).contains(&f.sp) {
+            return depth - 1;
+        }
+        // The hooked return of this frame was skipped: report once, stop
+        // hooking, and look further down for the frame we are in.
+        STOPPED.store(true, Ordering::Relaxed);
+        if dropped == 0 {
+            MISMATCH.call_once(|| Mismatch {
+                func: f.func,
+                expected_sp: f.sp,
+                found_sp: sp_lo,
+                dropped: 0,
+            });
+        }
+        dropped += 1;
+        depth -= 1;
+    }
 }
 
 /// Maps a return address found by an unwinder back to the original when it

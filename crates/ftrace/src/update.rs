@@ -302,7 +302,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// two calls into the platform. Same guard, same counts, same
     /// behaviour; fewer instructions (BENCHMARKS.md). Returns false (and
     /// changes nothing) when the backend has no fast path
-    /// ([`Arch::CPU_LOCAL`]); x86_64 has one, with `%gs` as the base.
+    /// ([`Arch::CPU_LOCAL`]: x86_64 and i686 have one, with `%gs` as the
+    /// base, ppc64 with `r13`), or when a callback is registered: call it
+    /// once at boot, before the first [`register`](Self::register), so
+    /// that no CPU is in a trampoline while the offsets change.
     ///
     /// # Safety
     ///
@@ -312,7 +315,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// `at.context_offset` must equal [`Platform::context`] as its index
     /// (`Context as u32`), both readable without a fault.
     pub unsafe fn use_cpu_local(&mut self, at: crate::ops::CpuLocal) -> bool {
-        if !A::CPU_LOCAL {
+        if !A::CPU_LOCAL || !self.registered.is_empty() {
             return false;
         }
         ops::FTRACE_FAST_CPU_OFF.store(at.cpu_offset, Ordering::Relaxed);

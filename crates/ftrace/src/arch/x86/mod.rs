@@ -151,7 +151,10 @@ pub struct Poke {
 /// The table the `#BP` handler reads while a batch is in flight: sorted by
 /// address. Published through [`IN_FLIGHT`].
 struct PokeTable {
-    pokes: Box<[Poke]>,
+    /// A `Vec` as queued (sorted and merged): turning it into a boxed
+    /// slice would copy the whole batch to shrink it (about 30
+    /// instructions per site when enabling everything).
+    pokes: Vec<Poke>,
 }
 
 /// The batch being committed (null when none): read lock-free by
@@ -382,7 +385,7 @@ impl Batch {
             return Ok(());
         }
         // SAFETY: guaranteed by the caller.
-        unsafe { commit_pokes(p, pokes.into_boxed_slice(), observe) }
+        unsafe { commit_pokes(p, pokes, observe) }
     }
 }
 
@@ -402,7 +405,7 @@ fn retire(table: *mut PokeTable) {
 /// As for [`Batch::commit`].
 unsafe fn commit_pokes(
     p: &dyn Platform,
-    pokes: Box<[Poke]>,
+    pokes: Vec<Poke>,
     observe: &mut dyn FnMut(u8),
 ) -> Result<(), SiteError> {
     let table = Box::into_raw(Box::new(PokeTable { pokes }));

@@ -813,5 +813,14 @@ fn the_fast_function_calls_only_an_enabled_callback() {
     // SAFETY: as above.
     unsafe { crate::ops::ftrace_ops_fast_func(0x1234, 0x5678, ops, &mut regs) };
     assert_eq!(CALLS.load(Ordering::Relaxed), 1, "enabled: called once");
+    let at = crate::ops::CpuLocal {
+        cpu_offset: 0,
+        context_offset: 4,
+    };
+    // SAFETY: nothing executes the host's simulated trampolines.
+    assert!(
+        !unsafe { ft.use_cpu_local(at) },
+        "refused while a callback is registered"
+    );
     ft.unregister(ops).unwrap();
 }

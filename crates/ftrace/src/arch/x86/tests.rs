@@ -818,9 +818,7 @@ fn the_fast_function_calls_only_an_enabled_callback() {
         context_offset: 4,
     };
     // SAFETY: nothing executes the host's simulated trampolines.
-    assert!(
-        !unsafe { ft.use_cpu_local(at) },
-        "refused while a callback is registered"
-    );
+    let took = unsafe { ft.use_cpu_local(at) };
+    assert!(!took, "refused while a callback is registered");
     ft.unregister(ops).unwrap();
 }

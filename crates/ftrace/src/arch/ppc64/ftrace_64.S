@@ -210,8 +210,8 @@
  * generation on when the word is zero (the guard's drop). The word and the
  * bit wait in FT_PRIV0/1, outside the FtraceRegs. Anything unusual (no
  * fast path set up, a CPU id >= {max_cpus}, a context word above
- * {max_ctx}, the bit set, a quiet CPU)
- * goes to ftrace_ops_assist_func, which looks again and counts. Uses
+ * {max_ctx}, the bit set, a quiet CPU) goes to ftrace_ops_assist_func,
+ * which looks again and counts. Uses
  * r7-r11 and CR0 (FT_SAVE saved r7-r10; r11 and CR0 carry nothing into
  * a function entry). */
     .macro FT_FAST_CALL

@@ -56,9 +56,9 @@ ftrace_stub:
  * on x86) and moves the generation on when the word is zero. The word
  * and the context wait at {priv0}/{priv1}(%esp), past the FtraceRegs.
  * Anything unusual (no fast path, a CPU id >= {max_cpus}, a context word
- * above {max_ctx}, the bit set, a
- * quiet CPU) goes to ftrace_ops_assist_func, which looks again and counts.
- * Clobbers eax, ecx, edx (saved by the caller). */
+ * above {max_ctx}, the bit set, a quiet CPU) goes to
+ * ftrace_ops_assist_func, which looks again and counts. Clobbers eax, ecx,
+ * edx (saved by the caller). */
 .macro FAST_GUARDED_CALL_32
     mov FTRACE_FAST_WORDS, %edx
     test %edx, %edx

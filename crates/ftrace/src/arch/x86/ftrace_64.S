@@ -46,9 +46,9 @@ ftrace_stub:
  * like the guard's drop. The word's address and the context live in two
  * slots past the FtraceRegs ({priv0}, {priv1}), out of the callback's
  * reach. Anything unusual (no fast path set up, a CPU id >= {max_cpus}, a
- * context word above {max_ctx},
- * the bit already set, a quiet CPU) goes to ftrace_ops_assist_func, which
- * looks again and counts. Clobbers rax, r8, r9 (saved by the caller). */
+ * context word above {max_ctx}, the bit already set, a quiet CPU) goes to
+ * ftrace_ops_assist_func, which looks again and counts. Clobbers rax, r8,
+ * r9 (saved by the caller). */
 .macro FAST_GUARDED_CALL
     mov FTRACE_FAST_WORDS(%rip), %r8
     test %r8, %r8

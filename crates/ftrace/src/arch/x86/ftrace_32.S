@@ -113,8 +113,8 @@ ftrace_stub:
     jne 1f
     ret
 1:
-    .endif
-    .if \mcount
+    /* nodynamic: every instrumented function calls here, the platform's
+     * too, so a busy CPU is common: refuse before building a frame. */
     push %eax
     call ftrace_mcount_busy_ptr
     cmpl $0, (%eax)
@@ -133,6 +133,16 @@ ftrace_stub:
     mov %eax, (16 + {eax})(%esp)
     mov %ecx, (16 + {ecx})(%esp)
     mov %edx, (16 + {edx})(%esp)
+    .if \mcount && !\indirect
+    /* The CPU's busy flag: set it and keep its address for the way out
+     * (ftrace_mcount_busy_ptr clobbers only %eax, saved above). A patched
+     * mcount site calls here only while traced, so a busy CPU is rare. */
+    call ftrace_mcount_busy_ptr
+    cmpl $0, (%eax)
+    jne .Lbusy\@
+    movl $1, (%eax)
+    mov %eax, {priv2}(%esp)
+    .endif
     .if \full
     mov %ebx, (16 + {ebx})(%esp)
     mov %esi, (16 + {esi})(%esp)
@@ -203,7 +213,11 @@ ftrace_stub:
     mov (16 + {edi})(%esp), %edi
     mov (16 + {esi})(%esp), %esi
     mov (16 + {ebx})(%esp), %ebx
+    .if \indirect
     call ftrace_mcount_busy_ptr
+    .else
+    mov {priv2}(%esp), %eax             /* the busy flag */
+    .endif
     movl $0, (%eax)
     mov (16 + {edx})(%esp), %edx
     mov (16 + {ecx})(%esp), %ecx
@@ -220,8 +234,11 @@ ftrace_stub:
     mov (16 + {esi})(%esp), %esi
     mov (16 + {ebx})(%esp), %ebx
     .endif
-    .if \mcount
+    .if \indirect
     call ftrace_mcount_busy_ptr
+    movl $0, (%eax)
+    .elseif \mcount
+    mov {priv2}(%esp), %eax             /* the busy flag */
     movl $0, (%eax)
     .endif
     mov (16 + {edx})(%esp), %edx
@@ -230,6 +247,13 @@ ftrace_stub:
     mov %ebp, %esp
     pop %ebp
     ret
+    .if \mcount && !\indirect
+.Lbusy\@:                               /* busy: back to the traced function */
+    mov (16 + {eax})(%esp), %eax
+    mov %ebp, %esp
+    pop %ebp
+    ret
+    .endif
     .size \name, . - \name
 .endm
 

@@ -478,10 +478,11 @@ mod asm {
     use crate::tramp::{OPS_TRAMP_SLOTS, OpsSlots, OpsTrampPool};
 
     /// Bytes reserved below the trampoline's `%ebp` besides the 16 bytes
-    /// of outgoing arguments: the `FtraceRegs` and two words of the fast
-    /// path (`FAST_GUARDED_CALL_32`), rounded to 16 (the trampolines also
-    /// align `%esp` down to 16 for the call).
-    const FRAME: usize = (FREGS_SIZE + 8).next_multiple_of(16);
+    /// of outgoing arguments: the `FtraceRegs`, two words of the fast
+    /// path (`FAST_GUARDED_CALL_32`) and the mcount entries' busy-flag
+    /// address, rounded to 16 (the trampolines also align `%esp` down to
+    /// 16 for the call).
+    const FRAME: usize = (FREGS_SIZE + 12).next_multiple_of(16);
 
     const fn g(i: usize) -> usize {
         OFF_GPR + i * size_of::<usize>()
@@ -511,6 +512,7 @@ mod asm {
         max_ctx = const crate::platform::Context::COUNT - 1,
         priv0 = const 16 + FREGS_SIZE,
         priv1 = const 16 + FREGS_SIZE + 4,
+        priv2 = const 16 + FREGS_SIZE + 8,
         word_stride = const crate::recursion::WORD_STRIDE,
         off_bits = const crate::recursion::OFF_BITS,
         off_epoch = const crate::recursion::OFF_EPOCH,

@@ -18,7 +18,7 @@
  *      FT_SAVE). At a function entry the ELFv2 ABI gives r11, r12, CTR,
  *      XER and CR0/1/5-7 no meaning (volatile, carrying nothing in), and
  *      the callbacks keep r14-r31 and CR2-4 themselves, so
- *      ftrace_caller does not save them, as Linux's does not;
+ *      ftrace_caller does not save them;
  *   2. fill FtraceRegs: ip = site+4 (resume address), parent_ip = r0,
  *      sp = r1 at the site, ret_slot = &gpr[0] (the stub's `mtlr r0`
  *      restores the return address from there), flags;

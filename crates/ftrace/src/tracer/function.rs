@@ -23,10 +23,12 @@ pub const EVENT_BYTES: usize = 16;
 struct FunctionTracer {
     platform: HotPlatform,
     ring: RingBuffer,
-    recording: AtomicBool,
 }
 
 static TRACER: spin::Once<FunctionTracer> = spin::Once::new();
+/// Recording on ([`set_recording`]); false until [`init`]. Outside the
+/// `Once` so that the callback's early exit (recording off) is one load.
+static RECORDING: AtomicBool = AtomicBool::new(false);
 
 /// The function tracer's callback object. Register it with
 /// [`crate::Ftrace::register`] after setting its filters; its callback
@@ -49,27 +51,31 @@ pub fn init(platform: &'static dyn Platform, per_cpu: usize, text_base: usize) {
 /// Like [`init`] with the per-CPU buffer size in bytes (Linux's
 /// `buffer_size_kb`, rounded up to a power of two).
 pub fn init_bytes(platform: &'static dyn Platform, bytes_per_cpu: usize, text_base: usize) {
-    TRACER.call_once(|| FunctionTracer {
-        platform: HotPlatform::new(platform),
-        ring: RingBuffer::new(platform.nr_cpus(), bytes_per_cpu, text_base),
-        recording: AtomicBool::new(true),
+    let mut created = false;
+    TRACER.call_once(|| {
+        created = true;
+        FunctionTracer {
+            platform: HotPlatform::new(platform),
+            ring: RingBuffer::new(platform.nr_cpus(), bytes_per_cpu, text_base),
+        }
     });
+    if created {
+        RECORDING.store(true, Ordering::Release);
+    }
 }
 
 /// Turns recording on or off without touching any site (Linux's
 /// `tracing_on`): with recording off the callback returns at once, which is
 /// how the dispatch cost alone is measured.
 pub fn set_recording(on: bool) {
-    if let Some(t) = TRACER.get() {
-        t.recording.store(on, Ordering::Release);
+    if TRACER.get().is_some() {
+        RECORDING.store(on, Ordering::Release);
     }
 }
 
 /// Whether recording is on ([`set_recording`]); false before [`init`].
 pub fn is_recording() -> bool {
-    TRACER
-        .get()
-        .is_some_and(|t| t.recording.load(Ordering::Relaxed))
+    RECORDING.load(Ordering::Relaxed)
 }
 
 /// Overwrite the oldest events when a CPU's buffer is full (the default),
@@ -86,10 +92,10 @@ pub fn set_overwrite(on: bool) {
 /// already holds the engine's, so traced code it calls (the platform's
 /// clock, say) is refused there.
 pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, regs: &mut FtraceRegs) {
-    let Some(t) = TRACER.get() else { return };
-    if !t.recording.load(Ordering::Relaxed) {
+    if !RECORDING.load(Ordering::Relaxed) {
         return;
     }
+    let Some(t) = TRACER.get() else { return };
     record(t, ip, parent_ip, regs.cpu(), regs.context());
 }
 

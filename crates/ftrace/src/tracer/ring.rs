@@ -137,6 +137,58 @@ type Pos = u32;
 /// stay exact.
 const MAX_WORDS: usize = 1 << 30;
 
+/// A CPU's latest timestamp, read and written only by writers on that CPU.
+/// On 64-bit CPUs one atomic word; on 32-bit ones two halves, because a
+/// 64-bit atomic there is a `lock cmpxchg8b` loop. A nested writer may
+/// see the halves torn (an interrupt between the two stores): the value is
+/// then off by about 2^32 ns, its gap looks long, and it records an
+/// extended timestamp it did not need: never a missing one. A torn read
+/// before a reservation is harmless too: the reservation's compare-and-swap
+/// fails when a nested writer came in between.
+#[cfg(target_pointer_width = "64")]
+struct LastTs(AtomicU64);
+
+#[cfg(target_pointer_width = "64")]
+impl LastTs {
+    const fn new(v: u64) -> Self {
+        LastTs(AtomicU64::new(v))
+    }
+    #[inline(always)]
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    #[inline(always)]
+    fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed)
+    }
+}
+
+#[cfg(not(target_pointer_width = "64"))]
+struct LastTs {
+    lo: AtomicU32,
+    hi: AtomicU32,
+}
+
+#[cfg(not(target_pointer_width = "64"))]
+impl LastTs {
+    const fn new(v: u64) -> Self {
+        LastTs {
+            lo: AtomicU32::new(v as u32),
+            hi: AtomicU32::new((v >> 32) as u32),
+        }
+    }
+    #[inline(always)]
+    fn get(&self) -> u64 {
+        let lo = self.lo.load(Ordering::Relaxed);
+        u64::from(lo) | (u64::from(self.hi.load(Ordering::Relaxed)) << 32)
+    }
+    #[inline(always)]
+    fn set(&self, v: u64) {
+        self.lo.store(v as u32, Ordering::Relaxed);
+        self.hi.store((v >> 32) as u32, Ordering::Relaxed);
+    }
+}
+
 /// True when position `a` comes strictly before `b` (wrapping order).
 #[inline(always)]
 fn before(a: Pos, b: Pos) -> bool {
@@ -161,7 +213,7 @@ struct CpuRing {
     nest: AtomicU32,
     /// Timestamp of this CPU's latest reservation ([`NO_EVENT`] before the
     /// first).
-    last_ts: AtomicU64,
+    last_ts: LastTs,
     // No `written` counter: every event offered ends up in the buffer,
     // overwritten or dropped, so `written` is their sum (`stats`), and the
     // hot path saves an atomic add.
@@ -248,7 +300,7 @@ impl RingBuffer {
                     tail: AtomicU32::new(0),
                     commit: AtomicU32::new(0),
                     nest: AtomicU32::new(0),
-                    last_ts: AtomicU64::new(NO_EVENT),
+                    last_ts: LastTs::new(NO_EVENT),
                     overwritten: AtomicU64::new(0),
                     dropped: AtomicU64::new(0),
                 })
@@ -403,7 +455,7 @@ impl RingBuffer {
         let tail = r.tail.load(Ordering::Relaxed);
         let idx = tail & r.mask;
         let end = tail.wrapping_add(words);
-        let fast = ts.wrapping_sub(r.last_ts.load(Ordering::Relaxed)) < EXTEND_AFTER
+        let fast = ts.wrapping_sub(r.last_ts.get()) < EXTEND_AFTER
             && idx + words <= r.mask + 1
             && end.wrapping_sub(r.head.load(Ordering::Relaxed)) <= r.mask + 1
             && r.tail
@@ -421,7 +473,7 @@ impl RingBuffer {
                     (*w.add(i + 2 + k)).store(b, Ordering::Relaxed);
                 }
             }
-            r.last_ts.store(ts, Ordering::Relaxed);
+            r.last_ts.set(ts);
             true
         } else {
             let mut b4 = [0u32; 4];
@@ -436,7 +488,7 @@ impl RingBuffer {
     /// made by overwriting is needed.
     #[cold]
     fn write_slow(&self, r: &CpuRing, ts: u64, hdr: u32, body: &[u32; 4], n: usize) -> bool {
-        let last = r.last_ts.load(Ordering::Relaxed);
+        let last = r.last_ts.get();
         let extend = last == NO_EVENT || ts.abs_diff(last) >= EXTEND_AFTER;
         let words = 2 + n as Pos + if extend { 3 } else { 0 };
         let Some(mut pos) = self.reserve(r, words) else {
@@ -449,7 +501,7 @@ impl RingBuffer {
             self.put(r, pos.wrapping_add(2), (ts >> 32) as u32);
             pos = pos.wrapping_add(3);
         }
-        r.last_ts.store(ts, Ordering::Relaxed);
+        r.last_ts.set(ts);
         self.put(r, pos, hdr);
         self.put(r, pos.wrapping_add(1), ts as u32);
         for (i, &w) in body[..n].iter().enumerate() {
@@ -763,7 +815,7 @@ impl RingBuffer {
             let t = r.tail.load(Ordering::Acquire);
             r.head.store(t, Ordering::Release);
             r.commit.store(t, Ordering::Release);
-            r.last_ts.store(NO_EVENT, Ordering::Relaxed);
+            r.last_ts.set(NO_EVENT);
             r.head_ts.store(0, Ordering::Relaxed);
             r.overwritten.store(0, Ordering::Relaxed);
             r.dropped.store(0, Ordering::Relaxed);

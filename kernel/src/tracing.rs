@@ -942,7 +942,10 @@ fn direct_round(owners: [Option<&str>; 3], calls: [usize; 2]) -> bool {
 /// B on `demo_inner` and `demo_outer`. A site wanted by one of them calls
 /// that callback's own trampoline; `demo_outer`, wanted by both, goes
 /// through the list dispatcher. When B leaves, `demo_outer` moves to A's
-/// trampoline; when A leaves too, every site is the nop again. A backend
+/// trampoline; with A alone there, four calls must not ask the platform
+/// for the context (the fast path, [`direct_fast_round`]); a callback that
+/// calls its own traced function is refused ([`direct_recursion_round`]);
+/// when every callback left, every site is the nop again. A backend
 /// without per-callback trampolines (i686 nodynamic) shows `list` instead.
 pub fn run_direct() -> bool {
     let pool = with_engine(|e| e.arch().ops_trampoline(&DIRECT_A).is_some());

@@ -51,43 +51,21 @@ struct CpuWord {
     quiet: AtomicU32,
 }
 
-/// Bytes from one CPU's word to the next (the trampolines' fast path
-/// indexes the array by CPU: [`RecursionState::words_addr`]).
-#[cfg_attr(
-    not(any(
-        all(target_arch = "x86_64", target_os = "none"),
-        target_arch = "powerpc64"
-    )),
-    allow(dead_code)
-)]
-pub(crate) const WORD_STRIDE: usize = core::mem::size_of::<CpuWord>();
-/// Offset of a CPU's recursion bits (`u32`) in its word.
-#[cfg_attr(
-    not(any(
-        all(target_arch = "x86_64", target_os = "none"),
-        target_arch = "powerpc64"
-    )),
-    allow(dead_code)
-)]
-pub(crate) const OFF_BITS: usize = core::mem::offset_of!(CpuWord, bits);
-/// Offset of a CPU's generation counter (`usize`) in its word.
-#[cfg_attr(
-    not(any(
-        all(target_arch = "x86_64", target_os = "none"),
-        target_arch = "powerpc64"
-    )),
-    allow(dead_code)
-)]
-pub(crate) const OFF_EPOCH: usize = core::mem::offset_of!(CpuWord, epoch);
-/// Offset of a CPU's quiet bits (`u32`) in its word.
-#[cfg_attr(
-    not(any(
-        all(target_arch = "x86_64", target_os = "none"),
-        target_arch = "powerpc64"
-    )),
-    allow(dead_code)
-)]
-pub(crate) const OFF_QUIET: usize = core::mem::offset_of!(CpuWord, quiet);
+/// The layout of [`CpuWord`] the trampolines' fast path reads
+/// (`global_asm!` const operands of the kernel builds; see
+/// [`RecursionState::words_addr`]).
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+pub(crate) mod layout {
+    use super::CpuWord;
+    /// Bytes from one CPU's word to the next.
+    pub(crate) const WORD_STRIDE: usize = core::mem::size_of::<CpuWord>();
+    /// Offset of a CPU's recursion bits (`u32`) in its word.
+    pub(crate) const OFF_BITS: usize = core::mem::offset_of!(CpuWord, bits);
+    /// Offset of a CPU's generation counter (`usize`) in its word.
+    pub(crate) const OFF_EPOCH: usize = core::mem::offset_of!(CpuWord, epoch);
+    /// Offset of a CPU's quiet bits (`u32`) in its word.
+    pub(crate) const OFF_QUIET: usize = core::mem::offset_of!(CpuWord, quiet);
+}
 
 /// Counters shared by all CPUs, kept off the per-CPU lines.
 #[repr(align(128))]

@@ -68,10 +68,9 @@ pub struct PerCpu {
     /// Its hardware id (from `/cpus`): RTAS's CPU id and its XICS
     /// interrupt server number.
     hw_id: AtomicU32,
-    /// Interrupt handlers running on it (0 or 1: they never nest).
-    irq_depth: AtomicUsize,
     /// The context the tracer sees on this CPU, as `ftrace::Context`'s
-    /// index (2 inside the interrupt handler, 0 otherwise): read by
+    /// index (2 inside the interrupt handler, 0 otherwise; handlers never
+    /// nest): read by
     /// [`context`] and by the tracer's trampolines through r13
     /// (`Ftrace::use_cpu_local`).
     context: AtomicU32,
@@ -93,7 +92,6 @@ impl PerCpu {
         Self {
             index,
             hw_id: AtomicU32::new(0),
-            irq_depth: AtomicUsize::new(0),
             context: AtomicU32::new(0),
             dec_period: AtomicUsize::new(0),
             stack_top: AtomicUsize::new(0),
@@ -539,9 +537,7 @@ pub fn sync_cores() {
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 extern "C" fn ppc64_irq_handler(vector: usize) {
     let me = this_cpu();
-    // Only this CPU writes its depth, and handlers do not nest.
-    let depth = me.irq_depth.load(Ordering::Relaxed);
-    me.irq_depth.store(depth + 1, Ordering::Relaxed);
+    // Only this CPU writes its context word, and handlers do not nest.
     let context = me.context.load(Ordering::Relaxed);
     me.context.store(Context::Irq as u32, Ordering::Relaxed);
     match vector {
@@ -557,7 +553,6 @@ extern "C" fn ppc64_irq_handler(vector: usize) {
         _ => {}
     }
     me.context.store(context, Ordering::Relaxed);
-    me.irq_depth.store(depth, Ordering::Relaxed);
 }
 
 /// Where the tracer's trampolines read this CPU's index and context

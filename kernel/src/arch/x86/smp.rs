@@ -84,7 +84,7 @@ pub struct PerCpu {
     /// Nesting depth of exception and interrupt handlers on this CPU,
     /// incremented and decremented by the entry stubs (`%gs:`
     /// [`TRAP_DEPTH_OFFSET`]); only its own CPU writes it.
-    trap_depth: AtomicUsize,
+    trap_depth: AtomicU32,
     /// The context the tracer sees on this CPU, as `ftrace::Context`'s
     /// index: 2 (irq) while `trap_depth` is non-zero, 0 otherwise; set by
     /// the entry stubs next to the depth (`%gs:`[`CONTEXT_OFFSET`]), read
@@ -101,7 +101,7 @@ impl PerCpu {
     const fn new(index: usize) -> Self {
         PerCpu {
             index,
-            trap_depth: AtomicUsize::new(0),
+            trap_depth: AtomicU32::new(0),
             context: AtomicU32::new(0),
             sync_ack: AtomicUsize::new(0),
             periodic: AtomicBool::new(false),

@@ -26,7 +26,7 @@ use super::smp::{
 
 #[cfg(target_arch = "x86_64")]
 core::arch::global_asm!(
-    include_str!("trap_64.S"),
+    concat!(include_str!("trap_ctx.S"), include_str!("trap_64.S")),
     trap_depth = const TRAP_DEPTH_OFFSET,
     trap_context = const CONTEXT_OFFSET,
     ctx_irq = const CONTEXT_IRQ,
@@ -34,7 +34,7 @@ core::arch::global_asm!(
 );
 #[cfg(target_arch = "x86")]
 core::arch::global_asm!(
-    include_str!("trap_32.S"),
+    concat!(include_str!("trap_ctx.S"), include_str!("trap_32.S")),
     trap_depth = const TRAP_DEPTH_OFFSET,
     trap_context = const CONTEXT_OFFSET,
     ctx_irq = const CONTEXT_IRQ,

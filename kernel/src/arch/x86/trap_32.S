@@ -17,23 +17,6 @@
  * restored before returning, so that traced code the handler runs is
  * traced even when the exception interrupted a callback (mcount builds). */
 
-/* Entering and leaving a handler: the CPU's nesting depth and its context
- * word (%gs:{trap_context}: what the tracer's Platform::context and its
- * trampolines read) move together. The word is set after the depth goes
- * up and cleared only when the outermost handler leaves; a nested handler
- * between the two instructions leaves both as it found them. */
-.macro TRAP_ENTER
-    incl %gs:{trap_depth}
-    movl ${ctx_irq}, %gs:{trap_context}
-.endm
-
-.macro TRAP_EXIT
-    decl %gs:{trap_depth}
-    jnz .Ltrap_exit_nested\@
-    movl $0, %gs:{trap_context}
-.Ltrap_exit_nested\@:
-.endm
-
     .text
     .balign 16
     .globl x86_bp_entry

@@ -38,23 +38,6 @@
     pop %rax
 .endm
 
-/* Entering and leaving a handler: the CPU's nesting depth and its context
- * word (%gs:{trap_context}: what the tracer's Platform::context and its
- * trampolines read) move together. The word is set after the depth goes
- * up and cleared only when the outermost handler leaves; a nested handler
- * between the two instructions leaves both as it found them. */
-.macro TRAP_ENTER
-    incq %gs:{trap_depth}
-    movl ${ctx_irq}, %gs:{trap_context}
-.endm
-
-.macro TRAP_EXIT
-    decq %gs:{trap_depth}
-    jnz .Ltrap_exit_nested\@
-    movl $0, %gs:{trap_context}
-.Ltrap_exit_nested\@:
-.endm
-
     .text
     .balign 16
     .globl x86_bp_entry

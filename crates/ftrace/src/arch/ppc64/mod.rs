@@ -558,10 +558,10 @@ mod tramp {
         off_spare = const OFF_SPARE,
         max_cpus = const crate::recursion::MAX_CPUS,
         max_ctx = const crate::platform::Context::COUNT - 1,
-        word_stride = const crate::recursion::WORD_STRIDE,
-        off_bits = const crate::recursion::OFF_BITS,
-        off_epoch = const crate::recursion::OFF_EPOCH,
-        off_quiet = const crate::recursion::OFF_QUIET,
+        word_stride = const crate::recursion::layout::WORD_STRIDE,
+        off_bits = const crate::recursion::layout::OFF_BITS,
+        off_epoch = const crate::recursion::layout::OFF_EPOCH,
+        off_quiet = const crate::recursion::layout::OFF_QUIET,
     );
 
     const _: () = assert!(FREGS_SIZE % 16 == 8 || FREGS_SIZE % 16 == 0);

@@ -513,10 +513,10 @@ mod asm {
         priv0 = const 16 + FREGS_SIZE,
         priv1 = const 16 + FREGS_SIZE + 4,
         priv2 = const 16 + FREGS_SIZE + 8,
-        word_stride = const crate::recursion::WORD_STRIDE,
-        off_bits = const crate::recursion::OFF_BITS,
-        off_epoch = const crate::recursion::OFF_EPOCH,
-        off_quiet = const crate::recursion::OFF_QUIET,
+        word_stride = const crate::recursion::layout::WORD_STRIDE,
+        off_bits = const crate::recursion::layout::OFF_BITS,
+        off_epoch = const crate::recursion::layout::OFF_EPOCH,
+        off_quiet = const crate::recursion::layout::OFF_QUIET,
         options(att_syntax)
     );
 

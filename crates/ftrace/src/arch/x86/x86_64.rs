@@ -391,10 +391,10 @@ mod asm {
         priv1 = const FREGS_SIZE + 8,
         max_cpus = const crate::recursion::MAX_CPUS,
         max_ctx = const crate::platform::Context::COUNT - 1,
-        word_stride = const crate::recursion::WORD_STRIDE,
-        off_bits = const crate::recursion::OFF_BITS,
-        off_epoch = const crate::recursion::OFF_EPOCH,
-        off_quiet = const crate::recursion::OFF_QUIET,
+        word_stride = const crate::recursion::layout::WORD_STRIDE,
+        off_bits = const crate::recursion::layout::OFF_BITS,
+        off_epoch = const crate::recursion::layout::OFF_EPOCH,
+        off_quiet = const crate::recursion::layout::OFF_QUIET,
         options(att_syntax)
     );
 

@@ -609,7 +609,7 @@ fn locate(e: &Engine) -> Result<(), String> {
         let i = (0..e.len())
             .find(|&i| e.record_name(i) == Some(f.symbol))
             .ok_or_else(|| alloc::format!("no site for {}", f.symbol))?;
-        site.store(e.sites()[i].ip(), Ordering::Relaxed);
+        site.store(e.site(i).ip(), Ordering::Relaxed);
     }
     let table = e.symbols().table().ok_or("no symbol table")?;
     let caller = table

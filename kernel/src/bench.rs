@@ -433,7 +433,7 @@ pub fn run_bench() -> bool {
     };
     kprintln!(
         "bench: memory: {} bytes per site record, {} per function event, {} per graph event",
-        core::mem::size_of::<ftrace::site::Site>(),
+        ftrace::site::SITE_BYTES,
         function::EVENT_BYTES,
         graph::EVENT_BYTES
     );

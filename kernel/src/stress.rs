@@ -101,7 +101,7 @@ static REDIRECT: Ops = Ops::new(redirect, OpsFlags::IPMODIFY);
 fn text_snapshot() -> Vec<u8> {
     let (ips, len) = with_engine(|e| {
         let len = e.arch().nop_insn().len();
-        (e.sites().iter().map(|r| r.ip()).collect::<Vec<_>>(), len)
+        (e.site_ips().collect::<Vec<_>>(), len)
     });
     let mut out = alloc::vec![0u8; ips.len() * len];
     for (ip, chunk) in ips.iter().zip(out.chunks_mut(len)) {

@@ -226,13 +226,12 @@ pub fn init(o: &crate::options::Options) -> bool {
     let len = engine.arch().nop_insn().len();
     SNAPSHOT.call_once(|| {
         engine
-            .sites()
-            .iter()
-            .filter_map(|r| Some((r.ip(), platform::read_insn(r.ip(), len).ok()?)))
+            .site_ips()
+            .filter_map(|ip| Some((ip, platform::read_insn(ip, len).ok()?)))
             .collect()
     });
     // Addresses are stored as 32-bit offsets from the lowest traced site.
-    let text_base = engine.sites().first().map_or(0, |r| r.ip() & !0xfff);
+    let text_base = engine.site_ips().next().map_or(0, |ip| ip & !0xfff);
     match o.buf_size {
         Some(bytes) => {
             function::init_bytes(&PLATFORM, bytes, text_base);
@@ -613,7 +612,7 @@ pub fn run_region() -> bool {
     let ips: Vec<usize> = with_engine(|e| {
         (0..e.len())
             .filter(|&i| e.record_region(i) == Some(report.id))
-            .map(|i| e.sites()[i].ip())
+            .map(|i| e.site(i).ip())
             .collect()
     });
     let traced = region_workload();
@@ -876,7 +875,7 @@ fn direct_path(e: &Engine, func: &str) -> (&'static str, Option<&'static str>) {
     };
     // i686 nodynamic sites always call mcount: nothing to decode.
     if !cfg!(feature = "nodynamic") {
-        let ip = e.sites()[i].record().ip();
+        let ip = e.site(i).record().ip();
         let decoded = decoded_call(ip);
         let agrees = match e.site_state(i) {
             SiteState::Failed => true,

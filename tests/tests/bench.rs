@@ -27,7 +27,7 @@ fn bench_shape_variant(arch: &str, variant: &str) {
             "bench: sites: {N} records; boot init +{N} insn/site, enable all +{N} insn/site, \
              disable all +{N} insn/site, filter 'demo_*' +{N} insn/site (6 matched)",
             "bench: sites: {N} enabled at once, 0 generated functions wrong, 0 sites differ from nop",
-            "bench: memory: {N} bytes per site record, 16 per function event, 20 per graph event",
+            "bench: memory: 8 bytes per site record, 16 per function event, 20 per graph event",
             "rftrace: success",
         ]
         .map(String::from),

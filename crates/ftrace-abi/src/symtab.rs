@@ -248,6 +248,15 @@ impl<'a> SymbolTable<'a> {
         }
     }
 
+    /// Start address of the `i`-th symbol (cheaper than [`get`](Self::get):
+    /// the name is not looked at).
+    ///
+    /// # Panics
+    /// When `i >= self.len()`.
+    pub fn addr(&self, i: usize) -> u64 {
+        rd64(&self.entries[i * ENTRY_SIZE..], self.big_endian).wrapping_add(self.bias)
+    }
+
     /// Iterates over the symbols in address order.
     pub fn iter(&self) -> impl Iterator<Item = Symbol<'a>> + '_ {
         (0..self.count).map(move |i| self.get(i))

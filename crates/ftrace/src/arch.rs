@@ -19,7 +19,7 @@
 //! 1. `SITE_LEN`, `ARG_REGS` (and the `gpr` order in the backend's docs).
 //! 2. Encoders `nop_insn` / `call_insn`, with host tests of their round trip.
 //! 3. `init_site` if the compiler's pattern differs from the canonical nop
-//!    (i686 `mcount` calls, ppc64 TOC setup and stubs in `Record::arch`).
+//!    (i686 `mcount` calls, ppc64 TOC setup and stubs from `Arch::site_word`).
 //! 4. Two trampolines, `ftrace_caller` and `ftrace_regs_caller`, in `.S`
 //!    files: build a [`FtraceRegs`](crate::regs::FtraceRegs) using the
 //!    `regs::OFF_*` constants, load `FTRACE_TRACE_OP`, call the patchable
@@ -186,11 +186,31 @@ pub unsafe trait Arch: Send + Sync {
         }
     }
 
+    /// True when the backend needs a word per site
+    /// ([`site_word`](Self::site_word)): the engine then computes it for
+    /// every record it passes to a hook.
+    const SITE_WORD: bool = false;
+
+    /// The arch word of the site ranked `rank` (from 0, in address order)
+    /// among the sites of its table: the boot table when `stubs` is `None`,
+    /// else a region's, whose [`CodeRegion::stubs`] it is. The engine
+    /// stores no per-site arch data; it puts this in
+    /// [`Record::arch_word`] of every record it hands to a hook (only when
+    /// [`SITE_WORD`](Self::SITE_WORD) is true), so it must depend on
+    /// nothing else. A site keeps its rank for as long as it exists.
+    ///
+    /// The default is 0. ppc64 returns the address of the site's stub,
+    /// slot `rank` of the stub area (0 when the area is too small).
+    fn site_word(&self, stubs: Option<&core::ops::Range<usize>>, rank: usize) -> usize {
+        let _ = (stubs, rank);
+        0
+    }
+
     /// Prepares a freshly recorded site (Linux's `ftrace_init_nop`): checks
     /// the compiler's pattern and rewrites it to the canonical nop where they
     /// differ; may move `rec.ip` (ppc64: to the nop after the TOC setup) and
-    /// use `rec.arch`. Must keep records sorted (move `ip` only within its
-    /// function).
+    /// use `rec.arch_word()`, which holds [`site_word`](Self::site_word).
+    /// Must keep records sorted (move `ip` only within its function).
     ///
     /// The default accepts only a site already holding
     /// [`nop_insn`](Self::nop_insn).
@@ -210,9 +230,8 @@ pub unsafe trait Arch: Send + Sync {
     /// Prepares a site of a [`CodeRegion`] added after boot
     /// ([`crate::Ftrace::add_region`], Linux's `ftrace_module_init`), with
     /// the same duties as [`init_site`](Self::init_site). `index` is the
-    /// site's rank among the region's distinct, non-zero site-table entries
-    /// (sorted), so a backend can give each site its own slot of
-    /// [`CodeRegion::stubs`].
+    /// site's rank among the region's sites (sorted); `rec.arch_word()`
+    /// holds [`site_word`](Self::site_word)`(Some(&region.stubs), index)`.
     ///
     /// The default calls [`init_site`](Self::init_site): right for backends
     /// that need nothing per region (x86).
@@ -231,7 +250,8 @@ pub unsafe trait Arch: Send + Sync {
     /// for `rec`, whose region is being removed
     /// ([`crate::Ftrace::remove_region`], Linux's module unload). The engine
     /// calls it after the site was turned back into the nop, once per
-    /// record (FAILED ones included: they may own resources too), and
+    /// record that [`init_region_site`](Self::init_region_site) accepted
+    /// (also when it FAILED later: it may own resources), and
     /// synchronises cores once after all of them. Follows the protocol:
     /// check first, write only what was verified.
     ///

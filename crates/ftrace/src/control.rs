@@ -579,13 +579,13 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
             )?,
             "max_graph_depth" => writeln!(out, "{}", self.st.graph.max_depth)?,
             "available_filter_functions" => {
-                for rec in self.ft.sites() {
+                for ip in self.ft.site_ips() {
                     writeln!(
                         out,
                         "{}",
                         FuncName {
                             symbols: syms,
-                            addr: rec.ip()
+                            addr: ip
                         }
                     )?;
                 }
@@ -802,7 +802,7 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
     /// `\ttramp: <trampoline> (<callback>) -><what the trampoline calls>`.
     fn enabled_functions(&self, out: &mut dyn Write) -> fmt::Result {
         let syms = self.ft.symbols();
-        for (i, rec) in self.ft.sites().iter().enumerate() {
+        for (i, rec) in self.ft.sites().enumerate() {
             if !rec.is_enabled() {
                 continue;
             }
@@ -1003,20 +1003,20 @@ impl<'a, A: Arch, P: Platform + 'static> Control<'a, A, P> {
             Some(p) => {
                 let pats =
                     filter::parse(&p).map_err(|e| ControlError::Filter(EngineError::Filter(e)))?;
-                let recs = self.ft.sites();
-                let names: Vec<Option<&str>> =
-                    (0..recs.len()).map(|i| self.ft.record_name(i)).collect();
-                let mut sel: Vec<bool> = recs
-                    .iter()
-                    .map(|r| append && old.as_ref().is_some_and(|s| s.contains(r.ip())))
+                let names = self.ft.record_names();
+                let mut sel: Vec<bool> = self
+                    .ft
+                    .site_ips()
+                    .map(|ip| append && old.as_ref().is_some_and(|s| s.contains(ip)))
                     .collect();
                 filter::apply(&pats, &names, &mut sel)
                     .map_err(|e| ControlError::Filter(EngineError::Filter(e)))?;
-                let ips: alloc::boxed::Box<[usize]> = recs
-                    .iter()
+                let ips: alloc::boxed::Box<[usize]> = self
+                    .ft
+                    .site_ips()
                     .zip(&sel)
                     .filter(|(_, s)| **s)
-                    .map(|(r, _)| r.ip())
+                    .map(|(ip, _)| ip)
                     .collect();
                 Some(IpSet::from_sorted(ips)).filter(|s| !s.is_empty())
             }

@@ -127,6 +127,17 @@ pub enum Error {
     /// nops, but the backend could not release a site's resources
     /// ([`Arch::release_site`](crate::Arch::release_site); the first failure). Tracing goes on.
     Release(SiteFailure),
+    /// [`Ftrace::new`](crate::Ftrace::new) or
+    /// [`Ftrace::add_region`](crate::Ftrace::add_region): a site lies more
+    /// than 2 GiB from the lowest boot site (the engine stores each site's
+    /// address as a 32-bit offset; only 64-bit CPUs can meet this).
+    /// Nothing changed.
+    OutOfReach {
+        /// The site.
+        ip: usize,
+        /// What the offsets are relative to.
+        base: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -169,6 +180,10 @@ impl fmt::Display for Error {
                 crate::fgraph::MAX_GRAPH_USERS
             ),
             Error::Release(s) => write!(f, "{s}"),
+            Error::OutOfReach { ip, base } => write!(
+                f,
+                "ftrace: site {ip:#x} is more than 2 GiB from the site table's base {base:#x}"
+            ),
         }
     }
 }

@@ -6,7 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::ops::Ops;
-use crate::site::{Site, Targets};
+use crate::site::Targets;
 
 /// What one site should be.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,7 +30,8 @@ pub struct Conflict {
     pub ip: usize,
 }
 
-/// Plans every site of `sites` for the callbacks `list`:
+/// Plans every site of `sites` (address and whether it is FAILED, in
+/// order) for the callbacks `list`:
 ///
 /// - a site nobody wants is the nop; a FAILED site is left alone (nop);
 /// - a site wanted by exactly one callback calls that callback's own
@@ -44,7 +45,7 @@ pub struct Conflict {
 /// (its filter and notrace sets). Fails when two IPMODIFY callbacks want
 /// one site.
 pub fn plan(
-    sites: &[Site],
+    sites: impl ExactSizeIterator<Item = (usize, bool)>,
     list: &[&'static Ops],
     wants: &dyn Fn(usize, usize) -> bool,
     targets: Targets,
@@ -52,11 +53,10 @@ pub fn plan(
 ) -> Result<Vec<Want>, Conflict> {
     let mut tramps: Vec<Option<Option<usize>>> = vec![None; list.len()];
     let mut plan = vec![Want::default(); sites.len()];
-    for (site, want) in sites.iter().zip(plan.iter_mut()) {
-        if site.is_failed() {
+    for ((ip, failed), want) in sites.zip(plan.iter_mut()) {
+        if failed {
             continue;
         }
-        let ip = site.ip();
         let mut single = None;
         for (i, o) in list.iter().enumerate() {
             if !wants(i, ip) {
@@ -93,7 +93,6 @@ pub fn plan(
 mod tests {
     use super::*;
     use crate::ops::OpsFlags;
-    use crate::record::{RecFlags, Record};
     use crate::regs::FtraceRegs;
     use alloc::boxed::Box;
 
@@ -106,17 +105,15 @@ mod tests {
         regs_caller: 0xd000,
     };
 
-    fn sites(n: usize) -> Vec<Site> {
-        (0..n)
-            .map(|i| Site::new(Record::new(0x1000 + 16 * i), 0, None))
-            .collect()
+    fn sites(n: usize) -> Vec<(usize, bool)> {
+        (0..n).map(|i| (0x1000 + 16 * i, false)).collect()
     }
 
     #[test]
     fn nop_caller_regs_own_trampoline_and_failed() {
         let (a, b) = (ops(OpsFlags::empty()), ops(OpsFlags::SAVE_REGS));
         let mut s = sites(5);
-        s[4].rec.set(RecFlags::FAILED, true);
+        s[4].1 = true;
         // a wants sites 0, 1, 4; b wants 1, 2.
         let wants = |i: usize, ip: usize| {
             let k = (ip - 0x1000) / 16;
@@ -127,7 +124,7 @@ mod tests {
             }
         };
         let mut asked = Vec::new();
-        let p = plan(&s, &[a, b], &wants, T, &mut |o| {
+        let p = plan(s.iter().copied(), &[a, b], &wants, T, &mut |o| {
             asked.push(o as *const Ops as usize);
             (core::ptr::eq(o, a)).then_some(0xa000)
         })
@@ -145,10 +142,10 @@ mod tests {
         let s = sites(2);
         let wants = |i: usize, ip: usize| i == 0 || ip == 0x1010;
         assert_eq!(
-            plan(&s, &[a, b], &wants, T, &mut |_| None),
+            plan(s.iter().copied(), &[a, b], &wants, T, &mut |_| None),
             Err(Conflict { ip: 0x1010 })
         );
-        let p = plan(&s, &[a], &wants, T, &mut |_| None).unwrap();
+        let p = plan(s.iter().copied(), &[a], &wants, T, &mut |_| None).unwrap();
         assert!(p.iter().all(|w| w.ipmodify && w.regs && w.target == 0xd000));
     }
 }

@@ -1,7 +1,9 @@
 //! Patch-site records (Linux's `struct dyn_ftrace`).
 //!
-//! One [`Record`] per patchable site, sorted by address so that a site is
-//! found by binary search.
+//! A [`Record`] is a site as the arch hooks see it: its address, its
+//! flags with the reference count, and the arch word. The engine stores
+//! less (8 bytes per site, see [`crate::site`]) and builds a record when a
+//! hook needs one.
 
 bitflags::bitflags! {
     /// State bits of a [`Record`], packed with the reference count (the
@@ -26,12 +28,13 @@ bitflags::bitflags! {
     }
 }
 
-/// Bits of [`Record::flags`] holding the reference count.
-pub const REF_BITS: u32 = 25;
+/// Bits of [`Record::flags`] holding the reference count (the number of
+/// callbacks wanting a site; saturates at [`REF_MASK`]).
+pub const REF_BITS: u32 = 16;
 /// Mask of the reference count in [`Record::flags`].
 pub const REF_MASK: u32 = (1 << REF_BITS) - 1;
 
-/// One patchable site.
+/// One patchable site, as the arch hooks see it.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
@@ -45,12 +48,11 @@ pub struct Record {
     pub flags: u32,
     /// Padding, kept explicit so the layout is obvious; always zero.
     _pad: u32,
-    /// Arch-private slot (ppc64 stores the address of the site's stub);
-    /// read it with [`arch_word`](Self::arch_word).
+    /// Arch-private word the engine derives for the backend
+    /// ([`Arch::site_word`](crate::Arch::site_word); ppc64: the address of
+    /// the site's stub); read it with [`arch_word`](Self::arch_word).
     pub(crate) arch: usize,
 }
-
-const _: () = assert!(core::mem::size_of::<Record>() <= 16 + core::mem::size_of::<usize>());
 
 impl Record {
     /// A record for the site at `ip` made outside the engine (tests,
@@ -78,9 +80,14 @@ impl Record {
 
     /// A fresh record for the site at `ip`: no flags, count 0.
     pub(crate) const fn new(ip: usize) -> Self {
+        Self::with_flags(ip, 0)
+    }
+
+    /// A record for the site at `ip` with this flags word.
+    pub(crate) const fn with_flags(ip: usize, flags: u32) -> Self {
         Record {
             ip,
-            flags: 0,
+            flags,
             _pad: 0,
             arch: 0,
         }
@@ -124,9 +131,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn size_and_flags() {
-        #[cfg(target_pointer_width = "64")]
-        assert!(core::mem::size_of::<Record>() <= 16 + core::mem::size_of::<usize>());
+    fn flags_and_count() {
         let mut r = Record::new(0x10);
         r.set_refcount(3);
         r.set(RecFlags::IPMODIFY | RecFlags::REGS, true);
@@ -139,7 +144,7 @@ mod tests {
 
     #[test]
     fn sorted_lookup() {
-        let t = crate::site::SiteTable::from_addrs([0x30, 0, 0x10, 0x20, 0x10], 0);
+        let t = crate::site::SiteTable::from_addrs([0x30, 0, 0x10, 0x20, 0x10], None).unwrap();
         assert_eq!(t.len(), 3);
         assert_eq!(t.index_of(0x20), Some(1));
         assert_eq!(t.index_of(0x21), None);

@@ -1,5 +1,7 @@
 //! Address → name resolution for record names and output formatting.
 
+use alloc::vec::Vec;
+
 use ftrace_abi::symtab::SymbolTable;
 
 /// A view of the embedded symbol table (possibly absent).
@@ -23,6 +25,30 @@ impl Symbols {
     pub fn resolve(&self, addr: usize) -> Option<(&'static str, usize)> {
         let (sym, off) = self.table?.lookup(addr as u64)?;
         Some((sym.name, off as usize))
+    }
+
+    /// The names of the functions containing `addrs`, which must be in
+    /// ascending order: one pass over the table (a lookup per address
+    /// would be O(log n) each). Same answers as [`resolve`](Self::resolve).
+    pub fn resolve_sorted(&self, addrs: impl Iterator<Item = usize>) -> Vec<Option<&'static str>> {
+        let Some(t) = self.table else {
+            return addrs.map(|_| None).collect();
+        };
+        // `j`: number of symbols starting at or below the current address.
+        let mut j = 0;
+        let mut last = 0;
+        addrs
+            .map(|a| {
+                debug_assert!(a >= last, "addresses out of order");
+                last = a;
+                let a = a as u64;
+                while j < t.len() && t.addr(j) <= a {
+                    j += 1;
+                }
+                let s = t.get(j.checked_sub(1)?);
+                (s.size == 0 || a - s.addr < u64::from(s.size)).then_some(s.name)
+            })
+            .collect()
     }
 
     /// A displayable `name+0xoff`, or the bare address when unknown.

@@ -129,7 +129,7 @@ fn register_unregister_patches_and_dispatches() {
     );
     assert_eq!(ft.site_state(2), SiteState::RegsCaller);
     assert_eq!(ft.site_state(3), SiteState::Caller);
-    assert_eq!(ft.sites()[2].record().refcount(), 2);
+    assert_eq!(ft.site(2).record().refcount(), 2);
     assert!(
         ft.site_flags(2)
             .contains(RecFlags::ENABLED | RecFlags::REGS | RecFlags::REGS_EN)
@@ -343,7 +343,7 @@ fn init_rewrites_alt_nop_and_reports_corruption() {
     assert_eq!(rep.to_string(), "ftrace: 5 sites, 1 failed");
     assert_eq!(p.peek(site(1), 5), NOP, "alternative nop rewritten");
     assert_eq!(p.peek(site(3), 5), [0xcc; 5], "corrupt site left alone");
-    assert!(ft.sites()[3].record().is_failed());
+    assert!(ft.site(3).record().is_failed());
     assert_eq!(ft.failed_count(), 1);
 
     // FAILED sticks: updates never touch it.
@@ -374,7 +374,7 @@ fn unknown_symbol_in_report() {
 /// record's state says.
 fn assert_bytes_match_state(ft: &Ft) {
     let p = ft.platform();
-    for (i, site) in ft.sites().iter().enumerate() {
+    for (i, site) in ft.sites().enumerate() {
         let r = site.record();
         let bytes = p.peek(r.ip, 5);
         match ft.site_state(i) {
@@ -431,7 +431,7 @@ fn mismatch_during_update_kills_tracing() {
     );
     assert!(ft.is_killed());
     assert_eq!(ft.kill_reason(), Some(&f));
-    assert!(ft.sites()[6].record().is_failed());
+    assert!(ft.site(6).record().is_failed());
     assert_eq!(
         ft.platform().peek(site(6), 5),
         [0x0f, 0x0b, 0x90, 0x90, 0x90]
@@ -442,7 +442,7 @@ fn mismatch_during_update_kills_tracing() {
     // Sites 0..6 were retargeted to the regs trampoline, 7.. still call the caller.
     assert_eq!(ft.site_state(0), SiteState::RegsCaller);
     assert_eq!(ft.site_state(9), SiteState::Caller);
-    assert!(ft.sites().iter().all(|s| s.record().refcount() == 0));
+    assert!(ft.sites().all(|s| s.record().refcount() == 0));
     assert_eq!(ft.register(a), Err(Error::Killed));
     assert_eq!(ft.set_filter(a, "f1"), Err(Error::Killed));
     // The dispatcher finds no callback any more.
@@ -488,7 +488,7 @@ fn ipmodify_conflict_rejected() {
         err.to_string(),
         "ftrace: two IPMODIFY callbacks would share m::f2+0x0 at 0x10000020"
     );
-    assert_eq!(ft.sites()[2].record().refcount(), 1, "nothing changed");
+    assert_eq!(ft.site(2).record().refcount(), 1, "nothing changed");
     let c = leak_ops(OpsFlags::IPMODIFY);
     assert!(matches!(
         ft.register(c),
@@ -833,9 +833,9 @@ proptest! {
                     _ => SiteState::Caller,
                 };
                 prop_assert_eq!(ft.site_state(i), state, "site {}", i);
-                let r = *ft.sites()[i].record();
+                let r = *ft.site(i).record();
                 prop_assert_eq!(r.refcount() as usize, w.len());
-                prop_assert_eq!(ft.sites()[i].is_enabled(), !w.is_empty());
+                prop_assert_eq!(ft.site(i).is_enabled(), !w.is_empty());
                 prop_assert_eq!(r.rec_flags().contains(RecFlags::REGS), regs);
                 prop_assert_eq!(ft.site_flags(i).contains(RecFlags::REGS_EN), state == SiteState::RegsCaller);
             }
@@ -910,6 +910,14 @@ fn region_traces_like_boot_code_and_goes_back_to_nops() {
     assert_eq!(ft.record_region(4), None);
     assert_eq!(ft.record_region(5), Some(rep.id));
     assert_eq!(ft.record_name(5), Some("r::a2"));
+    // The one-pass walk names every site as the per-site lookup does.
+    let walked = ft.record_names();
+    assert_eq!(walked.len(), 8);
+    for (i, n) in walked.iter().enumerate() {
+        assert_eq!(*n, ft.record_name(i), "site {i}");
+        assert_eq!(*n, ft.site(i).name());
+    }
+    assert_eq!(ft.sites().map(|s| s.name()).collect::<Vec<_>>(), walked);
     assert_eq!(
         ft.regions().map(|(id, r)| (id, r.name)).collect::<Vec<_>>(),
         [(rep.id, "demo")]

@@ -21,10 +21,43 @@ use crate::reclaim::{Item, Retired};
 use crate::record::{RecFlags, Record};
 use crate::recursion::RecursionState;
 use crate::region::{CodeRegion, RegionId, RegionReport};
-use crate::site::{Site, SiteTable, Targets};
+use crate::site::{OutOfReach, Site, SiteTable, Targets, derived_flags};
 use crate::symbols::Symbols;
 
 pub use crate::error::{Error, InitReport, Phase, SiteFailure};
+
+/// A region the engine knows: the caller's description (its site list
+/// emptied: the site table holds the sites) and where its sites are.
+#[derive(Debug)]
+struct RegionEntry {
+    id: RegionId,
+    region: CodeRegion,
+    /// The lowest and highest prepared site address; `None` without sites.
+    /// No other site lies between them ([`Ftrace::add_region`] refuses
+    /// overlaps), so the region's sites are contiguous in the table.
+    span: Option<(usize, usize)>,
+    /// Number of sites.
+    count: usize,
+}
+
+impl RegionEntry {
+    fn contains(&self, ip: usize) -> bool {
+        self.span.is_some_and(|(lo, hi)| lo <= ip && ip <= hi)
+    }
+}
+
+/// A backend moved a site beyond 2 GiB of the table's base (it may move
+/// one only within its function).
+const MOVED_AWAY: PatchError = PatchError::Other("site moved beyond 2 GiB of the base");
+
+impl From<OutOfReach> for Error {
+    fn from(e: OutOfReach) -> Self {
+        Error::OutOfReach {
+            ip: e.ip,
+            base: e.base,
+        }
+    }
+}
 
 /// Platforms (by address) that have an engine: one engine per kernel.
 static ENGINES: [AtomicUsize; 64] = [const { AtomicUsize::new(0) }; 64];
@@ -156,10 +189,11 @@ struct PatternLog {
 pub struct Ftrace<A: Arch, P: Platform + 'static> {
     arch: A,
     platform: &'static P,
-    /// Every site: record, current target, region, name (one table).
+    /// Every site: address, flags and count, current target (8 bytes
+    /// each; the rest is derived, see [`crate::site`]).
     sites: SiteTable,
     /// Regions added after boot, in the order they were added.
-    regions: Vec<(RegionId, CodeRegion)>,
+    regions: Vec<RegionEntry>,
     /// Next [`RegionId`] to hand out.
     next_region: u32,
     /// How every ops' filter and notrace sets were built (see [`PatternLog`]).
@@ -195,6 +229,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         sites: impl IntoIterator<Item = usize>,
         symbols: Option<SymbolTable<'static>>,
     ) -> Result<Self, Error> {
+        let sites = SiteTable::from_addrs(sites, None)?;
         let key = platform as *const P as *const () as usize;
         if !ENGINES.iter().any(|e| {
             e.compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
@@ -211,7 +246,6 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             release_engine(key);
             return Err(Error::EngineExists);
         }
-        let sites = SiteTable::from_addrs(sites, 0);
         let empty: OpsList = Box::new([]);
         let dispatch: &'static Dispatch = Box::leak(Box::new(Dispatch {
             platform: crate::platform::HotPlatform::new(platform),
@@ -239,8 +273,8 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             initialized: false,
             killed: None,
         };
-        ft.resolve_names();
-        ft.sites.retain(|s| keeps(None, s.name));
+        let names = ft.names();
+        ft.sites.retain(|i, _| keeps(None, names[i]));
         Ok(ft)
     }
 
@@ -267,7 +301,8 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                 .filter(|c| self.only.as_ref().is_none_or(|o| o.iter().any(|k| k == *c)))
                 .map(|c| String::from(*c))
                 .collect();
-            self.sites.retain(|s| keeps(Some(&only), s.name));
+            let names = self.names();
+            self.sites.retain(|i, _| keeps(Some(&only), names[i]));
             self.only = Some(only);
         }
         self
@@ -329,16 +364,55 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         self.dispatchers
     }
 
-    fn resolve_names(&mut self) {
-        let syms = self.symbols;
-        for s in self.sites.as_mut_slice() {
-            s.name = syms.resolve(s.rec.ip).map(|(n, _)| n);
+    /// Every site's name, in site order (for pattern matching): one walk
+    /// over the symbol table.
+    fn names(&self) -> Vec<Option<&'static str>> {
+        self.symbols.resolve_sorted(self.sites.ips())
+    }
+
+    /// Site `i`'s record as the arch hooks see it, with its arch word.
+    fn rec(&self, i: usize) -> Record {
+        let mut r = self.sites.record(i);
+        if A::SITE_WORD {
+            r.arch = self.site_word(i, r.ip);
+        }
+        r
+    }
+
+    /// [`Arch::site_word`] of site `i` (at `ip`): its rank within its
+    /// region, or within the boot table (whose sites are the others).
+    fn site_word(&self, i: usize, ip: usize) -> usize {
+        match self.region_at(ip) {
+            Some(r) => {
+                let first = r.span.map_or(i, |(lo, _)| self.sites.partition_point(lo));
+                self.arch.site_word(Some(&r.region.stubs), i - first)
+            }
+            None => {
+                let below: usize = self
+                    .regions
+                    .iter()
+                    .filter(|r| r.span.is_some_and(|(_, hi)| hi < ip))
+                    .map(|r| r.count)
+                    .sum();
+                self.arch.site_word(None, i - below)
+            }
         }
     }
 
-    /// Every site's name, in site order (for pattern matching).
-    fn names(&self) -> Vec<Option<&'static str>> {
-        self.sites.as_slice().iter().map(|s| s.name).collect()
+    /// The region holding the site at `ip`; `None` for the boot table.
+    fn region_at(&self, ip: usize) -> Option<&RegionEntry> {
+        self.regions.iter().find(|r| r.contains(ip))
+    }
+
+    /// The indices of region `r`'s sites.
+    fn region_indices(&self, r: &RegionEntry) -> core::ops::Range<usize> {
+        match r.span {
+            Some((lo, _)) => {
+                let first = self.sites.partition_point(lo);
+                first..first + r.count
+            }
+            None => 0..0,
+        }
     }
 
     /// The shared trampolines' addresses.
@@ -380,22 +454,22 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         }
         let p: &dyn Platform = self.platform;
         let mut failed = Vec::new();
-        for rec in self.sites.as_mut_slice().iter_mut().map(|s| &mut s.rec) {
-            if let Err(e) = self.arch.init_site(p, rec) {
-                rec.set(RecFlags::FAILED, true);
-                failed.push(SiteFailure {
-                    phase: Phase::Init,
-                    ip: rec.ip,
-                    function: self.symbols.display(rec.ip),
-                    error: e,
-                });
+        for i in 0..self.sites.len() {
+            let mut rec = self.rec(i);
+            let mut r = self.arch.init_site(p, &mut rec);
+            // The backend may have moved the address (also when it failed).
+            if self.sites.store(i, &rec).is_err() {
+                r = r.and(Err(MOVED_AWAY));
+            }
+            if let Err(e) = r {
+                self.sites.set_unprepared(i);
+                failed.push(self.failure(Phase::Init, rec.ip, e));
             }
         }
         self.sites.resort();
-        self.resolve_names();
         self.initialized = true;
         if self.arch.calls_unrecorded() {
-            let ips: Box<[usize]> = self.sites.as_slice().iter().map(Site::ip).collect();
+            let ips: Box<[usize]> = self.sites.ips().collect();
             let known = Box::leak(Box::new(IpSet::from_sorted(ips)));
             self.dispatch.known.store(known, Ordering::Release);
         }
@@ -545,14 +619,14 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// function_graph tracer's `set_graph_function`).
     pub fn match_set(&self, patterns: &str) -> Result<IpSet, Error> {
         let pats = filter::parse(patterns).map_err(Error::Filter)?;
-        let sites = self.sites.as_slice();
-        let mut sel = vec![false; sites.len()];
+        let mut sel = vec![false; self.sites.len()];
         filter::apply(&pats, &self.names(), &mut sel).map_err(Error::Filter)?;
-        let ips: Box<[usize]> = sites
-            .iter()
+        let ips: Box<[usize]> = self
+            .sites
+            .ips()
             .zip(&sel)
             .filter(|(_, s)| **s)
-            .map(|(r, _)| r.ip())
+            .map(|(ip, _)| ip)
             .collect();
         Ok(IpSet::from_sorted(ips))
     }
@@ -571,8 +645,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             None => None,
             Some(s) => {
                 let pats = filter::parse(s).map_err(Error::Filter)?;
-                let recs = self.sites.as_slice();
-                let mut sel = vec![false; recs.len()];
+                let mut sel = vec![false; self.sites.len()];
                 let old = if notrace {
                     ops.notrace_ptr()
                 } else {
@@ -581,16 +654,17 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                 // SAFETY: the engine is the only writer of published sets,
                 // so `old` stays live while we hold `&mut self`.
                 if let (true, Some(old)) = (append, unsafe { old.as_ref() }) {
-                    for (s, r) in sel.iter_mut().zip(recs) {
-                        *s = old.contains(r.ip());
+                    for (s, ip) in sel.iter_mut().zip(self.sites.ips()) {
+                        *s = old.contains(ip);
                     }
                 }
                 filter::apply(&pats, &self.names(), &mut sel).map_err(Error::Filter)?;
-                let ips: Box<[usize]> = recs
-                    .iter()
+                let ips: Box<[usize]> = self
+                    .sites
+                    .ips()
                     .zip(&sel)
                     .filter(|(_, s)| **s)
-                    .map(|(r, _)| r.ip())
+                    .map(|(ip, _)| ip)
                     .collect();
                 Some(Box::new(IpSet::from_sorted(ips)))
             }
@@ -680,8 +754,9 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         // SAFETY: published sets stay live while the engine (the only
         // writer) is borrowed; the sets in `changes` are ours, unpublished.
         let wants = |i: usize, ip: usize| unsafe { Ops::selects(sets[i].0, sets[i].1, ip) };
+        let sites = &self.sites;
         planner::plan(
-            self.sites.as_slice(),
+            (0..sites.len()).map(|i| (sites.ip(i), sites.is_failed(i))),
             list,
             &wants,
             self.targets(),
@@ -737,12 +812,12 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         self.arch.begin_batch(p);
         let mut touched = Vec::new();
         for (i, want) in plan.iter().enumerate() {
-            let site = &self.sites[i];
-            let (rec, old) = (&site.rec, site.target);
-            if rec.is_failed() || old == want.target {
+            let old = self.sites.target(i);
+            if old == want.target || self.sites.is_failed(i) {
                 continue;
             }
             touched.push(i);
+            let rec = &self.rec(i);
             let r = match (old, want.target) {
                 (0, t) => self.arch.make_call(p, rec, t),
                 (o, 0) => self.arch.make_nop(p, rec, o),
@@ -757,8 +832,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             return Err(self.fail_batch(ip, error, &touched, &plan));
         }
         for (i, want) in plan.iter().enumerate() {
-            if !self.sites[i].is_failed() {
-                self.sites[i].target = want.target;
+            if !self.sites.is_failed(i) {
+                if self.sites.target(i) != want.target {
+                    self.sites.set_target(i, want.target);
+                }
                 self.set_rec_state(i, Some(want));
             }
         }
@@ -774,14 +851,12 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// Sets site `i`'s wanted-state flags and count (what it calls is its
     /// target; the flags derived from that are computed, never stored).
     fn set_rec_state(&mut self, i: usize, want: Option<&Want>) {
-        let rec = &mut self.sites[i].rec;
         let w = want.copied().unwrap_or_default();
-        let mut f = rec.rec_flags() & RecFlags::FAILED;
+        let mut f = self.sites.rec_flags(i) & RecFlags::FAILED;
         f.set(RecFlags::REGS, w.regs);
         f.set(RecFlags::IPMODIFY, w.ipmodify);
         f.set(RecFlags::TRAMP, w.tramp);
-        rec.set_rec_flags(f);
-        rec.set_refcount(w.count);
+        self.sites.set_state(i, f, w.count);
     }
 
     /// A batch failed at `ip`: find out what each touched site now holds,
@@ -795,16 +870,16 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     ) -> Error {
         let p: &dyn Platform = self.platform;
         for &i in touched {
-            let rec = self.sites[i].rec;
-            let (old, new) = (self.sites[i].target, plan[i].target);
+            let rec = self.rec(i);
+            let (old, new) = (self.sites.target(i), plan[i].target);
             let now = self.read_state(p, &rec, &[old, new]);
             match now {
-                Some(t) => self.sites[i].target = t,
-                None => self.sites[i].rec.set(RecFlags::FAILED, true),
+                Some(t) => self.sites.set_target(i, t),
+                None => self.sites.set_failed(i),
             }
         }
         if let Some(i) = self.sites.index_of(ip) {
-            self.sites[i].rec.set(RecFlags::FAILED, true);
+            self.sites.set_failed(i);
         }
         let f = self.failure(Phase::Update, ip, error);
         self.kill(f)
@@ -864,24 +939,33 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let _quiet = self.quiet();
         self.usable()?;
         self.check_overlap(&region)?;
+        let p: &dyn Platform = self.platform;
+        // Offsets from the boot table's base (from the region's own lowest
+        // site when the engine has no site yet).
+        let base = (self.sites.len() > 0).then(|| self.sites.base());
+        let mut new = SiteTable::from_addrs(region.sites.iter().copied(), base)?;
         let id = RegionId(self.next_region);
         self.next_region += 1;
-        let p: &dyn Platform = self.platform;
-        let mut new = SiteTable::from_addrs(region.sites.iter().copied(), id.0);
         // Names first, and the sites that get no record dropped before
         // init: an arch's region init may claim resources (ppc64 writes a
         // stub) that only a kept record would release.
         let syms = self.symbols;
-        for site in new.as_mut_slice() {
-            site.name = syms.resolve(site.rec.ip).map(|(n, _)| n);
-        }
+        let names = syms.resolve_sorted(new.ips());
         let only = self.only.as_deref();
-        new.retain(|s| keeps(only, s.name));
+        new.retain(|i, _| keeps(only, names[i]));
         let mut failed = Vec::new();
-        for (index, site) in new.as_mut_slice().iter_mut().enumerate() {
-            if let Err(e) = self.arch.init_region_site(p, &mut site.rec, &region, index) {
-                site.rec.set(RecFlags::FAILED, true);
-                failed.push(self.failure(Phase::Init, site.rec.ip, e));
+        for index in 0..new.len() {
+            let mut rec = new.record(index);
+            if A::SITE_WORD {
+                rec.arch = self.arch.site_word(Some(&region.stubs), index);
+            }
+            let mut r = self.arch.init_region_site(p, &mut rec, &region, index);
+            if new.store(index, &rec).is_err() {
+                r = r.and(Err(MOVED_AWAY));
+            }
+            if let Err(e) = r {
+                new.set_unprepared(index);
+                failed.push(self.failure(Phase::Init, rec.ip, e));
             }
         }
         // (The arch may move a site within its function, ppc64 past the TOC
@@ -889,11 +973,20 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         new.resort();
         let total = new.len();
         let name = region.name;
-        self.regions.push((id, region));
-        let new_names: Vec<Option<&'static str>> = new.as_slice().iter().map(|s| s.name).collect();
-        let changes = self.replay_patterns(new.as_slice(), &new_names);
+        let span = (total > 0).then(|| (new.ip(0), new.ip(total - 1)));
+        self.regions.push(RegionEntry {
+            id,
+            region: CodeRegion {
+                sites: Vec::new(),
+                ..region
+            },
+            span,
+            count: total,
+        });
+        let new_names = syms.resolve_sorted(new.ips());
+        let changes = self.replay_patterns(&new, &new_names);
         // Merge into the site table.
-        self.sites.merge(new.as_slice().iter().copied());
+        self.sites.merge(&new);
         let plan = match self.plan(&self.registered, &changes) {
             Ok(plan) => plan,
             Err(e) => {
@@ -917,10 +1010,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             return Err(e);
         }
         let enabled = self
-            .sites
-            .as_slice()
+            .regions
             .iter()
-            .filter(|s| s.region == id.0 && s.is_enabled())
+            .find(|r| r.id == id)
+            .map_or(0..0, |r| self.region_indices(r))
+            .filter(|&i| self.sites.is_enabled(i))
             .count();
         Ok(RegionReport {
             id,
@@ -949,19 +1043,16 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         if !self.initialized {
             return Err(Error::NotInitialized);
         }
-        if !self.regions.iter().any(|(r, _)| *r == id) {
+        let Some(r) = self.regions.iter().find(|r| r.id == id) else {
             return Err(Error::NoSuchRegion);
-        }
+        };
+        let range = self.region_indices(r);
         if self.killed.is_some() {
             let _ = self.forget_region(id, false);
             return Ok(());
         }
         let mut plan = self.plan(&self.registered, &[])?;
-        for (want, _) in plan
-            .iter_mut()
-            .zip(self.sites.as_slice())
-            .filter(|(_, s)| s.region == id.0)
-        {
+        for want in &mut plan[range] {
             *want = Want::default();
         }
         if let Err(e) = self.commit(plan) {
@@ -974,9 +1065,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         }
     }
 
-    /// The regions added and not removed, in the order they were added.
+    /// The regions added and not removed, in the order they were added
+    /// (their [`CodeRegion::sites`] are not kept: the site table holds
+    /// them).
     pub fn regions(&self) -> impl Iterator<Item = (RegionId, &CodeRegion)> {
-        self.regions.iter().map(|(id, r)| (*id, r))
+        self.regions.iter().map(|r| (r.id, &r.region))
     }
 
     /// The region of record `i`; `None` for the boot site table.
@@ -984,10 +1077,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// # Panics
     /// When `i >= self.len()`.
     pub fn record_region(&self, i: usize) -> Option<RegionId> {
-        match self.sites[i].region {
-            0 => None,
-            r => Some(RegionId(r)),
-        }
+        self.region_at(self.sites.ip(i)).map(|r| r.id)
     }
 
     /// Rejects a region whose sites fall within the span of known sites or
@@ -1003,27 +1093,20 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             !a.is_empty() && !b.is_empty() && a.start < b.end && b.start < a.end
         };
         let span = region.span();
-        for (_, r) in &self.regions {
-            let spans_meet = match (span, r.span()) {
+        for r in &self.regions {
+            let spans_meet = match (span, r.span) {
                 (Some((lo, hi)), Some((rlo, rhi))) => lo <= rhi && rlo <= hi,
                 _ => false,
             };
-            if spans_meet || stubs_meet(&region.stubs, &r.stubs) {
-                return overlap(r.name);
+            if spans_meet || stubs_meet(&region.stubs, &r.region.stubs) {
+                return overlap(r.region.name);
             }
         }
         if let Some((lo, hi)) = span {
-            let sites = self.sites.as_slice();
-            let i = sites.partition_point(|s| s.ip() < lo);
-            if sites.get(i).is_some_and(|s| s.ip() <= hi) {
-                return overlap(match sites[i].region {
-                    0 => "kernel",
-                    id => self
-                        .regions
-                        .iter()
-                        .find(|(r, _)| r.0 == id)
-                        .map_or("kernel", |(_, r)| r.name),
-                });
+            let i = self.sites.partition_point(lo);
+            if i < self.sites.len() && self.sites.ip(i) <= hi {
+                let ip = self.sites.ip(i);
+                return overlap(self.region_at(ip).map_or("kernel", |r| r.region.name));
             }
         }
         Ok(())
@@ -1033,7 +1116,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// `names`): for each set that gains sites, the new set, unpublished.
     fn replay_patterns(
         &self,
-        recs: &[Site],
+        recs: &SiteTable,
         names: &[Option<&'static str>],
     ) -> Vec<SetChange<'static>> {
         let mut changes = Vec::new();
@@ -1046,11 +1129,9 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                     let _ = filter::apply(&pats, names, &mut sel);
                 }
             }
-            let picked = recs
-                .iter()
-                .zip(&sel)
-                .filter(|(r, s)| **s && !r.is_failed())
-                .map(|(r, _)| r.ip());
+            let picked = (0..recs.len())
+                .filter(|&i| sel[i] && !recs.is_failed(i))
+                .map(|i| recs.ip(i));
             let old = if log.notrace {
                 log.ops.notrace_ptr()
             } else {
@@ -1087,23 +1168,26 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         let p: &dyn Platform = self.platform;
         let mut first_failure = None;
         let mut ips = Vec::new();
-        for rec in self
-            .sites
-            .as_slice()
+        let range = self
+            .regions
             .iter()
-            .filter(|s| s.region == id.0)
-            .map(|s| &s.rec)
-        {
+            .find(|r| r.id == id)
+            .map_or(0..0, |r| self.region_indices(r));
+        for i in range.clone() {
+            let rec = self.rec(i);
             ips.push(rec.ip);
-            if release && let Err(e) = self.arch.release_site(p, rec) {
+            if release
+                && !self.sites.is_unprepared(i)
+                && let Err(e) = self.arch.release_site(p, &rec)
+            {
                 first_failure.get_or_insert(self.failure(Phase::Release, rec.ip, e));
             }
         }
         if release && !ips.is_empty() {
             p.sync_cores();
         }
-        self.sites.retain(|s| s.region != id.0);
-        self.regions.retain(|(r, _)| *r != id);
+        self.sites.retain(|i, _| !range.contains(&i));
+        self.regions.retain(|r| r.id != id);
         // `ips` is sorted (records are).
         for i in 0..self.pattern_log.len() {
             let (ops, notrace) = (self.pattern_log[i].ops, self.pattern_log[i].notrace);
@@ -1190,9 +1274,42 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         self.sites.len() == 0
     }
 
-    /// Every site (record, current target, name), in address order.
-    pub fn sites(&self) -> &[Site] {
-        self.sites.as_slice()
+    /// Every site (record, current target, region, name), in address
+    /// order, each assembled from the stored entry ([`site`](Self::site)).
+    pub fn sites(&self) -> impl ExactSizeIterator<Item = Site> + '_ {
+        let names = self.names();
+        (0..self.sites.len()).map(move |i| Site {
+            name: names[i],
+            ..self.site_unnamed(i)
+        })
+    }
+
+    /// Every site's address, in order.
+    pub fn site_ips(&self) -> impl ExactSizeIterator<Item = usize> + Clone + '_ {
+        self.sites.ips()
+    }
+
+    /// Site `i`: its record (with the arch word), current target, region
+    /// and name.
+    ///
+    /// # Panics
+    /// When `i >= self.len()`.
+    pub fn site(&self, i: usize) -> Site {
+        let s = self.site_unnamed(i);
+        Site {
+            name: self.symbols.resolve(s.rec.ip).map(|(n, _)| n),
+            ..s
+        }
+    }
+
+    fn site_unnamed(&self, i: usize) -> Site {
+        let rec = self.rec(i);
+        Site {
+            rec,
+            target: self.sites.target(i),
+            region: self.region_at(rec.ip).map_or(0, |r| r.id.0),
+            name: None,
+        }
     }
 
     /// Site `i`'s flags: the record's stored ones with the state derived
@@ -1201,7 +1318,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// # Panics
     /// When `i >= self.len()`.
     pub fn site_flags(&self, i: usize) -> RecFlags {
-        self.sites[i].flags(&self.targets())
+        derived_flags(
+            self.sites.rec_flags(i),
+            self.sites.target(i),
+            &self.targets(),
+        )
     }
 
     /// Index of the site at `ip`. O(log n).
@@ -1211,24 +1332,29 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
 
     /// Name of site `i`'s function, when symbols are known.
     pub fn record_name(&self, i: usize) -> Option<&'static str> {
-        self.sites.as_slice().get(i).and_then(|s| s.name)
+        if i >= self.sites.len() {
+            return None;
+        }
+        self.symbols.resolve(self.sites.ip(i)).map(|(n, _)| n)
+    }
+
+    /// Every site's function name, in site order (one walk over the symbol
+    /// table: cheaper than [`record_name`](Self::record_name) for each).
+    pub fn record_names(&self) -> Vec<Option<&'static str>> {
+        self.names()
     }
 
     /// Number of sites currently calling a trampoline.
     pub fn enabled_count(&self) -> usize {
-        self.sites
-            .as_slice()
-            .iter()
-            .filter(|s| s.is_enabled())
+        (0..self.sites.len())
+            .filter(|&i| self.sites.is_enabled(i))
             .count()
     }
 
     /// Number of FAILED sites.
     pub fn failed_count(&self) -> usize {
-        self.sites
-            .as_slice()
-            .iter()
-            .filter(|s| s.is_failed())
+        (0..self.sites.len())
+            .filter(|&i| self.sites.is_failed(i))
             .count()
     }
 
@@ -1237,10 +1363,9 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// # Panics
     /// When `i >= self.len()`.
     pub fn site_state(&self, i: usize) -> SiteState {
-        let site = &self.sites[i];
-        let t = site.target;
+        let t = self.sites.target(i);
         let targets = self.targets();
-        if site.is_failed() {
+        if self.sites.is_failed(i) {
             SiteState::Failed
         } else if t == 0 {
             SiteState::Nop
@@ -1255,17 +1380,17 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
 
     /// Current call target of site `i` (0: nop).
     pub fn site_target(&self, i: usize) -> usize {
-        self.sites[i].target
+        self.sites.target(i)
     }
 
     /// Reads every non-FAILED site and returns how many differ from the
     /// canonical nop (or cannot be read).
     pub fn check_all_nops(&self) -> usize {
         let p: &dyn Platform = self.platform;
-        self.sites
-            .as_slice()
-            .iter()
-            .filter(|s| !s.is_failed() && self.read_state(p, &s.rec, &[0]).is_none())
+        (0..self.sites.len())
+            .filter(|&i| {
+                !self.sites.is_failed(i) && self.read_state(p, &self.rec(i), &[0]).is_none()
+            })
             .count()
     }
 

@@ -251,11 +251,10 @@ fn int3_in_flight() -> bool {
     let leaf = demo::leaf as *const () as usize;
     let found = {
         let e = tracing::ENGINE.get().expect("tracing::init ran").lock();
-        e.sites()
-            .iter()
-            .position(|s| s.ip() >= leaf && s.ip() < leaf + 16)
+        e.site_ips()
+            .position(|ip| ip >= leaf && ip < leaf + 16)
             .and_then(|i| {
-                let rec = *e.sites()[i].record();
+                let rec = *e.site(i).record();
                 Some((
                     rec.ip(),
                     e.arch().expected_insn(&rec, Some(e.site_target(i))).ok()?,

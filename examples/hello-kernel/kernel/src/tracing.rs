@@ -71,7 +71,7 @@ pub fn init() -> Result<String, String> {
     let report = alloc::format!("sites: {} patchable\n{}", sites.len(), engine.init());
     // Events are stored as offsets from the text's first page: the
     // relocated (PIE) kernel may sit anywhere.
-    let text_base = engine.sites().first().map_or(0, |s| s.ip() & !0xfff);
+    let text_base = engine.site_ips().next().map_or(0, |ip| ip & !0xfff);
     function::init(&PLATFORM, 4096, text_base);
     graph::init(&PLATFORM, 4096, text_base);
     ENGINE.call_once(|| spin::Mutex::new(engine));

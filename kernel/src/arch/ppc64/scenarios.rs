@@ -62,7 +62,7 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
     let arch = e.arch();
     let p = e.platform();
     let (mut good, mut bad) = (0usize, 0usize);
-    for (i, rec) in e.sites().iter().map(|s| s.record()).enumerate() {
+    for (i, rec) in e.sites().map(|s| *s.record()).enumerate() {
         if rec.is_failed() {
             continue;
         }
@@ -83,9 +83,9 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
         let site_ok = e.site_state(i) == SiteState::Nop || arch_site_branches_to_stub(e, i);
         let check = targets
             .iter()
-            .map(|&t| arch.check_stub(p, rec, t))
+            .map(|&t| arch.check_stub(p, &rec, t))
             .find(|r| *r == Ok(None));
-        match check.unwrap_or_else(|| arch.check_stub(p, rec, targets[0])) {
+        match check.unwrap_or_else(|| arch.check_stub(p, &rec, targets[0])) {
             Ok(None) if site_ok => good += 1,
             Ok(None) => {
                 bad += 1;
@@ -117,10 +117,10 @@ fn check_stubs(e: &Engine, phase: &str) -> bool {
 /// True when enabled site `i` holds exactly `b <its stub>`.
 fn arch_site_branches_to_stub(e: &Engine, i: usize) -> bool {
     use ftrace::Arch;
-    let rec = e.sites()[i].record();
+    let rec = *e.site(i).record();
     let want = e
         .arch()
-        .expected_insn(rec, Some(e.arch().trampoline_addr(Trampoline::Caller)));
+        .expected_insn(&rec, Some(e.arch().trampoline_addr(Trampoline::Caller)));
     let found = crate::platform::read_insn(rec.ip(), 4);
     matches!((want, found), (Ok(w), Ok(f)) if w == f)
 }
@@ -146,7 +146,7 @@ pub fn stubs() -> bool {
 fn text_snapshot(e: &Engine) -> alloc::vec::Vec<u8> {
     let l = e.arch().layout();
     let mut out = alloc::vec::Vec::new();
-    for rec in e.sites().iter().map(|s| s.record()) {
+    for rec in e.sites().map(|s| *s.record()) {
         out.extend_from_slice(
             crate::platform::read_insn(rec.ip(), 4)
                 .unwrap_or(ftrace::Insn::new(&[]))

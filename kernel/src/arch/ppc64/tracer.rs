@@ -41,12 +41,12 @@ unsafe extern "C" {
     static __ftrace_stubs_stop: u32;
 }
 
-/// The backend over the linker's stub area and the site table (entry `i`
-/// of the sorted table owns stub `i`).
+/// The backend over the linker's stub area (the site ranked `i` in the
+/// engine's sorted table owns stub `i`).
 pub fn ftrace_arch() -> FtraceArch {
     let start = core::ptr::addr_of!(__ftrace_stubs_start) as usize;
     let stop = core::ptr::addr_of!(__ftrace_stubs_stop) as usize;
-    Ppc64Arch::new(start..stop, crate::platform::sites())
+    Ppc64Arch::new(start..stop)
 }
 
 unsafe extern "C" {

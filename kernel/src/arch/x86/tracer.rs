@@ -235,11 +235,8 @@ fn run_int3() -> bool {
             kprintln!("int3: {err}");
             return None;
         }
-        let i = e
-            .sites()
-            .iter()
-            .position(|r| r.ip() >= leaf && r.ip() < leaf + 64)?;
-        let rec = *e.sites()[i].record();
+        let i = e.site_ips().position(|ip| ip >= leaf && ip < leaf + 64)?;
+        let rec = *e.site(i).record();
         let call = e.arch().expected_insn(&rec, Some(e.site_target(i))).ok()?;
         Some((rec.ip(), call))
     });

@@ -8,11 +8,11 @@
 //! [`Ppc64Arch::init_site`](crate::Arch::init_site) moves `Record::ip` to the
 //! nop, checks that it holds `0x60000000`, and writes the function's own
 //! 16-byte stub into the area the linker reserved (one per site-table
-//! entry), storing the stub's address in `Record::arch`. The stub of a site
-//! is chosen by the entry's rank in the sorted site table, so it does not
-//! depend on the order sites are prepared in, and preparing a site twice
-//! (even from two backend instances) writes the same words to the same
-//! place:
+//! entry). The stub of a site is slot `rank` of the area, `rank` being the
+//! site's index in the engine's sorted table
+//! ([`site_word`](crate::Arch::site_word)): nothing per site is stored, the
+//! stub does not depend on the order sites are prepared in, and preparing a
+//! site twice writes the same words to the same place:
 //!
 //! ```text
 //! site:    nop                 enabled: b stub
@@ -30,8 +30,8 @@
 //! entering the function sees either the old nop or the complete new path.
 //!
 //! Sites of code added later ([`CodeRegion`], Linux's modules) get their
-//! stubs from the region's own area, by rank in the region's sorted site
-//! table ([`Ppc64Arch::init_region_site`](crate::Arch::init_region_site));
+//! stubs from the region's own area, by rank among the region's sites
+//! ([`Ppc64Arch::init_region_site`](crate::Arch::init_region_site));
 //! when the region is removed, [`release_site`](crate::Arch::release_site)
 //! writes `trap` back over each stub once its site is a nop again.
 //!
@@ -100,8 +100,6 @@
 pub mod helpers;
 pub mod insn;
 
-use alloc::vec::Vec;
-
 use crate::arch::{Arch, Insn, PatchError, Trampoline, read_insn, replace_insn};
 use crate::platform::Platform;
 use crate::record::Record;
@@ -135,8 +133,6 @@ pub struct Layout {
 #[derive(Debug)]
 pub struct Ppc64Arch {
     layout: Layout,
-    /// The site table (global entries), sorted: entry `i` owns stub `i`.
-    entries: Vec<usize>,
     /// The per-callback trampolines, when every stub reaches them.
     pool: Option<OpsTrampPool>,
 }
@@ -153,17 +149,10 @@ pub struct StubMismatch {
 }
 
 impl Ppc64Arch {
-    /// A backend for the given addresses and site table (the same
-    /// addresses the engine gets; host tests, or kernels whose trampolines
-    /// live elsewhere).
-    pub fn with_layout(layout: Layout, sites: &[usize]) -> Self {
-        let mut entries = sites.to_vec();
-        entries.sort_unstable();
-        Ppc64Arch {
-            layout,
-            entries,
-            pool: None,
-        }
+    /// A backend for the given addresses (host tests, or kernels whose
+    /// trampolines live elsewhere).
+    pub fn with_layout(layout: Layout) -> Self {
+        Ppc64Arch { layout, pool: None }
     }
 
     /// The same backend handing out per-callback trampolines from `pool`
@@ -191,20 +180,17 @@ impl Ppc64Arch {
 
     /// The backend with this crate's trampolines, the stub area `stubs`
     /// (the linker script's `__ftrace_stubs_start..__ftrace_stubs_stop`)
-    /// and the site table `sites` (global entries, as given to the engine).
+    /// (sized for the site table).
     #[cfg(target_arch = "powerpc64")]
-    pub fn new(stubs: core::ops::Range<usize>, sites: &[usize]) -> Self {
-        Self::with_layout(
-            Layout {
-                stubs_start: stubs.start,
-                stubs_end: stubs.end,
-                caller: tramp::caller(),
-                regs_caller: tramp::regs_caller(),
-                caller_call: tramp::caller_call(),
-                regs_caller_call: tramp::regs_caller_call(),
-            },
-            sites,
-        )
+    pub fn new(stubs: core::ops::Range<usize>) -> Self {
+        Self::with_layout(Layout {
+            stubs_start: stubs.start,
+            stubs_end: stubs.end,
+            caller: tramp::caller(),
+            regs_caller: tramp::regs_caller(),
+            caller_call: tramp::caller_call(),
+            regs_caller_call: tramp::regs_caller_call(),
+        })
         .with_ops_pool(tramp::ops_pool())
     }
 
@@ -213,18 +199,18 @@ impl Ppc64Arch {
         &self.layout
     }
 
-    /// The stub owned by the site-table entry `entry` (a global entry):
-    /// `None` when `entry` is not in the table or the area is too small.
-    pub fn stub_for_entry(&self, entry: usize) -> Option<usize> {
-        let i = self.entries.binary_search(&entry).ok()?;
-        let stub = self.layout.stubs_start + i * STUB_SIZE;
-        (stub + STUB_SIZE <= self.layout.stubs_end).then_some(stub)
+    /// Stub slot `rank` of `area`: `None` when the area is too small.
+    pub fn stub_in(area: &core::ops::Range<usize>, rank: usize) -> Option<usize> {
+        rank.checked_mul(STUB_SIZE)
+            .and_then(|off| area.start.checked_add(off))
+            .filter(|s| s % 4 == 0 && s.checked_add(STUB_SIZE).is_some_and(|e| e <= area.end))
     }
 
-    /// The stub of `rec`; an error for a record `init_site` did not prepare.
+    /// The stub of `rec` ([`Arch::site_word`]); an error for a record
+    /// whose table's stub area has no slot for it.
     pub fn stub_of(rec: &Record) -> Result<usize, PatchError> {
         match rec.arch {
-            0 => Err(PatchError::Other("ppc64: record has no stub")),
+            0 => Err(PatchError::Other("ppc64: stub area too small")),
             s => Ok(s),
         }
     }
@@ -295,15 +281,14 @@ impl Ppc64Arch {
     }
 
     /// The work of `init_site` and `init_region_site`: moves `rec.ip` to the
-    /// nop, checks it, and writes the stub `stub_of_entry(global entry)`
-    /// chooses (see `Arch::init_site` below).
+    /// nop, checks it, and writes the stub `rec.arch_word()` (see
+    /// `Arch::init_site` below); `no_stub` is the error when there is none.
     fn prepare_site(
         &self,
         p: &dyn Platform,
         rec: &mut Record,
-        stub_of_entry: impl FnOnce(usize) -> Result<usize, PatchError>,
+        no_stub: &'static str,
     ) -> Result<(), PatchError> {
-        let entry = rec.ip;
         let w0 = read_word(p, rec.ip)?;
         if w0 != NOP {
             let w1 = read_word(p, rec.ip + 4)?;
@@ -312,10 +297,10 @@ impl Ppc64Arch {
             }
         }
         expect_word(p, rec.ip, NOP)?;
-        if rec.arch != 0 {
-            return Err(PatchError::Other("ppc64: site already has a stub"));
-        }
-        let stub = stub_of_entry(entry)?;
+        let stub = match rec.arch {
+            0 => return Err(PatchError::Other(no_stub)),
+            s => s,
+        };
         // Every branch this site will ever need must reach: the site to its
         // stub, the stub to both trampolines and back to the site.
         branch(rec.ip, stub, false)?;
@@ -330,7 +315,6 @@ impl Ppc64Arch {
                 replace_insn(p, at, &to_insn(TRAP), &to_insn(*w))?;
             }
         }
-        rec.arch = stub;
         Ok(())
     }
 }
@@ -371,6 +355,15 @@ unsafe impl Arch for Ppc64Arch {
     const ARG_REGS: &'static [usize] = &[3, 4, 5, 6, 7, 8, 9, 10];
     const CPU_LOCAL: bool = true;
 
+    const SITE_WORD: bool = true;
+
+    /// The stub: slot `rank` of the boot stub area (`stubs` `None`) or of
+    /// the region's; 0 when the area has no such slot.
+    fn site_word(&self, stubs: Option<&core::ops::Range<usize>>, rank: usize) -> usize {
+        let boot = self.layout.stubs_start..self.layout.stubs_end;
+        Self::stub_in(stubs.unwrap_or(&boot), rank).unwrap_or(0)
+    }
+
     fn nop_insn(&self) -> Insn {
         to_insn(NOP)
     }
@@ -392,21 +385,19 @@ unsafe impl Arch for Ppc64Arch {
     }
 
     /// Moves `rec.ip` from the global entry to the nop (after the TOC pair
-    /// when present), checks it holds `nop`, and writes the entry's stub
-    /// (calling `ftrace_caller`) over the linker's `trap` fill, word by
+    /// when present), checks it holds `nop`, and writes its stub
+    /// (`rec.arch_word()`, calling `ftrace_caller`; a record without one
+    /// is `Other("ppc64: no stub for this site-table entry")`) over the
+    /// linker's `trap` fill, word by
     /// word; a word already holding its final value is left alone, so a
     /// repeated init is harmless. The site stays a nop.
     fn init_site(&self, p: &dyn Platform, rec: &mut Record) -> Result<(), PatchError> {
-        self.prepare_site(p, rec, |entry| {
-            self.stub_for_entry(entry).ok_or(PatchError::Other(
-                "ppc64: no stub for this site-table entry",
-            ))
-        })
+        self.prepare_site(p, rec, "ppc64: no stub for this site-table entry")
     }
 
     /// As [`init_site`](Self::init_site), with the stub taken from the
     /// region's own area: stub `index` of `region.stubs` (the site's rank
-    /// in the region's sorted table). A stub beyond the area is
+    /// among the region's sites). A stub beyond the area is
     /// `Other("ppc64: region stub area too small")`; a stub or trampoline
     /// beyond +-32 MiB of the site is `OutOfRange`, with nothing written.
     fn init_region_site(
@@ -416,17 +407,8 @@ unsafe impl Arch for Ppc64Arch {
         region: &CodeRegion,
         index: usize,
     ) -> Result<(), PatchError> {
-        self.prepare_site(p, rec, |_| {
-            let stub = index
-                .checked_mul(STUB_SIZE)
-                .and_then(|off| region.stubs.start.checked_add(off))
-                .filter(|s| {
-                    s % 4 == 0
-                        && s.checked_add(STUB_SIZE)
-                            .is_some_and(|e| e <= region.stubs.end)
-                });
-            stub.ok_or(PatchError::Other("ppc64: region stub area too small"))
-        })
+        let _ = (region, index);
+        self.prepare_site(p, rec, "ppc64: region stub area too small")
     }
 
     /// Writes `trap` back over the stub of `rec` (a site of a removed
@@ -434,13 +416,14 @@ unsafe impl Arch for Ppc64Arch {
     /// reach the stub) and that the stub is `rec`'s complete stub. Words
     /// already holding `trap` are left alone.
     fn release_site(&self, p: &dyn Platform, rec: &Record) -> Result<(), PatchError> {
-        if rec.arch == 0 {
-            return Ok(());
-        }
+        let stub = match rec.arch {
+            0 => return Ok(()),
+            s => s,
+        };
         expect_word(p, rec.ip, NOP)?;
         self.stub_target(p, rec)?;
         for i in 0..STUB_SIZE / 4 {
-            let at = rec.arch + 4 * i;
+            let at = stub + 4 * i;
             let w = read_word(p, at)?;
             if w != TRAP {
                 replace_insn(p, at, &to_insn(w), &to_insn(TRAP))?;

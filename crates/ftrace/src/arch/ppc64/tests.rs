@@ -85,12 +85,19 @@ fn site_of(entry: usize) -> usize {
     }
 }
 
+/// The record the engine hands `init_site` for the boot site ranked `rank`.
+fn boot_rec(arch: &Ppc64Arch, entry: usize, rank: usize) -> Record {
+    let mut r = Record::new(entry);
+    r.arch = arch.site_word(None, rank);
+    r
+}
+
 #[test]
 fn init_site_moves_past_the_toc_pair_and_writes_the_stub() {
     let (p, entries) = setup(2);
-    let arch = Ppc64Arch::with_layout(layout(2), &entries);
+    let arch = Ppc64Arch::with_layout(layout(2));
     for (i, &e) in entries.iter().enumerate() {
-        let mut rec = Record::new(e);
+        let mut rec = boot_rec(&arch, e, i);
         arch.init_site(p, &mut rec).unwrap();
         assert_eq!(rec.ip, site_of(e));
         assert_eq!(rec.arch, STUBS + i * STUB_SIZE);
@@ -111,10 +118,9 @@ fn init_site_moves_past_the_toc_pair_and_writes_the_stub() {
     // A second init of the same site (another instance) changes nothing.
     let before = p.peek(TEXT_BASE, TEXT_LEN);
     let writes = p.writes.load(core::sync::atomic::Ordering::Relaxed);
-    let mut rec = Record::new(entries[1]);
-    Ppc64Arch::with_layout(layout(2), &entries)
-        .init_site(p, &mut rec)
-        .unwrap();
+    let other = Ppc64Arch::with_layout(layout(2));
+    let mut rec = boot_rec(&other, entries[1], 1);
+    other.init_site(p, &mut rec).unwrap();
     assert_eq!(rec.arch, STUBS + STUB_SIZE);
     assert_eq!(p.peek(TEXT_BASE, TEXT_LEN), before);
     assert_eq!(p.writes.load(core::sync::atomic::Ordering::Relaxed), writes);
@@ -123,10 +129,10 @@ fn init_site_moves_past_the_toc_pair_and_writes_the_stub() {
 #[test]
 fn init_site_reports_expected_and_found_words() {
     let (p, entries) = setup(2);
-    let arch = Ppc64Arch::with_layout(layout(2), &entries);
+    let arch = Ppc64Arch::with_layout(layout(2));
     // Corrupt the nop after the TOC pair: reported at the computed site.
     poke(p, entries[0] + 8, &[0x6800_0000]);
-    let mut rec = Record::new(entries[0]);
+    let mut rec = boot_rec(&arch, entries[0], 0);
     assert_eq!(
         arch.init_site(p, &mut rec),
         Err(PatchError::Mismatch {
@@ -138,7 +144,7 @@ fn init_site_reports_expected_and_found_words() {
     assert_eq!(peek(p, STUBS), TRAP, "no stub written");
     // A function that starts with neither the nop nor the TOC pair.
     poke(p, entries[1], &[0x6800_0000]);
-    let mut rec = Record::new(entries[1]);
+    let mut rec = boot_rec(&arch, entries[1], 1);
     assert!(matches!(
         arch.init_site(p, &mut rec),
         Err(PatchError::Mismatch { .. })
@@ -150,9 +156,9 @@ fn init_site_reports_expected_and_found_words() {
 #[test]
 fn stub_area_too_small_and_out_of_range() {
     let (p, entries) = setup(2);
-    let arch = Ppc64Arch::with_layout(layout(1), &entries);
-    let mut r0 = Record::new(entries[0]);
-    let mut r1 = Record::new(entries[1]);
+    let arch = Ppc64Arch::with_layout(layout(1));
+    let mut r0 = boot_rec(&arch, entries[0], 0);
+    let mut r1 = boot_rec(&arch, entries[1], 1);
     arch.init_site(p, &mut r0).unwrap();
     assert_eq!(
         arch.init_site(p, &mut r1),
@@ -168,15 +174,12 @@ fn stub_area_too_small_and_out_of_range() {
 
     // Stubs 64 MiB away: out of range of every site; nothing written.
     let far = STUBS + (64 << 20);
-    let arch = Ppc64Arch::with_layout(
-        Layout {
-            stubs_start: far,
-            stubs_end: far + 64,
-            ..layout(1)
-        },
-        &entries,
-    );
-    let mut rec = Record::new(entries[1]);
+    let arch = Ppc64Arch::with_layout(Layout {
+        stubs_start: far,
+        stubs_end: far + 64,
+        ..layout(1)
+    });
+    let mut rec = boot_rec(&arch, entries[1], 1);
     assert_eq!(
         arch.init_site(p, &mut rec),
         Err(PatchError::OutOfRange {
@@ -185,14 +188,11 @@ fn stub_area_too_small_and_out_of_range() {
         })
     );
     // A trampoline out of range of the stub.
-    let arch = Ppc64Arch::with_layout(
-        Layout {
-            regs_caller: STUBS + (40 << 20),
-            ..layout(4)
-        },
-        &entries,
-    );
-    let mut rec = Record::new(entries[1]);
+    let arch = Ppc64Arch::with_layout(Layout {
+        regs_caller: STUBS + (40 << 20),
+        ..layout(4)
+    });
+    let mut rec = boot_rec(&arch, entries[1], 1);
     assert!(matches!(
         arch.init_site(p, &mut rec),
         Err(PatchError::OutOfRange { .. })
@@ -226,18 +226,13 @@ const SIM_ASSIST: usize = DISPATCH + 0x100;
 #[test]
 fn engine_enable_switch_disable() {
     let (p, entries) = setup(4);
-    let mut ft = Ftrace::new(
-        Ppc64Arch::with_layout(layout(4), &entries),
-        p,
-        entries.clone(),
-        None,
-    )
-    .unwrap()
-    .with_dispatchers(SIM_LIST, SIM_ASSIST);
+    let mut ft = Ftrace::new(Ppc64Arch::with_layout(layout(4)), p, entries.clone(), None)
+        .unwrap()
+        .with_dispatchers(SIM_LIST, SIM_ASSIST);
     let report = ft.init();
     assert_eq!(report.failed, Vec::new());
     let sites: Vec<usize> = entries.iter().map(|&e| site_of(e)).collect();
-    let recs: Vec<Record> = ft.sites().iter().map(|s| *s.record()).collect();
+    let recs: Vec<Record> = ft.sites().map(|s| *s.record()).collect();
     assert_eq!(recs.iter().map(|r| r.ip).collect::<Vec<_>>(), sites);
     let snapshot = p.peek(TEXT_BASE, TEXT_LEN);
 
@@ -275,8 +270,8 @@ fn engine_enable_switch_disable() {
 #[test]
 fn modify_call_checks_the_site_and_the_stub() {
     let (p, entries) = setup(1);
-    let arch = Ppc64Arch::with_layout(layout(1), &entries);
-    let mut rec = Record::new(entries[0]);
+    let arch = Ppc64Arch::with_layout(layout(1));
+    let mut rec = boot_rec(&arch, entries[0], 0);
     arch.init_site(p, &mut rec).unwrap();
     // Site still a nop: modify_call refuses, writes nothing.
     assert!(matches!(
@@ -311,7 +306,7 @@ fn modify_call_checks_the_site_and_the_stub() {
 #[test]
 fn update_ftrace_func_targets_the_local_entry() {
     let (p, _) = setup(0);
-    let arch = Ppc64Arch::with_layout(layout(1), &[]);
+    let arch = Ppc64Arch::with_layout(layout(1));
     arch.update_ftrace_func(p, Trampoline::Caller, DISPATCH)
         .unwrap();
     assert_eq!(
@@ -340,14 +335,9 @@ fn region_stubs_written_then_trapped_again() {
     let (p, entries) = setup(6);
     poke(p, REGION_STUBS, &[TRAP; 8]);
     let boot = &entries[..4];
-    let mut ft = Ftrace::new(
-        Ppc64Arch::with_layout(layout(4), boot),
-        p,
-        boot.to_vec(),
-        None,
-    )
-    .unwrap()
-    .with_dispatchers(SIM_LIST, SIM_ASSIST);
+    let mut ft = Ftrace::new(Ppc64Arch::with_layout(layout(4)), p, boot.to_vec(), None)
+        .unwrap()
+        .with_dispatchers(SIM_LIST, SIM_ASSIST);
     assert_eq!(ft.init().failed, Vec::new());
     ft.register(plain()).unwrap();
     ft.register(regs_ops()).unwrap();
@@ -361,7 +351,7 @@ fn region_stubs_written_then_trapped_again() {
     assert_eq!((rep.total, rep.failed.len(), rep.enabled), (2, 0, 2));
     for (k, &e) in entries[4..].iter().enumerate() {
         let i = ft.record_index(site_of(e)).unwrap();
-        let rec = *ft.sites()[i].record();
+        let rec = *ft.site(i).record();
         assert_eq!(
             rec.arch,
             REGION_STUBS + k * STUB_SIZE,
@@ -416,17 +406,90 @@ fn region_stubs_written_then_trapped_again() {
     assert!(p.peek(TEXT_BASE, TEXT_LEN) == before);
 }
 
+/// Stubs are derived from each site's rank in its own table, which
+/// regions below and between boot sites must not shift: the boot sites
+/// keep stubs 0..4 whatever regions come and go, every enabled site
+/// branches to the stub that calls its target.
+#[test]
+fn regions_below_and_between_boot_sites_keep_every_stub() {
+    let (p, entries) = setup(8);
+    poke(p, REGION_STUBS, &[TRAP; 24]);
+    // Boot: functions 2, 3, 5, 7; regions: {0, 1} below, {4} and {6} between.
+    let boot: Vec<usize> = [2, 3, 5, 7].iter().map(|&k| entries[k]).collect();
+    let mut ft = Ftrace::new(Ppc64Arch::with_layout(layout(4)), p, boot.clone(), None)
+        .unwrap()
+        .with_dispatchers(SIM_LIST, SIM_ASSIST);
+    assert_eq!(ft.init().failed, Vec::new());
+    ft.register(plain()).unwrap();
+    let area = |k: usize| REGION_STUBS + k * 2 * STUB_SIZE..REGION_STUBS + (k + 1) * 2 * STUB_SIZE;
+    let mut ids = Vec::new();
+    for (k, sites) in [
+        alloc::vec![entries[0], entries[1]],
+        alloc::vec![entries[4]],
+        alloc::vec![entries[6]],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let rep = ft
+            .add_region(CodeRegion {
+                name: "r",
+                sites,
+                stubs: area(k),
+            })
+            .unwrap();
+        assert_eq!(rep.failed, Vec::new());
+        ids.push(rep.id);
+    }
+    let check = |ft: &Ftrace<Ppc64Arch, MockPlatform>| {
+        for (rank, &e) in boot.iter().enumerate() {
+            let i = ft.record_index(site_of(e)).unwrap();
+            assert_eq!(ft.record_region(i), None);
+            assert_eq!(ft.site(i).record().arch_word(), STUBS + rank * STUB_SIZE);
+        }
+        for (i, s) in ft.sites().enumerate() {
+            let rec = s.record();
+            assert_eq!(
+                decode_branch(rec.ip(), peek(p, rec.ip())),
+                Some((rec.arch_word(), false))
+            );
+            assert_eq!(ft.arch().check_stub(p, rec, CALLER), Ok(None), "site {i}");
+        }
+    };
+    assert_eq!(ft.len(), 8);
+    check(&ft);
+    let i = ft.record_index(site_of(entries[1])).unwrap();
+    assert_eq!(ft.record_region(i), Some(ids[0]));
+    assert_eq!(ft.site(i).record().arch_word(), area(0).start + STUB_SIZE);
+    let i = ft.record_index(site_of(entries[6])).unwrap();
+    assert_eq!(ft.site(i).record().arch_word(), area(2).start);
+    // Removing the middle region leaves the others' stubs where they were.
+    ft.remove_region(ids[1]).unwrap();
+    assert_eq!(ft.len(), 7);
+    check(&ft);
+    assert_eq!(
+        p.peek(area(1).start, STUB_SIZE),
+        [TRAP; 4]
+            .iter()
+            .flat_map(|w| w.to_be_bytes())
+            .collect::<Vec<_>>()
+    );
+    ft.unregister(plain()).unwrap();
+    assert_eq!(ft.check_all_nops(), 0);
+}
+
 #[test]
 fn release_refuses_a_live_or_foreign_stub() {
     let (p, entries) = setup(1);
     poke(p, REGION_STUBS, &[TRAP; 4]);
-    let arch = Ppc64Arch::with_layout(layout(1), &[]);
+    let arch = Ppc64Arch::with_layout(layout(1));
     let region = CodeRegion {
         name: "r",
         sites: entries.clone(),
         stubs: REGION_STUBS..REGION_STUBS + STUB_SIZE,
     };
     let mut rec = Record::new(entries[0]);
+    rec.arch = arch.site_word(Some(&region.stubs), 0);
     arch.init_region_site(p, &mut rec, &region, 0).unwrap();
     arch.make_call(p, &rec, CALLER).unwrap();
     assert!(
@@ -472,7 +535,7 @@ fn ops_trampolines_retarget_only_the_stub() {
     static ALONE_REGS: Ops = Ops::new(nop_cb_ppc, OpsFlags::IPMODIFY);
     let (p, entries) = setup(2);
     let pool = ppc_pool(2, CALLER + 0x400);
-    let arch = Ppc64Arch::with_layout(layout(2), &entries).with_ops_pool(pool);
+    let arch = Ppc64Arch::with_layout(layout(2)).with_ops_pool(pool);
     assert!(arch.has_ops_pool());
     let mut ft = Ftrace::new(arch, p, entries.clone(), None)
         .unwrap()
@@ -481,7 +544,7 @@ fn ops_trampolines_retarget_only_the_stub() {
     ft.register(&ALONE).unwrap();
     let t = CALLER + 0x400;
     assert_eq!(ft.site_state(0), SiteState::OpsTrampoline(t));
-    let rec = *ft.sites()[0].record();
+    let rec = *ft.site(0).record();
     assert_eq!(
         ft.arch().check_stub(p, &rec, t),
         Ok(None),
@@ -508,9 +571,9 @@ fn nop_cb_ppc(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
 
 #[test]
 fn ops_pool_out_of_reach_is_not_used() {
-    let (_p, entries) = setup(2);
+    let _ = setup(2);
     let far = STUBS + (40 << 20);
-    let arch = Ppc64Arch::with_layout(layout(2), &entries).with_ops_pool(ppc_pool(2, far));
+    let arch = Ppc64Arch::with_layout(layout(2)).with_ops_pool(ppc_pool(2, far));
     assert!(!arch.has_ops_pool());
     static SOME: Ops = Ops::new(nop_cb_ppc, OpsFlags::empty());
     assert_eq!(
@@ -526,7 +589,7 @@ fn region_stub_out_of_the_pool_reach_fails_its_site() {
     // The pool sits just within reach of the boot stubs, 32 MiB - 0x100
     // above them: a region stub 0x1000 lower cannot reach it.
     let pool_at = STUBS + (32 << 20) - 0x200;
-    let arch = Ppc64Arch::with_layout(layout(2), &entries[..1]).with_ops_pool(ppc_pool(1, pool_at));
+    let arch = Ppc64Arch::with_layout(layout(2)).with_ops_pool(ppc_pool(1, pool_at));
     assert!(arch.has_ops_pool());
     let region_stubs = STUBS - 0x800;
     let region = CodeRegion {
@@ -535,6 +598,7 @@ fn region_stub_out_of_the_pool_reach_fails_its_site() {
         stubs: region_stubs..region_stubs + STUB_SIZE,
     };
     let mut rec = Record::new(entries[1]);
+    rec.arch = arch.site_word(Some(&region.stubs), 0);
     let r = arch.init_region_site(p, &mut rec, &region, 0);
     assert!(matches!(r, Err(PatchError::OutOfRange { .. })), "{r:?}");
 }

@@ -239,8 +239,12 @@ impl<'a> SymbolTable<'a> {
         let e = &self.entries[i * ENTRY_SIZE..];
         let off = rd32(&e[12..], self.big_endian) as usize;
         let len = rd32(&e[16..], self.big_endian) as usize;
-        // Validated by `parse`; `unwrap_or` keeps this panic-free regardless.
-        let name = core::str::from_utf8(&self.names[off..off + len]).unwrap_or("?");
+        let bytes = &self.names[off..off + len];
+        // SAFETY: `parse` checked that every entry's name range is valid
+        // UTF-8, and the table is an immutable view of those same bytes
+        // (its fields are private; `with_load_bias` changes only the
+        // bias), so checking again on every lookup is wasted work.
+        let name = unsafe { core::str::from_utf8_unchecked(bytes) };
         Symbol {
             addr: rd64(e, self.big_endian).wrapping_add(self.bias),
             size: rd32(&e[8..], self.big_endian),

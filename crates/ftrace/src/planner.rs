@@ -42,34 +42,46 @@ pub struct Conflict {
 ///   frame, the plain one if not.
 ///
 /// `wants(i, ip)` says whether callback `list[i]` selects the site at `ip`
-/// (its filter and notrace sets). Fails when two IPMODIFY callbacks want
-/// one site.
+/// (its filter and notrace sets); it is not asked for a callback whose
+/// `every[i]` is true (it selects every site: no filter, no notrace).
+/// Fails when two IPMODIFY callbacks want one site.
 pub fn plan(
     sites: impl ExactSizeIterator<Item = (usize, bool)>,
     list: &[&'static Ops],
+    every: &[bool],
     wants: &dyn Fn(usize, usize) -> bool,
     targets: Targets,
     ops_trampoline: &mut dyn FnMut(&'static Ops) -> Option<usize>,
 ) -> Result<Vec<Want>, Conflict> {
+    debug_assert_eq!(every.len(), list.len());
     let mut tramps: Vec<Option<Option<usize>>> = vec![None; list.len()];
+    // What each callback brings to a site it wants, looked up once.
+    let traits: Vec<(bool, bool, bool)> = list
+        .iter()
+        .zip(every)
+        .map(|(o, &all)| {
+            let ipmodify = o.flags().contains(crate::ops::OpsFlags::IPMODIFY);
+            (all, ipmodify, o.needs_regs())
+        })
+        .collect();
     let mut plan = vec![Want::default(); sites.len()];
     for ((ip, failed), want) in sites.zip(plan.iter_mut()) {
         if failed {
             continue;
         }
         let mut single = None;
-        for (i, o) in list.iter().enumerate() {
-            if !wants(i, ip) {
+        for (i, &(all, ipmodify, regs)) in traits.iter().enumerate() {
+            if !all && !wants(i, ip) {
                 continue;
             }
-            if o.flags().contains(crate::ops::OpsFlags::IPMODIFY) {
+            if ipmodify {
                 if want.ipmodify {
                     return Err(Conflict { ip });
                 }
                 want.ipmodify = true;
             }
             want.count += 1;
-            want.regs |= o.needs_regs();
+            want.regs |= regs;
             single = Some(i);
         }
         want.target = match (want.count, single) {
@@ -124,10 +136,17 @@ mod tests {
             }
         };
         let mut asked = Vec::new();
-        let p = plan(s.iter().copied(), &[a, b], &wants, T, &mut |o| {
-            asked.push(o as *const Ops as usize);
-            (core::ptr::eq(o, a)).then_some(0xa000)
-        })
+        let p = plan(
+            s.iter().copied(),
+            &[a, b],
+            &[false, false],
+            &wants,
+            T,
+            &mut |o| {
+                asked.push(o as *const Ops as usize);
+                (core::ptr::eq(o, a)).then_some(0xa000)
+            },
+        )
         .unwrap();
         let targets: Vec<usize> = p.iter().map(|w| w.target).collect();
         assert_eq!(targets, [0xa000, 0xd000, 0xd000, 0, 0]);
@@ -142,10 +161,17 @@ mod tests {
         let s = sites(2);
         let wants = |i: usize, ip: usize| i == 0 || ip == 0x1010;
         assert_eq!(
-            plan(s.iter().copied(), &[a, b], &wants, T, &mut |_| None),
+            plan(
+                s.iter().copied(),
+                &[a, b],
+                &[false, false],
+                &wants,
+                T,
+                &mut |_| None
+            ),
             Err(Conflict { ip: 0x1010 })
         );
-        let p = plan(s.iter().copied(), &[a], &wants, T, &mut |_| None).unwrap();
+        let p = plan(s.iter().copied(), &[a], &[false], &wants, T, &mut |_| None).unwrap();
         assert!(p.iter().all(|w| w.ipmodify && w.regs && w.target == 0xd000));
     }
 }

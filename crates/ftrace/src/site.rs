@@ -321,6 +321,24 @@ impl SiteTable {
         e.word = (e.word & !CODE_MASK) | (c << CODE_SHIFT);
     }
 
+    /// [`set_target`](Self::set_target) for many sites (each target's
+    /// code is looked up once per run of equal targets).
+    pub(crate) fn set_targets(&mut self, changes: impl Iterator<Item = (usize, usize)>) {
+        let mut last: Option<(usize, u32)> = None;
+        for (i, target) in changes {
+            let c = match last {
+                Some((t, c)) if t == target => c,
+                _ => {
+                    let c = self.code_of(target) as u32;
+                    last = Some((target, c));
+                    c
+                }
+            };
+            let e = &mut self.entries[i];
+            e.word = (e.word & !CODE_MASK) | (c << CODE_SHIFT);
+        }
+    }
+
     /// Index of the site at exactly `ip`. O(log n).
     pub(crate) fn index_of(&self, ip: usize) -> Option<usize> {
         let i = self.partition_point(ip);

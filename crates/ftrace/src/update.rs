@@ -754,10 +754,18 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         // SAFETY: published sets stay live while the engine (the only
         // writer) is borrowed; the sets in `changes` are ours, unpublished.
         let wants = |i: usize, ip: usize| unsafe { Ops::selects(sets[i].0, sets[i].1, ip) };
+        // SAFETY: as above.
+        let every: Vec<bool> = sets
+            .iter()
+            .map(|&(f, n)| unsafe {
+                f.as_ref().is_none_or(IpSet::is_empty) && n.as_ref().is_none_or(IpSet::is_empty)
+            })
+            .collect();
         let sites = &self.sites;
         planner::plan(
             (0..sites.len()).map(|i| (sites.ip(i), sites.is_failed(i))),
             list,
+            &every,
             &wants,
             self.targets(),
             &mut |o| self.arch.ops_trampoline(o),
@@ -812,8 +820,14 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         self.arch.begin_batch(p);
         let mut touched = Vec::new();
         for (i, want) in plan.iter().enumerate() {
+            if self.sites.is_failed(i) {
+                continue;
+            }
+            // The wanted state now (a failed batch kills tracing, which
+            // clears every site's state again); the target once written.
+            self.set_rec_state(i, Some(want));
             let old = self.sites.target(i);
-            if old == want.target || self.sites.is_failed(i) {
+            if old == want.target {
                 continue;
             }
             touched.push(i);
@@ -831,14 +845,8 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         if let Err(SiteError { ip, error }) = self.arch.finish_batch(p) {
             return Err(self.fail_batch(ip, error, &touched, &plan));
         }
-        for (i, want) in plan.iter().enumerate() {
-            if !self.sites.is_failed(i) {
-                if self.sites.target(i) != want.target {
-                    self.sites.set_target(i, want.target);
-                }
-                self.set_rec_state(i, Some(want));
-            }
-        }
+        self.sites
+            .set_targets(touched.iter().map(|&i| (i, plan[i].target)));
         if let [only] = self.registered[..]
             && let Err(f) = self.set_trace(only, self.dispatchers.1)
         {

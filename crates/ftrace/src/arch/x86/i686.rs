@@ -292,20 +292,14 @@ unsafe impl Arch for I686 {
         if self.is_nodyn() {
             return self.nodyn_change(p, rec, -1);
         }
-        self.c.queue(
-            p,
-            rec.ip,
-            &encode_call(rec.ip, old_target)?,
-            &self.nop_insn(),
-        )
+        self.c.queue_site(p, rec.ip, old_target, 0)
     }
 
     fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
         if self.is_nodyn() {
             return self.nodyn_change(p, rec, 1);
         }
-        self.c
-            .queue(p, rec.ip, &self.nop_insn(), &encode_call(rec.ip, target)?)
+        self.c.queue_site(p, rec.ip, 0, target)
     }
 
     fn modify_call(
@@ -318,12 +312,7 @@ unsafe impl Arch for I686 {
         if self.is_nodyn() {
             return self.nodyn_change(p, rec, 0);
         }
-        self.c.queue(
-            p,
-            rec.ip,
-            &encode_call(rec.ip, old)?,
-            &encode_call(rec.ip, new)?,
-        )
+        self.c.queue_site(p, rec.ip, old, new)
     }
 
     fn begin_batch(&self, _p: &dyn Platform) {

@@ -72,6 +72,11 @@ pub const INT3: u8 = 0xcc;
 /// `call rel32` at `site` to `target`; fails when the displacement does not
 /// fit in 32 bits (on i686 every target fits: addresses wrap).
 pub fn encode_call(site: usize, target: usize) -> Result<Insn, PatchError> {
+    Ok(Insn::new(&call_bytes(site, target)?))
+}
+
+/// The bytes of [`encode_call`].
+pub fn call_bytes(site: usize, target: usize) -> Result<[u8; SITE_LEN], PatchError> {
     let next = site.wrapping_add(SITE_LEN);
     let rel: i32 = if usize::BITS == 32 {
         target.wrapping_sub(next) as u32 as i32
@@ -80,7 +85,7 @@ pub fn encode_call(site: usize, target: usize) -> Result<Insn, PatchError> {
         i32::try_from(rel).map_err(|_| PatchError::OutOfRange { site, target })?
     };
     let r = rel.to_le_bytes();
-    Ok(Insn::new(&[CALL_OPCODE, r[0], r[1], r[2], r[3]]))
+    Ok([CALL_OPCODE, r[0], r[1], r[2], r[3]])
 }
 
 /// Target of the `call rel32` in `bytes` at `site`; `None` when `bytes` is
@@ -324,16 +329,51 @@ impl Batch {
         };
         let emulate = emulation_of(addr, &n)
             .ok_or(PatchError::Other("x86: cannot emulate the new instruction"))?;
+        self.push(addr, o, n, emulate);
+        Ok(())
+    }
+
+    /// [`queue`](Self::queue) for a site change whose emulation the caller
+    /// knows (it built `new`): the old bytes are read and checked the same
+    /// way, nothing is decoded.
+    ///
+    /// # Safety
+    /// As for [`queue`](Self::queue); `emulate` is what `new` does at `addr`.
+    pub unsafe fn queue_known(
+        &self,
+        p: &dyn Platform,
+        addr: usize,
+        old: [u8; SITE_LEN],
+        new: [u8; SITE_LEN],
+        emulate: Emulation,
+    ) -> Result<(), PatchError> {
+        debug_assert_eq!(emulation_of(addr, &new), Some(emulate));
+        let mut found = [0u8; SITE_LEN];
+        // SAFETY: the caller guarantees `addr` is a 5-byte site of text the
+        // platform can read.
+        unsafe { p.text_read(addr, &mut found) }.map_err(|_| PatchError::ReadFault)?;
+        if found != old {
+            return Err(PatchError::Mismatch {
+                expected: Insn::new(&old),
+                found: Insn::new(&found),
+            });
+        }
+        if old != new {
+            self.push(addr, old, new, emulate);
+        }
+        Ok(())
+    }
+
+    fn push(&self, addr: usize, old: [u8; SITE_LEN], new: [u8; SITE_LEN], emulate: Emulation) {
         // Appended in O(1); a site queued twice is merged by `commit`
         // (searching here made a batch of every site quadratic: 126,000
         // instructions per site at 50,000 sites).
         self.pokes.lock().push(Poke {
             addr,
-            old: o,
-            new: n,
+            old,
+            new,
             emulate,
         });
-        Ok(())
     }
 
     /// Applies every queued change with the `int3` protocol (module docs):

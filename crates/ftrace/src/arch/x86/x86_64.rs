@@ -37,8 +37,8 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
-    Batch, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, decode_call, encode_call,
-    poke_one,
+    Batch, Emulation, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, call_bytes,
+    decode_call, encode_call, poke_one,
 };
 use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn, replace_insn};
 use crate::ops::Ops;
@@ -114,16 +114,26 @@ impl Common {
         }
     }
 
-    pub(super) fn queue(
+    /// Queues the record site `ip`'s change from calling `old` to calling
+    /// `new` (0: the nop), checking the old bytes.
+    pub(super) fn queue_site(
         &self,
         p: &dyn Platform,
         ip: usize,
-        old: &Insn,
-        new: &Insn,
+        old: usize,
+        new: usize,
     ) -> Result<(), PatchError> {
-        // SAFETY: the backends queue only record sites (the engine's
-        // validated records) and their trampolines' patchable calls.
-        unsafe { self.batch.queue(p, ip, old, new) }
+        let bytes = |t| if t == 0 { Ok(NOP5) } else { call_bytes(ip, t) };
+        let emulate = if new == 0 {
+            Emulation::Nop
+        } else {
+            Emulation::Call(new)
+        };
+        // SAFETY: as in `queue`: `ip` is a record site.
+        unsafe {
+            self.batch
+                .queue_known(p, ip, bytes(old)?, bytes(new)?, emulate)
+        }
     }
 
     pub(super) fn finish(&self, p: &dyn Platform) -> Result<(), SiteError> {
@@ -259,17 +269,11 @@ unsafe impl Arch for X86_64 {
         rec: &Record,
         old_target: usize,
     ) -> Result<(), PatchError> {
-        self.c.queue(
-            p,
-            rec.ip,
-            &encode_call(rec.ip, old_target)?,
-            &self.nop_insn(),
-        )
+        self.c.queue_site(p, rec.ip, old_target, 0)
     }
 
     fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
-        self.c
-            .queue(p, rec.ip, &self.nop_insn(), &encode_call(rec.ip, target)?)
+        self.c.queue_site(p, rec.ip, 0, target)
     }
 
     fn modify_call(
@@ -279,12 +283,7 @@ unsafe impl Arch for X86_64 {
         old: usize,
         new: usize,
     ) -> Result<(), PatchError> {
-        self.c.queue(
-            p,
-            rec.ip,
-            &encode_call(rec.ip, old)?,
-            &encode_call(rec.ip, new)?,
-        )
+        self.c.queue_site(p, rec.ip, old, new)
     }
 
     fn begin_batch(&self, _p: &dyn Platform) {

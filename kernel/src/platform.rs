@@ -204,14 +204,6 @@ pub fn read_insn(addr: usize, len: usize) -> Result<ftrace::Insn, ftrace::PatchE
     unsafe { ftrace::arch::read_text(&PLATFORM, addr, len) }
 }
 
-/// A record for the site-table entry `entry`, made outside the engine
-/// (`test=corrupt` damages the site before the engine starts).
-pub fn site_record(entry: usize) -> ftrace::Record {
-    // SAFETY: `entry` comes from the kernel's site table (the caller finds
-    // it there), and no engine is patching yet.
-    unsafe { ftrace::Record::from_site(entry) }
-}
-
 /// Overwrites the site at `addr` with `bytes` without any check: the
 /// `test=corrupt` scenario's deliberate damage, done before the tracer
 /// initialises so that it must detect it.

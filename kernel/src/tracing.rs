@@ -169,9 +169,6 @@ static PREPARED: spin::Mutex<Option<(Engine, ftrace::InitReport)>> = spin::Mutex
 /// included). Returns false when the engine could not be built.
 pub fn init_sites(corrupt: bool) -> bool {
     let sites = arch::ftrace_sites();
-    if corrupt {
-        corrupt_site(&sites, demo::demo_fib as *const () as usize);
-    }
     let symbols = match SymbolTable::parse(platform::symtab_bytes()) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -186,6 +183,9 @@ pub fn init_sites(corrupt: bool) -> bool {
             return false;
         }
     };
+    if corrupt {
+        corrupt_site(&engine, demo::demo_fib as *const () as usize);
+    }
     if let Some(at) = arch::cpu_local() {
         // SAFETY: the arch backend's offsets hold the CPU's index and its
         // context word on every CPU from boot on (`%gs` is set up before
@@ -260,17 +260,19 @@ pub fn init(o: &crate::options::Options) -> bool {
 }
 
 /// Damages the site of the function at `func` with the arch's harmless
-/// non-nop bytes, at the place the arch's `init_site` would patch.
-fn corrupt_site(sites: &[usize], func: usize) {
+/// non-nop bytes, at the place the arch's `init_site` would patch (the
+/// engine is built, not initialised: its `init` must find the damage).
+fn corrupt_site(engine: &Engine, func: usize) {
     // The site-table entry of `func`: its entry (fentry, ppc64 global entry)
     // or the mcount call a few bytes in.
-    let Some(&entry) = sites.iter().find(|&&s| s >= func && s < func + 64) else {
+    let Some(i) = engine.site_ips().position(|s| s >= func && s < func + 64) else {
         log::error!("test=corrupt: no site for demo_fib");
         return;
     };
-    let mut rec = platform::site_record(entry);
-    let a = arch::ftrace_arch();
-    if let Err(e) = a.init_site(&PLATFORM, &mut rec) {
+    // The record the engine will prepare (ppc64: with its stub), prepared
+    // once here; preparing a site again is harmless.
+    let mut rec = *engine.site(i).record();
+    if let Err(e) = engine.arch().init_site(&PLATFORM, &mut rec) {
         log::error!("test=corrupt: site of demo_fib not ready: {e}");
         return;
     }

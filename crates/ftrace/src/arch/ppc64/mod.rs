@@ -248,11 +248,23 @@ impl Ppc64Arch {
     /// differs).
     fn stub_target(&self, p: &dyn Platform, rec: &Record) -> Result<usize, PatchError> {
         let stub = Self::stub_of(rec)?;
+        // The whole stub in one read.
+        let mut b = [0u8; STUB_SIZE];
+        // SAFETY: the stub is text of the backend's stub area (the record's
+        // arch word, within the area by `site_word`).
+        unsafe { p.text_read(stub, &mut b) }.map_err(|_| PatchError::ReadFault)?;
+        let word =
+            |i: usize| u32::from_be_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
         let resume = branch(stub + 4 * STUB_RESUME, rec.ip + 4, false)?;
         for (i, want) in [(0, MFLR_R0), (2, MTLR_R0), (STUB_RESUME, resume)] {
-            expect_word(p, stub + 4 * i, want)?;
+            if word(i) != want {
+                return Err(PatchError::Mismatch {
+                    expected: to_insn(want),
+                    found: to_insn(word(i)),
+                });
+            }
         }
-        let bl = read_word(p, stub + 4 * STUB_BL)?;
+        let bl = word(STUB_BL);
         match decode_branch(stub + 4 * STUB_BL, bl) {
             Some((t, true)) => Ok(t),
             _ => Err(PatchError::Mismatch {
@@ -276,8 +288,8 @@ impl Ppc64Arch {
         if cur == tramp {
             return Ok(());
         }
-        let old = branch(stub + 4 * STUB_BL, cur, true)?;
-        replace_insn(p, stub + 4 * STUB_BL, &to_insn(old), &to_insn(new))
+        // Just read and checked: written without a second read.
+        write_word(p, stub + 4 * STUB_BL, new)
     }
 
     /// The work of `init_site` and `init_region_site`: moves `rec.ip` to the
@@ -317,6 +329,14 @@ impl Ppc64Arch {
         }
         Ok(())
     }
+}
+
+/// Writes one aligned word the caller has just read and checked.
+fn write_word(p: &dyn Platform, addr: usize, w: u32) -> Result<(), PatchError> {
+    // SAFETY: `addr` is a site or a stub word of this backend whose current
+    // contents the caller verified, and `w` is the encoding it computed for
+    // it (the `Arch` safety contract).
+    unsafe { p.text_write(addr, &w.to_be_bytes()) }.map_err(|_| PatchError::WriteFault)
 }
 
 /// Reads one aligned word.
@@ -434,10 +454,11 @@ unsafe impl Arch for Ppc64Arch {
 
     /// Stub first (its `bl` to `target`), then the site `nop` -> `b stub`.
     fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
-        let b_stub = self.expected_insn(rec, Some(target))?;
+        let b_stub = branch(rec.ip, Self::stub_of(rec)?, false)?;
         expect_word(p, rec.ip, NOP)?;
         self.retarget_stub(p, rec, target)?;
-        replace_insn(p, rec.ip, &self.nop_insn(), &b_stub)
+        // The nop was checked above; only the engine writes sites.
+        write_word(p, rec.ip, b_stub)
     }
 
     /// Site `b stub` -> `nop`; the stub is left as it is (unreachable).

@@ -135,6 +135,8 @@ pub struct Ppc64Arch {
     layout: Layout,
     /// The per-callback trampolines, when every stub reaches them.
     pool: Option<OpsTrampPool>,
+    /// The lowest and highest entry of `pool`.
+    pool_span: Option<(usize, usize)>,
 }
 
 /// What a stub word should be and what it is, for [`Ppc64Arch::check_stub`].
@@ -152,7 +154,11 @@ impl Ppc64Arch {
     /// A backend for the given addresses (host tests, or kernels whose
     /// trampolines live elsewhere).
     pub fn with_layout(layout: Layout) -> Self {
-        Ppc64Arch { layout, pool: None }
+        Ppc64Arch {
+            layout,
+            pool: None,
+            pool_span: None,
+        }
     }
 
     /// The same backend handing out per-callback trampolines from `pool`
@@ -168,6 +174,9 @@ impl Ppc64Arch {
             .entries()
             .all(|t| bls.iter().all(|&bl| branch(bl, t, true).is_ok()))
         {
+            let lo = pool.entries().min();
+            let hi = pool.entries().max();
+            self.pool_span = lo.zip(hi);
             self.pool = Some(pool);
         }
         self
@@ -301,34 +310,74 @@ impl Ppc64Arch {
         rec: &mut Record,
         no_stub: &'static str,
     ) -> Result<(), PatchError> {
-        let w0 = read_word(p, rec.ip)?;
+        // The first two words at once: the nop, or the TOC pair before it.
+        let mut head = [0u8; 8];
+        // SAFETY: `rec.ip` is a global entry of the site table: a function
+        // of at least two instructions.
+        unsafe { p.text_read(rec.ip, &mut head) }.map_err(|_| PatchError::ReadFault)?;
+        let [w0, w1] = words_of(&head);
         if w0 != NOP {
-            let w1 = read_word(p, rec.ip + 4)?;
-            if insn::is_toc_setup(w0, w1) {
-                rec.ip += 8;
+            if !insn::is_toc_setup(w0, w1) {
+                return Err(PatchError::Mismatch {
+                    expected: to_insn(NOP),
+                    found: to_insn(w0),
+                });
             }
+            rec.ip += 8;
+            expect_word(p, rec.ip, NOP)?;
         }
-        expect_word(p, rec.ip, NOP)?;
         let stub = match rec.arch {
             0 => return Err(PatchError::Other(no_stub)),
             s => s,
         };
         // Every branch this site will ever need must reach: the site to its
-        // stub, the stub to both trampolines and back to the site.
+        // stub, the stub to both trampolines (and to the pool's lowest and
+        // highest entry, so to all of them) and back to the site.
         branch(rec.ip, stub, false)?;
         insn::stub_words(stub, rec.ip, self.layout.regs_caller)?;
-        for t in self.pool.iter().flat_map(|pool| pool.entries()) {
-            insn::stub_words(stub, rec.ip, t)?;
+        if let Some((lo, hi)) = self.pool_span {
+            branch(stub + 4 * STUB_BL, lo, true)?;
+            branch(stub + 4 * STUB_BL, hi, true)?;
         }
         let words = insn::stub_words(stub, rec.ip, self.layout.caller)?;
-        for (i, w) in words.iter().enumerate() {
-            let at = stub + 4 * i;
-            if read_word(p, at)? != *w {
-                replace_insn(p, at, &to_insn(TRAP), &to_insn(*w))?;
+        // The stub in one read; every word must be the linker's `trap`
+        // fill or already its final value (a repeated init), all checked
+        // before one write of the whole stub.
+        let mut cur = [0u8; STUB_SIZE];
+        // SAFETY: the stub is in the backend's (or the region's) stub area.
+        unsafe { p.text_read(stub, &mut cur) }.map_err(|_| PatchError::ReadFault)?;
+        let cur: [u32; 4] = words_of(&cur);
+        if cur == words {
+            return Ok(());
+        }
+        for (&c, &w) in cur.iter().zip(&words) {
+            if c != w && c != TRAP {
+                return Err(PatchError::Mismatch {
+                    expected: to_insn(TRAP),
+                    found: to_insn(c),
+                });
             }
         }
-        Ok(())
+        let mut bytes = [0u8; STUB_SIZE];
+        for (chunk, w) in bytes.chunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&w.to_be_bytes());
+        }
+        // SAFETY: every word was checked just above: `trap` (nothing
+        // branches there: the site is still the nop) or the same value.
+        unsafe { p.text_write(stub, &bytes) }.map_err(|_| PatchError::WriteFault)
     }
+}
+
+/// The big-endian words of `bytes`.
+fn words_of<const N: usize, const B: usize>(bytes: &[u8; B]) -> [u32; N] {
+    core::array::from_fn(|i| {
+        u32::from_be_bytes([
+            bytes[4 * i],
+            bytes[4 * i + 1],
+            bytes[4 * i + 2],
+            bytes[4 * i + 3],
+        ])
+    })
 }
 
 /// Writes one aligned word the caller has just read and checked.

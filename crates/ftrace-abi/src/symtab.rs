@@ -274,7 +274,7 @@ impl<'a> SymbolTable<'a> {
         let (mut lo, mut hi) = (0usize, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.get(mid).addr <= addr {
+            if self.addr(mid) <= addr {
                 lo = mid + 1
             } else {
                 hi = mid

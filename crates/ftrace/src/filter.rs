@@ -56,7 +56,9 @@ impl<'a> Glob<'a> {
         if self.qualified {
             return false;
         }
-        match name.rfind("::") {
+        // The last `::` (a byte scan: `rfind` would build a substring
+        // searcher for every name).
+        match name.as_bytes().windows(2).rposition(|w| w == b"::") {
             Some(i) => self.matches_str(&name[i + 2..]),
             None => false,
         }
@@ -73,18 +75,19 @@ pub fn glob_match(pattern: &str, s: &str) -> bool {
     let Some(mut rest) = s.strip_prefix(first) else {
         return false;
     };
-    let mut middle: Vec<&str> = pieces.collect();
-    let Some(last) = middle.pop() else {
+    // No allocation: a piece is the last one when nothing follows it.
+    let Some(mut piece) = pieces.next() else {
         // No `*` at all: exact match.
         return rest.is_empty();
     };
-    for piece in middle {
+    for next in pieces {
         match rest.find(piece) {
             Some(i) => rest = &rest[i + piece.len()..],
             None => return false,
         }
+        piece = next;
     }
-    rest.len() >= last.len() && rest.ends_with(last)
+    rest.len() >= piece.len() && rest.ends_with(piece)
 }
 
 /// One comma-separated element of a pattern string.

@@ -190,10 +190,32 @@ pub unsafe trait Platform: Sync {
     /// caller obtained from the site table or an arch backend; with the
     /// default implementation it must be mapped and readable.
     unsafe fn text_read(&self, addr: usize, buf: &mut [u8]) -> Result<(), TextFault> {
-        for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: the caller guarantees that the range is mapped,
-            // readable kernel text (this function's contract).
-            *b = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
+        /// One volatile read of `N` bytes (byte arrays need no alignment).
+        ///
+        /// # Safety
+        /// `addr..addr + N` is mapped, readable memory.
+        unsafe fn read<const N: usize>(addr: usize, buf: &mut [u8]) {
+            // SAFETY: guaranteed by the caller; `[u8; N]` has alignment 1.
+            let v = unsafe { core::ptr::read_volatile(addr as *const [u8; N]) };
+            buf.copy_from_slice(&v);
+        }
+        // SAFETY: the caller guarantees that the range is mapped, readable
+        // kernel text (this function's contract); every arm reads exactly
+        // `buf.len()` bytes from `addr`.
+        unsafe {
+            match buf.len() {
+                // The sizes the backends read: a ppc64 word, an x86 site,
+                // the ppc64 site with its TOC pair, a ppc64 stub.
+                4 => read::<4>(addr, buf),
+                5 => read::<5>(addr, buf),
+                8 => read::<8>(addr, buf),
+                16 => read::<16>(addr, buf),
+                _ => {
+                    for (i, b) in buf.iter_mut().enumerate() {
+                        *b = core::ptr::read_volatile((addr + i) as *const u8);
+                    }
+                }
+            }
         }
         Ok(())
     }

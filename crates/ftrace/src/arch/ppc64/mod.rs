@@ -359,7 +359,7 @@ impl Ppc64Arch {
             }
         }
         let mut bytes = [0u8; STUB_SIZE];
-        for (chunk, w) in bytes.chunks_exact_mut(4).zip(words) {
+        for (chunk, w) in bytes.as_chunks_mut::<4>().0.iter_mut().zip(words) {
             chunk.copy_from_slice(&w.to_be_bytes());
         }
         // SAFETY: every word was checked just above: `trap` (nothing

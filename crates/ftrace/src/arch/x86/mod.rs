@@ -408,19 +408,24 @@ impl Batch {
         observe: &mut dyn FnMut(u8),
     ) -> Result<(), SiteError> {
         let mut pokes = core::mem::take(&mut *self.pokes.lock());
-        // Stable: the changes of one site stay in the order queued. A later
-        // change of the same site in one batch replaces the new bytes but
-        // keeps the original old ones.
-        pokes.sort_by_key(|k| k.addr);
-        pokes.dedup_by(|later, kept| {
-            let same = later.addr == kept.addr;
-            if same {
-                kept.new = later.new;
-                kept.emulate = later.emulate;
-            }
-            same
-        });
-        pokes.retain(|k| k.old != k.new);
+        // The engine queues its sites in address order, once each: then
+        // there is nothing to sort or merge (and `queue` never keeps a
+        // change to the same bytes).
+        if !pokes.windows(2).all(|w| w[0].addr < w[1].addr) {
+            // Stable: the changes of one site stay in the order queued. A
+            // later change of the same site in one batch replaces the new
+            // bytes but keeps the original old ones.
+            pokes.sort_by_key(|k| k.addr);
+            pokes.dedup_by(|later, kept| {
+                let same = later.addr == kept.addr;
+                if same {
+                    kept.new = later.new;
+                    kept.emulate = later.emulate;
+                }
+                same
+            });
+            pokes.retain(|k| k.old != k.new);
+        }
         if pokes.is_empty() {
             return Ok(());
         }

@@ -217,6 +217,11 @@ impl SiteTable {
         self.entries.iter().map(|&e| self.ip_of(e))
     }
 
+    /// Every site's address and whether it is FAILED, in order.
+    pub(crate) fn ips_failed(&self) -> impl ExactSizeIterator<Item = (usize, bool)> + '_ {
+        self.entries.iter().map(|&e| (self.ip_of(e), e.is_failed()))
+    }
+
     /// Site `i`'s record, without the arch word (the engine adds it).
     pub(crate) fn record(&self, i: usize) -> Record {
         let e = self.entries[i];
@@ -319,6 +324,29 @@ impl SiteTable {
         let c = self.code_of(target) as u32;
         let e = &mut self.entries[i];
         e.word = (e.word & !CODE_MASK) | (c << CODE_SHIFT);
+    }
+
+    /// Stores, for every site that is not FAILED, the flags and count
+    /// `state(i)` gives (`(flags, count)`), and returns the sites whose
+    /// target differs from `target(i)`, with the target they hold now: one
+    /// pass over the table.
+    pub(crate) fn apply_states(
+        &mut self,
+        mut state: impl FnMut(usize) -> (RecFlags, u32, usize),
+    ) -> Vec<(usize, usize)> {
+        let mut changed = Vec::new();
+        for (i, e) in self.entries.iter_mut().enumerate() {
+            if e.is_failed() {
+                continue;
+            }
+            let (flags, count, target) = state(i);
+            e.word = (e.word & (CODE_MASK | UNPREPARED)) | flags.bits() | count.min(REF_MASK);
+            let old = self.targets[e.code()];
+            if old != target {
+                changed.push((i, old));
+            }
+        }
+        changed
     }
 
     /// [`set_target`](Self::set_target) for many sites (each target's

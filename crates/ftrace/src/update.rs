@@ -46,6 +46,15 @@ impl RegionEntry {
     }
 }
 
+/// The stored flags a site gets from its plan (REGS, IPMODIFY, TRAMP).
+fn want_flags(w: &Want) -> RecFlags {
+    let mut f = RecFlags::empty();
+    f.set(RecFlags::REGS, w.regs);
+    f.set(RecFlags::IPMODIFY, w.ipmodify);
+    f.set(RecFlags::TRAMP, w.tramp);
+    f
+}
+
 /// A backend moved a site beyond 2 GiB of the table's base (it may move
 /// one only within its function).
 const MOVED_AWAY: PatchError = PatchError::Other("site moved beyond 2 GiB of the base");
@@ -761,9 +770,8 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
                 f.as_ref().is_none_or(IpSet::is_empty) && n.as_ref().is_none_or(IpSet::is_empty)
             })
             .collect();
-        let sites = &self.sites;
         planner::plan(
-            (0..sites.len()).map(|i| (sites.ip(i), sites.is_failed(i))),
+            self.sites.ips_failed(),
             list,
             &every,
             &wants,
@@ -818,35 +826,30 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         self.publish_list();
         let p: &dyn Platform = self.platform;
         self.arch.begin_batch(p);
-        let mut touched = Vec::new();
-        for (i, want) in plan.iter().enumerate() {
-            if self.sites.is_failed(i) {
-                continue;
-            }
-            // The wanted state now (a failed batch kills tracing, which
-            // clears every site's state again); the target once written.
-            self.set_rec_state(i, Some(want));
-            let old = self.sites.target(i);
-            if old == want.target {
-                continue;
-            }
-            touched.push(i);
+        // The wanted state of every site now (a failed batch kills
+        // tracing, which clears every site's state again); the targets
+        // once written.
+        let changed = self.sites.apply_states(|i| {
+            let w = &plan[i];
+            (want_flags(w), w.count, w.target)
+        });
+        for (k, &(i, old)) in changed.iter().enumerate() {
             let rec = &self.rec(i);
-            let r = match (old, want.target) {
+            let r = match (old, plan[i].target) {
                 (0, t) => self.arch.make_call(p, rec, t),
                 (o, 0) => self.arch.make_nop(p, rec, o),
                 (o, t) => self.arch.modify_call(p, rec, o, t),
             };
             if let Err(e) = r {
                 self.arch.abort_batch(p);
-                return Err(self.fail_batch(rec.ip, e, &touched, &plan));
+                return Err(self.fail_batch(rec.ip, e, &changed[..=k], &plan));
             }
         }
         if let Err(SiteError { ip, error }) = self.arch.finish_batch(p) {
-            return Err(self.fail_batch(ip, error, &touched, &plan));
+            return Err(self.fail_batch(ip, error, &changed, &plan));
         }
         self.sites
-            .set_targets(touched.iter().map(|&i| (i, plan[i].target)));
+            .set_targets(changed.iter().map(|&(i, _)| (i, plan[i].target)));
         if let [only] = self.registered[..]
             && let Err(f) = self.set_trace(only, self.dispatchers.1)
         {
@@ -860,10 +863,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// target; the flags derived from that are computed, never stored).
     fn set_rec_state(&mut self, i: usize, want: Option<&Want>) {
         let w = want.copied().unwrap_or_default();
-        let mut f = self.sites.rec_flags(i) & RecFlags::FAILED;
-        f.set(RecFlags::REGS, w.regs);
-        f.set(RecFlags::IPMODIFY, w.ipmodify);
-        f.set(RecFlags::TRAMP, w.tramp);
+        let f = (self.sites.rec_flags(i) & RecFlags::FAILED) | want_flags(&w);
         self.sites.set_state(i, f, w.count);
     }
 
@@ -873,11 +873,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         &mut self,
         ip: usize,
         error: PatchError,
-        touched: &[usize],
+        touched: &[(usize, usize)],
         plan: &[Want],
     ) -> Error {
         let p: &dyn Platform = self.platform;
-        for &i in touched {
+        for &(i, _) in touched {
             let rec = self.rec(i);
             let (old, new) = (self.sites.target(i), plan[i].target);
             let now = self.read_state(p, &rec, &[old, new]);

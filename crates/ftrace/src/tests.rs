@@ -1000,6 +1000,33 @@ fn filter_emptied_by_removal_selects_nothing() {
     ft.unregister(c).unwrap();
 }
 
+/// Sites are stored as 32-bit offsets from the lowest boot site: a region
+/// beyond 2 GiB of it is refused, naming the site, with nothing changed
+/// (64-bit hosts only: on a 32-bit CPU every address is in reach).
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn regions_out_of_reach_are_refused() {
+    let (mut ft, _) = region_setup();
+    let base = ft.site_ips().next().unwrap();
+    let far = base + (1usize << 31) + 0x40;
+    let before = (ft.len(), ft.regions().count());
+    let err = ft
+        .add_region(CodeRegion {
+            name: "far",
+            sites: alloc::vec![far],
+            stubs: 0..0,
+        })
+        .unwrap_err();
+    assert_eq!(err, Error::OutOfReach { ip: far, base });
+    assert_eq!(
+        err.to_string(),
+        alloc::format!(
+            "ftrace: site {far:#x} is more than 2 GiB from the site table's base {base:#x}"
+        )
+    );
+    assert_eq!((ft.len(), ft.regions().count()), before, "nothing added");
+}
+
 #[test]
 fn overlapping_regions_rejected() {
     let (mut ft, region) = region_setup();

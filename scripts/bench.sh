@@ -2,6 +2,9 @@
 # Per-call cost benchmarks of the tracer (see BENCHMARKS.md): boots
 # `test=bench` under QEMU with -icount shift=0 (guest time = retired
 # instructions) on x86_64, i686 and ppc64 and prints the kernel's figures.
+# Each arch is also built without patchable entries (build-kernel.sh
+# --variant nopatch): the difference of the untraced loops is what a site
+# costs while tracing is off, and the two images' sizes are compared.
 #
 # Usage: scripts/bench.sh [--runs K] [--variants] [--scale] [arch...]
 #   --runs K     boot each kernel K times (default 2) and check that every
@@ -36,7 +39,9 @@ done
 # "arch" or "arch:variant" per kernel.
 kernels=()
 for a in "${arches[@]}"; do
-    kernels+=("$a")
+    # Each arch also built without patchable entries: the site-off cost
+    # and the image size are the differences.
+    kernels+=("$a" "$a:nopatch")
     if ((variants)) && [[ $a == i686 ]]; then
         kernels+=(i686:nofp i686:mcount i686:nodynamic)
     fi
@@ -46,6 +51,7 @@ for a in "${arches[@]}"; do
 done
 
 status=0
+declare -A untraced=()
 for k in "${kernels[@]}"; do
     arch=${k%%:*} variant=fentry
     [[ $k == *:* ]] && variant=${k#*:}
@@ -58,6 +64,7 @@ for k in "${kernels[@]}"; do
             continue 2
         fi
         figures=$(printf '%s\n' "$out" | tr -d '\r' | grep '^bench: ')
+        untraced[$k]=$(printf '%s\n' "$figures" | sed -n 's/^bench: N=[0-9]* untraced \([0-9]*\) insn\/call$/\1/p')
         if ((r == 1)); then
             first=$figures
             label=$arch
@@ -70,6 +77,20 @@ for k in "${kernels[@]}"; do
         fi
     done
     ((runs > 1)) && ((status == 0)) && echo "   (identical in $runs runs)"
+done
+# Site off: the same call loop in the normal build (the site holds the
+# nop) and in the build without patchable entries; the image sizes of both
+# (text, data and bss as `size` counts them).
+echo "== site off and image size"
+for a in "${arches[@]}"; do
+    on=${untraced[$a]:-} off=${untraced[$a:nopatch]:-}
+    [[ -n $on && -n $off ]] || continue
+    with="$ROOT/target/kernel-$a-fentry-release.elf"
+    without="$ROOT/target/kernel-$a-nopatch-release.elf"
+    read -r t1 d1 b1 _ < <(size "$with" | awk 'NR == 2')
+    read -r t0 d0 b0 _ < <(size "$without" | awk 'NR == 2')
+    printf 'bench: %s: site off +%d insn/call (untraced %d with the nop, %d built without patchable entries); image text+data %d bytes, %d without (+%d)\n' \
+        "$a" $((on - off)) "$on" "$off" $((t1 + d1)) $((t0 + d0)) $((t1 + d1 - t0 - d0))
 done
 if ((scale)); then
     # Filter matching over 100,000 names on the host (wall time: not

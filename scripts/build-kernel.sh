@@ -12,6 +12,11 @@
 #   variant of x86_64 and ppc64:
 #     scale      50,000 generated traced functions (kernel/src/scale.rs), for
 #                the benchmarks at Linux's scale (scripts/bench.sh --scale)
+#   variant of every arch:
+#     nopatch    the same kernel compiled without patchable entries (no
+#                sites): what a traced function costs with its site off,
+#                and the image size, against a kernel without any
+#                (scripts/bench.sh)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -38,6 +43,7 @@ case "$variant" in
     nofp)
         [[ $arch == i686 ]] || { echo "build-kernel: variant $variant exists only on i686" >&2; exit 2; }
         features=() ;;
+    nopatch) features=() ;;
     *) echo "build-kernel: unknown variant '$variant'" >&2; exit 2 ;;
 esac
 target_json="$ROOT/$arch-target.json"
@@ -57,6 +63,7 @@ tools="$ROOT/target/release/ftrace-tools"
 target_dir="$ROOT/target"
 [[ $variant != fentry ]] && target_dir="$ROOT/target/variant-$variant"
 
+FTRACE_NOPATCH=$([[ $variant == nopatch ]] && echo 1 || echo 0) \
 RUSTC_WORKSPACE_WRAPPER="$ROOT/scripts/rustc-wrapper.sh" \
 cargo build -q "${cargo_profile[@]}" -p kernel --bin kernel \
     --target-dir "$target_dir" \

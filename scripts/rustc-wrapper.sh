@@ -10,6 +10,8 @@
 # the kernel crate is instrumented there like any kernel function.
 #
 # Usage (set by scripts/build-kernel.sh): RUSTC_WORKSPACE_WRAPPER=<this> cargo build ...
+# FTRACE_NOPATCH=1 (the `nopatch` variant): no instrumentation at all, every
+# other flag the same, so that the build differs only by the sites.
 set -euo pipefail
 
 rustc=$1; shift
@@ -33,7 +35,8 @@ case "$crate" in
     # ftrace crate is the tracer and stays uninstrumented (Linux's
     # kernel/trace is built without -pg for the same reason).
     kernel|bootargs|demo_region)
-        case "$target" in
+        case "${FTRACE_NOPATCH:-0}:$target" in
+            1:*) ;;
             *x86_64-target.json|*i686-target.json|*i686-nofp-target.json)
                 if ((mcount)); then
                     # `call mcount` after the frame-pointer prologue; sites are
@@ -57,7 +60,7 @@ case "$crate" in
         if [[ $crate == kernel && $target == *i686-nofp-target.json ]]; then
             extra+=(--cfg nofp)
         fi
-        if ((${#extra[@]})); then
+        if ((${#extra[@]})) || [[ ${FTRACE_NOPATCH:-0} == 1 ]]; then
             # Identical functions must not be merged: an instrumented function
             # could become an alias of another and lose its own site.
             extra+=(-Zmerge-functions=disabled)

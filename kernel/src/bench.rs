@@ -347,6 +347,26 @@ pub fn run_bench() -> bool {
 
     let (empty, empty_sum) = timed(empty_loop);
     let (untraced, a_sum) = timed(call_loop);
+    if with_engine(|e| e.is_empty()) {
+        // Built without patchable entries (`--variant nopatch`): only the
+        // untraced loop means anything. scripts/bench.sh compares it with
+        // the normal build's, whose sites hold the nop.
+        let [empty, untraced] = [empty, untraced].map(|t| cal.insns(t));
+        kprintln!(
+            "bench: N={N} empty loop {} insn/iteration",
+            per_call(empty, 0)
+        );
+        kprintln!(
+            "bench: N={N} untraced {} insn/call",
+            per_call(untraced, empty)
+        );
+        kprintln!("bench: no patchable sites (built without them): nothing to trace");
+        if [empty_sum, a_sum] != [EXPECTED_SUM; 2] {
+            log::error!("bench: loop results {empty_sum}, {a_sum}, expected {EXPECTED_SUM} each");
+            return false;
+        }
+        return true;
+    }
 
     let ftr = function::ops();
     function::set_recording(true);

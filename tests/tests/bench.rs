@@ -64,3 +64,25 @@ fn bench_runs_at_scale_x86_64() {
 fn bench_runs_at_scale_ppc64() {
     bench_shape_variant("ppc64", "scale");
 }
+
+/// The build without patchable entries (`--variant nopatch`, what
+/// scripts/bench.sh compares the untraced loop and the image size with):
+/// no site at all, and the bench times the empty and untraced loops only.
+#[test]
+fn bench_runs_without_patchable_entries_x86_64() {
+    let b = boot_with("x86_64", "nopatch", b"test=bench", &["--icount"]);
+    let mut want = boot_lines("x86_64", "test=bench", 0);
+    want[2] = "sites: 0 patchable, 0 unexpected".into();
+    want[4] = "ftrace: 0 sites, 0 failed".into();
+    want.extend(
+        [
+            "bench: clock: {N} ticks per 1000 instructions",
+            "bench: N=50000 empty loop {N} insn/iteration",
+            "bench: N=50000 untraced {N} insn/call",
+            "bench: no patchable sites (built without them): nothing to trace",
+            "rftrace: success",
+        ]
+        .map(String::from),
+    );
+    expect(&b, Outcome::Success, &want);
+}

@@ -215,7 +215,9 @@ pub fn apply(
         }
         if !hit {
             let pattern = p.text.to_string();
-            errs.push(if names.iter().all(Option::is_none) {
+            // No names at all means no symbol table; no sites at all (a
+            // kernel built without patchable entries) is a plain no-match.
+            errs.push(if !names.is_empty() && names.iter().all(Option::is_none) {
                 FilterError::NoSymbols { pattern }
             } else {
                 FilterError::NoMatch { pattern }
@@ -228,6 +230,25 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_sites_is_no_match_not_missing_symbols() {
+        let pats = parse("demo_*").unwrap();
+        let err = apply(&pats, &[], &mut []).unwrap_err();
+        assert_eq!(
+            err,
+            [FilterError::NoMatch {
+                pattern: "demo_*".into()
+            }]
+        );
+        let err = apply(&pats, &[None], &mut [false]).unwrap_err();
+        assert_eq!(
+            err,
+            [FilterError::NoSymbols {
+                pattern: "demo_*".into()
+            }]
+        );
+    }
 
     #[test]
     fn globs() {

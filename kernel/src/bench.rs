@@ -335,9 +335,23 @@ fn per_site(total: u64, n: usize) -> u64 {
     (total + n / 2) / n
 }
 
+/// The empty and the untraced loop's lines (instructions per iteration).
+fn print_loops(empty: u64, untraced: u64) {
+    kprintln!(
+        "bench: N={N} empty loop {} insn/iteration",
+        per_call(empty, 0)
+    );
+    kprintln!(
+        "bench: N={N} untraced {} insn/call",
+        per_call(untraced, empty)
+    );
+}
+
 /// `test=bench`: runs the calibration and the four configurations, prints
 /// the figures (instructions, integers, with ratios to this run's untraced
-/// baseline), then clears the function tracer's buffer.
+/// baseline), then clears the function tracer's buffer. A kernel built
+/// without patchable entries (`--variant nopatch`) times the two loops
+/// only.
 pub fn run_bench() -> bool {
     let cal = Calibration::measure();
     kprintln!(
@@ -351,15 +365,7 @@ pub fn run_bench() -> bool {
         // Built without patchable entries (`--variant nopatch`): only the
         // untraced loop means anything. scripts/bench.sh compares it with
         // the normal build's, whose sites hold the nop.
-        let [empty, untraced] = [empty, untraced].map(|t| cal.insns(t));
-        kprintln!(
-            "bench: N={N} empty loop {} insn/iteration",
-            per_call(empty, 0)
-        );
-        kprintln!(
-            "bench: N={N} untraced {} insn/call",
-            per_call(untraced, empty)
-        );
+        print_loops(cal.insns(empty), cal.insns(untraced));
         kprintln!("bench: no patchable sites (built without them): nothing to trace");
         if [empty_sum, a_sum] != [EXPECTED_SUM; 2] {
             log::error!("bench: loop results {empty_sum}, {a_sum}, expected {EXPECTED_SUM} each");
@@ -397,14 +403,7 @@ pub fn run_bench() -> bool {
         dispatch as i64 - untraced as i64,
         list as i64 - untraced as i64,
     );
-    kprintln!(
-        "bench: N={N} empty loop {} insn/iteration",
-        per_call(empty, 0)
-    );
-    kprintln!(
-        "bench: N={N} untraced {} insn/call",
-        per_call(untraced, empty)
-    );
+    print_loops(empty, untraced);
     kprintln!(
         "bench: function tracer +{} insn/event ({} baseline), dispatch only +{} ({}), list dispatch (2 callbacks) +{} ({})",
         per_call(event, untraced),

@@ -685,6 +685,32 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The one-pass walk that names every site gives what a lookup per
+    /// address gives: symbols of any size (0: unsized), overlapping or
+    /// sharing an address, addresses before, between, inside and after
+    /// them, repeated or not.
+    #[test]
+    fn sorted_resolution_matches_lookups(
+        syms in proptest::collection::vec((0u64..400, 0u32..40), 0..30),
+        mut addrs in proptest::collection::vec(0usize..480, 0..60),
+    ) {
+        let names: Vec<String> = (0..syms.len()).map(|i| alloc::format!("s{i}")).collect();
+        let triples: Vec<(u64, u32, &str)> = syms
+            .iter()
+            .zip(&names)
+            .map(|(&(a, z), n)| (0x1000 + a, z, n.as_str()))
+            .collect();
+        let bytes: &'static [u8] = Box::leak(encode(&triples, false).into_boxed_slice());
+        let symbols = crate::symbols::Symbols::new(Some(SymbolTable::parse(bytes).unwrap()));
+        addrs.sort_unstable();
+        let addrs: Vec<usize> = addrs.into_iter().map(|a| 0x1000 + a).collect();
+        let walked = symbols.resolve_sorted(addrs.iter().copied());
+        let looked: Vec<Option<&str>> = addrs.iter().map(|&a| symbols.resolve(a).map(|(n, _)| n)).collect();
+        prop_assert_eq!(walked, looked);
+    }
+}
+
 const PATTERNS: &[&str] = &[
     "f1*",
     "*3",

@@ -429,8 +429,18 @@ unsafe impl Arch for Ppc64Arch {
     /// The stub: slot `rank` of the boot stub area (`stubs` `None`) or of
     /// the region's; 0 when the area has no such slot.
     fn site_word(&self, stubs: Option<&core::ops::Range<usize>>, rank: usize) -> usize {
-        let boot = self.layout.stubs_start..self.layout.stubs_end;
-        Self::stub_in(stubs.unwrap_or(&boot), rank).unwrap_or(0)
+        match stubs {
+            // The boot area (the linker's, aligned): one bound check.
+            None => {
+                let (start, end) = (self.layout.stubs_start, self.layout.stubs_end);
+                if start % 4 == 0 && rank < end.saturating_sub(start) / STUB_SIZE {
+                    start + rank * STUB_SIZE
+                } else {
+                    0
+                }
+            }
+            Some(area) => Self::stub_in(area, rank).unwrap_or(0),
+        }
     }
 
     fn nop_insn(&self) -> Insn {

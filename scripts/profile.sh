@@ -15,6 +15,7 @@
 #
 # Example (enabling every site in test=bench is the 4th register call):
 #   scripts/profile.sh '6Ftrace.*8register' 4
+# PROFILE_ARCH=i686 profiles the i686 kernel instead (default x86_64).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 pattern=${1:?usage: profile.sh <symbol-substring> [hit] [cmdline] [top]}
@@ -23,7 +24,13 @@ hit=${2:-1} cmdline=${3:-test=bench} top=${4:-25}
 command -v gdb >/dev/null || { echo "profile: needs gdb (apt-get install gdb)" >&2; exit 3; }
 "$ROOT/scripts/setup.sh" >&2
 
-kernel=$("$ROOT/scripts/build-kernel.sh" x86_64)
+arch=${PROFILE_ARCH:-x86_64}
+case "$arch" in
+    x86_64) qemu=qemu-system-x86_64 gdb_arch=i386:x86-64 sp='$rsp' word='unsigned long' ;;
+    i686) qemu=qemu-system-i386 gdb_arch=i386 sp='$esp' word='unsigned int' ;;
+    *) echo "profile: PROFILE_ARCH is x86_64 or i686" >&2; exit 2 ;;
+esac
+kernel=$("$ROOT/scripts/build-kernel.sh" "$arch")
 addr=$(nm "$kernel" | grep -E " [tT] " | grep -E -- "$pattern" | head -1 | cut -d' ' -f1)
 [[ -n $addr ]] || { echo "profile: no function matches '$pattern'" >&2; exit 2; }
 work=$(mktemp -d)
@@ -33,19 +40,19 @@ cat > "$work/step.py" <<PY
 import gdb
 gdb.execute("set pagination off")
 gdb.execute("set confirm off")
-gdb.execute("set architecture i386:x86-64")
+gdb.execute("set architecture $gdb_arch")
 gdb.execute("target remote tcp::PORT")
 gdb.execute("break *0x$addr")
 if $hit > 1:
     gdb.execute("ignore 1 $((hit - 1))")
 gdb.execute("continue")
-sp = int(gdb.parse_and_eval("\$rsp"))
-ret = int(gdb.parse_and_eval("*(unsigned long*)\$rsp"))
+sp = int(gdb.parse_and_eval("$sp"))
+ret = int(gdb.parse_and_eval("*($word*)$sp"))
 gdb.execute("delete")
 counts = {}
 while True:
     pc = int(gdb.parse_and_eval("\$pc"))
-    if pc == ret and int(gdb.parse_and_eval("\$rsp")) > sp:
+    if pc == ret and int(gdb.parse_and_eval("$sp")) > sp:
         break
     counts[pc] = counts.get(pc, 0) + 1
     gdb.execute("stepi", to_string=True)
@@ -57,7 +64,7 @@ PY
 port=$((20000 + RANDOM % 20000))
 sed -i "s/PORT/$port/" "$work/step.py"
 
-qemu-system-x86_64 -display none -nodefaults -no-reboot -m 128M \
+$qemu -display none -nodefaults -no-reboot -m 128M \
     -serial "file:$work/serial.txt" -fw_cfg name=etc/sercon-port,string=0 \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
     -kernel "$kernel" -append "$cmdline" -icount shift=0 \

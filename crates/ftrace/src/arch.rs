@@ -298,6 +298,13 @@ pub unsafe trait Arch: Send + Sync {
     /// writes (x86) start a queue here.
     fn begin_batch(&self, _p: &dyn Platform) {}
 
+    /// Said after [`begin_batch`](Self::begin_batch): about `changes`
+    /// sites will change in this batch (a queueing backend can make room
+    /// once instead of growing its queue). The default ignores it.
+    fn batch_size_hint(&self, changes: usize) {
+        let _ = changes;
+    }
+
     /// Commits the batch. The default, for backends writing immediately,
     /// synchronises cores once. Backends that queue writes apply them here
     /// (with one core synchronisation per phase) and, on failure, leave every

@@ -833,6 +833,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
             let w = &plan[i];
             (want_flags(w), w.count, w.target)
         });
+        self.arch.batch_size_hint(changed.len());
         for (k, &(i, old)) in changed.iter().enumerate() {
             let rec = &self.rec(i);
             let r = match (old, plan[i].target) {

@@ -321,6 +321,12 @@ unsafe impl Arch for I686 {
             .store(self.enabled.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
+    fn batch_size_hint(&self, changes: usize) {
+        if !self.is_nodyn() {
+            self.c.batch.reserve(changes);
+        }
+    }
+
     fn finish_batch(&self, p: &dyn Platform) -> Result<(), SiteError> {
         if self.is_nodyn() {
             let n = self.pending.load(Ordering::SeqCst);

@@ -286,6 +286,12 @@ impl Batch {
         self.pokes.lock().clear();
     }
 
+    /// Makes room for `n` more changes at once (no growth, and no copy of
+    /// the queue, while they are queued).
+    pub fn reserve(&self, n: usize) {
+        self.pokes.lock().reserve(n);
+    }
+
     /// Number of queued changes (a site queued twice counts twice).
     pub fn len(&self) -> usize {
         self.pokes.lock().len()

@@ -290,6 +290,10 @@ unsafe impl Arch for X86_64 {
         self.c.batch.clear();
     }
 
+    fn batch_size_hint(&self, changes: usize) {
+        self.c.batch.reserve(changes);
+    }
+
     fn finish_batch(&self, p: &dyn Platform) -> Result<(), SiteError> {
         self.c.finish(p)
     }

@@ -940,8 +940,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     ///
     /// Fails without changing anything when the engine is not initialised
     /// or killed, when the region's sites overlap sites already known (the
-    /// boot table or another region), or when its stub area overlaps another
-    /// region's; on an IPMODIFY conflict over the new sites the region is
+    /// boot table or another region), when its stub area overlaps another
+    /// region's, or when one of its sites lies more than 2 GiB from the
+    /// lowest boot site ([`Error::OutOfReach`]: records keep 32-bit
+    /// offsets; load modules near the kernel's text, as x86_64 must anyway
+    /// for `call rel32`); on an IPMODIFY conflict over the new sites the region is
     /// removed again (stubs released). A patch failure kills tracing and
     /// the region is forgotten without touching its text again.
     pub fn add_region(&mut self, region: CodeRegion) -> Result<RegionReport, Error> {

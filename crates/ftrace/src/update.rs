@@ -226,8 +226,10 @@ pub struct Ftrace<A: Arch, P: Platform + 'static> {
 
 impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// Builds the records from the site addresses (any order; zeros and
-    /// duplicates dropped). Nothing is read or written before
-    /// [`init`](Self::init).
+    /// duplicates dropped), 8 bytes each ([`crate::site`]). Nothing is read
+    /// or written before [`init`](Self::init). A site more than 2 GiB above
+    /// the lowest is refused with [`Error::OutOfReach`] (64-bit CPUs only;
+    /// a kernel's text is far smaller).
     ///
     /// One engine per kernel: a second engine for the same platform is
     /// refused with [`Error::EngineExists`] (two engines would patch the same

@@ -216,6 +216,17 @@ impl Ops {
             && !notrace.is_some_and(|n| n.contains(ip))
     }
 
+    /// True when `filter` and `notrace` select every site (each absent or
+    /// empty): [`selects`](Self::selects) is then true for any ip.
+    ///
+    /// # Safety
+    /// As for [`selects`](Self::selects).
+    pub(crate) unsafe fn selects_every(filter: *const IpSet, notrace: *const IpSet) -> bool {
+        // SAFETY: guaranteed by the caller.
+        let (filter, notrace) = unsafe { (filter.as_ref(), notrace.as_ref()) };
+        filter.is_none_or(IpSet::is_empty) && notrace.is_none_or(IpSet::is_empty)
+    }
+
     /// True when the published filter selects every function (none, or
     /// empty). Same contract as [`wants`](Self::wants).
     fn filters_nothing(&self) -> bool {

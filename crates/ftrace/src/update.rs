@@ -765,12 +765,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         // SAFETY: published sets stay live while the engine (the only
         // writer) is borrowed; the sets in `changes` are ours, unpublished.
         let wants = |i: usize, ip: usize| unsafe { Ops::selects(sets[i].0, sets[i].1, ip) };
-        // SAFETY: as above.
         let every: Vec<bool> = sets
             .iter()
-            .map(|&(f, n)| unsafe {
-                f.as_ref().is_none_or(IpSet::is_empty) && n.as_ref().is_none_or(IpSet::is_empty)
-            })
+            // SAFETY: as for `wants`.
+            .map(|&(f, n)| unsafe { Ops::selects_every(f, n) })
             .collect();
         planner::plan(
             self.sites.ips_failed(),

@@ -210,9 +210,10 @@ impl Ppc64Arch {
 
     /// Stub slot `rank` of `area`: `None` when the area is too small.
     pub fn stub_in(area: &core::ops::Range<usize>, rank: usize) -> Option<usize> {
-        rank.checked_mul(STUB_SIZE)
-            .and_then(|off| area.start.checked_add(off))
-            .filter(|s| s % 4 == 0 && s.checked_add(STUB_SIZE).is_some_and(|e| e <= area.end))
+        // `rank` below the slot count: the stub ends within the area (and
+        // nothing overflows).
+        let slots = area.end.saturating_sub(area.start) / STUB_SIZE;
+        (area.start % 4 == 0 && rank < slots).then(|| area.start + rank * STUB_SIZE)
     }
 
     /// The stub of `rec` ([`Arch::site_word`]); an error for a record
@@ -429,18 +430,8 @@ unsafe impl Arch for Ppc64Arch {
     /// The stub: slot `rank` of the boot stub area (`stubs` `None`) or of
     /// the region's; 0 when the area has no such slot.
     fn site_word(&self, stubs: Option<&core::ops::Range<usize>>, rank: usize) -> usize {
-        match stubs {
-            // The boot area (the linker's, aligned): one bound check.
-            None => {
-                let (start, end) = (self.layout.stubs_start, self.layout.stubs_end);
-                if start % 4 == 0 && rank < end.saturating_sub(start) / STUB_SIZE {
-                    start + rank * STUB_SIZE
-                } else {
-                    0
-                }
-            }
-            Some(area) => Self::stub_in(area, rank).unwrap_or(0),
-        }
+        let boot = self.layout.stubs_start..self.layout.stubs_end;
+        Self::stub_in(stubs.unwrap_or(&boot), rank).unwrap_or(0)
     }
 
     fn nop_insn(&self) -> Insn {

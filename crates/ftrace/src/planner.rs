@@ -8,6 +8,13 @@ use alloc::vec::Vec;
 use crate::ops::Ops;
 use crate::site::Targets;
 
+/// At most this many callbacks get their own trampoline in one plan; the
+/// others use the shared ones. The site table codes each target in use in
+/// 8 bits (the nop, two shared trampolines, the callbacks' own), and while
+/// an update is committed the old plan's targets and the new one's are
+/// both in use. Real pools are far smaller (`crate::tramp`: 8 slots).
+pub const MAX_OWN_TRAMPOLINES: usize = 120;
+
 /// What one site should be.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Want {
@@ -55,6 +62,7 @@ pub fn plan(
 ) -> Result<Vec<Want>, Conflict> {
     debug_assert_eq!(every.len(), list.len());
     let mut tramps: Vec<Option<Option<usize>>> = vec![None; list.len()];
+    let mut own = 0;
     // What each callback brings to a site it wants, looked up once.
     let traits: Vec<(bool, bool, bool)> = list
         .iter()
@@ -88,7 +96,14 @@ pub fn plan(
             (0, _) => 0,
             (1, Some(i))
                 if tramps[i]
-                    .get_or_insert_with(|| ops_trampoline(list[i]))
+                    .get_or_insert_with(|| {
+                        // Bounded: the site table codes every target in use
+                        // in 8 bits (`MAX_OWN_TRAMPOLINES`).
+                        let t = (own < MAX_OWN_TRAMPOLINES).then(|| ops_trampoline(list[i]));
+                        let t = t.flatten();
+                        own += usize::from(t.is_some());
+                        t
+                    })
                     .is_some() =>
             {
                 want.tramp = true;
@@ -153,6 +168,26 @@ mod tests {
         assert_eq!(p[1].count, 2);
         assert!(p[0].tramp && !p[1].tramp && p[1].regs);
         assert_eq!(asked.len(), 2, "each callback asked once");
+    }
+
+    #[test]
+    fn own_trampolines_are_bounded() {
+        let n = MAX_OWN_TRAMPOLINES + 10;
+        let list: Vec<&'static Ops> = (0..n).map(|_| ops(OpsFlags::empty())).collect();
+        // Callback i alone on site i, each offered a trampoline of its own.
+        let wants = |i: usize, ip: usize| (ip - 0x1000) / 16 == i;
+        let p = plan(
+            sites(n).into_iter(),
+            &list,
+            &vec![false; n],
+            &wants,
+            T,
+            &mut |o| Some(0x10_0000 + (o as *const Ops as usize) % 0x1000 * 16),
+        )
+        .unwrap();
+        let own = p.iter().filter(|w| w.tramp).count();
+        assert_eq!(own, MAX_OWN_TRAMPOLINES);
+        assert!(p.iter().filter(|w| !w.tramp).all(|w| w.target == T.caller));
     }
 
     #[test]

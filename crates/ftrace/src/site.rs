@@ -31,6 +31,8 @@ const CODE_MASK: u32 = 0xff << CODE_SHIFT;
 /// Target codes available (code 0 is the nop).
 const MAX_CODES: usize = 256;
 
+const _: () = assert!(2 * (crate::planner::MAX_OWN_TRAMPOLINES + 3) <= MAX_CODES);
+
 /// Stored beside FAILED when a site failed its preparation: it owns
 /// nothing to release ([`crate::Arch::release_site`] is not called).
 const UNPREPARED: u32 = 1 << 24;
@@ -290,6 +292,8 @@ impl SiteTable {
         if self.targets.len() == MAX_CODES {
             self.compact_codes();
         }
+        // Cannot fail: a plan has at most `MAX_OWN_TRAMPOLINES` + 3
+        // targets, and at most two plans' targets are in use at once.
         assert!(
             self.targets.len() < MAX_CODES,
             "more than 255 call targets in use at once"

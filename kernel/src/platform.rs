@@ -109,6 +109,20 @@ pub static PLATFORM: KernelPlatform = ftrace::platform::FnPlatform {
     text_write: crate::arch::text_write,
     sync_cores: crate::arch::sync_cores,
     shadow_stack,
+    // The hot path reads these in line: `irqs_disabled` is the CPU's
+    // interrupt flag on every arch here, and `clock_ns` the raw
+    // time-stamp counter on x86, the timebase scaled by the rate read
+    // from the device tree on ppc64.
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    sources: ftrace::platform::CpuSources {
+        irq_flag: true,
+        clock: ftrace::platform::ClockSource::Counter,
+    },
+    #[cfg(target_arch = "powerpc64")]
+    sources: ftrace::platform::CpuSources {
+        irq_flag: true,
+        clock: ftrace::platform::ClockSource::Scaled(&crate::arch::NS_PER_TICK_32_32),
+    },
 };
 
 /// While set, the arch's `context` (the platform's) counts its calls in

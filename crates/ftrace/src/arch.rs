@@ -395,6 +395,11 @@ impl<A: Arch> crate::regs::ArgRegs for A {
 #[path = "arch/ppc64/mod.rs"]
 pub mod ppc64;
 
+/// Inline reads of the CPU's counter, interrupt flag and per-CPU area
+/// for the tracing hot path.
+#[path = "arch/cpu.rs"]
+pub mod cpu;
+
 /// The x86_64 and i686 backends (shared encoders, the `int3` batch and the
 /// `#BP` helper are plain logic, tested on the host).
 #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]

@@ -267,6 +267,55 @@ pub unsafe trait Platform: Sync {
     fn as_fn_platform(&self) -> Option<&FnPlatform> {
         None
     }
+
+    /// What the tracing hot path may read from the CPU itself instead of
+    /// calling [`clock_ns`](Self::clock_ns) and
+    /// [`irqs_disabled`](Self::irqs_disabled) once per event: see
+    /// [`CpuSources`]. Asked once, when a tracer or the engine is set up.
+    /// The default, [`CpuSources::NONE`], always calls.
+    fn cpu_sources(&self) -> CpuSources {
+        CpuSources::NONE
+    }
+}
+
+/// How the platform's clock and interrupt state relate to the CPU's own
+/// registers ([`Platform::cpu_sources`]). When they are plain reads of
+/// the CPU, the tracing hot path makes them in line ([`HotPlatform`],
+/// [`crate::arch::cpu`]): no call into the kernel per event, and the
+/// same values the platform's methods would return. On an arch without
+/// those reads (see [`crate::arch::cpu::SUPPORTED`]) this is ignored.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSources {
+    /// [`Platform::irqs_disabled`] is exactly "the CPU masks external
+    /// interrupts": x86 `EFLAGS.IF` clear, ppc64 `MSR.EE` clear. Not so on
+    /// a kernel that masks interrupts in software (Linux ppc64's lazy
+    /// masking).
+    pub irq_flag: bool,
+    /// What [`Platform::clock_ns`] is in terms of the CPU's cycle counter.
+    pub clock: ClockSource,
+}
+
+impl CpuSources {
+    /// Nothing is read in line: every read calls the platform.
+    pub const NONE: CpuSources = CpuSources {
+        irq_flag: false,
+        clock: ClockSource::Platform,
+    };
+}
+
+/// [`CpuSources::clock`]: what [`Platform::clock_ns`] returns.
+#[derive(Debug, Clone, Copy)]
+pub enum ClockSource {
+    /// Something else: the platform is called.
+    Platform,
+    /// The cycle counter itself (x86 `rdtsc`, ppc64 `mftb`), taken as
+    /// nanoseconds.
+    Counter,
+    /// The cycle counter converted: `(counter * mult) >> 32` computed in
+    /// 128 bits, `mult` being nanoseconds per tick in 32.32 fixed point
+    /// (read on every event, so the kernel may set it once it knows the
+    /// counter's rate).
+    Scaled(&'static core::sync::atomic::AtomicU64),
 }
 
 /// A platform as the tracing hot path holds it: the trait object, and its
@@ -274,18 +323,92 @@ pub unsafe trait Platform: Sync {
 /// that the CPU id, context, clock and interrupt state are one direct
 /// indirect call each (static dispatch through the kernel's functions).
 /// Everything else forwards to the trait object.
+///
+/// It also makes in line the reads the platform allows
+/// ([`Platform::cpu_sources`]: the clock and interrupt state) and, in a
+/// kernel that described its per-CPU area to the engine
+/// ([`crate::Ftrace::use_cpu_local`]), the CPU id and context, as the
+/// trampolines' fast path does.
 #[derive(Clone, Copy)]
 pub struct HotPlatform {
     fns: Option<&'static FnPlatform>,
     dyn_platform: &'static dyn Platform,
+    irq_flag: bool,
+    clock: ClockSource,
 }
 
 impl HotPlatform {
-    /// Wraps `p`, taking its function pointers once.
+    /// Wraps `p`, taking its function pointers and its
+    /// [`CpuSources`] once.
     pub fn new(p: &'static dyn Platform) -> Self {
+        let sources = if crate::arch::cpu::SUPPORTED {
+            p.cpu_sources()
+        } else {
+            CpuSources::NONE
+        };
         HotPlatform {
             fns: p.as_fn_platform(),
             dyn_platform: p,
+            irq_flag: sources.irq_flag,
+            clock: sources.clock,
+        }
+    }
+
+    /// The CPU id or context index from the per-CPU area the kernel
+    /// described with `use_cpu_local`, when it did (`offset` is one of
+    /// [`crate::ops::FTRACE_FAST_CPU_OFF`] / `FTRACE_FAST_CTX_OFF`).
+    #[inline(always)]
+    fn per_cpu(offset: &core::sync::atomic::AtomicUsize) -> Option<usize> {
+        #[cfg(all(
+            target_os = "none",
+            any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
+        ))]
+        {
+            use core::sync::atomic::Ordering::Relaxed;
+            // Relaxed: `use_cpu_local` publishes the offsets before the
+            // words and refuses while any callback is registered; a CPU
+            // gets here only through a site enabled afterwards, and
+            // enabling a site synchronises every CPU (`sync_cores`).
+            if crate::ops::FTRACE_FAST_WORDS.load(Relaxed) != 0 {
+                // SAFETY: the words are published only by `use_cpu_local`,
+                // whose caller described the per-CPU area at these offsets.
+                return Some(
+                    unsafe { crate::arch::cpu::per_cpu_u32(offset.load(Relaxed)) } as usize,
+                );
+            }
+        }
+        let _ = offset;
+        None
+    }
+
+    // The calls into the platform, out of line so that the in-line reads
+    // above stay small where they are inlined.
+    #[inline(never)]
+    fn call_cpu_id(&self) -> usize {
+        match self.fns {
+            Some(f) => (f.cpu_id)(),
+            None => self.dyn_platform.cpu_id(),
+        }
+    }
+    #[inline(never)]
+    fn call_clock_ns(&self) -> u64 {
+        match self.fns {
+            Some(f) => (f.clock_ns)(),
+            None => self.dyn_platform.clock_ns(),
+        }
+    }
+    #[inline(never)]
+    fn call_context(&self) -> Context {
+        match self.fns {
+            Some(f) => (f.context)(),
+            None => self.dyn_platform.context(),
+        }
+    }
+    #[inline(never)]
+    fn call_irqs_disabled(&self) -> bool {
+        match self.fns {
+            Some(f) => (f.irqs_disabled)(),
+            None => self.dyn_platform.irqs_disabled(),
         }
     }
 }
@@ -302,36 +425,44 @@ impl fmt::Debug for HotPlatform {
 // pointers that platform handed out as its own implementation; its
 // guarantees carry over unchanged.
 unsafe impl Platform for HotPlatform {
-    #[inline]
+    #[inline(always)]
     fn cpu_id(&self) -> usize {
-        match self.fns {
-            Some(f) => (f.cpu_id)(),
-            None => self.dyn_platform.cpu_id(),
+        if let Some(cpu) = Self::per_cpu(&crate::ops::FTRACE_FAST_CPU_OFF) {
+            return cpu;
         }
+        self.call_cpu_id()
     }
     fn nr_cpus(&self) -> usize {
         self.dyn_platform.nr_cpus()
     }
-    #[inline]
+    #[inline(always)]
     fn clock_ns(&self) -> u64 {
-        match self.fns {
-            Some(f) => (f.clock_ns)(),
-            None => self.dyn_platform.clock_ns(),
+        match self.clock {
+            ClockSource::Platform => self.call_clock_ns(),
+            ClockSource::Counter => crate::arch::cpu::counter(),
+            ClockSource::Scaled(mult) => {
+                let mult = mult.load(core::sync::atomic::Ordering::Relaxed);
+                ((u128::from(crate::arch::cpu::counter()) * u128::from(mult)) >> 32) as u64
+            }
         }
     }
-    #[inline]
+    #[inline(always)]
     fn context(&self) -> Context {
-        match self.fns {
-            Some(f) => (f.context)(),
-            None => self.dyn_platform.context(),
+        // A word above the last context is not one (the kernel is
+        // between states): ask the platform, like the trampolines do.
+        if let Some(c) = Self::per_cpu(&crate::ops::FTRACE_FAST_CTX_OFF)
+            && c < Context::COUNT
+        {
+            return Context::from_index(c);
         }
+        self.call_context()
     }
-    #[inline]
+    #[inline(always)]
     fn irqs_disabled(&self) -> bool {
-        match self.fns {
-            Some(f) => (f.irqs_disabled)(),
-            None => self.dyn_platform.irqs_disabled(),
+        if self.irq_flag {
+            return crate::arch::cpu::irqs_masked();
         }
+        self.call_irqs_disabled()
     }
     unsafe fn text_read(&self, addr: usize, buf: &mut [u8]) -> Result<(), TextFault> {
         // SAFETY: the caller upholds `text_read`'s contract.
@@ -349,6 +480,12 @@ unsafe impl Platform for HotPlatform {
         match self.fns {
             Some(f) => (f.shadow_stack)(),
             None => self.dyn_platform.shadow_stack(),
+        }
+    }
+    fn cpu_sources(&self) -> CpuSources {
+        CpuSources {
+            irq_flag: self.irq_flag,
+            clock: self.clock,
         }
     }
 }
@@ -394,6 +531,8 @@ pub struct FnPlatform {
     /// [`Platform::shadow_stack`] (`|| None` when graph tracing is not
     /// wanted).
     pub shadow_stack: fn() -> Option<&'static ShadowStack>,
+    /// [`Platform::cpu_sources`] ([`CpuSources::NONE`] when unsure).
+    pub sources: CpuSources,
 }
 
 // SAFETY: every method forwards to the function the kernel supplied; the
@@ -428,5 +567,86 @@ unsafe impl Platform for FnPlatform {
     }
     fn as_fn_platform(&self) -> Option<&FnPlatform> {
         Some(self)
+    }
+    fn cpu_sources(&self) -> CpuSources {
+        self.sources
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    /// A platform whose clock and interrupt state are fixed, recognisable
+    /// values, with the given sources.
+    fn fixed(sources: CpuSources) -> &'static FnPlatform {
+        std::boxed::Box::leak(std::boxed::Box::new(FnPlatform {
+            cpu_id: || 0,
+            nr_cpus: || 1,
+            clock_ns: || 7,
+            context: || Context::Normal,
+            irqs_disabled: || true,
+            // Never called by these tests.
+            text_write: |_, _| Err(TextFault),
+            sync_cores: || {},
+            shadow_stack: || None,
+            sources,
+        }))
+    }
+
+    /// The host's time-stamp counter, read apart from `crate::arch::cpu`.
+    fn tsc() -> u64 {
+        // SAFETY: `_rdtsc` only reads the counter (user mode may on Linux).
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+
+    #[test]
+    fn without_sources_the_platform_is_called() {
+        let hot = HotPlatform::new(fixed(CpuSources::NONE));
+        assert_eq!(hot.clock_ns(), 7);
+        assert!(hot.irqs_disabled());
+    }
+
+    #[test]
+    fn declared_sources_are_read_from_the_cpu() {
+        let hot = HotPlatform::new(fixed(CpuSources {
+            irq_flag: true,
+            clock: ClockSource::Counter,
+        }));
+        // A user-mode process runs with EFLAGS.IF set: not masked, whatever
+        // the platform's own function says.
+        assert!(!hot.irqs_disabled());
+        let (before, now, after) = (tsc(), hot.clock_ns(), tsc());
+        assert!(
+            before <= now && now <= after,
+            "{before} <= {now} <= {after}"
+        );
+    }
+
+    #[test]
+    fn a_scaled_counter_applies_the_current_factor() {
+        static MULT: AtomicU64 = AtomicU64::new(3 << 32);
+        let hot = HotPlatform::new(fixed(CpuSources {
+            irq_flag: false,
+            clock: ClockSource::Scaled(&MULT),
+        }));
+        assert!(
+            hot.irqs_disabled(),
+            "no irq flag declared: the platform's answer"
+        );
+        let (before, now, after) = (tsc(), hot.clock_ns(), tsc());
+        assert!(
+            3 * before <= now && now <= 3 * after,
+            "{before} {now} {after}"
+        );
+        // Half a nanosecond per tick, set after construction (a kernel
+        // learns its counter's rate at boot).
+        MULT.store(1 << 31, Ordering::Relaxed);
+        let (before, now, after) = (tsc(), hot.clock_ns(), tsc());
+        assert!(
+            before / 2 <= now && now <= after / 2,
+            "{before} {now} {after}"
+        );
     }
 }

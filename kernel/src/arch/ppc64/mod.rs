@@ -44,8 +44,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 pub use hcall::{console_read, console_write};
 pub use smp::{context, cpu_id, cpu_idle, irqs_disabled, smp_start, sync_cores, timer_start};
 pub use tracer::{
-    CORRUPT_SITE, FtraceArch, clock_ns, code_region, code_region_stubs_in_use, cpu_local,
-    ftrace_arch, ftrace_sites, scenario, text_write, trap_init,
+    CORRUPT_SITE, FtraceArch, NS_PER_TICK_32_32, clock_ns, code_region, code_region_stubs_in_use,
+    cpu_local, ftrace_arch, ftrace_sites, scenario, text_write, trap_init,
 };
 
 core::arch::global_asm!(include_str!("../../../../boot/ppc64.S"));

@@ -28,8 +28,10 @@ static TB_HZ: AtomicU64 = AtomicU64::new(DEFAULT_TB_HZ);
 /// Nanoseconds per tick as a 32.32 fixed-point factor (Linux's clocksource
 /// `mult` with `shift` = 32): computed once with a division when the
 /// frequency is known, so [`clock_ns`], which every traced event calls,
-/// only multiplies and shifts.
-static NS_PER_TICK_32_32: AtomicU64 = AtomicU64::new(ns_per_tick_32_32(DEFAULT_TB_HZ));
+/// only multiplies and shifts. The tracer's hot path reads it too
+/// (`ClockSource::Scaled` in `crate::platform::PLATFORM`) and computes the
+/// same value in line.
+pub static NS_PER_TICK_32_32: AtomicU64 = AtomicU64::new(ns_per_tick_32_32(DEFAULT_TB_HZ));
 
 const fn ns_per_tick_32_32(hz: u64) -> u64 {
     (1_000_000_000u64 << 32) / hz

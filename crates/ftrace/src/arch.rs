@@ -58,6 +58,7 @@ pub enum Trampoline {
 ///
 /// Crate-internal: backends call it with record sites and their own
 /// stubs. Code outside the crate uses [`replace_text`].
+#[inline]
 pub(crate) fn replace_insn(
     p: &dyn Platform,
     ip: usize,
@@ -83,6 +84,7 @@ pub(crate) fn replace_insn(
 /// Reads `len` (at most [`INSN_MAX`]) bytes at `ip` through the platform.
 /// Crate-internal (record sites and backend stubs); outside the crate use
 /// [`read_text`].
+#[inline]
 pub(crate) fn read_insn(p: &dyn Platform, ip: usize, len: usize) -> Result<Insn, PatchError> {
     let mut buf = [0u8; INSN_MAX];
     let len = len.min(INSN_MAX);

@@ -36,10 +36,31 @@ pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
     if addr < start || addr.checked_add(bytes.len()).is_none_or(|e| e > end) {
         return Err(TextFault);
     }
-    for (i, &b) in bytes.iter().enumerate() {
-        // SAFETY: inside the kernel image, which is mapped writable; the
-        // caller guarantees the result stays executable.
-        unsafe { core::ptr::write_volatile((addr + i) as *mut u8, b) };
+    /// One volatile store of `N` bytes (the sizes the int3 protocol
+    /// writes: a first byte, a 4-byte tail, a whole site).
+    ///
+    /// # Safety
+    /// `addr..addr + N` is writable kernel text; `bytes.len() == N`.
+    unsafe fn put<const N: usize>(addr: usize, bytes: &[u8]) {
+        let mut v = [0u8; N];
+        v.copy_from_slice(bytes);
+        // SAFETY: guaranteed by the caller; `[u8; N]` has alignment 1.
+        unsafe { core::ptr::write_volatile(addr as *mut [u8; N], v) };
+    }
+    // SAFETY: inside the kernel image (checked above), which is mapped
+    // writable; each arm writes exactly `bytes.len()` bytes at `addr`; the
+    // caller guarantees the result stays executable.
+    unsafe {
+        match bytes.len() {
+            1 => put::<1>(addr, bytes),
+            4 => put::<4>(addr, bytes),
+            5 => put::<5>(addr, bytes),
+            _ => {
+                for (i, &b) in bytes.iter().enumerate() {
+                    core::ptr::write_volatile((addr + i) as *mut u8, b);
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use alloc::string::{String, ToString};
 use ftrace::Ftrace;
 use ftrace::arch::x86::{X86_64, helpers};
 use ftrace::fgraph::{FrameSlot, ShadowStack};
-use ftrace::platform::FnPlatform;
+use ftrace::platform::{ClockSource, CpuSources, FnPlatform};
 use ftrace::tracer::{function, graph};
 use x86_64::structures::idt::InterruptStackFrame;
 
@@ -26,6 +26,12 @@ pub static PLATFORM: FnPlatform = FnPlatform {
     text_write: helpers::text_write_cr0,
     sync_cores: helpers::sync_core,
     shadow_stack,
+    // `irqs_disabled` above is the CPU's interrupt flag: read it in line.
+    // The clock is not the bare counter (calibrated, from a base): called.
+    sources: CpuSources {
+        irq_flag: true,
+        clock: ClockSource::Platform,
+    },
 };
 
 /// function_graph's return stack: this kernel has no tasks.

@@ -381,6 +381,30 @@ impl HotPlatform {
         None
     }
 
+    /// [`Platform::clock_ns`] read in line, when the platform declared
+    /// its clock a plain counter read ([`CpuSources::clock`]); `None`
+    /// when it must be called. Lets a hot path keep the call out of its
+    /// fast path altogether.
+    #[inline(always)]
+    pub fn inline_clock_ns(&self) -> Option<u64> {
+        match self.clock {
+            ClockSource::Platform => None,
+            ClockSource::Counter => Some(crate::arch::cpu::counter()),
+            ClockSource::Scaled(mult) => {
+                let mult = mult.load(core::sync::atomic::Ordering::Relaxed);
+                Some(((u128::from(crate::arch::cpu::counter()) * u128::from(mult)) >> 32) as u64)
+            }
+        }
+    }
+
+    /// [`Platform::irqs_disabled`] read in line, when the platform
+    /// declared it the CPU's flag ([`CpuSources::irq_flag`]); `None` when
+    /// it must be called.
+    #[inline(always)]
+    pub fn inline_irqs_disabled(&self) -> Option<bool> {
+        self.irq_flag.then(crate::arch::cpu::irqs_masked)
+    }
+
     // The calls into the platform, out of line so that the in-line reads
     // above stay small where they are inlined.
     #[inline(never)]
@@ -437,13 +461,9 @@ unsafe impl Platform for HotPlatform {
     }
     #[inline(always)]
     fn clock_ns(&self) -> u64 {
-        match self.clock {
-            ClockSource::Platform => self.call_clock_ns(),
-            ClockSource::Counter => crate::arch::cpu::counter(),
-            ClockSource::Scaled(mult) => {
-                let mult = mult.load(core::sync::atomic::Ordering::Relaxed);
-                ((u128::from(crate::arch::cpu::counter()) * u128::from(mult)) >> 32) as u64
-            }
+        match self.inline_clock_ns() {
+            Some(t) => t,
+            None => self.call_clock_ns(),
         }
     }
     #[inline(always)]
@@ -459,10 +479,10 @@ unsafe impl Platform for HotPlatform {
     }
     #[inline(always)]
     fn irqs_disabled(&self) -> bool {
-        if self.irq_flag {
-            return crate::arch::cpu::irqs_masked();
+        match self.inline_irqs_disabled() {
+            Some(off) => off,
+            None => self.call_irqs_disabled(),
         }
-        self.call_irqs_disabled()
     }
     unsafe fn text_read(&self, addr: usize, buf: &mut [u8]) -> Result<(), TextFault> {
         // SAFETY: the caller upholds `text_read`'s contract.

@@ -6,7 +6,7 @@
 
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use crate::platform::Platform;
+use crate::platform::{HotPlatform, Platform};
 
 /// A trace clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,18 @@ pub fn now<P: Platform + ?Sized>(p: &P) -> u64 {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     } else {
         p.clock_ns()
+    }
+}
+
+/// [`now`] when it needs no call into the platform (the counter, or a
+/// clock the platform reads in line: [`HotPlatform::inline_clock_ns`]);
+/// `None` otherwise.
+#[inline(always)]
+pub fn now_inline(p: &HotPlatform) -> Option<u64> {
+    if CLOCK.load(Ordering::Relaxed) == Clock::Counter as u8 {
+        Some(COUNTER.fetch_add(1, Ordering::Relaxed))
+    } else {
+        p.inline_clock_ns()
     }
 }
 

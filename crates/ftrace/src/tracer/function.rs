@@ -100,9 +100,26 @@ pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, regs: &mut F
 }
 
 /// The recording half of [`function_trace_call`], kept out of line so that
-/// the early return above pays no register saves.
+/// the early return above pays no register saves. When the platform's
+/// clock and interrupt state are read in line it makes no call but
+/// tail calls (the ring's slow paths), so it keeps no register of its own.
 #[inline(never)]
 fn record(t: &FunctionTracer, ip: usize, parent_ip: usize, cpu: usize, context: Context) {
+    let p = &t.platform;
+    // The interrupt state first: reading the clock may advance it (the
+    // `counter` clock), so it is read only when this path will record.
+    if let Some(irqs_off) = p.inline_irqs_disabled()
+        && let Some(ts) = super::clock::now_inline(p)
+    {
+        t.ring.function(cpu, ts, context, irqs_off, ip, parent_ip);
+        return;
+    }
+    record_calling(t, ip, parent_ip, cpu, context)
+}
+
+/// [`record`] asking the platform for the time or the interrupt state.
+#[inline(never)]
+fn record_calling(t: &FunctionTracer, ip: usize, parent_ip: usize, cpu: usize, context: Context) {
     let p = &t.platform;
     t.ring.function(
         cpu,

@@ -340,7 +340,7 @@ impl RingBuffer {
     }
 
     /// Records a function event. False when it was dropped.
-    #[inline]
+    #[inline(always)]
     pub fn function(
         &self,
         cpu: usize,
@@ -461,25 +461,40 @@ impl RingBuffer {
             && r.tail
                 .compare_exchange(tail, end, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok();
-        let ok = if fast {
-            let w = r.words.as_ptr();
-            let i = idx as usize;
-            // SAFETY: `idx + words <= mask + 1 == words.len()` was checked
-            // above, so the event's `2 + N` words are in the buffer.
-            unsafe {
-                (*w.add(i)).store(hdr, Ordering::Relaxed);
-                (*w.add(i + 1)).store(ts as u32, Ordering::Relaxed);
-                for (k, b) in body.into_iter().enumerate() {
-                    (*w.add(i + 2 + k)).store(b, Ordering::Relaxed);
-                }
-            }
-            r.last_ts.set(ts);
-            true
-        } else {
+        if !fast {
             let mut b4 = [0u32; 4];
             b4[..N].copy_from_slice(&body);
-            self.write_slow(r, ts, hdr, &b4, N)
-        };
+            // A tail call: the fast path below makes no call at all.
+            return self.write_slow_committed(r, ts, hdr, b4, N, nest);
+        }
+        let w = r.words.as_ptr();
+        let i = idx as usize;
+        // SAFETY: `idx + words <= mask + 1 == words.len()` was checked
+        // above, so the event's `2 + N` words are in the buffer.
+        unsafe {
+            (*w.add(i)).store(hdr, Ordering::Relaxed);
+            (*w.add(i + 1)).store(ts as u32, Ordering::Relaxed);
+            for (k, b) in body.into_iter().enumerate() {
+                (*w.add(i + 2 + k)).store(b, Ordering::Relaxed);
+            }
+        }
+        r.last_ts.set(ts);
+        self.commit_ok(r, nest)
+    }
+
+    /// [`write_slow`](Self::write_slow), then the commit.
+    #[cold]
+    #[inline(never)]
+    fn write_slow_committed(
+        &self,
+        r: &CpuRing,
+        ts: u64,
+        hdr: u32,
+        body: [u32; 4],
+        n: usize,
+        nest: u32,
+    ) -> bool {
+        let ok = self.write_slow(r, ts, hdr, &body, n);
         self.commit(r, nest);
         ok
     }
@@ -603,17 +618,25 @@ impl RingBuffer {
     /// leaving is caught by the second look.
     #[inline]
     fn commit(&self, r: &CpuRing, outer_nest: u32) {
+        self.commit_ok(r, outer_nest);
+    }
+
+    /// [`commit`](Self::commit) returning true (a written event's
+    /// result), with its rare late publication as a tail call.
+    #[inline(always)]
+    fn commit_ok(&self, r: &CpuRing, outer_nest: u32) -> bool {
         if outer_nest != 0 {
             r.nest.store(outer_nest, Ordering::Release);
-            return;
+            return true;
         }
         let t = r.tail.load(Ordering::Acquire);
         r.commit.store(t, Ordering::Release);
         r.nest.store(0, Ordering::Release);
         let t2 = r.tail.load(Ordering::Acquire);
         if t2 != t {
-            Self::publish_late(r, t2);
+            return Self::publish_late(r, t2);
         }
+        true
     }
 
     /// Publishes up to `t2` (a writer nested just before the outermost one
@@ -621,7 +644,7 @@ impl RingBuffer {
     /// they are compared with [`before`] rather than by `fetch_max`.
     #[cold]
     #[inline(never)]
-    fn publish_late(r: &CpuRing, t2: Pos) {
+    fn publish_late(r: &CpuRing, t2: Pos) -> bool {
         let mut c = r.commit.load(Ordering::Acquire);
         while before(c, t2) {
             match r
@@ -632,6 +655,7 @@ impl RingBuffer {
                 Err(now) => c = now,
             }
         }
+        true
     }
 
     /// Counters of `cpu` (in buffer counted by walking it).

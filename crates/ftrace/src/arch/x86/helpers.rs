@@ -487,18 +487,7 @@ impl Default for TscClock {
 /// the interrupt flag of EFLAGS is clear. Never traced.
 #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
 pub fn irqs_disabled() -> bool {
-    let flags: usize;
-    #[cfg(target_arch = "x86")]
-    // SAFETY: reads the flags through the stack; nothing else changes.
-    unsafe {
-        core::arch::asm!("pushfd", "pop {0}", out(reg) flags, options(nomem, preserves_flags))
-    };
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: as above.
-    unsafe {
-        core::arch::asm!("pushfq", "pop {0}", out(reg) flags, options(nomem, preserves_flags))
-    };
-    flags & (1 << 9) == 0
+    crate::arch::cpu::irqs_masked()
 }
 
 #[cfg(test)]

@@ -314,7 +314,8 @@ pub enum ClockSource {
     /// The cycle counter converted: `(counter * mult) >> 32` computed in
     /// 128 bits, `mult` being nanoseconds per tick in 32.32 fixed point
     /// (read on every event, so the kernel may set it once it knows the
-    /// counter's rate).
+    /// counter's rate; on a 32-bit CPU that 64-bit atomic load is a
+    /// locked `cmpxchg8b`, so `Counter` is the cheap choice there).
     Scaled(&'static core::sync::atomic::AtomicU64),
 }
 

@@ -78,7 +78,8 @@ pub(crate) fn replace_insn(
     // SAFETY: `ip` is a patch site that currently holds `old` (checked just
     // above), and the backend calling us encoded `new` as a valid
     // replacement for it (the `Arch` safety contract).
-    unsafe { p.text_write(ip, new.as_bytes()) }.map_err(|_| PatchError::WriteFault)
+    unsafe { crate::platform::text_write(p, ip, new.as_bytes()) }
+        .map_err(|_| PatchError::WriteFault)
 }
 
 /// Reads `len` (at most [`INSN_MAX`]) bytes at `ip` through the platform.

@@ -112,7 +112,7 @@ pub unsafe fn per_cpu_u32(offset: usize) -> u32 {
     // SAFETY: the caller guarantees r13 points at the CPU's area and
     // `offset` lies inside it; the read has no side effect.
     unsafe {
-        core::arch::asm!("lwzx {0}, 13, {1}", out(reg) v, in(reg_nonzero) offset,
+        core::arch::asm!("lwzx {0}, 13, {1}", out(reg) v, in(reg) offset,
             options(nostack, readonly, preserves_flags));
     }
     v

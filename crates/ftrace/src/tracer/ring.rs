@@ -479,7 +479,7 @@ impl RingBuffer {
             }
         }
         r.last_ts.set(ts);
-        self.commit_ok(r, nest)
+        self.commit(r, nest)
     }
 
     /// [`write_slow`](Self::write_slow), then the commit.
@@ -616,15 +616,11 @@ impl RingBuffer {
     /// writer publishes meanwhile and `commit` never moves backwards), then
     /// leaves; a writer that nested between its read of `tail` and its
     /// leaving is caught by the second look.
-    #[inline]
-    fn commit(&self, r: &CpuRing, outer_nest: u32) {
-        self.commit_ok(r, outer_nest);
-    }
-
-    /// [`commit`](Self::commit) returning true (a written event's
-    /// result), with its rare late publication as a tail call.
+    ///
+    /// Returns true (a written event's result, so that a writer can end
+    /// with it and the rare late publication is a tail call).
     #[inline(always)]
-    fn commit_ok(&self, r: &CpuRing, outer_nest: u32) -> bool {
+    fn commit(&self, r: &CpuRing, outer_nest: u32) -> bool {
         if outer_nest != 0 {
             r.nest.store(outer_nest, Ordering::Release);
             return true;

@@ -36,8 +36,8 @@ pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
     if addr < start || addr.checked_add(bytes.len()).is_none_or(|e| e > end) {
         return Err(TextFault);
     }
-    /// One volatile store of `N` bytes (the sizes the int3 protocol
-    /// writes: a first byte, a 4-byte tail, a whole site).
+    /// One volatile write of `N` bytes (the sizes the int3 protocol
+    /// writes, a first byte and a 4-byte tail, and a whole site at boot).
     ///
     /// # Safety
     /// `addr..addr + N` is writable kernel text; `bytes.len() == N`.

@@ -365,7 +365,7 @@ impl Ppc64Arch {
         }
         // SAFETY: every word was checked just above: `trap` (nothing
         // branches there: the site is still the nop) or the same value.
-        unsafe { p.text_write(stub, &bytes) }.map_err(|_| PatchError::WriteFault)
+        unsafe { crate::platform::text_write(p, stub, &bytes) }.map_err(|_| PatchError::WriteFault)
     }
 }
 
@@ -386,7 +386,8 @@ fn write_word(p: &dyn Platform, addr: usize, w: u32) -> Result<(), PatchError> {
     // SAFETY: `addr` is a site or a stub word of this backend whose current
     // contents the caller verified, and `w` is the encoding it computed for
     // it (the `Arch` safety contract).
-    unsafe { p.text_write(addr, &w.to_be_bytes()) }.map_err(|_| PatchError::WriteFault)
+    unsafe { crate::platform::text_write(p, addr, &w.to_be_bytes()) }
+        .map_err(|_| PatchError::WriteFault)
 }
 
 /// Reads one aligned word.

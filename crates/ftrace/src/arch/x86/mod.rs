@@ -464,20 +464,11 @@ unsafe fn commit_pokes(
     let pokes: &[Poke] = unsafe { &(*table).pokes };
     let prev = IN_FLIGHT.swap(table, Ordering::SeqCst);
     debug_assert!(prev.is_null(), "x86: nested int3 batches");
-    // A platform made of function pointers is called directly: three
-    // writes per site, each saving the trait object's forwarding call.
-    let direct = p.as_fn_platform().map(|f| f.text_write);
+    let writer = crate::platform::TextWriter::new(p);
     let write = |addr: usize, bytes: &[u8]| -> Result<(), SiteError> {
         // SAFETY: the caller guarantees each address is a 5-byte site; the
         // protocol's order keeps it executable (int3 first, first byte last).
-        // `direct` is the platform's own `text_write` (FnPlatform's docs).
-        unsafe {
-            match direct {
-                Some(w) => w(addr, bytes),
-                None => p.text_write(addr, bytes),
-            }
-        }
-        .map_err(|_| SiteError {
+        unsafe { writer.write(addr, bytes) }.map_err(|_| SiteError {
             ip: addr,
             error: PatchError::WriteFault,
         })

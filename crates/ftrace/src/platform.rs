@@ -326,8 +326,11 @@ pub enum ClockSource {
 #[derive(Clone, Copy)]
 pub(crate) struct TextWriter<'a> {
     p: &'a dyn Platform,
-    direct: Option<unsafe fn(usize, &[u8]) -> Result<(), TextFault>>,
+    direct: Option<TextWriteFn>,
 }
+
+/// [`FnPlatform::text_write`]'s type.
+type TextWriteFn = unsafe fn(usize, &[u8]) -> Result<(), TextFault>;
 
 impl<'a> TextWriter<'a> {
     /// `p`'s writer.

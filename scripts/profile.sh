@@ -16,6 +16,7 @@
 # Example (enabling every site in test=bench is the 4th register call):
 #   scripts/profile.sh '6Ftrace.*8register' 4
 # PROFILE_ARCH=i686 profiles the i686 kernel instead (default x86_64).
+# PROFILE_PCS=<file> also writes the count of every address executed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 pattern=${1:?usage: profile.sh <symbol-substring> [hit] [cmdline] [top]}
@@ -74,6 +75,9 @@ sleep 1
 gdb -q -batch -x "$work/step.py" "$kernel" > "$work/gdb.log" 2>&1 || true
 [[ -s $work/pcs.txt ]] || { echo "profile: gdb did not reach the call:" >&2; cat "$work/gdb.log" >&2; exit 1; }
 
+# PROFILE_PCS=<file> keeps the per-address counts ("pc count" lines, hex
+# pc) for an annotated disassembly.
+[[ -n ${PROFILE_PCS:-} ]] && cp "$work/pcs.txt" "$PROFILE_PCS"
 nm -n -C "$kernel" | grep -E " [tT] " > "$work/syms.txt"
 python3 - "$work/syms.txt" "$work/pcs.txt" "$top" <<'PY'
 import bisect, sys

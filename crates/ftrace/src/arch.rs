@@ -58,14 +58,15 @@ pub enum Trampoline {
 ///
 /// Crate-internal: backends call it with record sites and their own
 /// stubs. Code outside the crate uses [`replace_text`].
-#[inline]
+#[inline(always)]
 pub(crate) fn replace_insn(
     p: &dyn Platform,
     ip: usize,
     old: &Insn,
     new: &Insn,
 ) -> Result<(), PatchError> {
-    let found = read_insn(p, ip, old.len())?;
+    let text = crate::platform::TextWriter::new(p);
+    let found = read_insn_with(&text, ip, old.len())?;
     if found != *old {
         return Err(PatchError::Mismatch {
             expected: *old,
@@ -78,8 +79,7 @@ pub(crate) fn replace_insn(
     // SAFETY: `ip` is a patch site that currently holds `old` (checked just
     // above), and the backend calling us encoded `new` as a valid
     // replacement for it (the `Arch` safety contract).
-    unsafe { crate::platform::text_write(p, ip, new.as_bytes()) }
-        .map_err(|_| PatchError::WriteFault)
+    unsafe { text.write(ip, new.as_bytes()) }.map_err(|_| PatchError::WriteFault)
 }
 
 /// Reads `len` (at most [`INSN_MAX`]) bytes at `ip` through the platform.
@@ -87,11 +87,21 @@ pub(crate) fn replace_insn(
 /// [`read_text`].
 #[inline]
 pub(crate) fn read_insn(p: &dyn Platform, ip: usize, len: usize) -> Result<Insn, PatchError> {
+    read_insn_with(&crate::platform::TextWriter::new(p), ip, len)
+}
+
+/// [`read_insn`] through a platform's text accessors looked up already.
+#[inline(always)]
+fn read_insn_with(
+    text: &crate::platform::TextWriter<'_>,
+    ip: usize,
+    len: usize,
+) -> Result<Insn, PatchError> {
     let mut buf = [0u8; INSN_MAX];
     let len = len.min(INSN_MAX);
     // SAFETY: `ip` comes from the site table (or a backend) and designates
     // kernel text of at least `len` bytes (the `Arch` safety contract).
-    unsafe { p.text_read(ip, &mut buf[..len]) }.map_err(|_| PatchError::ReadFault)?;
+    unsafe { text.read(ip, &mut buf[..len]) }.map_err(|_| PatchError::ReadFault)?;
     Ok(Insn::new(&buf[..len]))
 }
 

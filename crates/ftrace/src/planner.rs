@@ -72,26 +72,24 @@ pub fn plan(
             (all, ipmodify, o.needs_regs())
         })
         .collect();
-    let mut plan = vec![Want::default(); sites.len()];
-    for ((ip, failed), want) in sites.zip(plan.iter_mut()) {
-        if failed {
+    // The callbacks that want every site contribute the same to each:
+    // summed once. Only the others are asked per site.
+    let mut base = Want::default();
+    let mut base_single = None;
+    let mut base_conflict = false;
+    let mut filtered = Vec::new();
+    for (i, &(all, ipmodify, regs)) in traits.iter().enumerate() {
+        if !all {
+            filtered.push((i, ipmodify, regs));
             continue;
         }
-        let mut single = None;
-        for (i, &(all, ipmodify, regs)) in traits.iter().enumerate() {
-            if !all && !wants(i, ip) {
-                continue;
-            }
-            if ipmodify {
-                if want.ipmodify {
-                    return Err(Conflict { ip });
-                }
-                want.ipmodify = true;
-            }
-            want.count += 1;
-            want.regs |= regs;
-            single = Some(i);
-        }
+        base_conflict |= ipmodify && base.ipmodify;
+        base.ipmodify |= ipmodify;
+        base.count += 1;
+        base.regs |= regs;
+        base_single = Some(i);
+    }
+    let mut target_of = |want: &mut Want, single: Option<usize>| {
         want.target = match (want.count, single) {
             (0, _) => 0,
             (1, Some(i))
@@ -112,6 +110,47 @@ pub fn plan(
             _ if want.regs => targets.regs_caller,
             _ => targets.caller,
         };
+    };
+    let mut plan = Vec::with_capacity(sites.len());
+    // Without filtered callbacks every site that is not FAILED gets the
+    // same state: planned once (at the first such site, so that a plan of
+    // FAILED sites only asks for no trampoline).
+    let mut uniform: Option<Want> = None;
+    for (ip, failed) in sites {
+        if failed {
+            plan.push(Want::default());
+            continue;
+        }
+        if base_conflict {
+            return Err(Conflict { ip });
+        }
+        if filtered.is_empty() {
+            let w = *uniform.get_or_insert_with(|| {
+                let mut w = base;
+                target_of(&mut w, base_single);
+                w
+            });
+            plan.push(w);
+            continue;
+        }
+        let mut want = base;
+        let mut single = base_single;
+        for &(i, ipmodify, regs) in &filtered {
+            if !wants(i, ip) {
+                continue;
+            }
+            if ipmodify {
+                if want.ipmodify {
+                    return Err(Conflict { ip });
+                }
+                want.ipmodify = true;
+            }
+            want.count += 1;
+            want.regs |= regs;
+            single = Some(i);
+        }
+        target_of(&mut want, single);
+        plan.push(want);
     }
     Ok(plan)
 }
@@ -188,6 +227,98 @@ mod tests {
         let own = p.iter().filter(|w| w.tramp).count();
         assert_eq!(own, MAX_OWN_TRAMPOLINES);
         assert!(p.iter().filter(|w| !w.tramp).all(|w| w.target == T.caller));
+    }
+
+    /// The plan of one site computed the plain way: every callback asked
+    /// at every site, in list order (the planner sums the callbacks that
+    /// want every site once instead).
+    fn model(
+        sites: &[(usize, bool)],
+        flags: &[OpsFlags],
+        every: &[bool],
+        wants: &dyn Fn(usize, usize) -> bool,
+        pool: &dyn Fn(usize) -> Option<usize>,
+    ) -> Result<Vec<Want>, Conflict> {
+        let mut out = Vec::new();
+        let mut own: Vec<Option<Option<usize>>> = vec![None; flags.len()];
+        let mut given = 0;
+        for &(ip, failed) in sites {
+            let mut w = Want::default();
+            if !failed {
+                let mut single = None;
+                for (i, f) in flags.iter().enumerate() {
+                    if !every[i] && !wants(i, ip) {
+                        continue;
+                    }
+                    if f.contains(OpsFlags::IPMODIFY) {
+                        if w.ipmodify {
+                            return Err(Conflict { ip });
+                        }
+                        w.ipmodify = true;
+                    }
+                    w.count += 1;
+                    w.regs |= f.intersects(OpsFlags::SAVE_REGS | OpsFlags::IPMODIFY);
+                    single = Some(i);
+                }
+                let tramp = match (w.count, single) {
+                    (1, Some(i)) => *own[i].get_or_insert_with(|| {
+                        let t = (given < MAX_OWN_TRAMPOLINES).then(|| pool(i)).flatten();
+                        given += usize::from(t.is_some());
+                        t
+                    }),
+                    _ => None,
+                };
+                w.target = match tramp {
+                    _ if w.count == 0 => 0,
+                    Some(t) => {
+                        w.tramp = true;
+                        t
+                    }
+                    None if w.regs => T.regs_caller,
+                    None => T.caller,
+                };
+            }
+            out.push(w);
+        }
+        Ok(out)
+    }
+
+    proptest::proptest! {
+        /// The planner agrees with the plain per-site model for any mix of
+        /// callbacks with and without filters, FAILED sites, trampolines
+        /// given or refused, conflicts included.
+        #[test]
+        fn plan_matches_the_per_site_model(
+            kinds in proptest::collection::vec((0u8..4, proptest::bool::ANY, proptest::bool::ANY), 0..5),
+            mask in proptest::collection::vec(proptest::num::u8::ANY, 1..40),
+            failed in proptest::collection::vec(proptest::bool::weighted(0.2), 40),
+        ) {
+            let flags: Vec<OpsFlags> = kinds
+                .iter()
+                .map(|&(k, _, _)| match k {
+                    0 | 1 => OpsFlags::empty(),
+                    2 => OpsFlags::SAVE_REGS,
+                    _ => OpsFlags::IPMODIFY,
+                })
+                .collect();
+            let every: Vec<bool> = kinds.iter().map(|k| k.1).collect();
+            let list: Vec<&'static Ops> = flags.iter().map(|&f| ops(f)).collect();
+            let s: Vec<(usize, bool)> = (0..mask.len())
+                .map(|k| (0x1000 + 16 * k, failed[k]))
+                .collect();
+            // Callback i wants site k when bit i of mask[k] is set.
+            let wants = |i: usize, ip: usize| mask[(ip - 0x1000) / 16] & (1 << i) != 0;
+            let pool = |i: usize| kinds[i].2.then_some(0x10_0000 + 0x100 * i);
+            let got = plan(
+                s.iter().copied(),
+                &list,
+                &every,
+                &wants,
+                T,
+                &mut |o| pool(list.iter().position(|l| core::ptr::eq(*l, o)).unwrap()),
+            );
+            proptest::prop_assert_eq!(got, model(&s, &flags, &every, &wants, &pool));
+        }
     }
 
     #[test]

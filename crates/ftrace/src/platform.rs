@@ -190,33 +190,9 @@ pub unsafe trait Platform: Sync {
     /// caller obtained from the site table or an arch backend; with the
     /// default implementation it must be mapped and readable.
     unsafe fn text_read(&self, addr: usize, buf: &mut [u8]) -> Result<(), TextFault> {
-        /// One volatile read of `N` bytes (byte arrays need no alignment).
-        ///
-        /// # Safety
-        /// `addr..addr + N` is mapped, readable memory.
-        unsafe fn read<const N: usize>(addr: usize, buf: &mut [u8]) {
-            // SAFETY: guaranteed by the caller; `[u8; N]` has alignment 1.
-            let v = unsafe { core::ptr::read_volatile(addr as *const [u8; N]) };
-            buf.copy_from_slice(&v);
-        }
         // SAFETY: the caller guarantees that the range is mapped, readable
-        // kernel text (this function's contract); every arm reads exactly
-        // `buf.len()` bytes from `addr`.
-        unsafe {
-            match buf.len() {
-                // The sizes the backends read: a ppc64 word, an x86 site,
-                // the ppc64 site with its TOC pair, a ppc64 stub.
-                4 => read::<4>(addr, buf),
-                5 => read::<5>(addr, buf),
-                8 => read::<8>(addr, buf),
-                16 => read::<16>(addr, buf),
-                _ => {
-                    for (i, b) in buf.iter_mut().enumerate() {
-                        *b = core::ptr::read_volatile((addr + i) as *const u8);
-                    }
-                }
-            }
-        }
+        // kernel text (this function's contract).
+        unsafe { plain_text_read(addr, buf) };
         Ok(())
     }
 
@@ -319,14 +295,105 @@ pub enum ClockSource {
     Scaled(&'static core::sync::atomic::AtomicU64),
 }
 
-/// [`Platform::text_write`] of `p`, taken once for many writes: a
-/// platform made of function pointers ([`Platform::as_fn_platform`]) has
-/// its function called directly, saving the trait object's forwarding call
-/// on every write (three per x86 site, two per ppc64 site).
+/// The default [`Platform::text_read`]: volatile reads of `buf.len()`
+/// bytes at `addr` (one read for the sizes the backends use).
+///
+/// # Safety
+///
+/// `addr..addr + buf.len()` is mapped, readable memory.
+#[inline]
+unsafe fn plain_text_read(addr: usize, buf: &mut [u8]) {
+    /// One volatile read of `N` bytes (byte arrays need no alignment).
+    ///
+    /// # Safety
+    /// `addr..addr + N` is mapped, readable memory.
+    #[inline(always)]
+    unsafe fn read<const N: usize>(addr: usize, buf: &mut [u8]) {
+        // SAFETY: guaranteed by the caller; `[u8; N]` has alignment 1.
+        let v = unsafe { core::ptr::read_volatile(addr as *const [u8; N]) };
+        buf.copy_from_slice(&v);
+    }
+    // SAFETY: the caller guarantees that the range is mapped and
+    // readable; every arm reads exactly `buf.len()` bytes from `addr`.
+    unsafe {
+        match buf.len() {
+            // The sizes the backends read: a ppc64 word, an x86 site,
+            // the ppc64 site with its TOC pair, a ppc64 stub.
+            4 => read::<4>(addr, buf),
+            5 => read::<5>(addr, buf),
+            8 => read::<8>(addr, buf),
+            16 => read::<16>(addr, buf),
+            _ => {
+                for (i, b) in buf.iter_mut().enumerate() {
+                    *b = core::ptr::read_volatile((addr + i) as *const u8);
+                }
+            }
+        }
+    }
+}
+
+/// [`Platform::text_read`] and [`Platform::text_write`] of `p`, looked
+/// up once for many accesses. A platform made of function pointers
+/// ([`Platform::as_fn_platform`]) has its `text_write` called directly,
+/// saving the trait object's forwarding call on every write (three per
+/// x86 site, two per ppc64 site), and its reads made in line (a
+/// [`FnPlatform`] reads text with the default [`Platform::text_read`]).
+/// When that `text_write` is this crate's own helper for the arch
+/// ([`crate::arch::x86::helpers::text_write`],
+/// [`crate::arch::ppc64::helpers::text_write`]), the helper is inlined
+/// here: the engine's patch loops then make no call per write.
 #[derive(Clone, Copy)]
 pub(crate) struct TextWriter<'a> {
     p: &'a dyn Platform,
     direct: Option<TextWriteFn>,
+    /// `direct` is the arch's helper of this crate (only kernel builds
+    /// have one to recognise).
+    #[cfg_attr(
+        not(all(
+            target_os = "none",
+            any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
+        )),
+        allow(dead_code)
+    )]
+    helper: bool,
+}
+
+/// The crate's own text writer for the arch being built, when it has one
+/// (kernel builds only: it writes real text).
+#[cfg(all(target_os = "none", any(target_arch = "x86_64", target_arch = "x86")))]
+use crate::arch::x86::helpers::text_write as arch_text_write;
+/// What [`arch_text_write`] does, in line.
+///
+/// # Safety
+/// As for [`Platform::text_write`].
+#[cfg(all(target_os = "none", any(target_arch = "x86_64", target_arch = "x86")))]
+#[inline(always)]
+unsafe fn arch_text_store(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { crate::arch::x86::helpers::text_store(addr, bytes) };
+    Ok(())
+}
+#[cfg(all(target_os = "none", target_arch = "powerpc64"))]
+use crate::arch::ppc64::helpers::{text_store as arch_text_store, text_write as arch_text_write};
+
+/// True when `f` is the crate's own text writer of this arch (compared by
+/// address: a copy the compiler made elsewhere is not recognised, and is
+/// then simply called through the pointer, with the same effect).
+#[inline]
+fn is_arch_helper(f: TextWriteFn) -> bool {
+    #[cfg(all(
+        target_os = "none",
+        any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
+    ))]
+    return f as usize == arch_text_write as TextWriteFn as usize;
+    #[cfg(not(all(
+        target_os = "none",
+        any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
+    )))]
+    {
+        let _ = f;
+        false
+    }
 }
 
 /// [`FnPlatform::text_write`]'s type.
@@ -336,10 +403,29 @@ impl<'a> TextWriter<'a> {
     /// `p`'s writer.
     #[inline]
     pub(crate) fn new(p: &'a dyn Platform) -> Self {
+        let direct = p.as_fn_platform().map(|f| f.text_write);
         TextWriter {
             p,
-            direct: p.as_fn_platform().map(|f| f.text_write),
+            direct,
+            helper: direct.is_some_and(is_arch_helper),
         }
+    }
+
+    /// [`Platform::text_read`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`Platform::text_read`].
+    #[inline]
+    pub(crate) unsafe fn read(&self, addr: usize, buf: &mut [u8]) -> Result<(), TextFault> {
+        if self.direct.is_some() {
+            // SAFETY: the caller upholds `text_read`'s contract; a
+            // `FnPlatform` reads with the default, which is this.
+            unsafe { plain_text_read(addr, buf) };
+            return Ok(());
+        }
+        // SAFETY: the caller upholds `text_read`'s contract.
+        unsafe { self.p.text_read(addr, buf) }
     }
 
     /// [`Platform::text_write`].
@@ -353,6 +439,13 @@ impl<'a> TextWriter<'a> {
         // `FnPlatform`'s `text_write` field is its `Platform::text_write`,
         // with the same contract.
         unsafe {
+            #[cfg(all(
+                target_os = "none",
+                any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
+            ))]
+            if self.helper {
+                return arch_text_store(addr, bytes);
+            }
             match self.direct {
                 Some(w) => w(addr, bytes),
                 None => self.p.text_write(addr, bytes),
@@ -677,6 +770,63 @@ mod tests {
     fn tsc() -> u64 {
         // SAFETY: `_rdtsc` only reads the counter (user mode may on Linux).
         unsafe { core::arch::x86_64::_rdtsc() }
+    }
+
+    /// Text the tests below read and write: a leaked buffer.
+    fn text() -> usize {
+        std::boxed::Box::leak(std::boxed::Box::new([
+            0x0fu8, 0x1f, 0x44, 0, 0, 0xcc, 0xcc, 0xcc,
+        ]))
+        .as_ptr() as usize
+    }
+
+    static WRITES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+    #[test]
+    fn text_reads_in_line_and_writes_through_the_platforms_function() {
+        let mut p = *fixed(CpuSources::NONE);
+        p.text_write = |addr, bytes| {
+            WRITES.fetch_add(1, Ordering::SeqCst);
+            // SAFETY: `addr` is the test's buffer, 8 bytes long.
+            unsafe { core::ptr::copy(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+            Ok(())
+        };
+        let p: &'static FnPlatform = std::boxed::Box::leak(std::boxed::Box::new(p));
+        let (t, addr) = (TextWriter::new(p), text());
+        assert!(
+            !t.helper,
+            "a kernel's own function is not the crate's helper"
+        );
+        let mut buf = [0u8; 5];
+        // SAFETY: `addr` is the test's 8-byte buffer.
+        unsafe { t.read(addr, &mut buf) }.unwrap();
+        assert_eq!(buf, [0x0f, 0x1f, 0x44, 0, 0]);
+        let before = WRITES.load(Ordering::SeqCst);
+        // SAFETY: as above.
+        unsafe { t.write(addr + 1, &[1, 2, 3, 4]) }.unwrap();
+        assert_eq!(WRITES.load(Ordering::SeqCst), before + 1);
+        // SAFETY: as above.
+        unsafe { t.read(addr, &mut buf) }.unwrap();
+        assert_eq!(buf, [0x0f, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn the_x86_helper_stores_every_size_the_protocol_writes() {
+        let addr = text();
+        // SAFETY: `addr` is the test's 8-byte buffer, writable.
+        unsafe {
+            crate::arch::x86::helpers::text_write(addr, &[0xcc]).unwrap();
+            crate::arch::x86::helpers::text_write(addr + 1, &[1, 2, 3, 4]).unwrap();
+            crate::arch::x86::helpers::text_write(addr + 5, &[9, 8, 7]).unwrap();
+        }
+        // SAFETY: as above.
+        let got = unsafe { core::ptr::read(addr as *const [u8; 8]) };
+        assert_eq!(got, [0xcc, 1, 2, 3, 4, 9, 8, 7]);
+        // SAFETY: as above.
+        unsafe { crate::arch::x86::helpers::text_write(addr, &[0xe8, 0, 0, 0, 0]).unwrap() };
+        // SAFETY: as above.
+        let got = unsafe { core::ptr::read(addr as *const [u8; 8]) };
+        assert_eq!(got, [0xe8, 0, 0, 0, 0, 9, 8, 7]);
     }
 
     #[test]

@@ -60,8 +60,8 @@ impl Entry {
         self.word & !(CODE_MASK | UNPREPARED)
     }
 
-    fn code(self) -> usize {
-        ((self.word & CODE_MASK) >> CODE_SHIFT) as usize
+    fn code(self) -> u8 {
+        ((self.word & CODE_MASK) >> CODE_SHIFT) as u8
     }
 
     fn is_failed(self) -> bool {
@@ -151,14 +151,39 @@ pub(crate) struct OutOfReach {
     pub base: usize,
 }
 
+/// The call targets in use, by code (code 0 is the nop, 0): a fixed
+/// array indexed by the 8-bit code, so a lookup needs no bounds check.
+#[derive(Debug, Clone)]
+struct Codes {
+    by_code: [usize; MAX_CODES],
+    len: usize,
+}
+
+impl Codes {
+    fn new() -> Self {
+        Codes {
+            by_code: [0; MAX_CODES],
+            len: 1,
+        }
+    }
+
+    fn get(&self, code: u8) -> usize {
+        self.by_code[usize::from(code)]
+    }
+
+    fn find(&self, target: usize) -> Option<usize> {
+        self.by_code[..self.len].iter().position(|&t| t == target)
+    }
+}
+
 /// Every site, sorted by address.
 #[derive(Debug)]
 pub(crate) struct SiteTable {
     /// What the offsets are relative to (the lowest boot site).
     base: usize,
     entries: Vec<Entry>,
-    /// Call targets by code; code 0 is the nop (0).
-    targets: Vec<usize>,
+    /// Call targets by code.
+    targets: alloc::boxed::Box<Codes>,
 }
 
 impl SiteTable {
@@ -175,7 +200,7 @@ impl SiteTable {
         let mut t = SiteTable {
             base,
             entries: Vec::with_capacity(ips.len()),
-            targets: alloc::vec![0],
+            targets: alloc::boxed::Box::new(Codes::new()),
         };
         for ip in ips {
             let off = t.offset(ip)?;
@@ -274,7 +299,7 @@ impl SiteTable {
 
     /// What site `i` calls now (0: the nop).
     pub(crate) fn target(&self, i: usize) -> usize {
-        self.targets[self.entries[i].code()]
+        self.targets.get(self.entries[i].code())
     }
 
     /// True when site `i` calls a trampoline.
@@ -286,20 +311,22 @@ impl SiteTable {
     /// the shared trampolines and the callbacks' own (a bounded pool); when
     /// it is full, codes no site uses any more are dropped first.
     fn code_of(&mut self, target: usize) -> usize {
-        if let Some(c) = self.targets.iter().position(|&t| t == target) {
+        if let Some(c) = self.targets.find(target) {
             return c;
         }
-        if self.targets.len() == MAX_CODES {
+        if self.targets.len == MAX_CODES {
             self.compact_codes();
         }
         // Cannot fail: a plan has at most `MAX_OWN_TRAMPOLINES` + 3
         // targets, and at most two plans' targets are in use at once.
         assert!(
-            self.targets.len() < MAX_CODES,
+            self.targets.len < MAX_CODES,
             "more than 255 call targets in use at once"
         );
-        self.targets.push(target);
-        self.targets.len() - 1
+        let c = self.targets.len;
+        self.targets.by_code[c] = target;
+        self.targets.len += 1;
+        c
     }
 
     /// Renumbers the codes in use, dropping the others.
@@ -307,20 +334,32 @@ impl SiteTable {
         let mut used = [false; MAX_CODES];
         used[0] = true;
         for e in &self.entries {
-            used[e.code()] = true;
+            used[usize::from(e.code())] = true;
         }
         let mut renum = [0u32; MAX_CODES];
-        let mut kept = Vec::new();
-        for (c, &t) in self.targets.iter().enumerate() {
+        let mut kept = Codes::new();
+        kept.len = 0;
+        for c in 0..self.targets.len {
             if used[c] {
-                renum[c] = kept.len() as u32;
-                kept.push(t);
+                renum[c] = kept.len as u32;
+                kept.by_code[kept.len] = self.targets.by_code[c];
+                kept.len += 1;
             }
         }
         for e in &mut self.entries {
-            e.word = (e.word & !CODE_MASK) | (renum[e.code()] << CODE_SHIFT);
+            e.word = (e.word & !CODE_MASK) | (renum[usize::from(e.code())] << CODE_SHIFT);
         }
-        self.targets = kept;
+        *self.targets = kept;
+    }
+
+    /// Makes sure a whole plan's targets will find a code without
+    /// renumbering (so that a pass can look codes up while it writes
+    /// entries): drops the codes no site uses when fewer than a plan's
+    /// worth are free.
+    fn reserve_codes(&mut self) {
+        if self.targets.len + crate::planner::MAX_OWN_TRAMPOLINES + 3 > MAX_CODES {
+            self.compact_codes();
+        }
     }
 
     /// Records that site `i` now calls `target` (0: the nop).
@@ -330,44 +369,99 @@ impl SiteTable {
         e.word = (e.word & !CODE_MASK) | (c << CODE_SHIFT);
     }
 
-    /// Stores, for every site that is not FAILED, the flags and count
-    /// `state(i)` gives (`(flags, count)`), and returns the sites whose
-    /// target differs from `target(i)`, with the target they hold now: one
-    /// pass over the table.
-    pub(crate) fn apply_states(
+    /// Stores, for every site that is not FAILED, the stored flags and
+    /// count of `plan`'s entry for it (`(flags, count, target)`; the code
+    /// of the target it holds now is kept) and returns how many of them
+    /// hold another target than the planned one: one pass over the table.
+    pub(crate) fn apply_states<W>(
         &mut self,
-        mut state: impl FnMut(usize) -> (RecFlags, u32, usize),
-    ) -> Vec<(usize, usize)> {
-        let mut changed = Vec::new();
-        for (i, e) in self.entries.iter_mut().enumerate() {
+        plan: &[W],
+        state: impl Fn(&W) -> (RecFlags, u32, usize),
+    ) -> usize {
+        debug_assert_eq!(plan.len(), self.entries.len());
+        let targets = &*self.targets;
+        let mut changed = 0;
+        for (e, w) in self.entries.iter_mut().zip(plan) {
             if e.is_failed() {
                 continue;
             }
-            let (flags, count, target) = state(i);
+            let (flags, count, target) = state(w);
+            let old = targets.get(e.code());
             e.word = (e.word & (CODE_MASK | UNPREPARED)) | flags.bits() | count.min(REF_MASK);
-            let old = self.targets[e.code()];
-            if old != target {
-                changed.push((i, old));
-            }
+            changed += usize::from(old != target);
         }
         changed
     }
 
-    /// [`set_target`](Self::set_target) for many sites (each target's
-    /// code is looked up once per run of equal targets).
-    pub(crate) fn set_targets(&mut self, changes: impl Iterator<Item = (usize, usize)>) {
-        let mut last: Option<(usize, u32)> = None;
-        for (i, target) in changes {
-            let c = match last {
-                Some((t, c)) if t == target => c,
-                _ => {
-                    let c = self.code_of(target) as u32;
-                    last = Some((target, c));
-                    c
-                }
-            };
-            let e = &mut self.entries[i];
-            e.word = (e.word & !CODE_MASK) | (c << CODE_SHIFT);
+    /// Calls `f(i, record, old, new)` for every site `i` that is not FAILED
+    /// and holds another target (`old`) than `target(plan[i])` (`new`), in
+    /// order; stops at the first error, returning it with the number of
+    /// sites `f` was called for. `record` has no arch word.
+    pub(crate) fn try_each_change<W, E>(
+        &self,
+        plan: &[W],
+        target: impl Fn(&W) -> usize,
+        mut f: impl FnMut(usize, &Record, usize, usize) -> Result<(), E>,
+    ) -> Result<usize, (usize, E)> {
+        debug_assert_eq!(plan.len(), self.entries.len());
+        let mut calls = 0;
+        for (i, (&e, w)) in self.entries.iter().zip(plan).enumerate() {
+            let (old, new) = (self.targets.get(e.code()), target(w));
+            if e.is_failed() || old == new {
+                continue;
+            }
+            calls += 1;
+            let rec = Record::with_flags(self.ip_of(e), e.rec_word());
+            f(i, &rec, old, new).map_err(|err| (calls, err))?;
+        }
+        Ok(calls)
+    }
+
+    /// The first `n` sites [`try_each_change`](Self::try_each_change)
+    /// visits (all when `None`), with the target each held: `(i, old)`.
+    pub(crate) fn changes<W>(
+        &self,
+        plan: &[W],
+        target: impl Fn(&W) -> usize,
+        n: Option<usize>,
+    ) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let _ = self.try_each_change(plan, target, |i, _, old, _| {
+            if n.is_some_and(|n| out.len() >= n) {
+                return Err(());
+            }
+            out.push((i, old));
+            Ok(())
+        });
+        out
+    }
+
+    /// Records that every site that is not FAILED now holds
+    /// `target(plan[i])` (each target's code is looked up once per run of
+    /// equal targets).
+    pub(crate) fn set_targets<W>(&mut self, plan: &[W], target: impl Fn(&W) -> usize) {
+        debug_assert_eq!(plan.len(), self.entries.len());
+        self.reserve_codes();
+        let codes = &mut *self.targets;
+        let mut last = (usize::MAX, 0u32);
+        for (e, w) in self.entries.iter_mut().zip(plan) {
+            let t = target(w);
+            if e.is_failed() || codes.get(e.code()) == t {
+                continue;
+            }
+            if last.0 != t {
+                let c = match codes.find(t) {
+                    Some(c) => c,
+                    None => {
+                        let c = codes.len;
+                        codes.by_code[c] = t;
+                        codes.len += 1;
+                        c
+                    }
+                };
+                last = (t, c as u32);
+            }
+            e.word = (e.word & !CODE_MASK) | (last.1 << CODE_SHIFT);
         }
     }
 

@@ -829,28 +829,39 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         // The wanted state of every site now (a failed batch kills
         // tracing, which clears every site's state again); the targets
         // once written.
-        let changed = self.sites.apply_states(|i| {
-            let w = &plan[i];
-            (want_flags(w), w.count, w.target)
-        });
-        self.arch.batch_size_hint(changed.len());
-        for (k, &(i, old)) in changed.iter().enumerate() {
-            let rec = &self.rec(i);
-            let r = match (old, plan[i].target) {
-                (0, t) => self.arch.make_call(p, rec, t),
-                (o, 0) => self.arch.make_nop(p, rec, o),
-                (o, t) => self.arch.modify_call(p, rec, o, t),
-            };
-            if let Err(e) = r {
-                self.arch.abort_batch(p);
-                return Err(self.fail_batch(rec.ip, e, &changed[..=k], &plan));
-            }
+        let changed = self
+            .sites
+            .apply_states(&plan, |w| (want_flags(w), w.count, w.target));
+        self.arch.batch_size_hint(changed);
+        let (arch, sites) = (&self.arch, &self.sites);
+        let patched = sites.try_each_change(
+            &plan,
+            |w| w.target,
+            |i, rec, old, new| {
+                let mut with_word;
+                let rec = if A::SITE_WORD {
+                    with_word = *rec;
+                    with_word.arch = self.site_word(i, rec.ip);
+                    &with_word
+                } else {
+                    rec
+                };
+                match (old, new) {
+                    (0, t) => arch.make_call(p, rec, t),
+                    (o, 0) => arch.make_nop(p, rec, o),
+                    (o, t) => arch.modify_call(p, rec, o, t),
+                }
+                .map_err(|e| (rec.ip, e))
+            },
+        );
+        if let Err((queued, (ip, e))) = patched {
+            self.arch.abort_batch(p);
+            return Err(self.fail_batch(ip, e, Some(queued), &plan));
         }
         if let Err(SiteError { ip, error }) = self.arch.finish_batch(p) {
-            return Err(self.fail_batch(ip, error, &changed, &plan));
+            return Err(self.fail_batch(ip, error, None, &plan));
         }
-        self.sites
-            .set_targets(changed.iter().map(|&(i, _)| (i, plan[i].target)));
+        self.sites.set_targets(&plan, |w| w.target);
         if let [only] = self.registered[..]
             && let Err(f) = self.set_trace(only, self.dispatchers.1)
         {
@@ -868,19 +879,21 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         self.sites.set_state(i, f, w.count);
     }
 
-    /// A batch failed at `ip`: find out what each touched site now holds,
-    /// mark the failing one FAILED, kill tracing.
+    /// A batch failed at `ip`: find out what each touched site now holds
+    /// (the first `touched` sites whose target the plan changes, all of
+    /// them when `None`), mark the failing one FAILED, kill tracing.
     fn fail_batch(
         &mut self,
         ip: usize,
         error: PatchError,
-        touched: &[(usize, usize)],
+        touched: Option<usize>,
         plan: &[Want],
     ) -> Error {
         let p: &dyn Platform = self.platform;
-        for &(i, _) in touched {
+        let touched = self.sites.changes(plan, |w| w.target, touched);
+        for (i, old) in touched {
             let rec = self.rec(i);
-            let (old, new) = (self.sites.target(i), plan[i].target);
+            let new = plan[i].target;
             let now = self.read_state(p, &rec, &[old, new]);
             match now {
                 Some(t) => self.sites.set_target(i, t),

@@ -9,7 +9,7 @@ use core::hint::black_box;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ftrace::arch::x86::{Batch, NOP5, emulated_count};
-use ftrace::{Arch, Context, FtraceRegs, Insn, Ops, OpsFlags, Platform, TextFault};
+use ftrace::{Arch, Context, FtraceRegs, Insn, Ops, OpsFlags, Platform};
 
 use crate::kprintln;
 
@@ -17,53 +17,12 @@ use crate::kprintln;
 /// size prefixes on a one-byte nop (`test=corrupt`).
 pub const CORRUPT_SITE: &[u8] = &[0x66, 0x66, 0x66, 0x66, 0x90];
 
-/// Writes kernel text. The kernel identity-maps its image read-write-execute
-/// (boot code and linker script), so this is a plain byte copy; x86 keeps
-/// instruction fetch coherent with stores, and the caller synchronises
-/// cores when the protocol needs it.
-///
-/// # Safety
-/// `addr..addr + bytes.len()` is kernel text, and the new bytes keep every
-/// CPU able to execute it at every step (the arch backend's job).
-#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
-    unsafe extern "C" {
-        static __kernel_start: u8;
-        static __kernel_end: u8;
-    }
-    let start = core::ptr::addr_of!(__kernel_start) as usize;
-    let end = core::ptr::addr_of!(__kernel_end) as usize;
-    if addr < start || addr.checked_add(bytes.len()).is_none_or(|e| e > end) {
-        return Err(TextFault);
-    }
-    /// One volatile write of `N` bytes (the sizes the int3 protocol
-    /// writes, a first byte and a 4-byte tail, and a whole site at boot).
-    ///
-    /// # Safety
-    /// `addr..addr + N` is writable kernel text; `bytes.len() == N`.
-    unsafe fn put<const N: usize>(addr: usize, bytes: &[u8]) {
-        let mut v = [0u8; N];
-        v.copy_from_slice(bytes);
-        // SAFETY: guaranteed by the caller; `[u8; N]` has alignment 1.
-        unsafe { core::ptr::write_volatile(addr as *mut [u8; N], v) };
-    }
-    // SAFETY: inside the kernel image (checked above), which is mapped
-    // writable; each arm writes exactly `bytes.len()` bytes at `addr`; the
-    // caller guarantees the result stays executable.
-    unsafe {
-        match bytes.len() {
-            1 => put::<1>(addr, bytes),
-            4 => put::<4>(addr, bytes),
-            5 => put::<5>(addr, bytes),
-            _ => {
-                for (i, &b) in bytes.iter().enumerate() {
-                    core::ptr::write_volatile((addr + i) as *mut u8, b);
-                }
-            }
-        }
-    }
-    Ok(())
-}
+/// Writes kernel text: the kernel identity-maps its image
+/// read-write-execute (boot code and linker script), so the crate's plain
+/// store helper does (the engine's patch loops recognise it and write in
+/// line); x86 keeps instruction fetch coherent with stores, and the engine
+/// synchronises cores when the protocol needs it.
+pub use ftrace::arch::x86::helpers::text_write;
 
 /// The interrupt flag of EFLAGS.
 const FLAGS_IF: usize = 1 << 9;

@@ -23,6 +23,18 @@ use crate::platform::TextFault;
 /// every word written leaves the code executable (the `Platform::text_write`
 /// contract).
 pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
+    // SAFETY: the caller's guarantees are `text_store`'s.
+    unsafe { text_store(addr, bytes) }
+}
+
+/// [`text_write`]'s body, for the engine to inline (`text_write` itself
+/// is not inlined, so that its address is one and the same everywhere).
+///
+/// # Safety
+///
+/// As for [`text_write`].
+#[inline(always)]
+pub(crate) unsafe fn text_store(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
     if addr % 4 != 0 || bytes.len() % 4 != 0 {
         return Err(TextFault);
     }

@@ -262,7 +262,8 @@ impl Ppc64Arch {
         let mut b = [0u8; STUB_SIZE];
         // SAFETY: the stub is text of the backend's stub area (the record's
         // arch word, within the area by `site_word`).
-        unsafe { p.text_read(stub, &mut b) }.map_err(|_| PatchError::ReadFault)?;
+        unsafe { crate::platform::TextWriter::new(p).read(stub, &mut b) }
+            .map_err(|_| PatchError::ReadFault)?;
         let word =
             |i: usize| u32::from_be_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
         let resume = branch(stub + 4 * STUB_RESUME, rec.ip + 4, false)?;
@@ -315,7 +316,8 @@ impl Ppc64Arch {
         let mut head = [0u8; 8];
         // SAFETY: `rec.ip` is a global entry of the site table: a function
         // of at least two instructions.
-        unsafe { p.text_read(rec.ip, &mut head) }.map_err(|_| PatchError::ReadFault)?;
+        unsafe { crate::platform::TextWriter::new(p).read(rec.ip, &mut head) }
+            .map_err(|_| PatchError::ReadFault)?;
         let [w0, w1] = words_of(&head);
         if w0 != NOP {
             if !insn::is_toc_setup(w0, w1) {
@@ -346,7 +348,8 @@ impl Ppc64Arch {
         // before one write of the whole stub.
         let mut cur = [0u8; STUB_SIZE];
         // SAFETY: the stub is in the backend's (or the region's) stub area.
-        unsafe { p.text_read(stub, &mut cur) }.map_err(|_| PatchError::ReadFault)?;
+        unsafe { crate::platform::TextWriter::new(p).read(stub, &mut cur) }
+            .map_err(|_| PatchError::ReadFault)?;
         let cur: [u32; 4] = words_of(&cur);
         if cur == words {
             return Ok(());

@@ -309,6 +309,65 @@ pub unsafe fn text_write_cr0(addr: usize, bytes: &[u8]) -> Result<(), TextFault>
     Ok(())
 }
 
+/// Writes `bytes` to kernel text at `addr` with plain stores: the
+/// [`Platform::text_write`](crate::Platform::text_write) of a kernel whose
+/// text is mapped writable where it runs (x86 keeps instruction fetch
+/// coherent with stores; the engine synchronises cores when the protocol
+/// needs it). One volatile store for the sizes the `int3` protocol writes
+/// (a first byte, a 4-byte tail, a whole site at boot).
+///
+/// When a [`FnPlatform`](crate::platform::FnPlatform)'s `text_write` is
+/// this function, the engine's patch loops inline it instead of calling
+/// through the pointer. Kernels with read-only text use
+/// [`text_write_cr0`] or their own alias mapping instead.
+///
+/// # Safety
+///
+/// `addr..addr + bytes.len()` is kernel text mapped writable, and the new
+/// bytes keep every CPU able to execute it at every step (the arch
+/// backend's job when the engine calls it).
+pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
+    // SAFETY: the caller's guarantees are `store`'s.
+    unsafe { text_store(addr, bytes) };
+    Ok(())
+}
+
+/// [`text_write`]'s body, for the engine to inline (`text_write` itself
+/// is not inlined, so that its address is one and the same everywhere).
+///
+/// # Safety
+///
+/// As for [`text_write`].
+#[inline(always)]
+pub(crate) unsafe fn text_store(addr: usize, bytes: &[u8]) {
+    /// One volatile store of `N` bytes.
+    ///
+    /// # Safety
+    /// `addr..addr + N` is writable text; `bytes.len() == N`.
+    #[inline(always)]
+    unsafe fn put<const N: usize>(addr: usize, bytes: &[u8]) {
+        let mut v = [0u8; N];
+        v.copy_from_slice(bytes);
+        // SAFETY: guaranteed by the caller; `[u8; N]` has alignment 1.
+        unsafe { core::ptr::write_volatile(addr as *mut [u8; N], v) };
+    }
+    // SAFETY: the caller guarantees the range is writable kernel text and
+    // the bytes a valid replacement; each arm writes exactly
+    // `bytes.len()` bytes at `addr`.
+    unsafe {
+        match bytes.len() {
+            1 => put::<1>(addr, bytes),
+            4 => put::<4>(addr, bytes),
+            5 => put::<5>(addr, bytes),
+            _ => {
+                for (i, &b) in bytes.iter().enumerate() {
+                    core::ptr::write_volatile((addr + i) as *mut u8, b);
+                }
+            }
+        }
+    }
+}
+
 /// Reads the time-stamp counter.
 pub fn rdtsc() -> u64 {
     let (lo, hi): (u32, u32);

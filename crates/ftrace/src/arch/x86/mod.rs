@@ -357,7 +357,8 @@ impl Batch {
         let mut found = [0u8; SITE_LEN];
         // SAFETY: the caller guarantees `addr` is a 5-byte site of text the
         // platform can read.
-        unsafe { p.text_read(addr, &mut found) }.map_err(|_| PatchError::ReadFault)?;
+        unsafe { crate::platform::TextWriter::new(p).read(addr, &mut found) }
+            .map_err(|_| PatchError::ReadFault)?;
         if found != old {
             return Err(PatchError::Mismatch {
                 expected: Insn::new(&old),

@@ -112,10 +112,31 @@ pub fn plan(
         };
     };
     let mut plan = Vec::with_capacity(sites.len());
-    // Without filtered callbacks every site that is not FAILED gets the
-    // same state: planned once (at the first such site, so that a plan of
-    // FAILED sites only asks for no trampoline).
-    let mut uniform: Option<Want> = None;
+    if filtered.is_empty() {
+        // Every site that is not FAILED gets the same state: planned once
+        // (only when there is such a site, so that a plan of FAILED sites
+        // asks for no trampoline), then copied.
+        let mut sites = sites;
+        let mut uniform = None;
+        for (ip, failed) in sites.by_ref() {
+            if failed {
+                plan.push(Want::default());
+                continue;
+            }
+            if base_conflict {
+                return Err(Conflict { ip });
+            }
+            let mut w = base;
+            target_of(&mut w, base_single);
+            plan.push(w);
+            uniform = Some(w);
+            break;
+        }
+        if let Some(w) = uniform {
+            plan.extend(sites.map(|(_, failed)| if failed { Want::default() } else { w }));
+        }
+        return Ok(plan);
+    }
     for (ip, failed) in sites {
         if failed {
             plan.push(Want::default());
@@ -123,15 +144,6 @@ pub fn plan(
         }
         if base_conflict {
             return Err(Conflict { ip });
-        }
-        if filtered.is_empty() {
-            let w = *uniform.get_or_insert_with(|| {
-                let mut w = base;
-                target_of(&mut w, base_single);
-                w
-            });
-            plan.push(w);
-            continue;
         }
         let mut want = base;
         let mut single = base_single;

@@ -302,7 +302,7 @@ pub enum ClockSource {
 ///
 /// `addr..addr + buf.len()` is mapped, readable memory.
 #[inline]
-unsafe fn plain_text_read(addr: usize, buf: &mut [u8]) {
+pub(crate) unsafe fn plain_text_read(addr: usize, buf: &mut [u8]) {
     /// One volatile read of `N` bytes (byte arrays need no alignment).
     ///
     /// # Safety

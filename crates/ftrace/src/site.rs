@@ -369,28 +369,16 @@ impl SiteTable {
         e.word = (e.word & !CODE_MASK) | (c << CODE_SHIFT);
     }
 
-    /// Stores, for every site that is not FAILED, the stored flags and
-    /// count of `plan`'s entry for it (`(flags, count, target)`; the code
-    /// of the target it holds now is kept) and returns how many of them
-    /// hold another target than the planned one: one pass over the table.
-    pub(crate) fn apply_states<W>(
-        &mut self,
-        plan: &[W],
-        state: impl Fn(&W) -> (RecFlags, u32, usize),
-    ) -> usize {
+    /// How many sites that are not FAILED hold another target than
+    /// `target(plan[i])`.
+    pub(crate) fn count_changes<W>(&self, plan: &[W], target: impl Fn(&W) -> usize) -> usize {
         debug_assert_eq!(plan.len(), self.entries.len());
         let targets = &*self.targets;
-        let mut changed = 0;
-        for (e, w) in self.entries.iter_mut().zip(plan) {
-            if e.is_failed() {
-                continue;
-            }
-            let (flags, count, target) = state(w);
-            let old = targets.get(e.code());
-            e.word = (e.word & (CODE_MASK | UNPREPARED)) | flags.bits() | count.min(REF_MASK);
-            changed += usize::from(old != target);
-        }
-        changed
+        self.entries
+            .iter()
+            .zip(plan)
+            .map(|(e, w)| usize::from(!e.is_failed() && targets.get(e.code()) != target(w)))
+            .sum()
     }
 
     /// Calls `f(i, record, old, new)` for every site `i` that is not FAILED
@@ -436,19 +424,24 @@ impl SiteTable {
         out
     }
 
-    /// Records that every site that is not FAILED now holds
-    /// `target(plan[i])` (each target's code is looked up once per run of
-    /// equal targets).
-    pub(crate) fn set_targets<W>(&mut self, plan: &[W], target: impl Fn(&W) -> usize) {
+    /// Stores, for every site that is not FAILED, the state `plan`'s
+    /// entry gives (`state(w)`: stored flags, count, target): the site
+    /// now holds that target (each target's code is looked up once per
+    /// run of equal targets). One pass over the table.
+    pub(crate) fn commit_plan<W>(
+        &mut self,
+        plan: &[W],
+        state: impl Fn(&W) -> (RecFlags, u32, usize),
+    ) {
         debug_assert_eq!(plan.len(), self.entries.len());
         self.reserve_codes();
         let codes = &mut *self.targets;
         let mut last = (usize::MAX, 0u32);
         for (e, w) in self.entries.iter_mut().zip(plan) {
-            let t = target(w);
-            if e.is_failed() || codes.get(e.code()) == t {
+            if e.is_failed() {
                 continue;
             }
+            let (flags, count, t) = state(w);
             if last.0 != t {
                 let c = match codes.find(t) {
                     Some(c) => c,
@@ -461,7 +454,8 @@ impl SiteTable {
                 };
                 last = (t, c as u32);
             }
-            e.word = (e.word & !CODE_MASK) | (last.1 << CODE_SHIFT);
+            e.word =
+                (e.word & UNPREPARED) | flags.bits() | count.min(REF_MASK) | (last.1 << CODE_SHIFT);
         }
     }
 

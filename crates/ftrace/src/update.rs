@@ -829,9 +829,9 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         // The wanted state of every site now (a failed batch kills
         // tracing, which clears every site's state again); the targets
         // once written.
-        let changed = self
-            .sites
-            .apply_states(&plan, |w| (want_flags(w), w.count, w.target));
+        // The sites' states are stored once the batch is written (a failed
+        // batch kills tracing, which clears every site's state).
+        let changed = self.sites.count_changes(&plan, |w| w.target);
         self.arch.batch_size_hint(changed);
         let (arch, sites) = (&self.arch, &self.sites);
         let patched = sites.try_each_change(
@@ -861,7 +861,8 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         if let Err(SiteError { ip, error }) = self.arch.finish_batch(p) {
             return Err(self.fail_batch(ip, error, None, &plan));
         }
-        self.sites.set_targets(&plan, |w| w.target);
+        self.sites
+            .commit_plan(&plan, |w| (want_flags(w), w.count, w.target));
         if let [only] = self.registered[..]
             && let Err(f) = self.set_trace(only, self.dispatchers.1)
         {

@@ -283,6 +283,7 @@ unsafe impl Arch for I686 {
         }
     }
 
+    #[inline]
     fn make_nop(
         &self,
         p: &dyn Platform,
@@ -295,6 +296,7 @@ unsafe impl Arch for I686 {
         self.c.queue_site(p, rec.ip, old_target, 0)
     }
 
+    #[inline]
     fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
         if self.is_nodyn() {
             return self.nodyn_change(p, rec, 1);
@@ -302,6 +304,7 @@ unsafe impl Arch for I686 {
         self.c.queue_site(p, rec.ip, 0, target)
     }
 
+    #[inline]
     fn modify_call(
         &self,
         p: &dyn Platform,
@@ -315,8 +318,8 @@ unsafe impl Arch for I686 {
         self.c.queue_site(p, rec.ip, old, new)
     }
 
-    fn begin_batch(&self, _p: &dyn Platform) {
-        self.c.batch.clear();
+    fn begin_batch(&self, p: &dyn Platform) {
+        self.c.begin(p);
         self.pending
             .store(self.enabled.load(Ordering::SeqCst), Ordering::SeqCst);
     }

@@ -345,6 +345,7 @@ impl Batch {
     ///
     /// # Safety
     /// As for [`queue`](Self::queue); `emulate` is what `new` does at `addr`.
+    #[inline]
     pub unsafe fn queue_known(
         &self,
         p: &dyn Platform,
@@ -353,12 +354,26 @@ impl Batch {
         new: [u8; SITE_LEN],
         emulate: Emulation,
     ) -> Result<(), PatchError> {
-        debug_assert_eq!(emulation_of(addr, &new), Some(emulate));
         let mut found = [0u8; SITE_LEN];
         // SAFETY: the caller guarantees `addr` is a 5-byte site of text the
         // platform can read.
         unsafe { crate::platform::TextWriter::new(p).read(addr, &mut found) }
             .map_err(|_| PatchError::ReadFault)?;
+        self.queue_found(addr, found, old, new, emulate)
+    }
+
+    /// [`queue_known`](Self::queue_known) with the site's bytes already
+    /// read (`found`): checks them against `old` and queues the change.
+    #[inline(always)]
+    pub(crate) fn queue_found(
+        &self,
+        addr: usize,
+        found: [u8; SITE_LEN],
+        old: [u8; SITE_LEN],
+        new: [u8; SITE_LEN],
+        emulate: Emulation,
+    ) -> Result<(), PatchError> {
+        debug_assert_eq!(emulation_of(addr, &new), Some(emulate));
         if found != old {
             return Err(PatchError::Mismatch {
                 expected: Insn::new(&old),
@@ -371,6 +386,7 @@ impl Batch {
         Ok(())
     }
 
+    #[inline]
     fn push(&self, addr: usize, old: [u8; SITE_LEN], new: [u8; SITE_LEN], emulate: Emulation) {
         // Appended in O(1); a site queued twice is merged by `commit`
         // (searching here made a batch of every site quadratic: 126,000

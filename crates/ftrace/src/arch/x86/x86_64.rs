@@ -34,7 +34,7 @@
 //! wanted by one callback calls that callback's entry with the same
 //! `call rel32` (and the same `int3` protocol) as any other target.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{
     Batch, Emulation, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, call_bytes,
@@ -95,6 +95,11 @@ pub(super) struct Common {
     inner: [AtomicUsize; 2],
     /// The per-callback trampolines, when the backend has them.
     pub(super) pool: Option<OpsTrampPool>,
+    /// The platform of the batch begun last reads text with the default
+    /// `text_read` (a `FnPlatform`): sites are read in line, without
+    /// asking the platform per site. The engine passes one platform to a
+    /// batch's every hook.
+    plain_read: AtomicBool,
 }
 
 impl Common {
@@ -104,7 +109,15 @@ impl Common {
             batch: Batch::new(),
             inner: [AtomicUsize::new(tramps.stub), AtomicUsize::new(tramps.stub)],
             pool: None,
+            plain_read: AtomicBool::new(false),
         }
+    }
+
+    /// Starts a batch for `p`.
+    pub(super) fn begin(&self, p: &dyn Platform) {
+        self.batch.clear();
+        self.plain_read
+            .store(p.as_fn_platform().is_some(), Ordering::Relaxed);
     }
 
     pub(super) fn trampoline_addr(&self, which: Trampoline) -> usize {
@@ -116,6 +129,7 @@ impl Common {
 
     /// Queues the record site `ip`'s change from calling `old` to calling
     /// `new` (0: the nop), checking the old bytes.
+    #[inline(always)]
     pub(super) fn queue_site(
         &self,
         p: &dyn Platform,
@@ -129,11 +143,17 @@ impl Common {
         } else {
             Emulation::Call(new)
         };
-        // SAFETY: as in `queue`: `ip` is a record site.
-        unsafe {
-            self.batch
-                .queue_known(p, ip, bytes(old)?, bytes(new)?, emulate)
+        let mut found = [0u8; SITE_LEN];
+        if self.plain_read.load(Ordering::Relaxed) {
+            // SAFETY: `ip` is a record site: 5 bytes of mapped kernel text,
+            // read as `p` (a `FnPlatform`) would.
+            unsafe { crate::platform::plain_text_read(ip, &mut found) };
+        } else {
+            // SAFETY: as above, through the platform.
+            unsafe { p.text_read(ip, &mut found) }.map_err(|_| PatchError::ReadFault)?;
         }
+        self.batch
+            .queue_found(ip, found, bytes(old)?, bytes(new)?, emulate)
     }
 
     pub(super) fn finish(&self, p: &dyn Platform) -> Result<(), SiteError> {
@@ -263,6 +283,7 @@ unsafe impl Arch for X86_64 {
         }
     }
 
+    #[inline]
     fn make_nop(
         &self,
         p: &dyn Platform,
@@ -272,10 +293,12 @@ unsafe impl Arch for X86_64 {
         self.c.queue_site(p, rec.ip, old_target, 0)
     }
 
+    #[inline]
     fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
         self.c.queue_site(p, rec.ip, 0, target)
     }
 
+    #[inline]
     fn modify_call(
         &self,
         p: &dyn Platform,
@@ -286,8 +309,8 @@ unsafe impl Arch for X86_64 {
         self.c.queue_site(p, rec.ip, old, new)
     }
 
-    fn begin_batch(&self, _p: &dyn Platform) {
-        self.c.batch.clear();
+    fn begin_batch(&self, p: &dyn Platform) {
+        self.c.begin(p);
     }
 
     fn batch_size_hint(&self, changes: usize) {

@@ -454,6 +454,83 @@ impl<'a> TextWriter<'a> {
     }
 }
 
+/// What a batch's platform lets a backend do in line, looked up once per
+/// batch ([`crate::Arch::begin_batch`]) instead of once per site: reads
+/// in line for a [`FnPlatform`], its writes through the crate's own helper
+/// in line. The engine passes one platform to every hook of a batch (and
+/// to every hook at all: it holds one); hooks called outside a batch, or
+/// before the first, find nothing cached and ask the platform.
+#[derive(Debug, Default)]
+pub(crate) struct TextCache {
+    plain_read: core::sync::atomic::AtomicBool,
+    helper: core::sync::atomic::AtomicBool,
+}
+
+impl TextCache {
+    /// Nothing cached.
+    pub(crate) const fn new() -> Self {
+        TextCache {
+            plain_read: core::sync::atomic::AtomicBool::new(false),
+            helper: core::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Looks `p` up for the batch that starts.
+    pub(crate) fn begin(&self, p: &dyn Platform) {
+        use core::sync::atomic::Ordering::Relaxed;
+        let t = TextWriter::new(p);
+        self.plain_read.store(t.direct.is_some(), Relaxed);
+        self.helper.store(t.helper, Relaxed);
+    }
+
+    /// [`Platform::text_read`] of `p`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Platform::text_read`]; `p` is the platform of the batch.
+    #[inline(always)]
+    pub(crate) unsafe fn read(
+        &self,
+        p: &dyn Platform,
+        addr: usize,
+        buf: &mut [u8],
+    ) -> Result<(), TextFault> {
+        if self.plain_read.load(core::sync::atomic::Ordering::Relaxed) {
+            // SAFETY: the caller upholds `text_read`'s contract; `p` is a
+            // `FnPlatform`, which reads with the default, this.
+            unsafe { plain_text_read(addr, buf) };
+            return Ok(());
+        }
+        // SAFETY: the caller upholds `text_read`'s contract.
+        unsafe { p.text_read(addr, buf) }
+    }
+
+    /// [`Platform::text_write`] of `p`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Platform::text_write`]; `p` is the platform of the batch.
+    #[inline(always)]
+    pub(crate) unsafe fn write(
+        &self,
+        p: &dyn Platform,
+        addr: usize,
+        bytes: &[u8],
+    ) -> Result<(), TextFault> {
+        #[cfg(all(
+            target_os = "none",
+            any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
+        ))]
+        if self.helper.load(core::sync::atomic::Ordering::Relaxed) {
+            // SAFETY: the caller upholds `text_write`'s contract; `p`'s
+            // `text_write` is this helper.
+            return unsafe { arch_text_store(addr, bytes) };
+        }
+        // SAFETY: the caller upholds `text_write`'s contract.
+        unsafe { TextWriter::new(p).write(addr, bytes) }
+    }
+}
+
 /// One [`Platform::text_write`] through a [`TextWriter`].
 ///
 /// # Safety

@@ -137,6 +137,8 @@ pub struct Ppc64Arch {
     pool: Option<OpsTrampPool>,
     /// The lowest and highest entry of `pool`.
     pool_span: Option<(usize, usize)>,
+    /// What the batch's platform lets us read and write in line.
+    text: crate::platform::TextCache,
 }
 
 /// What a stub word should be and what it is, for [`Ppc64Arch::check_stub`].
@@ -158,6 +160,7 @@ impl Ppc64Arch {
             layout,
             pool: None,
             pool_span: None,
+            text: crate::platform::TextCache::new(),
         }
     }
 
@@ -262,8 +265,7 @@ impl Ppc64Arch {
         let mut b = [0u8; STUB_SIZE];
         // SAFETY: the stub is text of the backend's stub area (the record's
         // arch word, within the area by `site_word`).
-        unsafe { crate::platform::TextWriter::new(p).read(stub, &mut b) }
-            .map_err(|_| PatchError::ReadFault)?;
+        unsafe { self.text.read(p, stub, &mut b) }.map_err(|_| PatchError::ReadFault)?;
         let word =
             |i: usize| u32::from_be_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
         let resume = branch(stub + 4 * STUB_RESUME, rec.ip + 4, false)?;
@@ -300,7 +302,39 @@ impl Ppc64Arch {
             return Ok(());
         }
         // Just read and checked: written without a second read.
-        write_word(p, stub + 4 * STUB_BL, new)
+        self.write_word_c(p, stub + 4 * STUB_BL, new)
+    }
+
+    /// [`read_word`] through the batch's [`TextCache`](crate::platform::TextCache).
+    #[inline(always)]
+    fn read_word_c(&self, p: &dyn Platform, addr: usize) -> Result<u32, PatchError> {
+        let mut b = [0u8; 4];
+        // SAFETY: `addr` is a site or stub word of this backend (callers).
+        unsafe { self.text.read(p, addr, &mut b) }.map_err(|_| PatchError::ReadFault)?;
+        Ok(u32::from_be_bytes(b))
+    }
+
+    /// [`expect_word`] through the batch's cache.
+    #[inline(always)]
+    fn expect_word_c(&self, p: &dyn Platform, addr: usize, want: u32) -> Result<(), PatchError> {
+        let found = self.read_word_c(p, addr)?;
+        if found == want {
+            Ok(())
+        } else {
+            Err(PatchError::Mismatch {
+                expected: to_insn(want),
+                found: to_insn(found),
+            })
+        }
+    }
+
+    /// [`write_word`] through the batch's cache.
+    #[inline(always)]
+    fn write_word_c(&self, p: &dyn Platform, addr: usize, w: u32) -> Result<(), PatchError> {
+        // SAFETY: `addr` is a site or a stub word of this backend whose
+        // current contents the caller verified, and `w` is the encoding it
+        // computed for it (the `Arch` safety contract).
+        unsafe { self.text.write(p, addr, &w.to_be_bytes()) }.map_err(|_| PatchError::WriteFault)
     }
 
     /// The work of `init_site` and `init_region_site`: moves `rec.ip` to the
@@ -382,15 +416,6 @@ fn words_of<const N: usize, const B: usize>(bytes: &[u8; B]) -> [u32; N] {
             bytes[4 * i + 3],
         ])
     })
-}
-
-/// Writes one aligned word the caller has just read and checked.
-fn write_word(p: &dyn Platform, addr: usize, w: u32) -> Result<(), PatchError> {
-    // SAFETY: `addr` is a site or a stub word of this backend whose current
-    // contents the caller verified, and `w` is the encoding it computed for
-    // it (the `Arch` safety contract).
-    unsafe { crate::platform::text_write(p, addr, &w.to_be_bytes()) }
-        .map_err(|_| PatchError::WriteFault)
 }
 
 /// Reads one aligned word.
@@ -506,13 +531,17 @@ unsafe impl Arch for Ppc64Arch {
         Ok(())
     }
 
+    fn begin_batch(&self, p: &dyn Platform) {
+        self.text.begin(p);
+    }
+
     /// Stub first (its `bl` to `target`), then the site `nop` -> `b stub`.
     fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
         let b_stub = branch(rec.ip, Self::stub_of(rec)?, false)?;
-        expect_word(p, rec.ip, NOP)?;
+        self.expect_word_c(p, rec.ip, NOP)?;
         self.retarget_stub(p, rec, target)?;
         // The nop was checked above; only the engine writes sites.
-        write_word(p, rec.ip, b_stub)
+        self.write_word_c(p, rec.ip, b_stub)
     }
 
     /// Site `b stub` -> `nop`; the stub is left as it is (unreachable).
@@ -522,8 +551,11 @@ unsafe impl Arch for Ppc64Arch {
         rec: &Record,
         old_target: usize,
     ) -> Result<(), PatchError> {
-        let b_stub = self.expected_insn(rec, Some(old_target))?;
-        replace_insn(p, rec.ip, &b_stub, &self.nop_insn())
+        // The site branches to its stub whatever the stub calls.
+        let _ = old_target;
+        let b_stub = branch(rec.ip, Self::stub_of(rec)?, false)?;
+        self.expect_word_c(p, rec.ip, b_stub)?;
+        self.write_word_c(p, rec.ip, NOP)
     }
 
     /// Only the stub's `bl` changes (after checking the site branches to

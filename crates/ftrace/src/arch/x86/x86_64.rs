@@ -34,7 +34,7 @@
 //! wanted by one callback calls that callback's entry with the same
 //! `call rel32` (and the same `int3` protocol) as any other target.
 
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
     Batch, Emulation, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, call_bytes,
@@ -95,11 +95,8 @@ pub(super) struct Common {
     inner: [AtomicUsize; 2],
     /// The per-callback trampolines, when the backend has them.
     pub(super) pool: Option<OpsTrampPool>,
-    /// The platform of the batch begun last reads text with the default
-    /// `text_read` (a `FnPlatform`): sites are read in line, without
-    /// asking the platform per site. The engine passes one platform to a
-    /// batch's every hook.
-    plain_read: AtomicBool,
+    /// What the batch's platform lets us read (and write) in line.
+    text: crate::platform::TextCache,
 }
 
 impl Common {
@@ -109,15 +106,14 @@ impl Common {
             batch: Batch::new(),
             inner: [AtomicUsize::new(tramps.stub), AtomicUsize::new(tramps.stub)],
             pool: None,
-            plain_read: AtomicBool::new(false),
+            text: crate::platform::TextCache::new(),
         }
     }
 
     /// Starts a batch for `p`.
     pub(super) fn begin(&self, p: &dyn Platform) {
         self.batch.clear();
-        self.plain_read
-            .store(p.as_fn_platform().is_some(), Ordering::Relaxed);
+        self.text.begin(p);
     }
 
     pub(super) fn trampoline_addr(&self, which: Trampoline) -> usize {
@@ -144,14 +140,9 @@ impl Common {
             Emulation::Call(new)
         };
         let mut found = [0u8; SITE_LEN];
-        if self.plain_read.load(Ordering::Relaxed) {
-            // SAFETY: `ip` is a record site: 5 bytes of mapped kernel text,
-            // read as `p` (a `FnPlatform`) would.
-            unsafe { crate::platform::plain_text_read(ip, &mut found) };
-        } else {
-            // SAFETY: as above, through the platform.
-            unsafe { p.text_read(ip, &mut found) }.map_err(|_| PatchError::ReadFault)?;
-        }
+        // SAFETY: `ip` is a record site: 5 bytes of mapped kernel text; `p`
+        // is the batch's platform.
+        unsafe { self.text.read(p, ip, &mut found) }.map_err(|_| PatchError::ReadFault)?;
         self.batch
             .queue_found(ip, found, bytes(old)?, bytes(new)?, emulate)
     }

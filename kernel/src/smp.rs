@@ -83,7 +83,10 @@ pub fn ticks(cpu: usize) -> usize {
 /// The periodic timer's handler, called by the arch in hardirq context on
 /// whichever CPU took the interrupt: counts the tick and runs a little
 /// traced work (`tick_work`, `tick_leaf`), which the tracers show with the
-/// `h` flag.
+/// `h` flag. Always inlined into the arch's handler, so that the trace
+/// names that handler as `tick_work`'s parent on every build (the tests
+/// expect it), whatever the compiler's inlining heuristics decide.
+#[inline(always)]
 pub fn timer_tick() {
     let cpu = arch::cpu_id();
     if let Some(t) = TICKS.get(cpu) {

@@ -311,9 +311,15 @@ pub unsafe trait Arch: Send + Sync {
     /// writes (x86) start a queue here.
     fn begin_batch(&self, _p: &dyn Platform) {}
 
-    /// Said after [`begin_batch`](Self::begin_batch): about `changes`
-    /// sites will change in this batch (a queueing backend can make room
-    /// once instead of growing its queue). The default ignores it.
+    /// True when the backend wants [`batch_size_hint`](Self::batch_size_hint)
+    /// (it queues a batch's changes): the engine then counts them first,
+    /// a pass over every site it skips otherwise. Default: false.
+    const WANTS_BATCH_SIZE: bool = false;
+
+    /// Said after [`begin_batch`](Self::begin_batch), when
+    /// [`WANTS_BATCH_SIZE`](Self::WANTS_BATCH_SIZE): about `changes` sites
+    /// will change in this batch (a queueing backend can make room once
+    /// instead of growing its queue). The default ignores it.
     fn batch_size_hint(&self, changes: usize) {
         let _ = changes;
     }

@@ -133,7 +133,9 @@ pub fn plan(
             break;
         }
         if let Some(w) = uniform {
-            plan.extend(sites.map(|(_, failed)| if failed { Want::default() } else { w }));
+            // Indexed rather than branched: one copy of a whole `Want`.
+            let choice = [w, Want::default()];
+            plan.extend(sites.map(|(_, failed)| choice[usize::from(failed)]));
         }
         return Ok(plan);
     }

@@ -174,6 +174,23 @@ impl Codes {
     fn find(&self, target: usize) -> Option<usize> {
         self.by_code[..self.len].iter().position(|&t| t == target)
     }
+
+    /// The code of `target`, added when new; the caller made room
+    /// ([`SiteTable::reserve_codes`]). Out of line: a pass over the table
+    /// calls it once per run of equal targets.
+    #[inline(never)]
+    fn find_or_add(&mut self, target: usize) -> u32 {
+        let c = match self.find(target) {
+            Some(c) => c,
+            None => {
+                let c = self.len;
+                self.by_code[c] = target;
+                self.len += 1;
+                c
+            }
+        };
+        c as u32
+    }
 }
 
 /// Every site, sorted by address.
@@ -443,19 +460,9 @@ impl SiteTable {
             }
             let (flags, count, t) = state(w);
             if last.0 != t {
-                let c = match codes.find(t) {
-                    Some(c) => c,
-                    None => {
-                        let c = codes.len;
-                        codes.by_code[c] = t;
-                        codes.len += 1;
-                        c
-                    }
-                };
-                last = (t, c as u32);
+                last = (t, codes.find_or_add(t) << CODE_SHIFT);
             }
-            e.word =
-                (e.word & UNPREPARED) | flags.bits() | count.min(REF_MASK) | (last.1 << CODE_SHIFT);
+            e.word = (e.word & UNPREPARED) | flags.bits() | count.min(REF_MASK) | last.1;
         }
     }
 

@@ -831,8 +831,10 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         // once written.
         // The sites' states are stored once the batch is written (a failed
         // batch kills tracing, which clears every site's state).
-        let changed = self.sites.count_changes(&plan, |w| w.target);
-        self.arch.batch_size_hint(changed);
+        if A::WANTS_BATCH_SIZE {
+            let changed = self.sites.count_changes(&plan, |w| w.target);
+            self.arch.batch_size_hint(changed);
+        }
         let (arch, sites) = (&self.arch, &self.sites);
         let patched = sites.try_each_change(
             &plan,

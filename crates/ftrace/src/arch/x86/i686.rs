@@ -324,6 +324,8 @@ unsafe impl Arch for I686 {
             .store(self.enabled.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
+    const WANTS_BATCH_SIZE: bool = true;
+
     fn batch_size_hint(&self, changes: usize) {
         if !self.is_nodyn() {
             self.c.batch.reserve(changes);

@@ -304,6 +304,8 @@ unsafe impl Arch for X86_64 {
         self.c.begin(p);
     }
 
+    const WANTS_BATCH_SIZE: bool = true;
+
     fn batch_size_hint(&self, changes: usize) {
         self.c.batch.reserve(changes);
     }

@@ -259,6 +259,7 @@ impl Ppc64Arch {
     /// Reads the stub of `rec` and returns the trampoline its `bl` calls
     /// after checking the three fixed words (`Mismatch` on the first that
     /// differs).
+    #[inline]
     fn stub_target(&self, p: &dyn Platform, rec: &Record) -> Result<usize, PatchError> {
         let stub = Self::stub_of(rec)?;
         // The whole stub in one read.
@@ -289,6 +290,7 @@ impl Ppc64Arch {
 
     /// Points `rec`'s stub at `tramp` (one aligned store of its `bl`),
     /// after checking the stub; writes nothing when it already does.
+    #[inline]
     fn retarget_stub(
         &self,
         p: &dyn Platform,

@@ -10,7 +10,7 @@
 #   --runs K     boot each kernel K times (default 2) and check that every
 #                run printed the same figures (exit 1 otherwise)
 #   --variants   also the i686 build variants nofp, mcount and nodynamic
-#   --scale      also the x86_64 and ppc64 scale builds (50,000 generated
+#   --scale      also the scale builds of each arch (50,000 generated
 #                traced functions: boot, enabling and filtering per site at
 #                Linux's scale; about a minute to build each), and the host
 #                benchmark of filter matching over 100,000 names
@@ -45,7 +45,7 @@ for a in "${arches[@]}"; do
     if ((variants)) && [[ $a == i686 ]]; then
         kernels+=(i686:nofp i686:mcount i686:nodynamic)
     fi
-    if ((scale)) && [[ $a != i686 ]]; then
+    if ((scale)); then
         kernels+=("$a:scale")
     fi
 done

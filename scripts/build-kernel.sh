@@ -9,7 +9,7 @@
 #     nodynamic  mcount calls left in place; mcount checks a function pointer
 #     nofp       fentry without frame pointers (targets/i686-nofp-target.json):
 #                the fentry site needs no frame, unlike mcount
-#   variant of x86_64 and ppc64:
+#   variant of every arch:
 #     scale      50,000 generated traced functions (kernel/src/scale.rs), for
 #                the benchmarks at Linux's scale (scripts/bench.sh --scale)
 #   variant of every arch:
@@ -38,7 +38,6 @@ case "$variant" in
         [[ $arch == i686 ]] || { echo "build-kernel: variant $variant exists only on i686" >&2; exit 2; }
         features=(--features "$variant") ;;
     scale)
-        [[ $arch != i686 ]] || { echo "build-kernel: variant scale exists only on x86_64 and ppc64" >&2; exit 2; }
         features=(--features scale) ;;
     nofp)
         [[ $arch == i686 ]] || { echo "build-kernel: variant $variant exists only on i686" >&2; exit 2; }

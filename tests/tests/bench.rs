@@ -65,6 +65,13 @@ fn bench_runs_at_scale_ppc64() {
     bench_shape_variant("ppc64", "scale");
 }
 
+/// As [`bench_runs_at_scale_x86_64`], on i686 (its 32-bit addresses and
+/// offsets at the same size).
+#[test]
+fn bench_runs_at_scale_i686() {
+    bench_shape_variant("i686", "scale");
+}
+
 /// The build without patchable entries (`--variant nopatch`, what
 /// scripts/bench.sh compares the untraced loop and the image size with):
 /// no site at all, and the bench times the empty and untraced loops only.

@@ -147,10 +147,10 @@ pub struct Poke {
     pub addr: usize,
     /// Bytes the site holds now (checked when queued).
     pub old: [u8; SITE_LEN],
-    /// Bytes it will hold.
+    /// Bytes it will hold: a nop or a `call` (checked when queued), which
+    /// the `#BP` handler emulates while the site holds `int3`, decoding
+    /// them then (a queue entry is 24 bytes on x86_64, 16 on i686).
     pub new: [u8; SITE_LEN],
-    /// What the new bytes do, emulated while the site holds `int3`.
-    pub emulate: Emulation,
 }
 
 /// The table the `#BP` handler reads while a batch is in flight: sorted by
@@ -261,7 +261,7 @@ fn in_flight_emulation(site: usize) -> Option<Emulation> {
         t.pokes
             .binary_search_by_key(&site, |p| p.addr)
             .ok()
-            .map(|i| t.pokes[i].emulate)
+            .and_then(|i| emulation_of(site, &t.pokes[i].new))
     });
     READERS.exit();
     found
@@ -333,9 +333,9 @@ impl Batch {
         ) else {
             return Err(PatchError::Other("x86: site instructions are 5 bytes"));
         };
-        let emulate = emulation_of(addr, &n)
+        emulation_of(addr, &n)
             .ok_or(PatchError::Other("x86: cannot emulate the new instruction"))?;
-        self.push(addr, o, n, emulate);
+        self.push(addr, o, n);
         Ok(())
     }
 
@@ -359,11 +359,15 @@ impl Batch {
         // platform can read.
         unsafe { crate::platform::TextWriter::new(p).read(addr, &mut found) }
             .map_err(|_| PatchError::ReadFault)?;
-        self.queue_found(addr, found, old, new, emulate)
+        debug_assert_eq!(emulation_of(addr, &new), Some(emulate));
+        let _ = emulate;
+        self.queue_found(addr, found, old, new)
     }
 
     /// [`queue_known`](Self::queue_known) with the site's bytes already
-    /// read (`found`): checks them against `old` and queues the change.
+    /// read (`found`): checks them against `old` and queues the change to
+    /// `new`, which the caller built (a nop or a `call`, which the `#BP`
+    /// handler can emulate).
     #[inline(always)]
     pub(crate) fn queue_found(
         &self,
@@ -371,9 +375,8 @@ impl Batch {
         found: [u8; SITE_LEN],
         old: [u8; SITE_LEN],
         new: [u8; SITE_LEN],
-        emulate: Emulation,
     ) -> Result<(), PatchError> {
-        debug_assert_eq!(emulation_of(addr, &new), Some(emulate));
+        debug_assert!(emulation_of(addr, &new).is_some());
         if found != old {
             return Err(PatchError::Mismatch {
                 expected: Insn::new(&old),
@@ -381,22 +384,17 @@ impl Batch {
             });
         }
         if old != new {
-            self.push(addr, old, new, emulate);
+            self.push(addr, old, new);
         }
         Ok(())
     }
 
     #[inline]
-    fn push(&self, addr: usize, old: [u8; SITE_LEN], new: [u8; SITE_LEN], emulate: Emulation) {
+    fn push(&self, addr: usize, old: [u8; SITE_LEN], new: [u8; SITE_LEN]) {
         // Appended in O(1); a site queued twice is merged by `commit`
         // (searching here made a batch of every site quadratic: 126,000
         // instructions per site at 50,000 sites).
-        self.pokes.lock().push(Poke {
-            addr,
-            old,
-            new,
-            emulate,
-        });
+        self.pokes.lock().push(Poke { addr, old, new });
     }
 
     /// Applies every queued change with the `int3` protocol (module docs):
@@ -443,7 +441,6 @@ impl Batch {
                 let same = later.addr == kept.addr;
                 if same {
                     kept.new = later.new;
-                    kept.emulate = later.emulate;
                 }
                 same
             });

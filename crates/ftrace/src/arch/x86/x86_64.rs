@@ -37,8 +37,8 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
-    Batch, Emulation, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, call_bytes,
-    decode_call, encode_call, poke_one,
+    Batch, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, call_bytes, decode_call,
+    encode_call, poke_one,
 };
 use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn, replace_insn};
 use crate::ops::Ops;
@@ -134,17 +134,11 @@ impl Common {
         new: usize,
     ) -> Result<(), PatchError> {
         let bytes = |t| if t == 0 { Ok(NOP5) } else { call_bytes(ip, t) };
-        let emulate = if new == 0 {
-            Emulation::Nop
-        } else {
-            Emulation::Call(new)
-        };
         let mut found = [0u8; SITE_LEN];
         // SAFETY: `ip` is a record site: 5 bytes of mapped kernel text; `p`
         // is the batch's platform.
         unsafe { self.text.read(p, ip, &mut found) }.map_err(|_| PatchError::ReadFault)?;
-        self.batch
-            .queue_found(ip, found, bytes(old)?, bytes(new)?, emulate)
+        self.batch.queue_found(ip, found, bytes(old)?, bytes(new)?)
     }
 
     pub(super) fn finish(&self, p: &dyn Platform) -> Result<(), SiteError> {

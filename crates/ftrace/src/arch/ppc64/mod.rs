@@ -319,15 +319,7 @@ impl Ppc64Arch {
     /// [`expect_word`] through the batch's cache.
     #[inline(always)]
     fn expect_word_c(&self, p: &dyn Platform, addr: usize, want: u32) -> Result<(), PatchError> {
-        let found = self.read_word_c(p, addr)?;
-        if found == want {
-            Ok(())
-        } else {
-            Err(PatchError::Mismatch {
-                expected: to_insn(want),
-                found: to_insn(found),
-            })
-        }
+        check_word(self.read_word_c(p, addr)?, want)
     }
 
     /// [`write_word`] through the batch's cache.
@@ -427,7 +419,12 @@ fn read_word(p: &dyn Platform, addr: usize) -> Result<u32, PatchError> {
 
 /// Fails with `Mismatch` unless the word at `addr` is `want`.
 fn expect_word(p: &dyn Platform, addr: usize, want: u32) -> Result<(), PatchError> {
-    let found = read_word(p, addr)?;
+    check_word(read_word(p, addr)?, want)
+}
+
+/// `Mismatch` unless the word `found` is `want`.
+#[inline(always)]
+fn check_word(found: u32, want: u32) -> Result<(), PatchError> {
     if found == want {
         Ok(())
     } else {

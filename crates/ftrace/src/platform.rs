@@ -345,9 +345,12 @@ pub(crate) unsafe fn plain_text_read(addr: usize, buf: &mut [u8]) {
 #[derive(Clone, Copy)]
 pub(crate) struct TextWriter<'a> {
     p: &'a dyn Platform,
+    /// `p` reads text with the default `text_read` (it is a `FnPlatform`).
+    plain_read: bool,
+    /// `p`'s `text_write` as a function pointer, when it is a `FnPlatform`.
     direct: Option<TextWriteFn>,
-    /// `direct` is the arch's helper of this crate (only kernel builds
-    /// have one to recognise).
+    /// `p`'s `text_write` is the arch's helper of this crate (only kernel
+    /// builds have one to recognise).
     #[cfg_attr(
         not(all(
             target_os = "none",
@@ -358,23 +361,12 @@ pub(crate) struct TextWriter<'a> {
     helper: bool,
 }
 
+#[cfg(all(target_os = "none", target_arch = "powerpc64"))]
+use crate::arch::ppc64::helpers::{text_store as arch_text_store, text_write as arch_text_write};
 /// The crate's own text writer for the arch being built, when it has one
 /// (kernel builds only: it writes real text).
 #[cfg(all(target_os = "none", any(target_arch = "x86_64", target_arch = "x86")))]
-use crate::arch::x86::helpers::text_write as arch_text_write;
-/// What [`arch_text_write`] does, in line.
-///
-/// # Safety
-/// As for [`Platform::text_write`].
-#[cfg(all(target_os = "none", any(target_arch = "x86_64", target_arch = "x86")))]
-#[inline(always)]
-unsafe fn arch_text_store(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
-    // SAFETY: guaranteed by the caller.
-    unsafe { crate::arch::x86::helpers::text_store(addr, bytes) };
-    Ok(())
-}
-#[cfg(all(target_os = "none", target_arch = "powerpc64"))]
-use crate::arch::ppc64::helpers::{text_store as arch_text_store, text_write as arch_text_write};
+use crate::arch::x86::helpers::{text_store as arch_text_store, text_write as arch_text_write};
 
 /// True when `f` is the crate's own text writer of this arch (compared by
 /// address: a copy the compiler made elsewhere is not recognised, and is
@@ -406,6 +398,7 @@ impl<'a> TextWriter<'a> {
         let direct = p.as_fn_platform().map(|f| f.text_write);
         TextWriter {
             p,
+            plain_read: direct.is_some(),
             direct,
             helper: direct.is_some_and(is_arch_helper),
         }
@@ -416,9 +409,9 @@ impl<'a> TextWriter<'a> {
     /// # Safety
     ///
     /// As for [`Platform::text_read`].
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn read(&self, addr: usize, buf: &mut [u8]) -> Result<(), TextFault> {
-        if self.direct.is_some() {
+        if self.plain_read {
             // SAFETY: the caller upholds `text_read`'s contract; a
             // `FnPlatform` reads with the default, which is this.
             unsafe { plain_text_read(addr, buf) };
@@ -433,7 +426,7 @@ impl<'a> TextWriter<'a> {
     /// # Safety
     ///
     /// As for [`Platform::text_write`].
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn write(&self, addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
         // SAFETY: the caller upholds `text_write`'s contract; a
         // `FnPlatform`'s `text_write` field is its `Platform::text_write`,
@@ -455,79 +448,47 @@ impl<'a> TextWriter<'a> {
 }
 
 /// What a batch's platform lets a backend do in line, looked up once per
-/// batch ([`crate::Arch::begin_batch`]) instead of once per site: reads
-/// in line for a [`FnPlatform`], its writes through the crate's own helper
-/// in line. The engine passes one platform to every hook of a batch (and
-/// to every hook at all: it holds one); hooks called outside a batch, or
-/// before the first, find nothing cached and ask the platform.
+/// batch ([`crate::Arch::begin_batch`]) instead of once per site: reads in
+/// line for a [`FnPlatform`], writes through the crate's own helper in
+/// line. The engine holds one platform and passes it to every hook, so
+/// what was looked up for one batch stays true; a hook called before the
+/// first batch finds nothing cached and asks the platform.
 #[derive(Debug, Default)]
 pub(crate) struct TextCache {
-    plain_read: core::sync::atomic::AtomicBool,
-    helper: core::sync::atomic::AtomicBool,
+    /// [`Self::PLAIN_READ`] and [`Self::HELPER`]: one load per access.
+    bits: core::sync::atomic::AtomicU8,
 }
 
 impl TextCache {
+    const PLAIN_READ: u8 = 1;
+    const HELPER: u8 = 2;
+
     /// Nothing cached.
     pub(crate) const fn new() -> Self {
         TextCache {
-            plain_read: core::sync::atomic::AtomicBool::new(false),
-            helper: core::sync::atomic::AtomicBool::new(false),
+            bits: core::sync::atomic::AtomicU8::new(0),
         }
     }
 
     /// Looks `p` up for the batch that starts.
     pub(crate) fn begin(&self, p: &dyn Platform) {
-        use core::sync::atomic::Ordering::Relaxed;
         let t = TextWriter::new(p);
-        self.plain_read.store(t.direct.is_some(), Relaxed);
-        self.helper.store(t.helper, Relaxed);
+        let bits = if t.plain_read { Self::PLAIN_READ } else { 0 }
+            | if t.helper { Self::HELPER } else { 0 };
+        self.bits.store(bits, core::sync::atomic::Ordering::Relaxed);
     }
 
-    /// [`Platform::text_read`] of `p`.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Platform::text_read`]; `p` is the platform of the batch.
+    /// The accessors of `p`, the batch's platform, as looked up: a write
+    /// that is not the crate's helper goes through the trait object.
     #[inline(always)]
-    pub(crate) unsafe fn read(
-        &self,
-        p: &dyn Platform,
-        addr: usize,
-        buf: &mut [u8],
-    ) -> Result<(), TextFault> {
-        if self.plain_read.load(core::sync::atomic::Ordering::Relaxed) {
-            // SAFETY: the caller upholds `text_read`'s contract; `p` is a
-            // `FnPlatform`, which reads with the default, this.
-            unsafe { plain_text_read(addr, buf) };
-            return Ok(());
+    pub(crate) fn writer<'a>(&self, p: &'a dyn Platform) -> TextWriter<'a> {
+        let bits = self.bits.load(core::sync::atomic::Ordering::Relaxed);
+        TextWriter {
+            p,
+            plain_read: bits & Self::PLAIN_READ != 0,
+            direct: None,
+            helper: bits & Self::HELPER != 0,
         }
-        // SAFETY: the caller upholds `text_read`'s contract.
-        unsafe { p.text_read(addr, buf) }
-    }
-
-    /// [`Platform::text_write`] of `p`.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Platform::text_write`]; `p` is the platform of the batch.
-    #[inline(always)]
-    pub(crate) unsafe fn write(
-        &self,
-        p: &dyn Platform,
-        addr: usize,
-        bytes: &[u8],
-    ) -> Result<(), TextFault> {
-        #[cfg(all(
-            target_os = "none",
-            any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
-        ))]
-        if self.helper.load(core::sync::atomic::Ordering::Relaxed) {
-            // SAFETY: the caller upholds `text_write`'s contract; `p`'s
-            // `text_write` is this helper.
-            return unsafe { arch_text_store(addr, bytes) };
-        }
-        // SAFETY: the caller upholds `text_write`'s contract.
-        unsafe { TextWriter::new(p).write(addr, bytes) }
     }
 }
 

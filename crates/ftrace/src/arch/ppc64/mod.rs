@@ -266,7 +266,7 @@ impl Ppc64Arch {
         let mut b = [0u8; STUB_SIZE];
         // SAFETY: the stub is text of the backend's stub area (the record's
         // arch word, within the area by `site_word`).
-        unsafe { self.text.read(p, stub, &mut b) }.map_err(|_| PatchError::ReadFault)?;
+        unsafe { self.text.writer(p).read(stub, &mut b) }.map_err(|_| PatchError::ReadFault)?;
         let word =
             |i: usize| u32::from_be_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
         let resume = branch(stub + 4 * STUB_RESUME, rec.ip + 4, false)?;
@@ -312,7 +312,7 @@ impl Ppc64Arch {
     fn read_word_c(&self, p: &dyn Platform, addr: usize) -> Result<u32, PatchError> {
         let mut b = [0u8; 4];
         // SAFETY: `addr` is a site or stub word of this backend (callers).
-        unsafe { self.text.read(p, addr, &mut b) }.map_err(|_| PatchError::ReadFault)?;
+        unsafe { self.text.writer(p).read(addr, &mut b) }.map_err(|_| PatchError::ReadFault)?;
         Ok(u32::from_be_bytes(b))
     }
 
@@ -328,7 +328,8 @@ impl Ppc64Arch {
         // SAFETY: `addr` is a site or a stub word of this backend whose
         // current contents the caller verified, and `w` is the encoding it
         // computed for it (the `Arch` safety contract).
-        unsafe { self.text.write(p, addr, &w.to_be_bytes()) }.map_err(|_| PatchError::WriteFault)
+        unsafe { self.text.writer(p).write(addr, &w.to_be_bytes()) }
+            .map_err(|_| PatchError::WriteFault)
     }
 
     /// The work of `init_site` and `init_region_site`: moves `rec.ip` to the

@@ -327,9 +327,8 @@ pub unsafe fn text_write_cr0(addr: usize, bytes: &[u8]) -> Result<(), TextFault>
 /// bytes keep every CPU able to execute it at every step (the arch
 /// backend's job when the engine calls it).
 pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
-    // SAFETY: the caller's guarantees are `store`'s.
-    unsafe { text_store(addr, bytes) };
-    Ok(())
+    // SAFETY: the caller's guarantees are `text_store`'s.
+    unsafe { text_store(addr, bytes) }
 }
 
 /// [`text_write`]'s body, for the engine to inline (`text_write` itself
@@ -339,7 +338,7 @@ pub unsafe fn text_write(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
 ///
 /// As for [`text_write`].
 #[inline(always)]
-pub(crate) unsafe fn text_store(addr: usize, bytes: &[u8]) {
+pub(crate) unsafe fn text_store(addr: usize, bytes: &[u8]) -> Result<(), TextFault> {
     /// One volatile store of `N` bytes.
     ///
     /// # Safety
@@ -366,6 +365,7 @@ pub(crate) unsafe fn text_store(addr: usize, bytes: &[u8]) {
             }
         }
     }
+    Ok(())
 }
 
 /// Reads the time-stamp counter.

@@ -339,35 +339,10 @@ impl Batch {
         Ok(())
     }
 
-    /// [`queue`](Self::queue) for a site change whose emulation the caller
-    /// knows (it built `new`): the old bytes are read and checked the same
-    /// way, nothing is decoded.
-    ///
-    /// # Safety
-    /// As for [`queue`](Self::queue); `emulate` is what `new` does at `addr`.
-    #[inline]
-    pub unsafe fn queue_known(
-        &self,
-        p: &dyn Platform,
-        addr: usize,
-        old: [u8; SITE_LEN],
-        new: [u8; SITE_LEN],
-        emulate: Emulation,
-    ) -> Result<(), PatchError> {
-        let mut found = [0u8; SITE_LEN];
-        // SAFETY: the caller guarantees `addr` is a 5-byte site of text the
-        // platform can read.
-        unsafe { crate::platform::TextWriter::new(p).read(addr, &mut found) }
-            .map_err(|_| PatchError::ReadFault)?;
-        debug_assert_eq!(emulation_of(addr, &new), Some(emulate));
-        let _ = emulate;
-        self.queue_found(addr, found, old, new)
-    }
-
-    /// [`queue_known`](Self::queue_known) with the site's bytes already
-    /// read (`found`): checks them against `old` and queues the change to
-    /// `new`, which the caller built (a nop or a `call`, which the `#BP`
-    /// handler can emulate).
+    /// [`queue`](Self::queue) for a change the backend built, with the
+    /// site's bytes already read (`found`): checks them against `old` and
+    /// queues the change to `new` (a nop or a `call`, which the `#BP`
+    /// handler can emulate; nothing is decoded here).
     #[inline(always)]
     pub(crate) fn queue_found(
         &self,

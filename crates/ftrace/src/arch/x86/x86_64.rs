@@ -137,7 +137,7 @@ impl Common {
         let mut found = [0u8; SITE_LEN];
         // SAFETY: `ip` is a record site: 5 bytes of mapped kernel text; `p`
         // is the batch's platform.
-        unsafe { self.text.read(p, ip, &mut found) }.map_err(|_| PatchError::ReadFault)?;
+        unsafe { self.text.writer(p).read(ip, &mut found) }.map_err(|_| PatchError::ReadFault)?;
         self.batch.queue_found(ip, found, bytes(old)?, bytes(new)?)
     }
 

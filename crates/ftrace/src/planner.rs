@@ -6,6 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::ops::Ops;
+use crate::record::{REF_MASK, RecFlags};
 use crate::site::Targets;
 
 /// At most this many callbacks get their own trampoline in one plan; the
@@ -15,19 +16,57 @@ use crate::site::Targets;
 /// both in use. Real pools are far smaller (`crate::tramp`: 8 slots).
 pub const MAX_OWN_TRAMPOLINES: usize = 120;
 
-/// What one site should be.
+/// What one site should be: its call target and its packed state, the
+/// [`RecFlags`] REGS, IPMODIFY and TRAMP with the number of callbacks in
+/// the low [`REF_BITS`](crate::record::REF_BITS) bits (saturating at
+/// [`REF_MASK`]), as a site record stores them. Two words, so that the
+/// engine compares and stores a whole plan entry cheaply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Want {
     /// Call target; 0 for the nop.
     pub target: usize,
+    state: u32,
+}
+
+impl Want {
     /// Callbacks that want the site.
-    pub count: u32,
+    pub fn count(&self) -> u32 {
+        self.state & REF_MASK
+    }
+
     /// One of them needs the full register frame.
-    pub regs: bool,
+    pub fn regs(&self) -> bool {
+        self.state & RecFlags::REGS.bits() != 0
+    }
+
     /// One of them may change the resume address.
-    pub ipmodify: bool,
+    pub fn ipmodify(&self) -> bool {
+        self.state & RecFlags::IPMODIFY.bits() != 0
+    }
+
     /// The site calls its only callback's own trampoline.
-    pub tramp: bool,
+    pub fn tramp(&self) -> bool {
+        self.state & RecFlags::TRAMP.bits() != 0
+    }
+
+    /// The flags and count packed as in a record ([`Record::flags`](crate::Record)).
+    pub fn state(&self) -> u32 {
+        self.state
+    }
+
+    /// One more callback wants the site; `regs` when it needs the full
+    /// frame, `ipmodify` when it may change the resume address.
+    fn add(&mut self, regs: bool, ipmodify: bool) {
+        if self.count() < REF_MASK {
+            self.state += 1;
+        }
+        self.set(RecFlags::REGS, regs);
+        self.set(RecFlags::IPMODIFY, ipmodify);
+    }
+
+    fn set(&mut self, flag: RecFlags, on: bool) {
+        self.state |= flag.bits() * u32::from(on);
+    }
 }
 
 /// Two callbacks that may change the resume address want the site at `ip`.
@@ -83,14 +122,12 @@ pub fn plan(
             filtered.push((i, ipmodify, regs));
             continue;
         }
-        base_conflict |= ipmodify && base.ipmodify;
-        base.ipmodify |= ipmodify;
-        base.count += 1;
-        base.regs |= regs;
+        base_conflict |= ipmodify && base.ipmodify();
+        base.add(regs, ipmodify);
         base_single = Some(i);
     }
     let mut target_of = |want: &mut Want, single: Option<usize>| {
-        want.target = match (want.count, single) {
+        want.target = match (want.count(), single) {
             (0, _) => 0,
             (1, Some(i))
                 if tramps[i]
@@ -104,10 +141,10 @@ pub fn plan(
                     })
                     .is_some() =>
             {
-                want.tramp = true;
+                want.set(RecFlags::TRAMP, true);
                 tramps[i].flatten().unwrap_or(0)
             }
-            _ if want.regs => targets.regs_caller,
+            _ if want.regs() => targets.regs_caller,
             _ => targets.caller,
         };
     };
@@ -153,14 +190,10 @@ pub fn plan(
             if !wants(i, ip) {
                 continue;
             }
-            if ipmodify {
-                if want.ipmodify {
-                    return Err(Conflict { ip });
-                }
-                want.ipmodify = true;
+            if ipmodify && want.ipmodify() {
+                return Err(Conflict { ip });
             }
-            want.count += 1;
-            want.regs |= regs;
+            want.add(regs, ipmodify);
             single = Some(i);
         }
         target_of(&mut want, single);
@@ -218,8 +251,8 @@ mod tests {
         .unwrap();
         let targets: Vec<usize> = p.iter().map(|w| w.target).collect();
         assert_eq!(targets, [0xa000, 0xd000, 0xd000, 0, 0]);
-        assert_eq!(p[1].count, 2);
-        assert!(p[0].tramp && !p[1].tramp && p[1].regs);
+        assert_eq!(p[1].count(), 2);
+        assert!(p[0].tramp() && !p[1].tramp() && p[1].regs());
         assert_eq!(asked.len(), 2, "each callback asked once");
     }
 
@@ -238,9 +271,13 @@ mod tests {
             &mut |o| Some(0x10_0000 + (o as *const Ops as usize) % 0x1000 * 16),
         )
         .unwrap();
-        let own = p.iter().filter(|w| w.tramp).count();
+        let own = p.iter().filter(|w| w.tramp()).count();
         assert_eq!(own, MAX_OWN_TRAMPOLINES);
-        assert!(p.iter().filter(|w| !w.tramp).all(|w| w.target == T.caller));
+        assert!(
+            p.iter()
+                .filter(|w| !w.tramp())
+                .all(|w| w.target == T.caller)
+        );
     }
 
     /// The plan of one site computed the plain way: every callback asked
@@ -259,22 +296,23 @@ mod tests {
         for &(ip, failed) in sites {
             let mut w = Want::default();
             if !failed {
+                let (mut count, mut regs, mut ipmodify) = (0u32, false, false);
                 let mut single = None;
                 for (i, f) in flags.iter().enumerate() {
                     if !every[i] && !wants(i, ip) {
                         continue;
                     }
                     if f.contains(OpsFlags::IPMODIFY) {
-                        if w.ipmodify {
+                        if ipmodify {
                             return Err(Conflict { ip });
                         }
-                        w.ipmodify = true;
+                        ipmodify = true;
                     }
-                    w.count += 1;
-                    w.regs |= f.intersects(OpsFlags::SAVE_REGS | OpsFlags::IPMODIFY);
+                    count += 1;
+                    regs |= f.intersects(OpsFlags::SAVE_REGS | OpsFlags::IPMODIFY);
                     single = Some(i);
                 }
-                let tramp = match (w.count, single) {
+                let tramp = match (count, single) {
                     (1, Some(i)) => *own[i].get_or_insert_with(|| {
                         let t = (given < MAX_OWN_TRAMPOLINES).then(|| pool(i)).flatten();
                         given += usize::from(t.is_some());
@@ -282,15 +320,19 @@ mod tests {
                     }),
                     _ => None,
                 };
+                let mut flags = RecFlags::empty();
+                flags.set(RecFlags::REGS, regs);
+                flags.set(RecFlags::IPMODIFY, ipmodify);
                 w.target = match tramp {
-                    _ if w.count == 0 => 0,
+                    _ if count == 0 => 0,
                     Some(t) => {
-                        w.tramp = true;
+                        flags |= RecFlags::TRAMP;
                         t
                     }
-                    None if w.regs => T.regs_caller,
+                    None if regs => T.regs_caller,
                     None => T.caller,
                 };
+                w.state = flags.bits() | count;
             }
             out.push(w);
         }
@@ -352,6 +394,9 @@ mod tests {
             Err(Conflict { ip: 0x1010 })
         );
         let p = plan(s.iter().copied(), &[a], &[false], &wants, T, &mut |_| None).unwrap();
-        assert!(p.iter().all(|w| w.ipmodify && w.regs && w.target == 0xd000));
+        assert!(
+            p.iter()
+                .all(|w| w.ipmodify() && w.regs() && w.target == 0xd000)
+        );
     }
 }

@@ -23,6 +23,7 @@
 
 use alloc::vec::Vec;
 
+use crate::planner::Want;
 use crate::record::{REF_MASK, RecFlags, Record};
 
 /// Bits of an entry's word holding the target code.
@@ -442,27 +443,28 @@ impl SiteTable {
     }
 
     /// Stores, for every site that is not FAILED, the state `plan`'s
-    /// entry gives (`state(w)`: stored flags, count, target): the site
-    /// now holds that target (each target's code is looked up once per
-    /// run of equal targets). One pass over the table.
-    pub(crate) fn commit_plan<W>(
-        &mut self,
-        plan: &[W],
-        state: impl Fn(&W) -> (RecFlags, u32, usize),
-    ) {
+    /// entry gives (its flags and count, its target): the site now holds
+    /// that target. One pass over the table; a target's code is looked up
+    /// once per run of equal entries, which is what plans are made of (a
+    /// uniform plan is one run).
+    pub(crate) fn commit_plan(&mut self, plan: &[Want]) {
         debug_assert_eq!(plan.len(), self.entries.len());
+        let Some(first) = plan.first() else {
+            return;
+        };
         self.reserve_codes();
         let codes = &mut *self.targets;
-        let mut last = (usize::MAX, 0u32);
+        let pack =
+            |codes: &mut Codes, w: &Want| w.state() | (codes.find_or_add(w.target) << CODE_SHIFT);
+        let mut last = (*first, pack(codes, first));
         for (e, w) in self.entries.iter_mut().zip(plan) {
             if e.is_failed() {
                 continue;
             }
-            let (flags, count, t) = state(w);
-            if last.0 != t {
-                last = (t, codes.find_or_add(t) << CODE_SHIFT);
+            if last.0 != *w {
+                last = (*w, pack(codes, w));
             }
-            e.word = (e.word & UNPREPARED) | flags.bits() | count.min(REF_MASK) | last.1;
+            e.word = (e.word & UNPREPARED) | last.1;
         }
     }
 

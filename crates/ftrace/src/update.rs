@@ -18,7 +18,7 @@ use crate::ops::{self, Dispatch, FTRACE_TRACE_FUNC, FTRACE_TRACE_OP, IpSet, Ops,
 use crate::planner::{self, Want};
 use crate::platform::Platform;
 use crate::reclaim::{Item, Retired};
-use crate::record::{RecFlags, Record};
+use crate::record::{REF_MASK, RecFlags, Record};
 use crate::recursion::RecursionState;
 use crate::region::{CodeRegion, RegionId, RegionReport};
 use crate::site::{OutOfReach, Site, SiteTable, Targets, derived_flags};
@@ -48,11 +48,7 @@ impl RegionEntry {
 
 /// The stored flags a site gets from its plan (REGS, IPMODIFY, TRAMP).
 fn want_flags(w: &Want) -> RecFlags {
-    let mut f = RecFlags::empty();
-    f.set(RecFlags::REGS, w.regs);
-    f.set(RecFlags::IPMODIFY, w.ipmodify);
-    f.set(RecFlags::TRAMP, w.tramp);
-    f
+    RecFlags::from_bits_truncate(w.state() & !REF_MASK)
 }
 
 /// A backend moved a site beyond 2 GiB of the table's base (it may move
@@ -863,8 +859,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         if let Err(SiteError { ip, error }) = self.arch.finish_batch(p) {
             return Err(self.fail_batch(ip, error, None, &plan));
         }
-        self.sites
-            .commit_plan(&plan, |w| (want_flags(w), w.count, w.target));
+        self.sites.commit_plan(&plan);
         if let [only] = self.registered[..]
             && let Err(f) = self.set_trace(only, self.dispatchers.1)
         {
@@ -879,7 +874,7 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     fn set_rec_state(&mut self, i: usize, want: Option<&Want>) {
         let w = want.copied().unwrap_or_default();
         let f = (self.sites.rec_flags(i) & RecFlags::FAILED) | want_flags(&w);
-        self.sites.set_state(i, f, w.count);
+        self.sites.set_state(i, f, w.count());
     }
 
     /// A batch failed at `ip`: find out what each touched site now holds

@@ -33,6 +33,10 @@ pub(crate) enum Item {
     Set(NonNull<IpSet>),
 }
 
+/// Room [`Retired`] keeps for the next update once its snapshots are
+/// freed (an update retires one or two).
+const RETIRED_KEPT: usize = 8;
+
 /// Snapshots waiting for a grace period.
 #[derive(Default)]
 pub(crate) struct Retired {
@@ -63,9 +67,9 @@ impl Retired {
         if !readers.synchronize(own) {
             return false;
         }
-        // `take`, not `drain`: the list's grown capacity (snapshots pile up
-        // while other CPUs keep dispatching) is freed too.
-        for item in core::mem::take(&mut self.items) {
+        // The list keeps a small room for the next update; a larger one
+        // (snapshots pile up while other CPUs keep dispatching) is freed.
+        for item in self.items.drain(..) {
             // SAFETY: both pointers came from `Box::into_raw` and were
             // unpublished before the grace period began: every CPU that could
             // have loaded them has left the dispatchers since, and later
@@ -76,6 +80,9 @@ impl Retired {
                     Item::Set(p) => drop(Box::from_raw(p.as_ptr())),
                 }
             }
+        }
+        if self.items.capacity() > RETIRED_KEPT {
+            self.items = Vec::new();
         }
         true
     }

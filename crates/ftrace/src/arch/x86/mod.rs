@@ -267,6 +267,10 @@ fn in_flight_emulation(site: usize) -> Option<Emulation> {
     found
 }
 
+/// Room a [`Batch`] keeps for its next batch, in changes (6 KiB on
+/// x86_64).
+const KEPT_POKES: usize = 256;
+
 /// A queue of site changes committed with the `int3` protocol.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -425,29 +429,45 @@ impl Batch {
             return Ok(());
         }
         // SAFETY: guaranteed by the caller.
-        unsafe { commit_pokes(p, pokes, observe) }
+        let emptied = unsafe { commit_pokes(p, pokes, observe) }?;
+        // Kept for the next batch (no allocation or growth when it is no
+        // larger) unless something was queued meanwhile, up to
+        // `KEPT_POKES` entries: a batch of every site at Linux's scale
+        // allocates its own, once.
+        let mut queue = self.pokes.lock();
+        if queue.is_empty()
+            && queue.capacity() < emptied.capacity()
+            && emptied.capacity() <= KEPT_POKES
+        {
+            *queue = emptied;
+        }
+        Ok(())
     }
 }
 
-/// Waits until no handler reads an unpublished table, then frees it. No
+/// Waits until no handler reads an unpublished table, then frees it and
+/// hands back its queue, emptied (its room serves the next batch). No
 /// new handler can find it: it is unpublished and the sites hold no
 /// `int3` any more ([`crate::reclaim`]).
-fn retire(table: *mut PokeTable) {
+fn retire(table: *mut PokeTable) -> Vec<Poke> {
     READERS.wait_quiescent();
     // SAFETY: `table` came from `Box::into_raw`, was unpublished before this
     // call and no handler counted in READERS can still hold it.
-    drop(unsafe { Box::from_raw(table) });
+    let mut pokes = unsafe { Box::from_raw(table) }.pokes;
+    pokes.clear();
+    pokes
 }
 
 /// The three phases over a sorted slice of distinct sites.
 ///
 /// # Safety
 /// As for [`Batch::commit`].
+/// Returns the emptied queue on success.
 unsafe fn commit_pokes(
     p: &dyn Platform,
     pokes: Vec<Poke>,
     observe: &mut dyn FnMut(u8),
-) -> Result<(), SiteError> {
+) -> Result<Vec<Poke>, SiteError> {
     let table = Box::into_raw(Box::new(PokeTable { pokes }));
     // SAFETY: just allocated; we only read it (the handler reads it too).
     let pokes: &[Poke] = unsafe { &(*table).pokes };
@@ -464,7 +484,7 @@ unsafe fn commit_pokes(
     };
     let unpublish = || {
         IN_FLIGHT.store(core::ptr::null_mut(), Ordering::SeqCst);
-        retire(table);
+        retire(table)
     };
 
     // Phase 1: int3 over every first byte.
@@ -476,7 +496,7 @@ unsafe fn commit_pokes(
                 let _ = write(k.addr, &k.old[..1]);
             }
             p.sync_cores();
-            unpublish();
+            drop(unpublish());
             return Err(e);
         }
     }
@@ -499,7 +519,7 @@ unsafe fn commit_pokes(
                 let _ = write(k.addr, &k.old[..1]);
             }
             p.sync_cores();
-            unpublish();
+            drop(unpublish());
             return Err(e);
         }
     }
@@ -516,9 +536,9 @@ unsafe fn commit_pokes(
     p.sync_cores();
     match first_err {
         None => {
-            unpublish();
+            let emptied = unpublish();
             observe(3);
-            Ok(())
+            Ok(emptied)
         }
         Some(e) => {
             // A site may still hold int3: keep the table published (leaked)
@@ -541,7 +561,11 @@ pub unsafe fn poke_one(
     old: &Insn,
     new: &Insn,
 ) -> Result<(), PatchError> {
-    let b = Batch::new();
+    // One queue for every such change (the caller guarantees they are
+    // never concurrent): its room is allocated once.
+    static ONE: Batch = Batch::new();
+    let b = &ONE;
+    b.clear();
     // SAFETY: guaranteed by the caller (`addr` is 5 bytes of kernel text).
     unsafe { b.queue(p, addr, old, new) }?;
     // SAFETY: guaranteed by the caller.

@@ -356,6 +356,25 @@ pub unsafe trait Arch: Send + Sync {
         Ok(())
     }
 
+    /// Points both shared trampolines' inner call at `func`
+    /// ([`update_ftrace_func`](Self::update_ftrace_func) for
+    /// [`Trampoline::Caller`], then [`Trampoline::RegsCaller`]); on
+    /// failure, says which one failed. The engine calls this, then
+    /// [`Platform::sync_cores`]. The default calls `update_ftrace_func`
+    /// twice; a backend whose patching protocol costs per batch (x86's
+    /// `int3` protocol, three core synchronisations) changes both in one.
+    fn update_ftrace_funcs(
+        &self,
+        p: &dyn Platform,
+        func: usize,
+    ) -> Result<(), (Trampoline, PatchError)> {
+        for which in [Trampoline::Caller, Trampoline::RegsCaller] {
+            self.update_ftrace_func(p, which, func)
+                .map_err(|e| (which, e))?;
+        }
+        Ok(())
+    }
+
     /// Address of trampoline `which`.
     fn trampoline_addr(&self, which: Trampoline) -> usize;
 

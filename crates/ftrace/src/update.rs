@@ -792,11 +792,11 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         }
         FTRACE_TRACE_FUNC.store(func, Ordering::SeqCst);
         let p: &dyn Platform = self.platform;
-        for which in [Trampoline::Caller, Trampoline::RegsCaller] {
-            self.arch
-                .update_ftrace_func(p, which, func)
-                .map_err(|e| self.failure(Phase::Update, self.arch.trampoline_addr(which), e))?;
-        }
+        self.arch
+            .update_ftrace_funcs(p, func)
+            .map_err(|(which, e)| {
+                self.failure(Phase::Update, self.arch.trampoline_addr(which), e)
+            })?;
         p.sync_cores();
         Ok(())
     }

@@ -366,6 +366,18 @@ unsafe impl Arch for I686 {
         self.c.update_ftrace_func(p, which, func)
     }
 
+    fn update_ftrace_funcs(
+        &self,
+        p: &dyn Platform,
+        func: usize,
+    ) -> Result<(), (Trampoline, PatchError)> {
+        if self.is_nodyn() {
+            // ftrace_nodyn_mcount always calls the list dispatcher.
+            return Ok(());
+        }
+        self.c.update_ftrace_funcs(p, func)
+    }
+
     fn trampoline_addr(&self, which: Trampoline) -> usize {
         self.c.trampoline_addr(which)
     }

@@ -445,33 +445,27 @@ impl Batch {
     }
 }
 
-/// Waits until no handler reads an unpublished table, then frees it and
-/// hands back its queue, emptied (its room serves the next batch). No
-/// new handler can find it: it is unpublished and the sites hold no
-/// `int3` any more ([`crate::reclaim`]).
-fn retire(table: *mut PokeTable) -> Vec<Poke> {
-    READERS.wait_quiescent();
-    // SAFETY: `table` came from `Box::into_raw`, was unpublished before this
-    // call and no handler counted in READERS can still hold it.
-    let mut pokes = unsafe { Box::from_raw(table) }.pokes;
-    pokes.clear();
-    pokes
-}
-
 /// The three phases over a sorted slice of distinct sites.
 ///
 /// # Safety
 /// As for [`Batch::commit`].
 /// Returns the emptied queue on success.
+///
+/// The table lives in this function's frame while it is published (no
+/// allocation per batch): every path unpublishes it and waits until no
+/// handler reads it before returning, except a failure that leaves `int3`
+/// in place, which moves the table to the heap and leaves it published.
 unsafe fn commit_pokes(
     p: &dyn Platform,
     pokes: Vec<Poke>,
     observe: &mut dyn FnMut(u8),
 ) -> Result<Vec<Poke>, SiteError> {
-    let table = Box::into_raw(Box::new(PokeTable { pokes }));
-    // SAFETY: just allocated; we only read it (the handler reads it too).
-    let pokes: &[Poke] = unsafe { &(*table).pokes };
-    let prev = IN_FLIGHT.swap(table, Ordering::SeqCst);
+    // Never dropped here: its queue leaves through `unpublish` or the heap
+    // copy, exactly once.
+    let table = core::mem::ManuallyDrop::new(PokeTable { pokes });
+    let tp = &*table as *const PokeTable as *mut PokeTable;
+    let pokes: &[Poke] = &table.pokes;
+    let prev = IN_FLIGHT.swap(tp, Ordering::SeqCst);
     debug_assert!(prev.is_null(), "x86: nested int3 batches");
     let writer = crate::platform::TextWriter::new(p);
     let write = |addr: usize, bytes: &[u8]| -> Result<(), SiteError> {
@@ -482,9 +476,18 @@ unsafe fn commit_pokes(
             error: PatchError::WriteFault,
         })
     };
+    // Unpublishes the table and waits until no handler reads it (no new
+    // one can find it: it is unpublished and the sites hold no `int3` any
+    // more, see `crate::reclaim`); hands back its queue, emptied, for the
+    // next batch. Called once, on the way out.
     let unpublish = || {
         IN_FLIGHT.store(core::ptr::null_mut(), Ordering::SeqCst);
-        retire(table)
+        READERS.wait_quiescent();
+        // SAFETY: the table is unpublished and no handler holds it; its
+        // queue is read out once and the frame's copy is never dropped.
+        let mut queue = unsafe { core::ptr::read(&table.pokes) };
+        queue.clear();
+        queue
     };
 
     // Phase 1: int3 over every first byte.
@@ -541,8 +544,15 @@ unsafe fn commit_pokes(
             Ok(emptied)
         }
         Some(e) => {
-            // A site may still hold int3: keep the table published (leaked)
-            // so the handler keeps emulating its new instruction.
+            // A site may still hold int3: keep a table published (leaked)
+            // so the handler keeps emulating its new instruction. It moves
+            // to the heap first: handlers that loaded the frame's copy are
+            // waited for, and read the same queue meanwhile.
+            // SAFETY: a bitwise move of the table; the frame's copy is never
+            // dropped, and no handler reads it once READERS was seen at zero.
+            let heap = Box::into_raw(Box::new(unsafe { core::ptr::read(&*table) }));
+            IN_FLIGHT.store(heap, Ordering::SeqCst);
+            READERS.wait_quiescent();
             Err(e)
         }
     }

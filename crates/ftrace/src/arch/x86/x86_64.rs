@@ -173,6 +173,60 @@ impl Common {
         Ok(())
     }
 
+    /// Both inner calls at once: one batch of the `int3` protocol.
+    pub(super) fn update_ftrace_funcs(
+        &self,
+        p: &dyn Platform,
+        func: usize,
+    ) -> Result<(), (Trampoline, PatchError)> {
+        let both = [
+            (Trampoline::Caller, self.tramps.caller_call, &self.inner[0]),
+            (
+                Trampoline::RegsCaller,
+                self.tramps.regs_call,
+                &self.inner[1],
+            ),
+        ];
+        // The engine never calls this inside a batch: the site queue is
+        // free.
+        let b = &self.batch;
+        b.clear();
+        for &(which, site, slot) in &both {
+            let cur = slot.load(Ordering::SeqCst);
+            if cur == func {
+                continue;
+            }
+            let queued = encode_call(site, cur).and_then(|old| {
+                let new = encode_call(site, func)?;
+                // SAFETY: as in `update_ftrace_func`.
+                unsafe { b.queue(p, site, &old, &new) }
+            });
+            if let Err(e) = queued {
+                b.clear();
+                return Err((which, e));
+            }
+        }
+        // SAFETY: as in `update_ftrace_func`.
+        if let Err(e) = unsafe { b.commit(p) } {
+            // Whatever each call holds now is what it calls.
+            for &(which, _, slot) in &both {
+                if let Some(t) = self.inner_target(p, which) {
+                    slot.store(t, Ordering::SeqCst);
+                }
+            }
+            let which = if e.ip == self.tramps.regs_call {
+                Trampoline::RegsCaller
+            } else {
+                Trampoline::Caller
+            };
+            return Err((which, e.error));
+        }
+        for &(_, _, slot) in &both {
+            slot.store(func, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
     /// The inner call's current target (for tests and diagnostics).
     pub(super) fn inner_target(&self, p: &dyn Platform, which: Trampoline) -> Option<usize> {
         let site = match which {
@@ -321,6 +375,14 @@ unsafe impl Arch for X86_64 {
         func: usize,
     ) -> Result<(), PatchError> {
         self.c.update_ftrace_func(p, which, func)
+    }
+
+    fn update_ftrace_funcs(
+        &self,
+        p: &dyn Platform,
+        func: usize,
+    ) -> Result<(), (Trampoline, PatchError)> {
+        self.c.update_ftrace_funcs(p, func)
     }
 
     fn trampoline_addr(&self, which: Trampoline) -> usize {

@@ -585,6 +585,50 @@ fn x86_64_inner_call_is_repointed() {
 }
 
 #[test]
+fn x86_64_both_inner_calls_change_in_one_batch() {
+    let _s = serial();
+    let p = LogPlatform::new(0x1000);
+    let t = tramps();
+    p.inner
+        .poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
+    p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
+    let a = X86_64::with_trampolines(t);
+    p.log.lock().unwrap().clear();
+    let func = TEXT_BASE + 0x400;
+    a.update_ftrace_funcs(p, func).unwrap();
+    assert_eq!(
+        p.inner.peek(t.caller_call, 5),
+        call_bytes(t.caller_call, func)
+    );
+    assert_eq!(p.inner.peek(t.regs_call, 5), call_bytes(t.regs_call, func));
+    let syncs = p
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| *l == "sync")
+        .count();
+    assert_eq!(syncs, 3, "one int3 batch: three core synchronisations");
+    // The regs caller's call was changed behind our back: refused, named,
+    // and nothing written to either.
+    p.inner.poke(t.regs_call, &NOP5);
+    p.log.lock().unwrap().clear();
+    assert!(matches!(
+        a.update_ftrace_funcs(p, TEXT_BASE + 0x500),
+        Err((Trampoline::RegsCaller, PatchError::Mismatch { .. }))
+    ));
+    assert!(p.log.lock().unwrap().iter().all(|l| !l.starts_with('w')));
+    assert_eq!(
+        p.inner.peek(t.caller_call, 5),
+        call_bytes(t.caller_call, func)
+    );
+    // Unchanged targets are not queued: nothing to do, nothing written.
+    p.inner.poke(t.regs_call, &call_bytes(t.regs_call, func));
+    a.update_ftrace_funcs(p, func).unwrap();
+    assert!(p.log.lock().unwrap().is_empty());
+}
+
+#[test]
 fn i686_fentry_rewrites_three_nops() {
     let _s = serial();
     let t = tramps();

@@ -37,8 +37,8 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
-    Batch, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, call_bytes, decode_call,
-    encode_call, poke_one,
+    Batch, NOP3_I686_COMPILER, NOP5, NOP5_X86_64_COMPILER, SITE_LEN, call_word, decode_call,
+    encode_call, pack5, poke_one,
 };
 use crate::arch::{Arch, Insn, PatchError, SiteError, Trampoline, read_insn, replace_insn};
 use crate::ops::Ops;
@@ -133,12 +133,19 @@ impl Common {
         old: usize,
         new: usize,
     ) -> Result<(), PatchError> {
-        let bytes = |t| if t == 0 { Ok(NOP5) } else { call_bytes(ip, t) };
+        let word = |t| {
+            if t == 0 {
+                Ok(pack5(NOP5))
+            } else {
+                call_word(ip, t)
+            }
+        };
         let mut found = [0u8; SITE_LEN];
         // SAFETY: `ip` is a record site: 5 bytes of mapped kernel text; `p`
         // is the batch's platform.
         unsafe { self.text.writer(p).read(ip, &mut found) }.map_err(|_| PatchError::ReadFault)?;
-        self.batch.queue_found(ip, found, bytes(old)?, bytes(new)?)
+        self.batch
+            .queue_found(ip, pack5(found), word(old)?, word(new)?)
     }
 
     pub(super) fn finish(&self, p: &dyn Platform) -> Result<(), SiteError> {

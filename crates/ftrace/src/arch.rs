@@ -317,9 +317,11 @@ pub unsafe trait Arch: Send + Sync {
     const WANTS_BATCH_SIZE: bool = false;
 
     /// Said after [`begin_batch`](Self::begin_batch), when
-    /// [`WANTS_BATCH_SIZE`](Self::WANTS_BATCH_SIZE): about `changes` sites
-    /// will change in this batch (a queueing backend can make room once
-    /// instead of growing its queue). The default ignores it.
+    /// [`WANTS_BATCH_SIZE`](Self::WANTS_BATCH_SIZE): at most `changes`
+    /// sites will change in this batch (a queueing backend can make room
+    /// once instead of growing its queue). The count is exact in large
+    /// tables; in tables of up to 256 sites the engine says how many
+    /// sites there are instead of counting. The default ignores it.
     fn batch_size_hint(&self, changes: usize) {
         let _ = changes;
     }

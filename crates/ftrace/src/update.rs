@@ -51,6 +51,11 @@ fn want_flags(w: &Want) -> RecFlags {
     RecFlags::from_bits_truncate(w.state() & !REF_MASK)
 }
 
+/// Tables of at most this many sites are not counted for
+/// [`Arch::batch_size_hint`]: their size is the hint (a queue of 256
+/// changes is 6 KiB on x86_64).
+const SMALL_TABLE: usize = 256;
+
 /// A backend moved a site beyond 2 GiB of the table's base (it may move
 /// one only within its function).
 const MOVED_AWAY: PatchError = PatchError::Other("site moved beyond 2 GiB of the base");
@@ -828,7 +833,13 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         // The sites' states are stored once the batch is written (a failed
         // batch kills tracing, which clears every site's state).
         if A::WANTS_BATCH_SIZE {
-            let changed = self.sites.count_changes(&plan, |w| w.target);
+            // Counting costs a pass over every site: worth it only where
+            // an upper bound would make too much room.
+            let changed = if plan.len() <= SMALL_TABLE {
+                plan.len()
+            } else {
+                self.sites.count_changes(&plan, |w| w.target)
+            };
             self.arch.batch_size_hint(changed);
         }
         let (arch, sites) = (&self.arch, &self.sites);

@@ -2,7 +2,6 @@
 //! and which functions each one wants. Pure: no text is read or written,
 //! no state changes; the engine ([`crate::update`]) commits what it plans.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::ops::Ops;
@@ -76,6 +75,17 @@ pub struct Conflict {
     pub ip: usize,
 }
 
+/// What one callback brings to the sites it wants.
+struct PerOps {
+    /// It wants every site (no filter, no notrace).
+    every: bool,
+    ipmodify: bool,
+    /// It needs the full register frame.
+    regs: bool,
+    /// Its own trampoline, once asked for.
+    tramp: Option<Option<usize>>,
+}
+
 /// Plans every site of `sites` (address and whether it is FAILED, in
 /// order) for the callbacks `list`:
 ///
@@ -88,27 +98,29 @@ pub struct Conflict {
 ///   frame, the plain one if not.
 ///
 /// `wants(i, ip)` says whether callback `list[i]` selects the site at `ip`
-/// (its filter and notrace sets); it is not asked for a callback whose
-/// `every[i]` is true (it selects every site: no filter, no notrace).
+/// (its filter and notrace sets); it is not asked for a callback for which
+/// `every(i)` is true (it selects every site: no filter, no notrace).
+/// `every` is asked once per callback.
 /// Fails when two IPMODIFY callbacks want one site.
 pub fn plan(
     sites: impl ExactSizeIterator<Item = (usize, bool)>,
     list: &[&'static Ops],
-    every: &[bool],
+    every: &dyn Fn(usize) -> bool,
     wants: &dyn Fn(usize, usize) -> bool,
     targets: Targets,
     ops_trampoline: &mut dyn FnMut(&'static Ops) -> Option<usize>,
 ) -> Result<Vec<Want>, Conflict> {
-    debug_assert_eq!(every.len(), list.len());
-    let mut tramps: Vec<Option<Option<usize>>> = vec![None; list.len()];
     let mut own = 0;
-    // What each callback brings to a site it wants, looked up once.
-    let traits: Vec<(bool, bool, bool)> = list
+    // What each callback brings to a site it wants, looked up once, and
+    // its own trampoline once asked for (one allocation for both).
+    let mut per: Vec<PerOps> = list
         .iter()
-        .zip(every)
-        .map(|(o, &all)| {
-            let ipmodify = o.flags().contains(crate::ops::OpsFlags::IPMODIFY);
-            (all, ipmodify, o.needs_regs())
+        .enumerate()
+        .map(|(i, o)| PerOps {
+            every: every(i),
+            ipmodify: o.flags().contains(crate::ops::OpsFlags::IPMODIFY),
+            regs: o.needs_regs(),
+            tramp: None,
         })
         .collect();
     // The callbacks that want every site contribute the same to each:
@@ -117,7 +129,8 @@ pub fn plan(
     let mut base_single = None;
     let mut base_conflict = false;
     let mut filtered = Vec::new();
-    for (i, &(all, ipmodify, regs)) in traits.iter().enumerate() {
+    for (i, o) in per.iter().enumerate() {
+        let (all, ipmodify, regs) = (o.every, o.ipmodify, o.regs);
         if !all {
             filtered.push((i, ipmodify, regs));
             continue;
@@ -130,7 +143,8 @@ pub fn plan(
         want.target = match (want.count(), single) {
             (0, _) => 0,
             (1, Some(i))
-                if tramps[i]
+                if per[i]
+                    .tramp
                     .get_or_insert_with(|| {
                         // Bounded: the site table codes every target in use
                         // in 8 bits (`MAX_OWN_TRAMPOLINES`).
@@ -142,7 +156,7 @@ pub fn plan(
                     .is_some() =>
             {
                 want.set(RecFlags::TRAMP, true);
-                tramps[i].flatten().unwrap_or(0)
+                per[i].tramp.flatten().unwrap_or(0)
             }
             _ if want.regs() => targets.regs_caller,
             _ => targets.caller,
@@ -208,6 +222,7 @@ mod tests {
     use crate::ops::OpsFlags;
     use crate::regs::FtraceRegs;
     use alloc::boxed::Box;
+    use alloc::vec;
 
     fn cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
     fn ops(flags: OpsFlags) -> &'static Ops {
@@ -240,7 +255,7 @@ mod tests {
         let p = plan(
             s.iter().copied(),
             &[a, b],
-            &[false, false],
+            &|_| false,
             &wants,
             T,
             &mut |o| {
@@ -265,7 +280,7 @@ mod tests {
         let p = plan(
             sites(n).into_iter(),
             &list,
-            &vec![false; n],
+            &|_| false,
             &wants,
             T,
             &mut |o| Some(0x10_0000 + (o as *const Ops as usize) % 0x1000 * 16),
@@ -368,7 +383,7 @@ mod tests {
             let got = plan(
                 s.iter().copied(),
                 &list,
-                &every,
+                &|i| every[i],
                 &wants,
                 T,
                 &mut |o| pool(list.iter().position(|l| core::ptr::eq(*l, o)).unwrap()),
@@ -386,14 +401,17 @@ mod tests {
             plan(
                 s.iter().copied(),
                 &[a, b],
-                &[false, false],
+                &|_| false,
                 &wants,
                 T,
                 &mut |_| None
             ),
             Err(Conflict { ip: 0x1010 })
         );
-        let p = plan(s.iter().copied(), &[a], &[false], &wants, T, &mut |_| None).unwrap();
+        let p = plan(s.iter().copied(), &[a], &|_| false, &wants, T, &mut |_| {
+            None
+        })
+        .unwrap();
         assert!(
             p.iter()
                 .all(|w| w.ipmodify() && w.regs() && w.target == 0xd000)

@@ -192,8 +192,11 @@ impl RecursionState {
         {
             return false;
         }
-        for (cpu, w) in self.cpus.iter().enumerate() {
-            if cpu == own || w.bits.load(Ordering::Acquire) == 0 {
+        // The caller's own word was just seen at zero and stays so: what
+        // interrupts it takes leave it as they found it. Every word is
+        // read, the caller's included, without a test of the index.
+        for w in &self.cpus {
+            if w.bits.load(Ordering::Acquire) == 0 {
                 continue;
             }
             let epoch = w.epoch.load(Ordering::Acquire);

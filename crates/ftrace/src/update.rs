@@ -766,11 +766,8 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
         // SAFETY: published sets stay live while the engine (the only
         // writer) is borrowed; the sets in `changes` are ours, unpublished.
         let wants = |i: usize, ip: usize| unsafe { Ops::selects(sets[i].0, sets[i].1, ip) };
-        let every: Vec<bool> = sets
-            .iter()
-            // SAFETY: as for `wants`.
-            .map(|&(f, n)| unsafe { Ops::selects_every(f, n) })
-            .collect();
+        // SAFETY: as for `wants`.
+        let every = |i: usize| unsafe { Ops::selects_every(sets[i].0, sets[i].1) };
         planner::plan(
             self.sites.ips_failed(),
             list,

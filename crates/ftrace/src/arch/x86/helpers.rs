@@ -355,8 +355,21 @@ pub(crate) unsafe fn text_store(addr: usize, bytes: &[u8]) -> Result<(), TextFau
     // `bytes.len()` bytes at `addr`.
     unsafe {
         match bytes.len() {
-            1 => put::<1>(addr, bytes),
-            4 => put::<4>(addr, bytes),
+            // The int3 protocol's first-byte and tail writes: one store
+            // each straight from a register (a volatile store of an array
+            // goes through the stack).
+            1 => core::ptr::write_volatile(addr as *mut u8, bytes[0]),
+            4 => {
+                let v = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                // One 4-byte store, unaligned as a tail is; written in asm
+                // because `write_volatile` requires an aligned pointer.
+                core::arch::asm!(
+                    "mov dword ptr [{addr}], {v:e}",
+                    addr = in(reg) addr,
+                    v = in(reg) v,
+                    options(nostack, preserves_flags)
+                );
+            }
             5 => put::<5>(addr, bytes),
             _ => {
                 for (i, &b) in bytes.iter().enumerate() {

@@ -54,16 +54,22 @@ pub fn from_insn(insn: &Insn) -> Option<u32> {
 
 /// True when a relative branch at `from` reaches `to`: the displacement is
 /// a multiple of 4 within [`BRANCH_MIN`]..=[`BRANCH_MAX`].
+#[inline]
 pub fn in_range(from: usize, to: usize) -> bool {
-    // Exact difference: a branch that would only reach by wrapping around
-    // the address space is out of range.
-    let disp = to as i128 - from as i128;
-    disp % 4 == 0 && (BRANCH_MIN as i128..=BRANCH_MAX as i128).contains(&disp) && from % 4 == 0
+    // The difference modulo the address space; it is the exact one unless
+    // its sign disagrees with the addresses' order. A branch that would
+    // only reach by wrapping around the address space is out of range.
+    let disp = to.wrapping_sub(from) as isize;
+    let exact = (to >= from) == (disp >= 0);
+    exact
+        && (BRANCH_MIN as isize..=BRANCH_MAX as isize).contains(&disp)
+        && (disp | from as isize) & 3 == 0
 }
 
 /// Encodes a relative I-form branch at `from` to `to`: `b` or, with `link`,
 /// `bl`. Fails with [`PatchError::OutOfRange`] beyond +-32 MiB or for a
 /// misaligned address, never producing a wrong branch.
+#[inline]
 pub fn branch(from: usize, to: usize, link: bool) -> Result<u32, PatchError> {
     if !in_range(from, to) {
         return Err(PatchError::OutOfRange {
@@ -151,6 +157,30 @@ mod tests {
             branch(0x400_0000, 0x400_0000 - (1 << 25), true),
             Ok(0x4a00_0001)
         );
+    }
+
+    proptest::proptest! {
+        /// The range check agrees with the exact (128-bit) difference,
+        /// near the ends of the address space and the branch's reach.
+        #[test]
+        fn range_check_matches_the_exact_difference(
+            from in proptest::prop_oneof![
+                proptest::num::usize::ANY,
+                0usize..0x100,
+                (usize::MAX - 0x100)..=usize::MAX,
+            ],
+            delta in proptest::prop_oneof![
+                -(1i64 << 26)..(1i64 << 26),
+                proptest::num::i64::ANY,
+            ],
+        ) {
+            let to = from.wrapping_add(delta as usize);
+            let disp = to as i128 - from as i128;
+            let exact = disp % 4 == 0
+                && (BRANCH_MIN as i128..=BRANCH_MAX as i128).contains(&disp)
+                && from % 4 == 0;
+            proptest::prop_assert_eq!(in_range(from, to), exact);
+        }
     }
 
     #[test]

@@ -536,6 +536,8 @@ unsafe impl Arch for Ppc64Arch {
     }
 
     /// Stub first (its `bl` to `target`), then the site `nop` -> `b stub`.
+    /// In line: the engine's loop calls it for every site it enables.
+    #[inline]
     fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
         let b_stub = branch(rec.ip, Self::stub_of(rec)?, false)?;
         self.expect_word_c(p, rec.ip, NOP)?;
@@ -545,6 +547,7 @@ unsafe impl Arch for Ppc64Arch {
     }
 
     /// Site `b stub` -> `nop`; the stub is left as it is (unreachable).
+    #[inline]
     fn make_nop(
         &self,
         p: &dyn Platform,

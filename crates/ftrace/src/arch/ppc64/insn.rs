@@ -81,6 +81,15 @@ pub fn branch(from: usize, to: usize, link: bool) -> Result<u32, PatchError> {
     Ok(OPCODE_BRANCH | (disp & LI_MASK) | if link { LK } else { 0 })
 }
 
+/// [`branch`] for two addresses whose reach was checked before (a site
+/// and its stub, checked when the stub was written): no range check.
+#[inline(always)]
+pub fn branch_reaching(from: usize, to: usize, link: bool) -> u32 {
+    debug_assert!(in_range(from, to));
+    let disp = (to as i64).wrapping_sub(from as i64) as u32;
+    OPCODE_BRANCH | (disp & LI_MASK) | if link { LK } else { 0 }
+}
+
 /// Decodes `word` at address `at` as a relative I-form branch: returns its
 /// target and whether it links (`bl`). `None` for any other instruction,
 /// including absolute branches (`ba`, `bla`).

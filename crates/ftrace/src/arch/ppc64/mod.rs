@@ -101,7 +101,7 @@ pub mod helpers;
 pub mod insn;
 
 use crate::arch::{Arch, Insn, PatchError, Trampoline, read_insn, replace_insn};
-use crate::platform::Platform;
+use crate::platform::{Platform, TextWriter};
 use crate::record::Record;
 use crate::region::CodeRegion;
 use crate::tramp::OpsTrampPool;
@@ -262,74 +262,39 @@ impl Ppc64Arch {
     #[inline]
     fn stub_target(&self, p: &dyn Platform, rec: &Record) -> Result<usize, PatchError> {
         let stub = Self::stub_of(rec)?;
-        // The whole stub in one read.
+        let bl = self.stub_bl(self.text.writer(p), rec, stub)?;
+        Ok(decode_branch(stub + 4 * STUB_BL, bl).map_or(0, |(t, _)| t))
+    }
+
+    /// Reads `rec`'s stub (at `stub`) in one access and checks its three
+    /// fixed words and that its second is a relative `bl`; returns that
+    /// `bl`. The resume branch is encoded without a range check:
+    /// `prepare_site` checked that it reaches (the same two addresses)
+    /// before it wrote the stub.
+    #[inline(always)]
+    fn stub_bl(&self, w: TextWriter<'_>, rec: &Record, stub: usize) -> Result<u32, PatchError> {
         let mut b = [0u8; STUB_SIZE];
         // SAFETY: the stub is text of the backend's stub area (the record's
         // arch word, within the area by `site_word`).
-        unsafe { self.text.writer(p).read(stub, &mut b) }.map_err(|_| PatchError::ReadFault)?;
-        let word =
-            |i: usize| u32::from_be_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
-        let resume = branch(stub + 4 * STUB_RESUME, rec.ip + 4, false)?;
+        unsafe { w.read(stub, &mut b) }.map_err(|_| PatchError::ReadFault)?;
+        let words: [u32; 4] = words_of(&b);
+        let resume = insn::branch_reaching(stub + 4 * STUB_RESUME, rec.ip + 4, false);
         for (i, want) in [(0, MFLR_R0), (2, MTLR_R0), (STUB_RESUME, resume)] {
-            if word(i) != want {
+            if words[i] != want {
                 return Err(PatchError::Mismatch {
                     expected: to_insn(want),
-                    found: to_insn(word(i)),
+                    found: to_insn(words[i]),
                 });
             }
         }
-        let bl = word(STUB_BL);
+        let bl = words[STUB_BL];
         match decode_branch(stub + 4 * STUB_BL, bl) {
-            Some((t, true)) => Ok(t),
+            Some((_, true)) => Ok(bl),
             _ => Err(PatchError::Mismatch {
                 expected: to_insn(branch(stub + 4, self.layout.caller, true)?),
                 found: to_insn(bl),
             }),
         }
-    }
-
-    /// Points `rec`'s stub at `tramp` (one aligned store of its `bl`),
-    /// after checking the stub; writes nothing when it already does.
-    #[inline]
-    fn retarget_stub(
-        &self,
-        p: &dyn Platform,
-        rec: &Record,
-        tramp: usize,
-    ) -> Result<(), PatchError> {
-        let stub = Self::stub_of(rec)?;
-        let new = branch(stub + 4 * STUB_BL, tramp, true)?;
-        let cur = self.stub_target(p, rec)?;
-        if cur == tramp {
-            return Ok(());
-        }
-        // Just read and checked: written without a second read.
-        self.write_word_c(p, stub + 4 * STUB_BL, new)
-    }
-
-    /// [`read_word`] through the batch's [`TextCache`](crate::platform::TextCache).
-    #[inline(always)]
-    fn read_word_c(&self, p: &dyn Platform, addr: usize) -> Result<u32, PatchError> {
-        let mut b = [0u8; 4];
-        // SAFETY: `addr` is a site or stub word of this backend (callers).
-        unsafe { self.text.writer(p).read(addr, &mut b) }.map_err(|_| PatchError::ReadFault)?;
-        Ok(u32::from_be_bytes(b))
-    }
-
-    /// [`expect_word`] through the batch's cache.
-    #[inline(always)]
-    fn expect_word_c(&self, p: &dyn Platform, addr: usize, want: u32) -> Result<(), PatchError> {
-        check_word(self.read_word_c(p, addr)?, want)
-    }
-
-    /// [`write_word`] through the batch's cache.
-    #[inline(always)]
-    fn write_word_c(&self, p: &dyn Platform, addr: usize, w: u32) -> Result<(), PatchError> {
-        // SAFETY: `addr` is a site or a stub word of this backend whose
-        // current contents the caller verified, and `w` is the encoding it
-        // computed for it (the `Arch` safety contract).
-        unsafe { self.text.writer(p).write(addr, &w.to_be_bytes()) }
-            .map_err(|_| PatchError::WriteFault)
     }
 
     /// The work of `init_site` and `init_region_site`: moves `rec.ip` to the
@@ -399,6 +364,25 @@ impl Ppc64Arch {
         // branches there: the site is still the nop) or the same value.
         unsafe { crate::platform::text_write(p, stub, &bytes) }.map_err(|_| PatchError::WriteFault)
     }
+}
+
+/// [`read_word`] through the batch's accessors (from its
+/// [`TextCache`](crate::platform::TextCache)).
+#[inline(always)]
+fn read_word_w(w: TextWriter<'_>, addr: usize) -> Result<u32, PatchError> {
+    let mut b = [0u8; 4];
+    // SAFETY: `addr` is a site or stub word of this backend (callers).
+    unsafe { w.read(addr, &mut b) }.map_err(|_| PatchError::ReadFault)?;
+    Ok(u32::from_be_bytes(b))
+}
+
+/// Writes one word through the batch's accessors.
+#[inline(always)]
+fn write_word_w(w: TextWriter<'_>, addr: usize, word: u32) -> Result<(), PatchError> {
+    // SAFETY: `addr` is a site or a stub word of this backend whose current
+    // contents the caller verified, and `word` is the encoding it computed
+    // for it (the `Arch` safety contract).
+    unsafe { w.write(addr, &word.to_be_bytes()) }.map_err(|_| PatchError::WriteFault)
 }
 
 /// The big-endian words of `bytes`.
@@ -537,13 +521,22 @@ unsafe impl Arch for Ppc64Arch {
 
     /// Stub first (its `bl` to `target`), then the site `nop` -> `b stub`.
     /// In line: the engine's loop calls it for every site it enables.
+    /// The branches between the site and its stub are encoded without a
+    /// range check (`prepare_site` checked them); the stub's new `bl` is
+    /// checked.
     #[inline]
     fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
-        let b_stub = branch(rec.ip, Self::stub_of(rec)?, false)?;
-        self.expect_word_c(p, rec.ip, NOP)?;
-        self.retarget_stub(p, rec, target)?;
+        let stub = Self::stub_of(rec)?;
+        let new = branch(stub + 4 * STUB_BL, target, true)?;
+        let w = self.text.writer(p);
+        check_word(read_word_w(w, rec.ip)?, NOP)?;
+        // The stub is checked whole, then its `bl` written only when it
+        // changes (just read and checked: no second read).
+        if self.stub_bl(w, rec, stub)? != new {
+            write_word_w(w, stub + 4 * STUB_BL, new)?;
+        }
         // The nop was checked above; only the engine writes sites.
-        self.write_word_c(p, rec.ip, b_stub)
+        write_word_w(w, rec.ip, insn::branch_reaching(rec.ip, stub, false))
     }
 
     /// Site `b stub` -> `nop`; the stub is left as it is (unreachable).
@@ -556,9 +549,10 @@ unsafe impl Arch for Ppc64Arch {
     ) -> Result<(), PatchError> {
         // The site branches to its stub whatever the stub calls.
         let _ = old_target;
-        let b_stub = branch(rec.ip, Self::stub_of(rec)?, false)?;
-        self.expect_word_c(p, rec.ip, b_stub)?;
-        self.write_word_c(p, rec.ip, NOP)
+        let b_stub = insn::branch_reaching(rec.ip, Self::stub_of(rec)?, false);
+        let w = self.text.writer(p);
+        check_word(read_word_w(w, rec.ip)?, b_stub)?;
+        write_word_w(w, rec.ip, NOP)
     }
 
     /// Only the stub's `bl` changes (after checking the site branches to

@@ -139,6 +139,9 @@ pub struct Ppc64Arch {
     pool_span: Option<(usize, usize)>,
     /// What the batch's platform lets us read and write in line.
     text: crate::platform::TextCache,
+    /// Stub slots of the boot stub area ([`Self::stub_in`]'s bound,
+    /// computed once: the engine asks for a boot site's stub per change).
+    boot_slots: usize,
 }
 
 /// What a stub word should be and what it is, for [`Ppc64Arch::check_stub`].
@@ -156,7 +159,9 @@ impl Ppc64Arch {
     /// A backend for the given addresses (host tests, or kernels whose
     /// trampolines live elsewhere).
     pub fn with_layout(layout: Layout) -> Self {
+        let boot = layout.stubs_start..layout.stubs_end;
         Ppc64Arch {
+            boot_slots: Self::slots_in(&boot),
             layout,
             pool: None,
             pool_span: None,
@@ -215,8 +220,15 @@ impl Ppc64Arch {
     pub fn stub_in(area: &core::ops::Range<usize>, rank: usize) -> Option<usize> {
         // `rank` below the slot count: the stub ends within the area (and
         // nothing overflows).
-        let slots = area.end.saturating_sub(area.start) / STUB_SIZE;
-        (area.start % 4 == 0 && rank < slots).then(|| area.start + rank * STUB_SIZE)
+        (rank < Self::slots_in(area)).then(|| area.start + rank * STUB_SIZE)
+    }
+
+    /// The stub slots of `area`; none when it is misaligned.
+    fn slots_in(area: &core::ops::Range<usize>) -> usize {
+        match area.start % 4 {
+            0 => area.end.saturating_sub(area.start) / STUB_SIZE,
+            _ => 0,
+        }
     }
 
     /// The stub of `rec` ([`Arch::site_word`]); an error for a record
@@ -442,9 +454,14 @@ unsafe impl Arch for Ppc64Arch {
 
     /// The stub: slot `rank` of the boot stub area (`stubs` `None`) or of
     /// the region's; 0 when the area has no such slot.
+    #[inline]
     fn site_word(&self, stubs: Option<&core::ops::Range<usize>>, rank: usize) -> usize {
-        let boot = self.layout.stubs_start..self.layout.stubs_end;
-        Self::stub_in(stubs.unwrap_or(&boot), rank).unwrap_or(0)
+        match stubs {
+            Some(area) => Self::stub_in(area, rank).unwrap_or(0),
+            // `stub_in` over the boot area, its bound computed once.
+            None if rank < self.boot_slots => self.layout.stubs_start + rank * STUB_SIZE,
+            None => 0,
+        }
     }
 
     fn nop_insn(&self) -> Insn {

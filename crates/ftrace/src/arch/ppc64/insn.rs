@@ -69,8 +69,14 @@ pub fn in_range(from: usize, to: usize) -> bool {
 /// Encodes a relative I-form branch at `from` to `to`: `b` or, with `link`,
 /// `bl`. Fails with [`PatchError::OutOfRange`] beyond +-32 MiB or for a
 /// misaligned address, never producing a wrong branch.
-#[inline]
 pub fn branch(from: usize, to: usize, link: bool) -> Result<u32, PatchError> {
+    branch_in_line(from, to, link)
+}
+
+/// [`branch`], always in line: for the engine's per-site loop (elsewhere,
+/// as at boot, a call costs less than the check repeated in line).
+#[inline(always)]
+pub(crate) fn branch_in_line(from: usize, to: usize, link: bool) -> Result<u32, PatchError> {
     if !in_range(from, to) {
         return Err(PatchError::OutOfRange {
             site: from,

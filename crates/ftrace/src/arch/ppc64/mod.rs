@@ -544,7 +544,7 @@ unsafe impl Arch for Ppc64Arch {
     #[inline]
     fn make_call(&self, p: &dyn Platform, rec: &Record, target: usize) -> Result<(), PatchError> {
         let stub = Self::stub_of(rec)?;
-        let new = branch(stub + 4 * STUB_BL, target, true)?;
+        let new = insn::branch_in_line(stub + 4 * STUB_BL, target, true)?;
         let w = self.text.writer(p);
         check_word(read_word_w(w, rec.ip)?, NOP)?;
         // The stub is checked whole, then its `bl` written only when it

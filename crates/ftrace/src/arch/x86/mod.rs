@@ -478,16 +478,16 @@ impl Batch {
     }
 }
 
-/// The three phases over a sorted slice of distinct sites.
-///
-/// # Safety
-/// As for [`Batch::commit`].
-/// Returns the emptied queue on success.
+/// The three phases over a sorted slice of distinct sites; returns the
+/// emptied queue on success.
 ///
 /// The table lives in this function's frame while it is published (no
 /// allocation per batch): every path unpublishes it and waits until no
 /// handler reads it before returning, except a failure that leaves `int3`
 /// in place, which moves the table to the heap and leaves it published.
+///
+/// # Safety
+/// As for [`Batch::commit`].
 unsafe fn commit_pokes(
     p: &dyn Platform,
     pokes: Vec<Poke>,

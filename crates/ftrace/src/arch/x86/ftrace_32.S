@@ -50,10 +50,11 @@ ftrace_stub:
  * context %gs-relative at the offsets FTRACE_FAST_CPU_OFF /
  * FTRACE_FAST_CTX_OFF, tests and sets the context's bit in the CPU's
  * recursion word of FTRACE_FAST_WORDS ({word_stride} bytes per CPU, bits
- * at {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet}),
- * fences, stores the CPU and context in FtraceRegs::spare[0..2] and calls
- * ftrace_ops_fast_func; then clears the bit (a plain store is a release
- * on x86) and moves the generation on when the word is zero. The word
+ * at {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet})
+ * with a locked bts, which is the fence too, stores the CPU and context in
+ * FtraceRegs::spare[0..2] and calls ftrace_ops_fast_func; then clears the
+ * bit (one unlocked btr: only this CPU writes its word, and a store is a
+ * release on x86) and moves the generation on when the word is zero. The word
  * and the context wait at {priv0}/{priv1}(%esp), past the FtraceRegs.
  * Anything unusual (no fast path, a CPU id >= {max_cpus}, a context word
  * above {max_ctx}, the bit set, a quiet CPU) goes to
@@ -75,29 +76,26 @@ ftrace_stub:
     mov %ecx, (16 + {off_spare} + 4)(%esp)
     imul ${word_stride}, %eax, %eax
     add %eax, %edx
-    mov {off_bits}(%edx), %eax
-    bt %ecx, %eax
-    jc 5f
     bt %ecx, {off_quiet}(%edx)
     jc 5f
-    bts %ecx, %eax
-    mov %eax, {off_bits}(%edx)
-    lock orl $0, (%esp)
+    lock btsl %ecx, {off_bits}(%edx)    /* the bit set, and a full fence */
+    jc 5f                               /* it was set: left as it was */
     mov %edx, {priv0}(%esp)
     mov %ecx, {priv1}(%esp)
     call ftrace_ops_fast_func
     mov {priv0}(%esp), %edx
     mov {priv1}(%esp), %ecx
-    mov {off_bits}(%edx), %eax
-    btr %ecx, %eax
-    mov %eax, {off_bits}(%edx)
-    test %eax, %eax
+    btrl %ecx, {off_bits}(%edx)         /* one instruction: no interrupt splits it */
+    cmpl $0, {off_bits}(%edx)
     jnz 6f
     incl {off_epoch}(%edx)
-    jmp 6f
+6:
+    /* The careful path, out of the fast path's way. */
+    .pushsection .text.ftrace_careful, "ax"
 5:
     call ftrace_ops_assist_func
-6:
+    jmp 6b
+    .popsection
 .endm
 
 /* slot < 0: a shared entry (ops = FTRACE_TRACE_OP, patchable call at the

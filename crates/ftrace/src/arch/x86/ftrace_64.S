@@ -41,9 +41,10 @@ ftrace_stub:
  * {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet}),
  * followed by a full fence like RecursionState::try_enter; the CPU and
  * context go to FtraceRegs::spare[0..2]; ftrace_ops_fast_func calls the
- * callback if it is enabled; the bit is cleared (a plain store is a
- * release on x86) and the generation moves on when the word drops to zero,
- * like the guard's drop. The word's address and the context live in two
+ * callback if it is enabled; the bit is cleared (one unlocked btr: only
+ * this CPU writes its word, and a store is a release on x86) and the
+ * generation moves on when the word drops to zero, like the guard's drop.
+ * The bit is set with a locked bts, which is the fence too. The word's address and the context live in two
  * slots past the FtraceRegs ({priv0}, {priv1}), out of the callback's
  * reach. Anything unusual (no fast path set up, a CPU id >= {max_cpus}, a
  * context word above {max_ctx}, the bit already set, a quiet CPU) goes to
@@ -65,29 +66,26 @@ ftrace_stub:
     mov %r9, ({off_spare} + 8)(%rsp)
     imul ${word_stride}, %rax, %rax
     add %rax, %r8
-    mov {off_bits}(%r8), %eax
-    bt %r9d, %eax
-    jc 2f
     bt %r9d, {off_quiet}(%r8)
     jc 2f
-    bts %r9d, %eax
-    mov %eax, {off_bits}(%r8)
-    lock orl $0, (%rsp)
+    lock btsl %r9d, {off_bits}(%r8)     /* the bit set, and a full fence */
+    jc 2f                               /* it was set: left as it was */
     mov %r8, {priv0}(%rsp)
     mov %r9, {priv1}(%rsp)
     call ftrace_ops_fast_func
     mov {priv0}(%rsp), %r8
     mov {priv1}(%rsp), %r9
-    mov {off_bits}(%r8), %eax
-    btr %r9d, %eax
-    mov %eax, {off_bits}(%r8)
-    test %eax, %eax
+    btrl %r9d, {off_bits}(%r8)          /* one instruction: no interrupt splits it */
+    cmpl $0, {off_bits}(%r8)
     jnz 3f
     incq {off_epoch}(%r8)
-    jmp 3f
+3:
+    /* The careful path, out of the fast path's way. */
+    .pushsection .text.ftrace_careful, "ax"
 2:
     call ftrace_ops_assist_func
-3:
+    jmp 3b
+    .popsection
 .endm
 
 /* FTRACE_X86_64 name, full, slot, inner

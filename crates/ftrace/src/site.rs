@@ -457,11 +457,7 @@ impl SiteTable {
         let pack =
             |codes: &mut Codes, w: &Want| w.state() | (codes.find_or_add(w.target) << CODE_SHIFT);
         let mut last = (*first, pack(codes, first));
-        // Indexed over two slices of one length: no bounds checks, and a
-        // tighter loop than a zip of the two.
-        let entries = &mut self.entries[..plan.len()];
-        for i in 0..plan.len() {
-            let (e, w) = (&mut entries[i], plan[i]);
+        for (e, &w) in self.entries.iter_mut().zip(plan) {
             if e.is_failed() {
                 continue;
             }

@@ -559,15 +559,20 @@ fn x86_64_backend_through_the_engine() {
     assert_eq!(got, call_bytes(TEXT_BASE, t.caller));
 }
 
-#[test]
-fn x86_64_inner_call_is_repointed() {
-    let _s = serial();
+/// A backend whose two inner calls both call `ftrace_stub`.
+fn inner_calls_at_stub() -> (&'static LogPlatform, Trampolines, X86_64) {
     let p = LogPlatform::new(0x1000);
     let t = tramps();
     p.inner
         .poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
     p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
-    let a = X86_64::with_trampolines(t);
+    (p, t, X86_64::with_trampolines(t))
+}
+
+#[test]
+fn x86_64_inner_call_is_repointed() {
+    let _s = serial();
+    let (p, t, a) = inner_calls_at_stub();
     assert_eq!(a.inner_target(p, Trampoline::Caller), Some(t.stub));
     a.update_ftrace_func(p, Trampoline::Caller, TEXT_BASE + 0x400)
         .unwrap();
@@ -587,12 +592,7 @@ fn x86_64_inner_call_is_repointed() {
 #[test]
 fn x86_64_both_inner_calls_change_in_one_batch() {
     let _s = serial();
-    let p = LogPlatform::new(0x1000);
-    let t = tramps();
-    p.inner
-        .poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
-    p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
-    let a = X86_64::with_trampolines(t);
+    let (p, t, a) = inner_calls_at_stub();
     p.log.lock().unwrap().clear();
     let func = TEXT_BASE + 0x400;
     a.update_ftrace_funcs(p, func).unwrap();

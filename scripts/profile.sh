@@ -15,7 +15,8 @@
 #
 # Example (enabling every site in test=bench is the 4th register call):
 #   scripts/profile.sh '6Ftrace.*8register' 4
-# PROFILE_ARCH=i686 profiles the i686 kernel instead (default x86_64).
+# PROFILE_ARCH=i686 profiles the i686 kernel instead (default x86_64);
+# PROFILE_VARIANT=V a build variant (scripts/build-kernel.sh --variant V).
 # PROFILE_PCS=<file> also writes the count of every address executed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +32,7 @@ case "$arch" in
     i686) qemu=qemu-system-i386 gdb_arch=i386 sp='$esp' word='unsigned int' ;;
     *) echo "profile: PROFILE_ARCH is x86_64 or i686" >&2; exit 2 ;;
 esac
-kernel=$("$ROOT/scripts/build-kernel.sh" "$arch")
+kernel=$("$ROOT/scripts/build-kernel.sh" "$arch" ${PROFILE_VARIANT:+--variant "$PROFILE_VARIANT"})
 addr=$(nm "$kernel" | grep -E " [tT] " | grep -E -- "$pattern" | head -1 | cut -d' ' -f1)
 [[ -n $addr ]] || { echo "profile: no function matches '$pattern'" >&2; exit 2; }
 work=$(mktemp -d)

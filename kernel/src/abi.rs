@@ -347,7 +347,7 @@ fn check(
 
 /// [`CHECK`] and [`CHECK_REGS`]: every argument where the convention puts
 /// it, and the frame.
-fn check_call(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
+extern "C" fn check_call(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
     let Some(k) = func_of(ip) else {
         bump(&UNKNOWN);
         return;
@@ -418,7 +418,7 @@ fn check_call(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
 /// [`SET`]: adds [`DELTA`] to argument [`SET_ARG`], with `set_arg` when the
 /// convention passes it in a register, through its stack word otherwise
 /// (after checking that `set_arg` refuses it).
-fn set_call(ip: usize, _parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
+extern "C" fn set_call(ip: usize, _parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
     let Some(k) = func_of(ip) else {
         bump(&UNKNOWN);
         return;
@@ -468,7 +468,7 @@ fn set_call(ip: usize, _parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
 }
 
 /// [`COUNT`].
-fn count_call(ip: usize, _parent_ip: usize, ops: &Ops, _regs: &mut FtraceRegs) {
+extern "C" fn count_call(ip: usize, _parent_ip: usize, ops: &Ops, _regs: &mut FtraceRegs) {
     match func_of(ip) {
         Some(k) => bump(&CALLS[ops.private()][k]),
         None => bump(&UNKNOWN),

@@ -205,7 +205,7 @@ fn ratio(extra: i64, base: i64) -> alloc::string::String {
 
 /// The second callback of configuration (d): does nothing, so the figure
 /// is the list dispatcher's and the two callbacks' entry and return.
-fn empty_callback(_ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
+extern "C" fn empty_callback(_ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
 
 /// Configuration (d)'s second callback on `bench_target`.
 static SECOND_OPS: Ops = Ops::new(empty_callback, OpsFlags::empty());

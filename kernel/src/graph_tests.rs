@@ -222,7 +222,7 @@ fn walk_counts(events: &[GraphEvent]) -> (usize, usize) {
 /// Return slots `test=graph-corrupt` put back behind the tracer's back.
 static UNDONE: AtomicUsize = AtomicUsize::new(0);
 
-fn corrupt_return(_ip: usize, _parent: usize, _ops: &Ops, regs: &mut FtraceRegs) {
+extern "C" fn corrupt_return(_ip: usize, _parent: usize, _ops: &Ops, regs: &mut FtraceRegs) {
     if UNDONE.load(Ordering::Relaxed) == 0 && platform::undo_return_hook(regs) {
         UNDONE.fetch_add(1, Ordering::Relaxed);
     }

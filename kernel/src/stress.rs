@@ -78,18 +78,18 @@ pub fn worker(cpu: usize) {
 
 /// The tracing callback: counts itself per CPU, then records through the
 /// function tracer.
-fn trace_call(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
+extern "C" fn trace_call(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
     if let Some(c) = CALLS.get(crate::arch::cpu_id()) {
         c.fetch_add(1, Ordering::Relaxed);
     }
     function::function_trace_call(ip, parent_ip, ops, regs);
 }
 
-fn count_second(_ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
+extern "C" fn count_second(_ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
     SECOND_CALLS.fetch_add(1, Ordering::Relaxed);
 }
 
-fn redirect(_ip: usize, _parent_ip: usize, _ops: &Ops, regs: &mut FtraceRegs) {
+extern "C" fn redirect(_ip: usize, _parent_ip: usize, _ops: &Ops, regs: &mut FtraceRegs) {
     regs.ip = stress_f_alt as *const () as usize;
 }
 

@@ -524,7 +524,7 @@ pub fn run_toggle(filter: Option<&str>, notrace: Option<&str>) -> bool {
 }
 
 /// The replacement `test=redirect` installs for `demo_leaf`.
-fn redirect_leaf(_ip: usize, _parent_ip: usize, _ops: &Ops, regs: &mut FtraceRegs) {
+extern "C" fn redirect_leaf(_ip: usize, _parent_ip: usize, _ops: &Ops, regs: &mut FtraceRegs) {
     regs.ip = demo::demo_leaf_patched as *const () as usize;
 }
 
@@ -659,7 +659,7 @@ pub fn run_region() -> bool {
 static DIRECT_CALLS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
 /// Counts a call in `DIRECT_CALLS[ops.private()]`.
-fn direct_count(_ip: usize, _parent_ip: usize, ops: &Ops, _regs: &mut FtraceRegs) {
+extern "C" fn direct_count(_ip: usize, _parent_ip: usize, ops: &Ops, _regs: &mut FtraceRegs) {
     DIRECT_CALLS[ops.private()].fetch_add(1, Ordering::Relaxed);
 }
 
@@ -676,7 +676,7 @@ static R_ENTERED: AtomicUsize = AtomicUsize::new(0);
 static R_INSIDE: AtomicBool = AtomicBool::new(false);
 static R_NESTED: AtomicUsize = AtomicUsize::new(0);
 
-fn direct_recurse(_ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
+extern "C" fn direct_recurse(_ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
     R_ENTERED.fetch_add(1, Ordering::Relaxed);
     if R_INSIDE.swap(true, Ordering::Relaxed) {
         R_NESTED.fetch_add(1, Ordering::Relaxed);

@@ -431,7 +431,7 @@ pub(crate) fn detach(g: &'static GraphOps) {
 
 /// The [`FtraceFunc`](crate::ops::FtraceFunc) of every [`GraphOps::ops`]:
 /// the entry half of return hooking (module docs).
-fn fgraph_entry(ip: usize, _parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
+extern "C" fn fgraph_entry(ip: usize, _parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
     // SAFETY: this function is private and only `GraphOps::new` builds an
     // `Ops` with it, as the first field of a `#[repr(C)]` `GraphOps`; the
     // `Ops` reference therefore points at the start of a live `GraphOps`.

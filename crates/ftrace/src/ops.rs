@@ -51,7 +51,14 @@ use crate::regs::FtraceRegs;
 ///
 /// Runs in any context with the recursion guard held: traced functions it
 /// calls are not traced again.
-pub type FtraceFunc = fn(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs);
+///
+/// The type is `extern "C"` so that the per-callback trampolines call the
+/// callback themselves, with the arguments in the registers (or stack
+/// slots) the C ABI gives them, without a Rust function between
+/// ([`Ops`]'s layout is fixed for them: [`OPS_OFF_FUNC`],
+/// [`OPS_OFF_STATE`]). Declare callbacks `extern "C" fn`; a panic in one
+/// aborts, as in any `extern "C"` function.
+pub type FtraceFunc = extern "C" fn(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs);
 
 bitflags::bitflags! {
     /// Properties of an [`Ops`].
@@ -111,12 +118,16 @@ impl IpSet {
 /// use ftrace::ops::{Ops, OpsFlags};
 /// use ftrace::regs::FtraceRegs;
 ///
-/// fn count(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
+/// extern "C" fn count(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
 ///     let _ = ops.private();
 /// }
 /// static COUNTER: Ops = Ops::new(count, OpsFlags::empty());
 /// assert!(!COUNTER.is_enabled());
 /// ```
+///
+/// `#[repr(C)]`: the trampolines' fast path reads the callback and the
+/// state at [`OPS_OFF_FUNC`] and [`OPS_OFF_STATE`].
+#[repr(C)]
 pub struct Ops {
     func: FtraceFunc,
     flags: OpsFlags,
@@ -333,7 +344,7 @@ impl Dispatch {
 /// [`FtraceFunc`]: calls every registered callback of `ops`' engine whose
 /// filter accepts `ip`, under the recursion guard. `ops` may be any ops
 /// registered with the engine (normally its list ops). Lock-free.
-pub fn ops_list_func(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
+pub extern "C" fn ops_list_func(ip: usize, parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
     let Some(d) = ops.owner() else { return };
     let Some(guard) = d.recursion.try_enter(&d.platform) else {
         return;
@@ -399,30 +410,18 @@ pub unsafe extern "C" fn ftrace_ops_assist_func(
     }
 }
 
-/// What the x86_64 per-callback trampolines call once they took the
-/// recursion guard themselves (the fast path, [`CpuLocal`]): the callback
-/// of `ops`, if it is still enabled. Everything else
-/// [`ftrace_ops_assist_func`] does (finding the CPU and context, the
-/// guard) the trampoline did; it falls back to the assist function for
-/// everything unusual (a CPU id out of range, recursion, a quiet CPU, no
-/// fast path set up), so refusals are counted in one place.
-///
-/// # Safety
-///
-/// As for [`ftrace_ops_assist_func`]; in addition the caller holds the
-/// current CPU's recursion bit for its context and has stored the CPU and
-/// context in `regs` (`FtraceRegs::cpu`/`context`).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn ftrace_ops_fast_func(
-    ip: usize,
-    parent_ip: usize,
-    ops: &Ops,
-    regs: &mut FtraceRegs,
-) {
-    if ops.is_enabled() {
-        (ops.func)(ip, parent_ip, ops, regs);
-    }
-}
+/// Offset of an [`Ops`]' callback ([`FtraceFunc`], one pointer): the
+/// per-callback trampolines' fast path calls it there, once they took the
+/// recursion guard themselves ([`CpuLocal`]) and found
+/// [`OPS_ENABLED_BIT`] set in the word at [`OPS_OFF_STATE`].
+pub const OPS_OFF_FUNC: usize = core::mem::offset_of!(Ops, func);
+/// Offset of an [`Ops`]' state word (a `u32` holding
+/// [`OpsFlags::ENABLED`] while registered), which the fast path tests
+/// before calling the callback, as [`Ops::is_enabled`] does: a CPU still
+/// in a trampoline while its ops is unregistered does not call it.
+pub const OPS_OFF_STATE: usize = core::mem::offset_of!(Ops, state);
+/// [`OpsFlags::ENABLED`]'s bit in the state word.
+pub const OPS_ENABLED_BIT: u32 = OpsFlags::ENABLED.bits();
 
 /// Where the trampolines read the running CPU's index and context
 /// without calling the platform: offsets from the CPU's per-CPU base

@@ -224,7 +224,7 @@ mod tests {
     use alloc::boxed::Box;
     use alloc::vec;
 
-    fn cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
+    extern "C" fn cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
     fn ops(flags: OpsFlags) -> &'static Ops {
         Box::leak(Box::new(Ops::new(cb, flags)))
     }

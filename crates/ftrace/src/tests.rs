@@ -53,7 +53,7 @@ fn numbered(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("m::f{i}")).collect()
 }
 
-fn count_cb(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
+extern "C" fn count_cb(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
     // SAFETY: every ops using this callback has a leaked AtomicUsize as its
     // private word (`counting_ops`).
     unsafe { &*(ops.private() as *const AtomicUsize) }.fetch_add(1, Ordering::Relaxed);
@@ -71,7 +71,7 @@ fn counting_ops(flags: OpsFlags) -> (&'static Ops, &'static AtomicUsize) {
     )
 }
 
-fn nop_cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
+extern "C" fn nop_cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
 
 fn leak_ops(flags: OpsFlags) -> &'static Ops {
     Box::leak(Box::new(Ops::new(nop_cb, flags)))
@@ -630,7 +630,7 @@ std::thread_local! {
     static DEPTH: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
 }
 
-fn reentering_cb(ip: usize, parent: usize, _ops: &Ops, regs: &mut FtraceRegs) {
+extern "C" fn reentering_cb(ip: usize, parent: usize, _ops: &Ops, regs: &mut FtraceRegs) {
     DEPTH.with(|d| d.set(d.get() + 1));
     // The callback calls traced code: the nested call must not recurse.
     if let Some(ft) = REENTER.with(|r| r.get()) {
@@ -1328,13 +1328,13 @@ fn dispatch_races_with_updates_on_real_threads() {
     // counted in BAD.
     static BAD: AtomicUsize = AtomicUsize::new(0);
     static SEEN: AtomicUsize = AtomicUsize::new(0);
-    fn even_only(ip: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {
+    extern "C" fn even_only(ip: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {
         SEEN.fetch_add(1, Ordering::Relaxed);
         if (ip - TEXT_BASE) / SITE_STRIDE % 2 != 0 {
             BAD.fetch_add(1, Ordering::Relaxed);
         }
     }
-    fn odd_only(ip: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {
+    extern "C" fn odd_only(ip: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {
         SEEN.fetch_add(1, Ordering::Relaxed);
         if (ip - TEXT_BASE) / SITE_STRIDE % 2 != 1 {
             BAD.fetch_add(1, Ordering::Relaxed);

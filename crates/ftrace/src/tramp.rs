@@ -181,7 +181,7 @@ mod tests {
     use crate::ops::OpsFlags;
     use crate::regs::FtraceRegs;
 
-    fn cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
+    extern "C" fn cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
 
     fn table(n: usize) -> OpsSlots {
         let t: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();

@@ -183,7 +183,7 @@ struct PatternLog {
 /// use ftrace::ops::{Ops, OpsFlags};
 /// use ftrace::{Ftrace, SiteState};
 ///
-/// fn cb(_: usize, _: usize, _: &Ops, _: &mut ftrace::regs::FtraceRegs) {}
+/// extern "C" fn cb(_: usize, _: usize, _: &Ops, _: &mut ftrace::regs::FtraceRegs) {}
 /// static OPS: Ops = Ops::new(cb, OpsFlags::empty());
 ///
 /// let (platform, sites) = MockPlatform::with_sites(4);

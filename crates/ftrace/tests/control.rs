@@ -484,7 +484,7 @@ oldest event ts:     0.000000\nnow ts:     0.000000\ndropped events: {dropped}\n
     assert!(function::ring().unwrap().overwrite() && graph::ring().unwrap().overwrite());
 }
 
-fn regs_cb(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
+extern "C" fn regs_cb(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
 /// A live-patching style callback: full frame, may change the ip.
 static PATCHER: Ops = Ops::new(regs_cb, OpsFlags::IPMODIFY);
 

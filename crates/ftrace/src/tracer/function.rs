@@ -91,7 +91,12 @@ pub fn set_overwrite(on: bool) {
 /// every path to a callback (list dispatcher or per-callback trampoline)
 /// already holds the engine's, so traced code it calls (the platform's
 /// clock, say) is refused there.
-pub fn function_trace_call(ip: usize, parent_ip: usize, _ops: &Ops, regs: &mut FtraceRegs) {
+pub extern "C" fn function_trace_call(
+    ip: usize,
+    parent_ip: usize,
+    _ops: &Ops,
+    regs: &mut FtraceRegs,
+) {
     if !RECORDING.load(Ordering::Relaxed) {
         return;
     }

@@ -17,7 +17,7 @@ use crate::tracing::{Engine, with_engine};
 /// registers. (Not the floating-point ones: callbacks run with MSR.FP
 /// clear and must not use floating point, `test=fp-callback`; the traced
 /// functions' float arguments survive because nothing can change them.)
-fn count_call(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
+extern "C" fn count_call(_ip: usize, _parent: usize, ops: &Ops, _regs: &mut FtraceRegs) {
     counter_of(ops).fetch_add(1, Ordering::Relaxed);
     let v = black_box(0xdead_0000u64);
     black_box(int_sink(v, v + 1, v + 2, v + 3, v + 4, v + 5, v + 6, v + 7));
@@ -349,7 +349,7 @@ pub fn abi() -> bool {
 
 /// A callback that uses floating point: the trampolines run callbacks with
 /// MSR.FP clear, so its first floating-point instruction must trap.
-fn fp_call(ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
+extern "C" fn fp_call(ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
     let x = black_box(ip as f64);
     black_box(x * 0.5);
 }

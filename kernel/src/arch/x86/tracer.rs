@@ -152,7 +152,7 @@ pub fn scenario(name: &str) -> Option<bool> {
 
 static INT3_CALLS: AtomicUsize = AtomicUsize::new(0);
 
-fn count_call(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
+extern "C" fn count_call(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {
     INT3_CALLS.fetch_add(1, Ordering::Relaxed);
 }
 

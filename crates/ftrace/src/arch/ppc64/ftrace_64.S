@@ -205,8 +205,10 @@
  * recursion word of FTRACE_FAST_WORDS ({word_stride} bytes per CPU, bits
  * at {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet}),
  * then `sync` (RecursionState::try_enter's SeqCst fence), stores the CPU
- * and context in FtraceRegs::spare[0..2], and calls ftrace_ops_fast_func;
- * afterwards it clears the bit with a release store and moves the
+ * and context in FtraceRegs::spare[0..2], and calls the callback (the
+ * extern "C" FtraceFunc at {ops_func} in the Ops: a global entry, called
+ * with r12 = its address) if the Ops is still enabled ({ops_enabled} in
+ * the word at {ops_state}); afterwards it clears the bit with a release store and moves the
  * generation on when the word is zero (the guard's drop). The word and the
  * bit wait in FT_PRIV0/1, outside the FtraceRegs. Anything unusual (no
  * fast path set up, a CPU id >= {max_cpus}, a context word above
@@ -246,8 +248,13 @@
     sync
     std     %r7, FT_PRIV0(%r1)
     std     %r11, FT_PRIV1(%r1)
-    bl      ftrace_ops_fast_func
-    nop
+    lwz     %r8, {ops_state}(%r5)
+    andis.  %r8, %r8, {ops_enabled} >> 16
+    beq     4f
+    ld      %r12, {ops_func}(%r5)
+    mtctr   %r12
+    bctrl
+4:
     ld      %r7, FT_PRIV0(%r1)
     ld      %r11, FT_PRIV1(%r1)
     lwz     %r10, {off_bits}(%r7)

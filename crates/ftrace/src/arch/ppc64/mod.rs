@@ -651,6 +651,9 @@ mod tramp {
     core::arch::global_asm!(
         include_str!("ftrace_64.S"),
         fregs_size = const FREGS_SIZE,
+        ops_func = const crate::ops::OPS_OFF_FUNC,
+        ops_state = const crate::ops::OPS_OFF_STATE,
+        ops_enabled = const crate::ops::OPS_ENABLED_BIT,
         off_gpr = const OFF_GPR,
         off_ip = const OFF_IP,
         off_parent_ip = const OFF_PARENT_IP,
@@ -669,6 +672,11 @@ mod tramp {
     );
 
     const _: () = assert!(FREGS_SIZE % 16 == 8 || FREGS_SIZE % 16 == 0);
+    // FT_FAST_CALL tests the enabled bit with one `andis.` (the upper
+    // half-word of the state).
+    const _: () = assert!(
+        crate::ops::OPS_ENABLED_BIT & 0xffff == 0 && crate::ops::OPS_ENABLED_BIT >> 16 <= 0xffff
+    );
 
     unsafe extern "C" {
         // Code labels of ftrace_64.S; only their addresses are taken.

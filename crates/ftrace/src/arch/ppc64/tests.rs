@@ -199,7 +199,7 @@ fn stub_area_too_small_and_out_of_range() {
     ));
 }
 
-fn cb(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
+extern "C" fn cb(_ip: usize, _parent: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
 std::thread_local! {
     // One pair per test (each test runs on its own thread): an ops belongs
     // to the first engine that uses it.
@@ -567,7 +567,7 @@ fn ops_trampolines_retarget_only_the_stub() {
     assert_eq!(ft.check_all_nops(), 0);
 }
 
-fn nop_cb_ppc(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
+extern "C" fn nop_cb_ppc(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
 
 #[test]
 fn ops_pool_out_of_reach_is_not_used() {

@@ -52,7 +52,9 @@ ftrace_stub:
  * recursion word of FTRACE_FAST_WORDS ({word_stride} bytes per CPU, bits
  * at {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet})
  * with a locked bts, which is the fence too, stores the CPU and context in
- * FtraceRegs::spare[0..2] and calls ftrace_ops_fast_func; then clears the
+ * FtraceRegs::spare[0..2] and calls the callback (the extern "C"
+ * FtraceFunc at {ops_func} in the Ops) if the Ops is still enabled
+ * ({ops_enabled} in the u32 at {ops_state}); then clears the
  * bit (one unlocked btr: only this CPU writes its word, and a store is a
  * release on x86) and moves the generation on when the word is zero. The word
  * and the context wait at {priv0}/{priv1}(%esp), past the FtraceRegs.
@@ -82,7 +84,11 @@ ftrace_stub:
     jc 5f                               /* it was set: left as it was */
     mov %edx, {priv0}(%esp)
     mov %ecx, {priv1}(%esp)
-    call ftrace_ops_fast_func
+    mov 8(%esp), %eax                   /* the ops */
+    testl ${ops_enabled}, {ops_state}(%eax)
+    jz 7f
+    call *{ops_func}(%eax)
+7:
     mov {priv0}(%esp), %edx
     mov {priv1}(%esp), %ecx
     btrl %ecx, {off_bits}(%edx)         /* one instruction: no interrupt splits it */

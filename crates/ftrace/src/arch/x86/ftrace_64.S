@@ -40,8 +40,11 @@ ftrace_stub:
  * (the layout of crate::recursion: {word_stride} bytes per CPU, bits at
  * {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet}),
  * followed by a full fence like RecursionState::try_enter; the CPU and
- * context go to FtraceRegs::spare[0..2]; ftrace_ops_fast_func calls the
- * callback if it is enabled; the bit is cleared (one unlocked btr: only
+ * context go to FtraceRegs::spare[0..2]; the callback (an extern "C"
+ * FtraceFunc at {ops_func} in the Ops) is called with the same four
+ * arguments if the Ops is still enabled ({ops_enabled} in the u32 at
+ * {ops_state}: a CPU still here after its Ops was unregistered calls
+ * nothing, as Ops::is_enabled); the bit is cleared (one unlocked btr: only
  * this CPU writes its word, and a store is a release on x86) and the
  * generation moves on when the word drops to zero, like the guard's drop.
  * The bit is set with a locked bts, which is the fence too. The word's address and the context live in two
@@ -72,7 +75,10 @@ ftrace_stub:
     jc 2f                               /* it was set: left as it was */
     mov %r8, {priv0}(%rsp)
     mov %r9, {priv1}(%rsp)
-    call ftrace_ops_fast_func
+    testl ${ops_enabled}, {ops_state}(%rdx)
+    jz 4f
+    call *{ops_func}(%rdx)
+4:
     mov {priv0}(%rsp), %r8
     mov {priv1}(%rsp), %r9
     btrl %r9d, {off_bits}(%r8)          /* one instruction: no interrupt splits it */

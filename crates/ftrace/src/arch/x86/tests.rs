@@ -513,7 +513,7 @@ fn tramps() -> Trampolines {
     }
 }
 
-fn cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
+extern "C" fn cb(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
 
 /// Stand-ins for the dispatchers within `call rel32` reach of the simulated
 /// text (the real functions are host code, gigabytes away): the engine's
@@ -734,7 +734,7 @@ fn x86_pool() -> crate::tramp::OpsTrampPool {
     )
 }
 
-fn nop_cb_x86(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
+extern "C" fn nop_cb_x86(_: usize, _: usize, _: &Ops, _: &mut FtraceRegs) {}
 
 #[test]
 fn ops_trampolines_per_mode() {
@@ -823,26 +823,50 @@ fn the_fast_path_is_published_by_backends_that_have_it_and_ends_with_its_engine(
     }
 }
 
+/// What the trampolines' fast path reads in an [`Ops`] (`OPS_OFF_FUNC`,
+/// `OPS_OFF_STATE`, `OPS_ENABLED_BIT`), read here the same way, through
+/// raw offsets: the state word shows the bit exactly while registered,
+/// and the word at the callback's offset is the callback, called as the
+/// assembly calls it.
 #[test]
-fn the_fast_function_calls_only_an_enabled_callback() {
+fn the_fast_path_finds_the_callback_and_its_enabled_bit_at_the_published_offsets() {
+    use crate::ops::{OPS_ENABLED_BIT, OPS_OFF_FUNC, OPS_OFF_STATE};
     use core::sync::atomic::{AtomicUsize, Ordering};
     static CALLS: AtomicUsize = AtomicUsize::new(0);
-    fn count(ip: usize, parent: usize, _: &Ops, regs: &mut FtraceRegs) {
+    extern "C" fn count(ip: usize, parent: usize, _: &Ops, regs: &mut FtraceRegs) {
         assert_eq!((ip, parent, regs.cpu()), (0x1234, 0x5678, 3));
         CALLS.fetch_add(1, Ordering::Relaxed);
+    }
+    /// What the assembly does: the state's bit, then the callback.
+    fn fast_path(ops: &'static Ops, regs: &mut FtraceRegs) -> bool {
+        let base = ops as *const Ops as *const u8;
+        // SAFETY: both offsets are inside the live `Ops` (offset_of!), at
+        // a u32 and a function pointer respectively.
+        let (state, func) = unsafe {
+            (
+                (base.add(OPS_OFF_STATE) as *const u32).read_volatile(),
+                (base.add(OPS_OFF_FUNC) as *const usize).read_volatile(),
+            )
+        };
+        if state & OPS_ENABLED_BIT == 0 {
+            return false;
+        }
+        // SAFETY: the word at OPS_OFF_FUNC is the Ops' FtraceFunc.
+        let f: crate::ops::FtraceFunc = unsafe { core::mem::transmute(func) };
+        f(0x1234, 0x5678, ops, regs);
+        true
     }
     let _s = serial();
     let ops: &'static Ops =
         std::boxed::Box::leak(std::boxed::Box::new(Ops::new(count, OpsFlags::empty())));
+    assert_eq!(
+        ops.func() as usize,
+        count as extern "C" fn(_, _, _, _) as usize
+    );
     let mut regs = FtraceRegs::zeroed();
     regs.spare[0] = 3;
-    // SAFETY: `ops` and `regs` are valid; no guard is needed on the host.
-    unsafe { crate::ops::ftrace_ops_fast_func(0x1234, 0x5678, ops, &mut regs) };
-    assert_eq!(
-        CALLS.load(Ordering::Relaxed),
-        0,
-        "not registered: not enabled"
-    );
+    assert!(!fast_path(ops, &mut regs), "not registered: not enabled");
+    assert_eq!(CALLS.load(Ordering::Relaxed), 0);
     let p = LogPlatform::new(0x1000);
     let t = tramps();
     p.inner
@@ -854,8 +878,7 @@ fn the_fast_function_calls_only_an_enabled_callback() {
         .with_dispatchers(SIM_LIST, SIM_ASSIST);
     assert!(ft.init().failed.is_empty());
     ft.register(ops).unwrap();
-    // SAFETY: as above.
-    unsafe { crate::ops::ftrace_ops_fast_func(0x1234, 0x5678, ops, &mut regs) };
+    assert!(fast_path(ops, &mut regs), "registered: enabled");
     assert_eq!(CALLS.load(Ordering::Relaxed), 1, "enabled: called once");
     let at = crate::ops::CpuLocal {
         cpu_offset: 0,
@@ -865,4 +888,6 @@ fn the_fast_function_calls_only_an_enabled_callback() {
     let took = unsafe { ft.use_cpu_local(at) };
     assert!(!took, "refused while a callback is registered");
     ft.unregister(ops).unwrap();
+    assert!(!fast_path(ops, &mut regs), "unregistered: not enabled");
+    assert_eq!(CALLS.load(Ordering::Relaxed), 1);
 }

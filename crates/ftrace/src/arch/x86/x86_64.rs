@@ -444,6 +444,9 @@ mod asm {
     core::arch::global_asm!(
         include_str!("ftrace_64.S"),
         frame = const FRAME,
+        ops_func = const crate::ops::OPS_OFF_FUNC,
+        ops_state = const crate::ops::OPS_OFF_STATE,
+        ops_enabled = const crate::ops::OPS_ENABLED_BIT,
         off_ip = const OFF_IP,
         off_parent = const OFF_PARENT_IP,
         off_sp = const OFF_SP,

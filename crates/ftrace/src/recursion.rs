@@ -111,26 +111,65 @@ impl RecursionState {
         };
         let context = p.context();
         let bit = 1u32 << (context as u32);
-        let w = word.bits.load(Ordering::Relaxed);
-        if w & bit != 0 {
-            self.counters.recursions.fetch_add(1, Ordering::Relaxed);
+        if !Self::set_bit(word, bit, &self.counters) {
             return None;
         }
-        if word.quiet.load(Ordering::Relaxed) & bit != 0 {
-            // The engine itself is working in this context (allocating,
-            // writing text): its calls are not events, and not recursions.
-            return None;
-        }
-        word.bits.store(w | bit, Ordering::Relaxed);
-        // Pairs with the fence in `synchronize`: either the updater sees
-        // this CPU inside, or this CPU sees everything the updater published
-        // before it looked.
-        fence(Ordering::SeqCst);
         Some(RecursionGuard {
             state: self,
             cpu,
             context,
         })
+    }
+
+    /// Sets `bit` in `word` unless it is set (a recursion: counted) or the
+    /// CPU is quiet in that context, then a full fence, which pairs with
+    /// the one in `synchronize`: either the updater sees this CPU inside,
+    /// or this CPU sees everything the updater published before it looked.
+    /// Recursion is tested before quietness, as the trampolines' fast path
+    /// and the assist function behind it do.
+    #[inline(always)]
+    fn set_bit(word: &CpuWord, bit: u32, counters: &Counters) -> bool {
+        // x86: one locked `bts` sets the bit, returns the old one and is
+        // the fence. A bit that was set is left as it was; a quiet CPU's
+        // bit is cleared again (only this CPU writes its word, and
+        // interrupts leave it as they found it), without a generation
+        // step: a grace period that saw it set waits for the word to drop
+        // to its previous value like for any exit.
+        #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+        {
+            // Only the old bit is used: that is what lets the compiler
+            // emit `lock bts` instead of a compare-and-swap loop.
+            if word.bits.fetch_or(bit, Ordering::SeqCst) & bit != 0 {
+                counters.recursions.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            if word.quiet.load(Ordering::Relaxed) & bit != 0 {
+                // The engine itself is working in this context (allocating,
+                // writing text): its calls are not events, and not
+                // recursions.
+                let w = word.bits.load(Ordering::Relaxed);
+                word.bits.store(w & !bit, Ordering::Release);
+                return false;
+            }
+            true
+        }
+        // Elsewhere an atomic read-modify-write is a loop: a plain load and
+        // store (only this CPU writes the word) and a separate fence.
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
+        {
+            let w = word.bits.load(Ordering::Relaxed);
+            if w & bit != 0 {
+                counters.recursions.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            if word.quiet.load(Ordering::Relaxed) & bit != 0 {
+                // As above: the engine's own calls.
+                return false;
+            }
+            word.bits.store(w | bit, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            true
+        }
     }
 
     /// Marks the current CPU's current context as "the engine is working":

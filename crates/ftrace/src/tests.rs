@@ -1267,6 +1267,23 @@ fn engine_work_is_quiet_in_its_context_only() {
 }
 
 #[test]
+fn a_recursion_while_quiet_is_counted_and_leaves_the_bit_to_its_owner() {
+    let (p, _) = MockPlatform::with_sites(1);
+    let state = RecursionState::new();
+    // A callback (guard held) that calls the engine (quiet) whose work
+    // calls traced code: refused as a recursion, as the trampolines do.
+    let outer = state.try_enter(p).unwrap();
+    let quiet = state.quiet(p).unwrap();
+    assert!(state.try_enter(p).is_none());
+    assert_eq!(state.recursions(), 1);
+    drop(quiet);
+    assert!(!state.synchronize(0), "the outer guard still holds the bit");
+    drop(outer);
+    assert!(state.synchronize(0), "and its drop cleared it");
+    assert_eq!(state.recursions(), 1);
+}
+
+#[test]
 fn one_engine_per_platform_and_ops_stay_with_their_engine() {
     let (p, sites) = MockPlatform::with_sites(4);
     let mut a = Ftrace::new(MockArch::new(), p, sites.clone(), None).unwrap();

@@ -209,7 +209,10 @@
  * extern "C" FtraceFunc at {ops_func} in the Ops: a global entry, called
  * with r12 = its address) if the Ops is still enabled ({ops_enabled} in
  * the word at {ops_state}); afterwards it clears the bit with a release store and moves the
- * generation on when the word is zero (the guard's drop). The word and the
+ * generation on when the word is zero (the guard's drop; the one lwsync
+ * orders the callback's accesses before both stores, and a waiter that
+ * sees the new generation before the cleared bit is right too: the CPU
+ * has left). The word and the
  * bit wait in FT_PRIV0/1, outside the FtraceRegs. Anything unusual (no
  * fast path set up, a CPU id >= {max_cpus}, a context word above
  * {max_ctx}, the bit set, a quiet CPU) goes to ftrace_ops_assist_func,
@@ -265,13 +268,18 @@
     bne     3f
     ld      %r8, {off_epoch}(%r7)
     addi    %r8, %r8, 1
-    lwsync
     std     %r8, {off_epoch}(%r7)
-    b       3f
+3:
+    .endm
+
+/* FT_FAST_CALL's careful path: placed after the trampoline's return by
+ * FT_TRAMP (label 2, back to label 3), so the common path runs straight
+ * through. */
+    .macro FT_CAREFUL_CALL
 2:
     bl      ftrace_ops_assist_func
     nop
-3:
+    b       3b
     .endm
 
     .section .text.ftrace_trampolines, "ax"
@@ -321,6 +329,9 @@
     .endif
     FT_RESTORE \full
     FT_RETURN \full
+    .if \slot >= 0 && !\full
+    FT_CAREFUL_CALL
+    .endif
     .if \full
 .L\name\()_redirect:
     /* Continue at regs.ip as if the traced function's caller had called

@@ -7,7 +7,7 @@
 //! a per-CPU ring buffer ([`super::ring`]) of 16-byte records.
 
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use super::buffer::Event;
 use super::output::{TraceOptions, write_function_trace_as};
@@ -26,9 +26,15 @@ struct FunctionTracer {
 }
 
 static TRACER: spin::Once<FunctionTracer> = spin::Once::new();
-/// Recording on ([`set_recording`]); false until [`init`]. Outside the
-/// `Once` so that the callback's early exit (recording off) is one load.
-static RECORDING: AtomicBool = AtomicBool::new(false);
+/// The tracer while recording is on ([`set_recording`]), null while it is
+/// off and until [`init`]: the callback's early exit and the way to the
+/// tracer are one load and one test, with no `Once` state to check.
+static RECORDING: AtomicPtr<FunctionTracer> = AtomicPtr::new(core::ptr::null_mut());
+
+/// What [`RECORDING`] holds while recording: the initialised tracer.
+fn recording_ptr(t: &'static FunctionTracer) -> *mut FunctionTracer {
+    t as *const FunctionTracer as *mut FunctionTracer
+}
 
 /// The function tracer's callback object. Register it with
 /// [`crate::Ftrace::register`] after setting its filters; its callback
@@ -52,7 +58,7 @@ pub fn init(platform: &'static dyn Platform, per_cpu: usize, text_base: usize) {
 /// `buffer_size_kb`, rounded up to a power of two).
 pub fn init_bytes(platform: &'static dyn Platform, bytes_per_cpu: usize, text_base: usize) {
     let mut created = false;
-    TRACER.call_once(|| {
+    let t = TRACER.call_once(|| {
         created = true;
         FunctionTracer {
             platform: HotPlatform::new(platform),
@@ -60,7 +66,7 @@ pub fn init_bytes(platform: &'static dyn Platform, bytes_per_cpu: usize, text_ba
         }
     });
     if created {
-        RECORDING.store(true, Ordering::Release);
+        RECORDING.store(recording_ptr(t), Ordering::Release);
     }
 }
 
@@ -68,14 +74,19 @@ pub fn init_bytes(platform: &'static dyn Platform, bytes_per_cpu: usize, text_ba
 /// `tracing_on`): with recording off the callback returns at once, which is
 /// how the dispatch cost alone is measured.
 pub fn set_recording(on: bool) {
-    if TRACER.get().is_some() {
-        RECORDING.store(on, Ordering::Release);
+    if let Some(t) = TRACER.get() {
+        let p = if on {
+            recording_ptr(t)
+        } else {
+            core::ptr::null_mut()
+        };
+        RECORDING.store(p, Ordering::Release);
     }
 }
 
 /// Whether recording is on ([`set_recording`]); false before [`init`].
 pub fn is_recording() -> bool {
-    RECORDING.load(Ordering::Relaxed)
+    !RECORDING.load(Ordering::Relaxed).is_null()
 }
 
 /// Overwrite the oldest events when a CPU's buffer is full (the default),
@@ -97,19 +108,29 @@ pub extern "C" fn function_trace_call(
     _ops: &Ops,
     regs: &mut FtraceRegs,
 ) {
-    if !RECORDING.load(Ordering::Relaxed) {
+    let t = RECORDING.load(Ordering::Relaxed);
+    if t.is_null() {
         return;
     }
-    let Some(t) = TRACER.get() else { return };
-    record(t, ip, parent_ip, regs.cpu(), regs.context());
+    // Pairs with the release store that published the tracer; only the
+    // recording path pays for it (ppc64: one lwsync).
+    core::sync::atomic::fence(Ordering::Acquire);
+    // SAFETY: RECORDING holds null or the tracer in `TRACER`, which lives
+    // for the rest of the program once initialised.
+    let t = unsafe { &*t };
+    record(ip, parent_ip, t, regs);
 }
 
 /// The recording half of [`function_trace_call`], kept out of line so that
-/// the early return above pays no register saves. When the platform's
-/// clock and interrupt state are read in line it makes no call but
-/// tail calls (the ring's slow paths), so it keeps no register of its own.
+/// the early return above pays no register saves. Its first two arguments
+/// and the last are where the callback received them, so the callback
+/// moves nothing before its test (the tracer takes the unused `ops`
+/// argument's place). When the platform's clock and interrupt state are
+/// read in line it makes no call but tail calls (the ring's slow paths),
+/// so it keeps no register of its own.
 #[inline(never)]
-fn record(t: &FunctionTracer, ip: usize, parent_ip: usize, cpu: usize, context: Context) {
+fn record(ip: usize, parent_ip: usize, t: &FunctionTracer, regs: &FtraceRegs) {
+    let (cpu, context) = (regs.cpu(), regs.context());
     let p = &t.platform;
     // The interrupt state first: reading the clock may advance it (the
     // `counter` clock), so it is read only when this path will record.

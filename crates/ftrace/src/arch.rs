@@ -174,8 +174,9 @@ pub unsafe trait Arch: Send + Sync {
 
     /// True when the backend's per-callback trampolines have the fast path
     /// [`Ftrace::use_cpu_local`](crate::Ftrace::use_cpu_local) turns on
-    /// (they take the recursion guard themselves and call the callback
-    /// through [`ftrace_ops_fast_func`](crate::ops::ftrace_ops_fast_func)).
+    /// (they take the recursion guard themselves, test the ops' enabled
+    /// bit and call its `extern "C"` callback directly: see
+    /// [`OPS_OFF_FUNC`](crate::ops::OPS_OFF_FUNC)).
     const CPU_LOCAL: bool = false;
 
     /// The canonical nop a disabled site holds.

@@ -138,10 +138,16 @@ ftrace_stub:
     mov %ecx, (16 + {ecx})(%esp)
     mov %edx, (16 + {edx})(%esp)
     .if \mcount && !\indirect
-    /* The CPU's busy flag: set it and keep its address for the way out
-     * (ftrace_mcount_busy_ptr clobbers only %eax, saved above). A patched
-     * mcount site calls here only while traced, so a busy CPU is rare. */
-    call ftrace_mcount_busy_ptr
+    /* The CPU's busy flag: set it and keep its address for the way out.
+     * ftrace_mcount_busy_ptr in line: ftrace_cpu_index clobbers only
+     * %eax, saved above, and a CPU index out of range finds its flag set
+     * there (the spare last word), so it returns untraced here directly.
+     * A patched mcount site calls here only while traced, so a busy CPU is
+     * rare. */
+    call ftrace_cpu_index
+    cmp $({max_cpus}), %eax
+    jae .Lbusy\@
+    lea ftrace_mcount_busy(,%eax,4), %eax
     cmpl $0, (%eax)
     jne .Lbusy\@
     movl $1, (%eax)

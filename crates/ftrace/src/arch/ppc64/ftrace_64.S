@@ -21,7 +21,9 @@
  *      ftrace_caller does not save them;
  *   2. fill FtraceRegs: ip = site+4 (resume address), parent_ip = r0,
  *      sp = r1 at the site, ret_slot = &gpr[0] (the stub's `mtlr r0`
- *      restores the return address from there), flags;
+ *      restores the return address from there), flags; gpr[1] only in
+ *      full frames (FtraceRegs: the other slots of an argument-register
+ *      frame are not written), as x86_64 writes its rsp slot;
  *   3. load the kernel TOC and call (ip = site, parent_ip, FTRACE_TRACE_OP,
  *      &regs) through the patchable `bl` at ftrace_call / ftrace_regs_call;
  *   4. restore everything and `blr` back into the stub (balanced with its
@@ -93,7 +95,9 @@
     std     %r31, FT_GPR + 31*8(%r1)
     .endif
     addi    %r11, %r1, FT_FRAME                 /* r1 at the site */
-    std     %r11, FT_GPR + 1*8(%r1)
+    .if \full
+    std     %r11, FT_GPR + 1*8(%r1)             /* full frames: every GPR */
+    .endif
     std     %r11, FT_REGS + {off_sp}(%r1)
     std     %r0,  FT_REGS + {off_parent_ip}(%r1)
     .if \full
@@ -123,7 +127,9 @@
     sradi   %r12, %r12, 38
     add     %r12, %r12, %r11
     addi    %r12, %r12, 4                       /* site+4 */
-    std     %r12, FT_RESUME(%r1)
+    .if \full
+    std     %r12, FT_RESUME(%r1)                /* to detect a redirect */
+    .endif
     std     %r12, FT_REGS + {off_ip}(%r1)
     addi    %r11, %r1, FT_GPR                   /* &gpr[0] */
     std     %r11, FT_REGS + {off_ret_slot}(%r1)

@@ -121,9 +121,8 @@ ftrace_stub:
      * too, so a busy CPU is common: refuse before building a frame. */
     push %eax
     call ftrace_mcount_busy_ptr
-    cmpl $0, (%eax)
-    jne 4f
-    movl $1, (%eax)
+    btsl $0, (%eax)                     /* test and set: one instruction, */
+    jc 4f                               /* which no interrupt splits */
     pop %eax
     jmp 2f
 4:  pop %eax
@@ -148,9 +147,8 @@ ftrace_stub:
     cmp $({max_cpus}), %eax
     jae .Lbusy\@
     lea ftrace_mcount_busy(,%eax,4), %eax
-    cmpl $0, (%eax)
-    jne .Lbusy\@
-    movl $1, (%eax)
+    btsl $0, (%eax)                     /* test and set (only this CPU */
+    jc .Lbusy\@                         /* writes its flag) */
     mov %eax, {priv2}(%esp)
     .endif
     .if \full
@@ -164,8 +162,12 @@ ftrace_stub:
     .else
     movl $0, (16 + {off_flags})(%esp)
     .endif
+    .if \full || \mcount
     mov (%ebp), %eax                    /* %ebp at the site */
-    mov %eax, (16 + {ebp})(%esp)
+    .endif
+    .if \full
+    mov %eax, (16 + {ebp})(%esp)        /* full frames only, like esp */
+    .endif
     mov 4(%ebp), %ecx                   /* site + 5: the default resume address */
     mov %ecx, (16 + {off_ip})(%esp)
     sub $5, %ecx

@@ -125,16 +125,18 @@ impl RecursionState {
     /// CPU is quiet in that context, then a full fence, which pairs with
     /// the one in `synchronize`: either the updater sees this CPU inside,
     /// or this CPU sees everything the updater published before it looked.
-    /// Recursion is tested before quietness, as the trampolines' fast path
-    /// and the assist function behind it do.
+    /// A recursion is counted whether or not the CPU is also quiet (the
+    /// trampolines' fast path sends both cases to the assist function,
+    /// which decides here).
     #[inline(always)]
     fn set_bit(word: &CpuWord, bit: u32, counters: &Counters) -> bool {
         // x86: one locked `bts` sets the bit, returns the old one and is
         // the fence. A bit that was set is left as it was; a quiet CPU's
         // bit is cleared again (only this CPU writes its word, and
-        // interrupts leave it as they found it), without a generation
-        // step: a grace period that saw it set waits for the word to drop
-        // to its previous value like for any exit.
+        // interrupts leave it as they found it) without a generation step:
+        // a grace period that saw it set waits, as for any set bit, until
+        // the word is zero or its generation moves, and no callback ran
+        // under it.
         #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
         {
             // Only the old bit is used: that is what lets the compiler

@@ -214,12 +214,12 @@
  * and context in FtraceRegs::spare[0..2], and calls the callback (the
  * extern "C" FtraceFunc at {ops_func} in the Ops: a global entry, called
  * with r12 = its address) if the Ops is still enabled ({ops_enabled} in
- * the word at {ops_state}); afterwards it clears the bit with a release store and moves the
- * generation on when the word is zero (the guard's drop; the one lwsync
- * orders the callback's accesses before both stores, and a waiter that
- * sees the new generation before the cleared bit is right too: the CPU
- * has left). The word and the
- * bit wait in FT_PRIV0/1, outside the FtraceRegs. Anything unusual (no
+ * the word at {ops_state}); afterwards it clears the bit with a release
+ * store and moves the generation on when the word is zero (the guard's
+ * drop; the one lwsync orders the callback's accesses before both
+ * stores, and a waiter that sees the new generation before the cleared
+ * bit is right too: the CPU has left). The word and the bit wait in
+ * FT_PRIV0/1, outside the FtraceRegs. Anything unusual (no
  * fast path set up, a CPU id >= {max_cpus}, a context word above
  * {max_ctx}, the bit set, a quiet CPU) goes to ftrace_ops_assist_func,
  * which looks again and counts. Uses

@@ -376,8 +376,10 @@ ftrace_mcount_busy:
     .text
 /* The running CPU's busy flag: its address in %eax; clobbers nothing else
  * but the flags. Calls the kernel's ftrace_cpu_index (i686.rs docs), so it
- * runs no instrumented code; used by the mcount entries, return_to_handler
- * and the kernel's interrupt entries. */
+ * runs no instrumented code; used by nodynamic's mcount, return_to_handler
+ * and the kernel's interrupt entries. The patched mcount entries do the
+ * same in line (FTRACE_I686), where an index out of range returns
+ * untraced at once instead of finding the spare word's flag set. */
     .balign 16
     .globl ftrace_mcount_busy_ptr
     .type ftrace_mcount_busy_ptr, @function

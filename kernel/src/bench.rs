@@ -17,9 +17,16 @@
 //! - (b) the function tracer filtered to `bench_target`, recording on: one
 //!   event per call, cost per event = (b - a) / N;
 //! - (c) the same with recording off (`function::set_recording(false)`):
-//!   the callback is entered and returns, dispatch cost = (c - a) / N;
+//!   the callback is entered and returns, dispatch cost = (c - a) / N
+//!   (the function tracer's callback takes the recursion guard itself,
+//!   only to record: `OpsFlags::RECURSION`);
 //! - (d) recording off and a second, empty callback on the site: the site
-//!   calls the list dispatcher, list dispatch cost = (d - a) / N.
+//!   calls the list dispatcher, list dispatch cost = (d - a) / N;
+//! - (e) the second callback alone: an empty callback without
+//!   `RECURSION`, whose trampoline takes the recursion guard for it,
+//!   dispatch including the guard = (e - a) / N (the figure to compare
+//!   with Linux's, whose callbacks run under its recursion lock);
+//! - then the function_graph tracer (its own loop, below).
 //!
 //! The figures are printed, never judged: the scenario fails only when a
 //! configuration did not do what it should (wrong results, events missing
@@ -204,7 +211,8 @@ fn ratio(extra: i64, base: i64) -> alloc::string::String {
 }
 
 /// The second callback of configuration (d): does nothing, so the figure
-/// is the list dispatcher's and the two callbacks' entry and return.
+/// is the list dispatcher's and the two callbacks' entry and return; alone
+/// on the site in configuration (e).
 extern "C" fn empty_callback(_ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &mut FtraceRegs) {}
 
 /// Configuration (d)'s second callback on `bench_target`.
@@ -347,7 +355,7 @@ fn print_loops(empty: u64, untraced: u64) {
     );
 }
 
-/// `test=bench`: runs the calibration and the four configurations, prints
+/// `test=bench`: runs the calibration and the configurations, prints
 /// the figures (instructions, integers, with ratios to this run's untraced
 /// baseline), then clears the function tracer's buffer. A kernel built
 /// without patchable entries (`--variant nopatch`) times the two loops
@@ -389,19 +397,25 @@ pub fn run_bench() -> bool {
     let path_two = with_engine(|e| target_path(e));
     let (list, d_sum) = timed(call_loop);
 
-    ok &= unregister(&SECOND_OPS);
+    // (e) The second callback alone: an empty callback without
+    // `RECURSION`, so its own trampoline takes the recursion guard for it.
     ok &= unregister(ftr);
+    let path_guarded = with_engine(|e| target_path(e));
+    let (guarded, f_sum) = timed(call_loop);
+
+    ok &= unregister(&SECOND_OPS);
     function::set_recording(true);
     function::reset();
     let differ = with_engine(|e| e.check_all_nops().max(crate::tracing::sites_changed()));
 
-    let [empty, untraced, event, dispatch, list] =
-        [empty, untraced, event, dispatch, list].map(|t| cal.insns(t));
+    let [empty, untraced, event, dispatch, list, guarded] =
+        [empty, untraced, event, dispatch, list, guarded].map(|t| cal.insns(t));
     let base = untraced as i64 - empty as i64;
-    let (e, d, l) = (
+    let (e, d, l, g) = (
         event as i64 - untraced as i64,
         dispatch as i64 - untraced as i64,
         list as i64 - untraced as i64,
+        guarded as i64 - untraced as i64,
     );
     print_loops(empty, untraced);
     kprintln!(
@@ -412,6 +426,11 @@ pub fn run_bench() -> bool {
         ratio(d, base),
         per_call(list, untraced),
         ratio(l, base)
+    );
+    kprintln!(
+        "bench: dispatch including the recursion guard +{} insn/call ({}): an empty callback without RECURSION alone -> {path_guarded}",
+        per_call(guarded, untraced),
+        ratio(g, base)
     );
     kprintln!("bench: paths: function tracer alone -> {path_alone}, two callbacks -> {path_two}");
     kprintln!(
@@ -457,8 +476,8 @@ pub fn run_bench() -> bool {
         graph::EVENT_BYTES
     );
 
-    let sums = [empty_sum, a_sum, b_sum, c_sum, d_sum];
-    if sums != [EXPECTED_SUM; 5] {
+    let sums = [empty_sum, a_sum, b_sum, c_sum, d_sum, f_sum];
+    if sums != [EXPECTED_SUM; 6] {
         log::error!("bench: loop results {sums:?}, expected {EXPECTED_SUM} each");
         ok = false;
     }

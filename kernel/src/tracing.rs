@@ -725,6 +725,69 @@ fn direct_recursion_round() -> bool {
     registered && unregistered && (entered, nested, refused) == (3, 0, want_refused)
 }
 
+/// `test=direct`'s self-guarded round: callback S, with
+/// [`OpsFlags::RECURSION`], on `demo_leaf`: entered without the guard, it
+/// takes it itself ([`Ops::guard`]) and, under it, calls `demo_leaf`.
+/// Entries, entries that got the guard and entries inside itself under it
+/// (which the guard must make impossible) are counted.
+static DIRECT_S: Ops = Ops::new(direct_self_guarded, OpsFlags::RECURSION);
+static S_ENTERED: AtomicUsize = AtomicUsize::new(0);
+static S_GUARDED: AtomicUsize = AtomicUsize::new(0);
+static S_INSIDE: AtomicBool = AtomicBool::new(false);
+static S_NESTED: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn direct_self_guarded(_ip: usize, _parent_ip: usize, ops: &Ops, regs: &mut FtraceRegs) {
+    S_ENTERED.fetch_add(1, Ordering::Relaxed);
+    let Some(_guard) = ops.guard(regs) else {
+        return;
+    };
+    S_GUARDED.fetch_add(1, Ordering::Relaxed);
+    if S_INSIDE.swap(true, Ordering::Relaxed) {
+        S_NESTED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    core::hint::black_box(demo::demo_leaf(core::hint::black_box(1)));
+    S_INSIDE.store(false, Ordering::Relaxed);
+}
+
+/// The self-guarded round of `test=direct` ([`DIRECT_S`]): `demo_leaf`
+/// called three times with S alone on its site. With a pool trampoline
+/// (every build but nodynamic) S is entered six times (three calls and
+/// the three nested ones), takes the guard three times, never inside
+/// itself, and the engine refuses exactly the three nested calls. The
+/// nodynamic build's list dispatcher holds the guard for S, and its
+/// `mcount` refuses the nested calls first with the busy flag: three
+/// entries, three guarded, none refused.
+fn direct_self_guarded_round(pool: bool) -> bool {
+    let registered = with_engine(|e| {
+        e.set_filter(&DIRECT_S, "demo_leaf")
+            .and_then(|_| e.register(&DIRECT_S))
+            .map_err(|err| log::error!("direct: {err}"))
+            .is_ok()
+    });
+    let path = with_engine(|e| direct_path(e, "demo_leaf").0);
+    let before = with_engine(|e| e.recursions());
+    for x in 0..3 {
+        core::hint::black_box(demo::demo_leaf(core::hint::black_box(x)));
+    }
+    let refused = with_engine(|e| e.recursions()) - before;
+    let unregistered = with_engine(|e| e.unregister(&DIRECT_S))
+        .map_err(|err| log::error!("direct: {err}"))
+        .is_ok();
+    let (entered, guarded, nested) = (
+        S_ENTERED.load(Ordering::Relaxed),
+        S_GUARDED.load(Ordering::Relaxed),
+        S_NESTED.load(Ordering::Relaxed),
+    );
+    kprintln!(
+        "direct: S (RECURSION) on demo_leaf -> {path}, calling demo_leaf under its own guard: \
+         entered {entered} times, guarded {guarded} times, {nested} times inside itself, \
+         {refused} recursions refused"
+    );
+    let want = if pool { (6, 3, 0, 3) } else { (3, 3, 0, 0) };
+    registered && unregistered && (entered, guarded, nested, refused) == want
+}
+
 /// With A alone on `demo_leaf` (its trampoline, when the build has the
 /// pool; the list otherwise): four calls, counting how often the tracer
 /// asked the platform for the context meanwhile. Once the kernel has
@@ -972,6 +1035,7 @@ pub fn run_direct() -> bool {
         .map_err(|err| log::error!("direct: {err}"))
         .is_ok();
     ok &= direct_recursion_round();
+    ok &= direct_self_guarded_round(pool);
     let differ = with_engine(|e| e.check_all_nops().max(sites_changed()));
     kprintln!("direct: {differ} sites differ from nop after unregister");
     ok && differ == 0

@@ -377,6 +377,27 @@ pub fn expect(boot: &Boot, outcome: Outcome, want: &[String]) {
     );
 }
 
+/// What `test=direct`'s self-guarded round prints: with a pool of
+/// per-callback trampolines (`pool`, every build but i686 nodynamic),
+/// S is entered for the three calls and the three nested ones (its own
+/// trampoline calls it without the guard), takes the guard for the three
+/// calls only, and the engine refuses and counts the three nested ones;
+/// without a pool the list dispatcher holds the guard for S, and
+/// `mcount`'s busy flag refuses the nested calls before they reach it:
+/// three entries, three guarded, none counted.
+pub fn direct_self_guarded_line(pool: bool) -> String {
+    let (own, entered, refused) = if pool {
+        ("ops trampoline", 6, 3)
+    } else {
+        ("list", 3, 0)
+    };
+    format!(
+        "direct: S (RECURSION) on demo_leaf -> {own}, calling demo_leaf under its own guard: \
+         entered {entered} times, guarded 3 times, 0 times inside itself, {refused} recursions \
+         refused"
+    )
+}
+
 /// Every arch the kernel boots on.
 pub const ARCHES: &[&str] = &["x86_64", "i686", "ppc64"];
 

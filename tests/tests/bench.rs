@@ -21,6 +21,8 @@ fn bench_shape_variant(arch: &str, variant: &str) {
             "bench: N=50000 untraced {N} insn/call",
             "bench: function tracer +{N} insn/event ({N}.{N}x baseline), \
              dispatch only +{N} ({N}.{N}x), list dispatch (2 callbacks) +{N} ({N}.{N}x)",
+            "bench: dispatch including the recursion guard +{N} insn/call ({N}.{N}x): \
+             an empty callback without RECURSION alone -> ops trampoline",
             "bench: paths: function tracer alone -> ops trampoline, two callbacks -> list",
             "bench: 50000 events written, 0 lost; buffer cleared, 0 sites differ from nop",
             "bench: function_graph +{N} insn/call (entry and return, {N}.{N}x baseline); N=20000, 40000 events written, 0 lost, 0 sites differ from nop",

@@ -8,8 +8,9 @@
 //! arches.
 
 use qemu_tests::{
-    Boot, Outcome, assert_graph, boot_lines_cpus, boot_with, demo_calls, demo_graph, event_line,
-    expect, function_header_cpus, graph_header, graph_lines, line_matches, region_events, root,
+    Boot, Outcome, assert_graph, boot_lines_cpus, boot_with, demo_calls, demo_graph,
+    direct_self_guarded_line, event_line, expect, function_header_cpus, graph_header, graph_lines,
+    line_matches, region_events, root,
 };
 
 /// CPUs every boot here has.
@@ -202,6 +203,7 @@ fn direct_and_region_with_four_cpus() {
                 "direct: R on demo_leaf -> {own}, calling demo_leaf from R: entered 3 times, \
                  0 times inside itself, {refused} recursions refused"
             ),
+            direct_self_guarded_line(variant != "nodynamic"),
             "direct: 0 sites differ from nop after unregister".into(),
             "rftrace: success".into(),
         ];

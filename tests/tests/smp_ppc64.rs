@@ -137,6 +137,9 @@ fn per_callback_trampolines() {
         "direct: R on demo_leaf -> ops trampoline, calling demo_leaf from R: entered 3 times, \
          0 times inside itself, 3 recursions refused"
             .into(),
+        "direct: S (RECURSION) on demo_leaf -> ops trampoline, calling demo_leaf under its own \
+         guard: entered 6 times, guarded 3 times, 0 times inside itself, 3 recursions refused"
+            .into(),
         "direct: 0 sites differ from nop after unregister".into(),
         "rftrace: success".into(),
     ]);

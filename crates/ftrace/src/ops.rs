@@ -40,8 +40,8 @@ use alloc::boxed::Box;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
-use crate::platform::HotPlatform;
-use crate::recursion::RecursionState;
+use crate::platform::{Context, HotPlatform};
+use crate::recursion::{RecursionGuard, RecursionState};
 use crate::regs::FtraceRegs;
 
 /// A tracing callback: `ip` is the traced function's site (the record's
@@ -70,6 +70,22 @@ bitflags::bitflags! {
         /// The callback may change [`FtraceRegs::ip`]. At most one such
         /// callback may want any function; implies the full frame.
         const IPMODIFY = 1 << 1;
+        /// The callback takes the recursion guard itself, with
+        /// [`Ops::guard`], before it does anything that matters (Linux's
+        /// `FTRACE_OPS_FL_RECURSION`). Its own trampoline then calls it
+        /// without taking one, so a callback that returns at once (a
+        /// tracer switched off) costs the call alone. What the callback
+        /// does before [`Ops::guard`] is unprotected: it must not call
+        /// traced code there, and it may run after
+        /// [`Ftrace::unregister`](crate::Ftrace::unregister) returned, on
+        /// a CPU that found the callback enabled just before;
+        /// [`Ops::guard`] refuses both a recursion and that late call.
+        /// Applies only while the engine has the trampolines' fast path
+        /// ([`Ftrace::use_cpu_local`](crate::Ftrace::use_cpu_local)) and
+        /// without [`SAVE_REGS`](Self::SAVE_REGS) or
+        /// [`IPMODIFY`](Self::IPMODIFY); otherwise the dispatcher takes
+        /// the guard as for any callback and [`Ops::guard`] finds it held.
+        const RECURSION = 1 << 2;
         /// State, not set by users: the ops is registered.
         const ENABLED = 1 << 16;
     }
@@ -77,6 +93,12 @@ bitflags::bitflags! {
 
 /// Internal state bit: this ops is an engine's list ops.
 const STATE_LIST: u32 = 1 << 31;
+/// Internal state bit, set with `ENABLED` ([`Ops::set_enabled`]): the
+/// ops has [`OpsFlags::RECURSION`], does not need the regs trampoline,
+/// and its engine has the trampolines' fast path
+/// ([`Ftrace::use_cpu_local`](crate::Ftrace::use_cpu_local)), so its
+/// state word equals [`OPS_STATE_SELF_GUARDED`] while it is enabled.
+const STATE_SELF: u32 = 1 << 17;
 
 /// A sorted set of site addresses: a resolved filter.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -132,7 +154,7 @@ pub struct Ops {
     func: FtraceFunc,
     flags: OpsFlags,
     private: usize,
-    /// `OpsFlags::ENABLED` and `STATE_LIST`.
+    /// `OpsFlags::ENABLED`, `STATE_LIST` and `STATE_SELF`.
     state: AtomicU32,
     /// Published filter (`null`: every function).
     filter: AtomicPtr<IpSet>,
@@ -193,6 +215,68 @@ impl Ops {
     /// True while registered.
     pub fn is_enabled(&self) -> bool {
         self.state.load(Ordering::Acquire) & OpsFlags::ENABLED.bits() != 0
+    }
+
+    /// Takes the recursion guard for a [`OpsFlags::RECURSION`] callback,
+    /// which its trampoline did not (call it with the callback's own
+    /// `regs`): `None` when the CPU is already inside a callback in this
+    /// context (a recursion, counted as the dispatchers count theirs), when
+    /// the ops is no longer enabled (a CPU that found it enabled before
+    /// [`Ftrace::unregister`](crate::Ftrace::unregister): unregistering
+    /// waits for every CPU holding the guard, so once this returned `Some`
+    /// the ops stays registered until it is dropped), or when the ops was
+    /// never registered. When a dispatcher holding the guard called the
+    /// callback (the list dispatcher, the regs trampoline's), it returns
+    /// what that dispatcher found ([`FREGS_GUARDED`](crate::regs::FREGS_GUARDED)).
+    ///
+    /// ```
+    /// use ftrace::ops::{Ops, OpsFlags};
+    /// use ftrace::regs::FtraceRegs;
+    ///
+    /// extern "C" fn cb(_ip: usize, _parent: usize, ops: &Ops, regs: &mut FtraceRegs) {
+    ///     // A cheap test of its own may come first (is it on at all?).
+    ///     let Some(guard) = ops.guard(regs) else { return };
+    ///     let _ = (guard.cpu(), guard.context());
+    ///     // ... record, under the guard ...
+    /// }
+    /// static SELF_GUARDED: Ops = Ops::new(cb, OpsFlags::RECURSION);
+    /// # assert!(!SELF_GUARDED.is_enabled());
+    /// ```
+    #[inline(always)]
+    pub fn guard(&self, regs: &FtraceRegs) -> Option<CallbackGuard<'static>> {
+        if regs.is_guarded() {
+            return Some(CallbackGuard {
+                _own: None,
+                cpu: regs.cpu(),
+                context: regs.context(),
+            });
+        }
+        let own = self.own_guard()?;
+        Some(CallbackGuard {
+            cpu: own.cpu(),
+            context: own.context(),
+            _own: Some(own),
+        })
+    }
+
+    /// [`guard`](Self::guard) for a callback whose dispatcher did not
+    /// take the guard (`regs` not [`FREGS_GUARDED`](crate::regs::FREGS_GUARDED)):
+    /// takes the owner's guard and checks that the ops is still enabled.
+    #[inline(always)]
+    pub(crate) fn own_guard(&self) -> Option<RecursionGuard<'static>> {
+        // Relaxed: the owner is set before the ops is enabled, and every
+        // site that calls it was enabled after that (a core
+        // synchronisation on every CPU between).
+        // SAFETY: as in `owner`.
+        let d = unsafe { self.owner.load(Ordering::Relaxed).as_ref() }?;
+        let own = d.recursion.try_enter_hot(&d.platform)?;
+        // After the guard's full fence, which orders this load: an
+        // unregistration either sees this CPU inside and waits, or cleared
+        // the bit before this load.
+        if self.state.load(Ordering::Relaxed) & OpsFlags::ENABLED.bits() == 0 {
+            return None;
+        }
+        Some(own)
     }
 
     /// True when the sites this ops wants must call the regs trampoline.
@@ -260,13 +344,23 @@ impl Ops {
         slot.swap(new, Ordering::SeqCst)
     }
 
+    /// Sets or clears `ENABLED`, with `STATE_SELF` when the trampolines
+    /// may call the callback without the guard: only with the fast path
+    /// on, where [`Ops::guard`] takes the guard without calling the
+    /// platform (which an mcount build instruments). Call after
+    /// [`set_owner`](Self::set_owner).
     pub(crate) fn set_enabled(&self, on: bool) {
         if on {
-            self.state
-                .fetch_or(OpsFlags::ENABLED.bits(), Ordering::Release);
+            let fast = self.owner().is_some_and(|d| {
+                FTRACE_FAST_WORDS.load(Ordering::Acquire) == d.recursion.words_addr()
+            });
+            let self_guarded =
+                fast && self.flags.contains(OpsFlags::RECURSION) && !self.needs_regs();
+            let bits = OpsFlags::ENABLED.bits() | if self_guarded { STATE_SELF } else { 0 };
+            self.state.fetch_or(bits, Ordering::Release);
         } else {
             self.state
-                .fetch_and(!OpsFlags::ENABLED.bits(), Ordering::Release);
+                .fetch_and(!(OpsFlags::ENABLED.bits() | STATE_SELF), Ordering::Release);
         }
     }
 
@@ -292,6 +386,30 @@ impl Ops {
             .store(STATE_LIST | OpsFlags::ENABLED.bits(), Ordering::Relaxed);
         ops.set_owner(owner);
         ops
+    }
+}
+
+/// The recursion guard a [`OpsFlags::RECURSION`] callback holds
+/// ([`Ops::guard`]): the CPU and context it was taken in, and the guard
+/// itself when the callback took it (the region ends when this is
+/// dropped).
+#[derive(Debug)]
+#[must_use = "the protected region ends when the guard is dropped"]
+pub struct CallbackGuard<'a> {
+    _own: Option<RecursionGuard<'a>>,
+    cpu: usize,
+    context: Context,
+}
+
+impl CallbackGuard<'_> {
+    /// The CPU the callback runs on.
+    pub fn cpu(&self) -> usize {
+        self.cpu
+    }
+
+    /// The context the callback runs in.
+    pub fn context(&self) -> Context {
+        self.context
     }
 }
 
@@ -420,8 +538,14 @@ pub const OPS_OFF_FUNC: usize = core::mem::offset_of!(Ops, func);
 /// before calling the callback, as [`Ops::is_enabled`] does: a CPU still
 /// in a trampoline while its ops is unregistered does not call it.
 pub const OPS_OFF_STATE: usize = core::mem::offset_of!(Ops, state);
-/// [`OpsFlags::ENABLED`]'s bit in the state word.
+/// [`OpsFlags::ENABLED`]'s bit in the state word. The state word of an
+/// enabled ops whose trampoline takes the guard equals it: the fast path
+/// calls such an ops only then.
 pub const OPS_ENABLED_BIT: u32 = OpsFlags::ENABLED.bits();
+/// The state word of an enabled [`OpsFlags::RECURSION`] ops (without
+/// `SAVE_REGS`/`IPMODIFY`): the fast path calls it without taking the
+/// guard when the word equals this, and never calls it otherwise.
+pub const OPS_STATE_SELF_GUARDED: u32 = OpsFlags::ENABLED.bits() | STATE_SELF;
 
 /// Where the trampolines read the running CPU's index and context
 /// without calling the platform: offsets from the CPU's per-CPU base

@@ -29,6 +29,14 @@ pub enum Context {
 impl Context {
     /// Number of contexts, i.e. recursion bits per CPU.
     pub const COUNT: usize = 4;
+    /// Every context, in index order (`ALL[i]` is `from_index(i)` for
+    /// `i < COUNT`, without a branch).
+    pub const ALL: [Context; Context::COUNT] = [
+        Context::Normal,
+        Context::Softirq,
+        Context::Irq,
+        Context::Nmi,
+    ];
 
     /// The context numbered `i` (its discriminant); [`Context::Nmi`] for
     /// anything above.
@@ -567,6 +575,38 @@ impl HotPlatform {
             }
         }
         let _ = offset;
+        None
+    }
+
+    /// The CPU id and the context index from the per-CPU area, both
+    /// behind one test, when the kernel described it
+    /// ([`crate::Ftrace::use_cpu_local`]); the context index is the raw
+    /// word (a word of [`Context::COUNT`] or more is not a context).
+    #[inline(always)]
+    pub(crate) fn cpu_local() -> Option<(usize, usize)> {
+        #[cfg(all(
+            target_os = "none",
+            any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
+        ))]
+        {
+            use core::sync::atomic::Ordering::Relaxed;
+            // Relaxed: as in `per_cpu`.
+            if crate::ops::FTRACE_FAST_WORDS.load(Relaxed) != 0 {
+                let (cpu_off, ctx_off) = (
+                    crate::ops::FTRACE_FAST_CPU_OFF.load(Relaxed),
+                    crate::ops::FTRACE_FAST_CTX_OFF.load(Relaxed),
+                );
+                // SAFETY: as in `per_cpu`: the offsets describe the
+                // per-CPU area once the words are published.
+                let (cpu, ctx) = unsafe {
+                    (
+                        crate::arch::cpu::per_cpu_u32(cpu_off),
+                        crate::arch::cpu::per_cpu_u32(ctx_off),
+                    )
+                };
+                return Some((cpu as usize, ctx as usize));
+            }
+        }
         None
     }
 

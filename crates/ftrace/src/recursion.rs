@@ -34,7 +34,7 @@
 
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
 
-use crate::platform::{Context, Platform};
+use crate::platform::{Context, HotPlatform, Platform};
 
 /// CPUs the recursion bits cover; CPUs with a higher id are never traced.
 pub const MAX_CPUS: usize = 64;
@@ -114,11 +114,81 @@ impl RecursionState {
         if !Self::set_bit(word, bit, &self.counters) {
             return None;
         }
+        Some(RecursionGuard { word, cpu, context })
+    }
+
+    /// [`try_enter`](Self::try_enter) for a callback's own guard
+    /// ([`crate::ops::Ops::guard`]): with the kernel's per-CPU area
+    /// described ([`HotPlatform::cpu_local`]), the CPU id and context are
+    /// read behind one test and the bit set in line, as the trampolines'
+    /// fast path does, and nothing calls the platform: a bit already set
+    /// or a quiet CPU is decided (and counted) out of line as `try_enter`
+    /// would, and a CPU id or context word out of range is refused and
+    /// counted as dropped (the trampolines would ask the platform; here,
+    /// in an mcount build, that would recurse). Without the per-CPU area,
+    /// `try_enter`.
+    #[inline(always)]
+    pub(crate) fn try_enter_hot<'a>(&'a self, p: &HotPlatform) -> Option<RecursionGuard<'a>> {
+        if let Some((cpu, ctx)) = HotPlatform::cpu_local()
+            && ctx < Context::COUNT
+            && cpu < MAX_CPUS
+        {
+            let word = &self.cpus[cpu];
+            let bit = 1u32 << ctx;
+            if word.quiet.load(Ordering::Relaxed) & bit == 0 && Self::set_bit_fast(word, bit) {
+                return Some(RecursionGuard {
+                    word,
+                    cpu,
+                    context: Context::ALL[ctx],
+                });
+            }
+        }
+        self.try_enter_hot_cold(p)
+    }
+
+    /// [`try_enter_hot`](Self::try_enter_hot)'s unusual cases, out of
+    /// line: with the per-CPU area, decided without calling the platform;
+    /// without it, [`try_enter`](Self::try_enter).
+    #[inline(never)]
+    fn try_enter_hot_cold<'a>(&'a self, p: &HotPlatform) -> Option<RecursionGuard<'a>> {
+        let Some((cpu, ctx)) = HotPlatform::cpu_local() else {
+            return self.try_enter(p);
+        };
+        let (Some(word), true) = (self.cpus.get(cpu), ctx < Context::COUNT) else {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        if !Self::set_bit(word, 1u32 << ctx, &self.counters) {
+            return None;
+        }
         Some(RecursionGuard {
-            state: self,
+            word,
             cpu,
-            context,
+            context: Context::ALL[ctx],
         })
+    }
+
+    /// Sets `bit` in `word` and fences as [`set_bit`](Self::set_bit)
+    /// does; false, changing nothing and counting nothing, when it was
+    /// set.
+    #[inline(always)]
+    fn set_bit_fast(word: &CpuWord, bit: u32) -> bool {
+        #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+        {
+            // One `lock bts`: sets the bit (a set bit stays set), returns
+            // the old one, and is the fence.
+            word.bits.fetch_or(bit, Ordering::SeqCst) & bit == 0
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
+        {
+            let w = word.bits.load(Ordering::Relaxed);
+            if w & bit != 0 {
+                return false;
+            }
+            word.bits.store(w | bit, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            true
+        }
     }
 
     /// Sets `bit` in `word` unless it is set (a recursion: counted) or the
@@ -265,7 +335,7 @@ impl Default for RecursionState {
 #[derive(Debug)]
 #[must_use = "the protected region ends when the guard is dropped"]
 pub struct RecursionGuard<'a> {
-    state: &'a RecursionState,
+    word: &'a CpuWord,
     cpu: usize,
     context: Context,
 }
@@ -287,7 +357,7 @@ impl Drop for RecursionGuard<'_> {
     // costs a call and the guard's spill (ppc64 chose that once).
     #[inline(always)]
     fn drop(&mut self) {
-        let word = &self.state.cpus[self.cpu];
+        let word = self.word;
         let w = word.bits.load(Ordering::Relaxed) & !(1u32 << (self.context as u32));
         // Release: the region's reads happen before an updater sees it left.
         word.bits.store(w, Ordering::Release);

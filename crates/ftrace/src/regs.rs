@@ -13,6 +13,16 @@ use crate::platform::Context;
 /// it only the argument registers and the fixed fields are valid.
 pub const FREGS_FULL: usize = 1 << 0;
 
+/// [`FtraceRegs::flags`] bit: the dispatcher that called the callback
+/// holds the recursion guard and stored the CPU and context
+/// ([`cpu`](FtraceRegs::cpu), [`context`](FtraceRegs::context)). Without
+/// it, the callback was called by its own trampoline without the guard
+/// ([`OpsFlags::RECURSION`](crate::ops::OpsFlags::RECURSION)), and
+/// [`Ops::guard`](crate::ops::Ops::guard) takes one. Meaningful only to
+/// `RECURSION` callbacks: the trampolines' own guarded path, which never
+/// calls them, stores the CPU and context without it.
+pub const FREGS_GUARDED: usize = 1 << 1;
+
 /// Register state of a traced function at its patch site.
 #[repr(C)]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +105,9 @@ impl FtraceRegs {
     /// The CPU the callback runs on, as the dispatcher stored it
     /// ([`spare`](Self::spare)). Meaningful only in a callback the
     /// dispatcher called (a trampoline's frame is not initialised before;
-    /// [`zeroed`](Self::zeroed) gives 0).
+    /// [`zeroed`](Self::zeroed) gives 0); a
+    /// [`RECURSION`](crate::ops::OpsFlags::RECURSION) callback reads the
+    /// CPU from its [`Ops::guard`](crate::ops::Ops::guard) instead.
     pub fn cpu(&self) -> usize {
         self.spare[0]
     }
@@ -108,10 +120,18 @@ impl FtraceRegs {
     }
 
     /// Stores what [`cpu`](Self::cpu) and [`context`](Self::context)
-    /// return (the dispatchers, under their recursion guard).
+    /// return, and [`FREGS_GUARDED`] (the dispatchers, under their
+    /// recursion guard).
     pub(crate) fn set_cpu_context(&mut self, cpu: usize, context: Context) {
         self.spare[0] = cpu;
         self.spare[1] = context as usize;
+        self.flags |= FREGS_GUARDED;
+    }
+
+    /// True when the dispatcher that called the callback holds the
+    /// recursion guard ([`FREGS_GUARDED`]).
+    pub fn is_guarded(&self) -> bool {
+        self.flags & FREGS_GUARDED != 0
     }
 
     /// True when the full register frame was saved.

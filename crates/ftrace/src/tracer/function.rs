@@ -39,7 +39,10 @@ fn recording_ptr(t: &'static FunctionTracer) -> *mut FunctionTracer {
 /// The function tracer's callback object. Register it with
 /// [`crate::Ftrace::register`] after setting its filters; its callback
 /// records nothing until [`init`] has run and while [`set_recording`] is off.
-pub static FUNCTION_OPS: Ops = Ops::new(function_trace_call, OpsFlags::empty());
+/// It takes the recursion guard itself ([`OpsFlags::RECURSION`]), only
+/// when it records: with recording off, its own trampoline's call and its
+/// one test are the whole cost.
+pub static FUNCTION_OPS: Ops = Ops::new(function_trace_call, OpsFlags::RECURSION);
 
 /// The callback object of the function tracer (see [`FUNCTION_OPS`]).
 pub fn ops() -> &'static Ops {
@@ -98,39 +101,53 @@ pub fn set_overwrite(on: bool) {
 }
 
 /// The callback: records `(ip, parent_ip, timestamp, cpu, context)`.
-/// Lock-free and allocation-free. It takes no recursion guard of its own:
-/// every path to a callback (list dispatcher or per-callback trampoline)
-/// already holds the engine's, so traced code it calls (the platform's
-/// clock, say) is refused there.
+/// Lock-free and allocation-free. With recording off it returns after
+/// one load and one test, without the recursion guard (its ops has
+/// [`OpsFlags::RECURSION`]); the recording path takes the guard before
+/// anything else ([`Ops::guard`]), so traced code it calls (the
+/// platform's clock, say) is refused there, and it records nothing once
+/// the ops is unregistered.
 pub extern "C" fn function_trace_call(
     ip: usize,
     parent_ip: usize,
-    _ops: &Ops,
+    ops: &Ops,
     regs: &mut FtraceRegs,
 ) {
     let t = RECORDING.load(Ordering::Relaxed);
     if t.is_null() {
         return;
     }
-    // Pairs with the release store that published the tracer; only the
-    // recording path pays for it (ppc64: one lwsync).
-    core::sync::atomic::fence(Ordering::Acquire);
-    // SAFETY: RECORDING holds null or the tracer in `TRACER`, which lives
-    // for the rest of the program once initialised.
-    let t = unsafe { &*t };
-    record(ip, parent_ip, t, regs);
+    record(ip, parent_ip, ops, regs, t);
 }
 
 /// The recording half of [`function_trace_call`], kept out of line so that
-/// the early return above pays no register saves. Its first two arguments
-/// and the last are where the callback received them, so the callback
-/// moves nothing before its test (the tracer takes the unused `ops`
-/// argument's place). When the platform's clock and interrupt state are
-/// read in line it makes no call but tail calls (the ring's slow paths),
-/// so it keeps no register of its own.
+/// the early return above pays no register saves; its arguments are where
+/// the callback received them, so the callback moves nothing before its
+/// test. Called by its own trampoline (the common case), it takes the
+/// recursion guard; called by a dispatcher that holds it (the list), it
+/// records under that one.
 #[inline(never)]
-fn record(ip: usize, parent_ip: usize, t: &FunctionTracer, regs: &FtraceRegs) {
-    let (cpu, context) = (regs.cpu(), regs.context());
+fn record(ip: usize, parent_ip: usize, ops: &Ops, regs: &FtraceRegs, t: *mut FunctionTracer) {
+    // Pairs with the release store that published the tracer; only the
+    // recording path pays for it (ppc64: one lwsync).
+    core::sync::atomic::fence(Ordering::Acquire);
+    // SAFETY: RECORDING held null or the tracer in `TRACER`, which lives
+    // for the rest of the program once initialised.
+    let t = unsafe { &*t };
+    if regs.is_guarded() {
+        write(t, ip, parent_ip, regs.cpu(), regs.context());
+        return;
+    }
+    let Some(guard) = ops.own_guard() else {
+        return;
+    };
+    write(t, ip, parent_ip, guard.cpu(), guard.context());
+    drop(guard);
+}
+
+/// One event, under the recursion guard.
+#[inline(always)]
+fn write(t: &FunctionTracer, ip: usize, parent_ip: usize, cpu: usize, context: Context) {
     let p = &t.platform;
     // The interrupt state first: reading the clock may advance it (the
     // `counter` clock), so it is read only when this path will record.

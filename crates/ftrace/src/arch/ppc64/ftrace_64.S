@@ -213,8 +213,9 @@
  * then `sync` (RecursionState::try_enter's SeqCst fence), stores the CPU
  * and context in FtraceRegs::spare[0..2], and calls the callback (the
  * extern "C" FtraceFunc at {ops_func} in the Ops: a global entry, called
- * with r12 = its address) if the Ops is still enabled ({ops_enabled} in
- * the word at {ops_state}); afterwards it clears the bit with a release
+ * with r12 = its address) if the Ops is still enabled (the word at
+ * {ops_state} equals {ops_enabled}; never a RECURSION Ops, whose guard is
+ * its own); afterwards it clears the bit with a release
  * store and moves the generation on when the word is zero (the guard's
  * drop; the one lwsync orders the callback's accesses before both
  * stores, and a waiter that sees the new generation before the cleared
@@ -257,9 +258,9 @@
     sync
     std     %r7, FT_PRIV0(%r1)
     std     %r11, FT_PRIV1(%r1)
-    lwz     %r8, {ops_state}(%r5)
-    andis.  %r8, %r8, {ops_enabled} >> 16
-    beq     4f
+    lhz     %r8, {ops_state_hi}(%r5)        /* the state's upper half */
+    cmplwi  %r8, {ops_enabled} >> 16        /* enabled, guard not its own */
+    bne     4f
     ld      %r12, {ops_func}(%r5)
     mtctr   %r12
     bctrl
@@ -324,7 +325,16 @@
     bl      ftrace_ops_assist_func
     nop
     .else
-    FT_FAST_CALL
+    /* An enabled RECURSION callback takes the guard itself: called
+     * straight away. Any other state word takes the guarded path, after
+     * the return (label 8, back to label 9). */
+    lhz     %r8, {ops_state_hi}(%r5)
+    cmplwi  %r8, {ops_self} >> 16
+    bne     8f
+    ld      %r12, {ops_func}(%r5)
+    mtctr   %r12
+    bctrl
+9:
     .endif
     .endif
     .if \full
@@ -336,6 +346,9 @@
     FT_RESTORE \full
     FT_RETURN \full
     .if \slot >= 0 && !\full
+8:
+    FT_FAST_CALL
+    b       9b
     FT_CAREFUL_CALL
     .endif
     .if \full

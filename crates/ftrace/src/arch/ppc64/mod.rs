@@ -654,6 +654,8 @@ mod tramp {
         ops_func = const crate::ops::OPS_OFF_FUNC,
         ops_state = const crate::ops::OPS_OFF_STATE,
         ops_enabled = const crate::ops::OPS_ENABLED_BIT,
+        ops_self = const crate::ops::OPS_STATE_SELF_GUARDED,
+        ops_state_hi = const crate::ops::OPS_OFF_STATE + if cfg!(target_endian = "big") { 0 } else { 2 },
         off_gpr = const OFF_GPR,
         off_ip = const OFF_IP,
         off_parent_ip = const OFF_PARENT_IP,
@@ -672,10 +674,12 @@ mod tramp {
     );
 
     const _: () = assert!(FREGS_SIZE % 16 == 8 || FREGS_SIZE % 16 == 0);
-    // FT_FAST_CALL tests the enabled bit with one `andis.` (the upper
-    // half-word of the state).
+    // The trampolines compare the state word's upper half-word only (one
+    // `lhz` and one `cmplwi`): both values they look for have a zero lower
+    // half.
     const _: () = assert!(
-        crate::ops::OPS_ENABLED_BIT & 0xffff == 0 && crate::ops::OPS_ENABLED_BIT >> 16 <= 0xffff
+        crate::ops::OPS_ENABLED_BIT & 0xffff == 0
+            && crate::ops::OPS_STATE_SELF_GUARDED & 0xffff == 0
     );
 
     unsafe extern "C" {

@@ -53,8 +53,9 @@ ftrace_stub:
  * at {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet})
  * with a locked bts, which is the fence too, stores the CPU and context in
  * FtraceRegs::spare[0..2] and calls the callback (the extern "C"
- * FtraceFunc at {ops_func} in the Ops) if the Ops is still enabled
- * ({ops_enabled} in the u32 at {ops_state}); then clears the
+ * FtraceFunc at {ops_func} in the Ops) if the Ops is still enabled (the
+ * u32 at {ops_state} equals {ops_enabled}; never a RECURSION Ops, whose
+ * guard is its own); then clears the
  * bit (one unlocked btr: only this CPU writes its word, and a store is a
  * release on x86) and moves the generation on when the word is zero. The word
  * and the context wait at {priv0}/{priv1}(%esp), past the FtraceRegs.
@@ -85,8 +86,8 @@ ftrace_stub:
     mov %edx, {priv0}(%esp)
     mov %ecx, {priv1}(%esp)
     mov 8(%esp), %eax                   /* the ops */
-    testl ${ops_enabled}, {ops_state}(%eax)
-    jz 7f
+    cmpl ${ops_enabled}, {ops_state}(%eax)  /* enabled, guard not its own */
+    jne 7f
     call *{ops_func}(%eax)
 7:
     mov {priv0}(%esp), %edx
@@ -136,7 +137,7 @@ ftrace_stub:
     mov %eax, (16 + {eax})(%esp)
     mov %ecx, (16 + {ecx})(%esp)
     mov %edx, (16 + {edx})(%esp)
-    .if \mcount && !\indirect
+    .if \mcount && !\indirect && (\slot < 0 || \full)
     /* The CPU's busy flag: set it and keep its address for the way out.
      * ftrace_mcount_busy_ptr in line: ftrace_cpu_index clobbers only
      * %eax, saved above, and a CPU index out of range finds its flag set
@@ -190,15 +191,44 @@ ftrace_stub:
     .else
     mov (ftrace_tramp_ops + 4 * \slot), %eax
     .endif
-    mov %eax, 8(%esp)                   /* arg 2: ops */
-    lea 16(%esp), %eax
-    mov %eax, 12(%esp)                  /* arg 3: regs */
+    mov %eax, 8(%esp)                   /* arg 2: ops (kept in %eax) */
+    lea 16(%esp), %ecx
+    mov %ecx, 12(%esp)                  /* arg 3: regs */
     .if \indirect
     call *ftrace_trace_function
     .elseif \slot >= 0 && \full
     call ftrace_ops_assist_func
     .elseif \slot >= 0
+    /* An enabled RECURSION callback takes the guard itself: called
+     * straight away. Any other state word takes the guarded path, out of
+     * line (its own section: the careful path's code follows its end in
+     * .text.ftrace_careful). */
+    cmpl ${ops_self}, {ops_state}(%eax)
+    jne 8f
+    call *{ops_func}(%eax)
+9:
+    .pushsection .text.ftrace_guarded, "ax"
+8:
+    .if \mcount
+    /* The pool's mcount entries take the CPU's busy flag here, around
+     * the guarded call only (as the other mcount entries do at entry):
+     * a RECURSION callback, called above, runs only while the fast path
+     * is on and takes its guard without calling the platform. */
+    call ftrace_cpu_index
+    cmp $({max_cpus}), %eax
+    jae 9b                              /* out of range: untraced */
+    lea ftrace_mcount_busy(,%eax,4), %eax
+    btsl $0, (%eax)                     /* test and set (only this CPU */
+    jc 9b                               /* writes its flag): busy, untraced */
+    mov %eax, {priv2}(%esp)
+    .endif
     FAST_GUARDED_CALL_32
+    .if \mcount
+    mov {priv2}(%esp), %eax
+    movl $0, (%eax)
+    .endif
+    jmp 9b
+    .popsection
     .else
     .globl \inner
 \inner:
@@ -249,7 +279,7 @@ ftrace_stub:
     .if \indirect
     call ftrace_mcount_busy_ptr
     movl $0, (%eax)
-    .elseif \mcount
+    .elseif \mcount && (\slot < 0 || \full)
     mov {priv2}(%esp), %eax             /* the busy flag */
     movl $0, (%eax)
     .endif
@@ -259,7 +289,7 @@ ftrace_stub:
     mov %ebp, %esp
     pop %ebp
     ret
-    .if \mcount && !\indirect
+    .if \mcount && !\indirect && (\slot < 0 || \full)
 .Lbusy\@:                               /* busy: back to the traced function */
     mov (16 + {eax})(%esp), %eax
     mov %ebp, %esp

@@ -42,9 +42,10 @@ ftrace_stub:
  * followed by a full fence like RecursionState::try_enter; the CPU and
  * context go to FtraceRegs::spare[0..2]; the callback (an extern "C"
  * FtraceFunc at {ops_func} in the Ops) is called with the same four
- * arguments if the Ops is still enabled ({ops_enabled} in the u32 at
- * {ops_state}: a CPU still here after its Ops was unregistered calls
- * nothing, as Ops::is_enabled); the bit is cleared (one unlocked btr: only
+ * arguments if the Ops is still enabled (the u32 at {ops_state} equals
+ * {ops_enabled}: a CPU still here after its Ops was unregistered calls
+ * nothing, as Ops::is_enabled, and a RECURSION Ops, whose guard is its
+ * own, is never called here); the bit is cleared (one unlocked btr: only
  * this CPU writes its word, and a store is a release on x86) and the
  * generation moves on when the word drops to zero, like the guard's drop.
  * The bit is set with a locked bts, which is the fence too. The word's address and the context live in two
@@ -75,8 +76,8 @@ ftrace_stub:
     jc 2f                               /* it was set: left as it was */
     mov %r8, {priv0}(%rsp)
     mov %r9, {priv1}(%rsp)
-    testl ${ops_enabled}, {ops_state}(%rdx)
-    jz 4f
+    cmpl ${ops_enabled}, {ops_state}(%rdx)  /* enabled, guard not its own */
+    jne 4f
     call *{ops_func}(%rdx)
 4:
     mov {priv0}(%rsp), %r8
@@ -165,7 +166,19 @@ ftrace_stub:
     .if \full
     call ftrace_ops_assist_func
     .else
+    /* An enabled RECURSION callback takes the guard itself: called
+     * straight away. Any other state word takes the guarded path, out of
+     * line (its own section: the careful path's code follows its end in
+     * .text.ftrace_careful). */
+    cmpl ${ops_self}, {ops_state}(%rdx)
+    jne 8f
+    call *{ops_func}(%rdx)
+9:
+    .pushsection .text.ftrace_guarded, "ax"
+8:
     FAST_GUARDED_CALL
+    jmp 9b
+    .popsection
     .endif
     .endif
     .if \full

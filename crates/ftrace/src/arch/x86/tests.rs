@@ -825,7 +825,7 @@ fn the_fast_path_is_published_by_backends_that_have_it_and_ends_with_its_engine(
 
 /// What the trampolines' fast path reads in an [`Ops`] (`OPS_OFF_FUNC`,
 /// `OPS_OFF_STATE`, `OPS_ENABLED_BIT`), read here the same way, through
-/// raw offsets: the state word shows the bit exactly while registered,
+/// raw offsets: the state word is the bit exactly while registered,
 /// and the word at the callback's offset is the callback, called as the
 /// assembly calls it.
 #[test]
@@ -837,7 +837,8 @@ fn the_fast_path_finds_the_callback_and_its_enabled_bit_at_the_published_offsets
         assert_eq!((ip, parent, regs.cpu()), (0x1234, 0x5678, 3));
         CALLS.fetch_add(1, Ordering::Relaxed);
     }
-    /// What the assembly does: the state's bit, then the callback.
+    /// What the assembly's guarded path does: the state word compared
+    /// with the bit, then the callback.
     fn fast_path(ops: &'static Ops, regs: &mut FtraceRegs) -> bool {
         let base = ops as *const Ops as *const u8;
         // SAFETY: both offsets are inside the live `Ops` (offset_of!), at
@@ -848,7 +849,7 @@ fn the_fast_path_finds_the_callback_and_its_enabled_bit_at_the_published_offsets
                 (base.add(OPS_OFF_FUNC) as *const usize).read_volatile(),
             )
         };
-        if state & OPS_ENABLED_BIT == 0 {
+        if state != OPS_ENABLED_BIT {
             return false;
         }
         // SAFETY: the word at OPS_OFF_FUNC is the Ops' FtraceFunc.
@@ -890,4 +891,102 @@ fn the_fast_path_finds_the_callback_and_its_enabled_bit_at_the_published_offsets
     ft.unregister(ops).unwrap();
     assert!(!fast_path(ops, &mut regs), "unregistered: not enabled");
     assert_eq!(CALLS.load(Ordering::Relaxed), 1);
+}
+
+/// A [`OpsFlags::RECURSION`] callback: its state word tells the
+/// trampolines to call it without the guard only once the engine has the
+/// fast path (before, it is called under the dispatcher's guard, which
+/// [`Ops::guard`] finds held); called without, it takes the guard itself,
+/// refuses (and counts) a recursion, and refuses a call after
+/// unregistration.
+#[test]
+fn a_recursion_callback_is_called_unguarded_only_with_the_fast_path_and_guards_itself() {
+    use crate::ops::{CpuLocal, OPS_ENABLED_BIT, OPS_OFF_STATE, OPS_STATE_SELF_GUARDED};
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    // [entered, guarded, nested refusals seen by the callback]
+    static SEEN: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
+    extern "C" fn cb(ip: usize, parent: usize, ops: &Ops, regs: &mut FtraceRegs) {
+        assert_eq!(parent, 0x5678);
+        SEEN[0].fetch_add(1, Ordering::Relaxed);
+        let Some(g) = ops.guard(regs) else {
+            SEEN[2].fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        assert_eq!((g.cpu(), g.context()), (0, Context::Normal));
+        SEEN[1].fetch_add(1, Ordering::Relaxed);
+        if ip == 0x1000 {
+            // Under the guard, the same callback again (traced code it
+            // called): refused.
+            let mut inner = FtraceRegs::zeroed();
+            cb(0x2000, parent, ops, &mut inner);
+        }
+    }
+    fn state(ops: &Ops) -> u32 {
+        // SAFETY: OPS_OFF_STATE is the u32 state word inside the live Ops.
+        unsafe {
+            ((ops as *const Ops as *const u8).add(OPS_OFF_STATE) as *const u32).read_volatile()
+        }
+    }
+    fn seen() -> [usize; 3] {
+        SEEN.each_ref().map(|a| a.load(Ordering::Relaxed))
+    }
+    let _s = serial();
+    let ops: &'static Ops =
+        std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::RECURSION)));
+    let p = LogPlatform::new(0x1000);
+    let t = tramps();
+    p.inner
+        .poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
+    p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
+    p.inner.poke(TEXT_BASE, &NOP5_X86_64_COMPILER);
+    let mut ft = Ftrace::new(X86_64::with_trampolines(t), p, [TEXT_BASE], None)
+        .unwrap()
+        .with_dispatchers(SIM_LIST, SIM_ASSIST);
+    assert!(ft.init().failed.is_empty());
+
+    // Without the fast path: the plain enabled word, and the dispatcher's
+    // guard (the assist function's, as the careful path calls it).
+    ft.register(ops).unwrap();
+    assert_eq!(state(ops), OPS_ENABLED_BIT);
+    let mut regs = FtraceRegs::zeroed();
+    // SAFETY: a registered 'static Ops and a frame nothing else uses.
+    unsafe { crate::ops::ftrace_ops_assist_func(0x1000, 0x5678, ops, &mut regs) };
+    assert!(regs.is_guarded());
+    assert_eq!(
+        seen(),
+        [2, 1, 1],
+        "held guard used; the nested call refused"
+    );
+    ft.unregister(ops).unwrap();
+    assert_eq!(state(ops), 0);
+
+    // With the fast path: the word the trampolines call unguarded for.
+    let at = CpuLocal {
+        cpu_offset: 0,
+        context_offset: 4,
+    };
+    // SAFETY: nothing executes the host's simulated trampolines.
+    assert!(unsafe { ft.use_cpu_local(at) });
+    ft.register(ops).unwrap();
+    assert_eq!(state(ops), OPS_STATE_SELF_GUARDED);
+    let before = ft.recursions();
+    let mut regs = FtraceRegs::zeroed();
+    cb(0x1000, 0x5678, ops, &mut regs);
+    assert!(
+        !regs.is_guarded(),
+        "the callback's own guard leaves the frame alone"
+    );
+    assert_eq!(
+        seen(),
+        [4, 2, 2],
+        "own guard taken; the nested call refused"
+    );
+    assert_eq!(ft.recursions(), before + 1, "the refusal is counted");
+    ft.unregister(ops).unwrap();
+    assert_eq!(state(ops), 0);
+    // A CPU that found it enabled before unregistration: refused, uncounted.
+    cb(0x3000, 0x5678, ops, &mut FtraceRegs::zeroed());
+    assert_eq!(seen(), [5, 2, 3]);
+    assert_eq!(ft.recursions(), before + 1);
+    drop(ft);
 }

@@ -447,6 +447,7 @@ mod asm {
         ops_func = const crate::ops::OPS_OFF_FUNC,
         ops_state = const crate::ops::OPS_OFF_STATE,
         ops_enabled = const crate::ops::OPS_ENABLED_BIT,
+        ops_self = const crate::ops::OPS_STATE_SELF_GUARDED,
         off_ip = const OFF_IP,
         off_parent = const OFF_PARENT_IP,
         off_sp = const OFF_SP,

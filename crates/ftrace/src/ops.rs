@@ -262,18 +262,32 @@ impl Ops {
     /// [`guard`](Self::guard) for a callback whose dispatcher did not
     /// take the guard (`regs` not [`FREGS_GUARDED`](crate::regs::FREGS_GUARDED)):
     /// takes the owner's guard and checks that the ops is still enabled.
+    /// In line, as the trampolines do, when the ops is the fast path's to
+    /// call unguarded (its state word, read after the guard's fence, is
+    /// [`OPS_STATE_SELF_GUARDED`]: enabled, and registered with the engine
+    /// whose words the fast path uses); anything else out of line.
     #[inline(always)]
     pub(crate) fn own_guard(&self) -> Option<RecursionGuard<'static>> {
-        // Relaxed: the owner is set before the ops is enabled, and every
-        // site that calls it was enabled after that (a core
-        // synchronisation on every CPU between).
-        // SAFETY: as in `owner`.
-        let d = unsafe { self.owner.load(Ordering::Relaxed).as_ref() }?;
-        let own = d.recursion.try_enter_hot(&d.platform)?;
-        // After the guard's full fence, which orders this load: an
-        // unregistration either sees this CPU inside and waits, or cleared
-        // the bit before this load.
-        if self.state.load(Ordering::Relaxed) & OpsFlags::ENABLED.bits() == 0 {
+        if let Some(own) = RecursionState::try_enter_published() {
+            // After the guard's full fence, which orders this load: an
+            // unregistration either sees this CPU inside and waits, or
+            // cleared the word before this load.
+            if self.state.load(Ordering::Relaxed) == OPS_STATE_SELF_GUARDED {
+                return Some(own);
+            }
+            drop(own);
+        }
+        self.own_guard_cold()
+    }
+
+    /// [`own_guard`](Self::own_guard) through the ops' owner.
+    #[cold]
+    #[inline(never)]
+    fn own_guard_cold(&self) -> Option<RecursionGuard<'static>> {
+        let d = self.owner()?;
+        let own = d.recursion.try_enter_hot_cold(&d.platform)?;
+        // After the guard's full fence, as above.
+        if !self.is_enabled() {
             return None;
         }
         Some(own)

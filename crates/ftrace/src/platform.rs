@@ -592,21 +592,43 @@ impl HotPlatform {
             use core::sync::atomic::Ordering::Relaxed;
             // Relaxed: as in `per_cpu`.
             if crate::ops::FTRACE_FAST_WORDS.load(Relaxed) != 0 {
-                let (cpu_off, ctx_off) = (
-                    crate::ops::FTRACE_FAST_CPU_OFF.load(Relaxed),
-                    crate::ops::FTRACE_FAST_CTX_OFF.load(Relaxed),
-                );
-                // SAFETY: as in `per_cpu`: the offsets describe the
-                // per-CPU area once the words are published.
-                let (cpu, ctx) = unsafe {
-                    (
-                        crate::arch::cpu::per_cpu_u32(cpu_off),
-                        crate::arch::cpu::per_cpu_u32(ctx_off),
-                    )
-                };
-                return Some((cpu as usize, ctx as usize));
+                // SAFETY: the words are published.
+                return unsafe { Self::cpu_local_published() };
             }
         }
+        None
+    }
+
+    /// [`cpu_local`](Self::cpu_local) when the caller has seen the words
+    /// published ([`crate::ops::FTRACE_FAST_WORDS`] non-zero); `None`
+    /// only where the arch has no per-CPU reads.
+    ///
+    /// # Safety
+    ///
+    /// The caller loaded a non-zero `FTRACE_FAST_WORDS`.
+    #[inline(always)]
+    pub(crate) unsafe fn cpu_local_published() -> Option<(usize, usize)> {
+        #[cfg(all(
+            target_os = "none",
+            any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
+        ))]
+        {
+            use core::sync::atomic::Ordering::Relaxed;
+            let (cpu_off, ctx_off) = (
+                crate::ops::FTRACE_FAST_CPU_OFF.load(Relaxed),
+                crate::ops::FTRACE_FAST_CTX_OFF.load(Relaxed),
+            );
+            // SAFETY: as in `per_cpu`: the offsets describe the per-CPU
+            // area once the words are published, which the caller saw.
+            let (cpu, ctx) = unsafe {
+                (
+                    crate::arch::cpu::per_cpu_u32(cpu_off),
+                    crate::arch::cpu::per_cpu_u32(ctx_off),
+                )
+            };
+            return Some((cpu as usize, ctx as usize));
+        }
+        #[allow(unreachable_code)]
         None
     }
 

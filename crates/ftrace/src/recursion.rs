@@ -76,7 +76,12 @@ struct Counters {
 }
 
 /// Per-CPU, per-context recursion bits with a counter of refusals.
+///
+/// `#[repr(C)]` with the words first: the address the fast path publishes
+/// ([`words_addr`](Self::words_addr)) is the state's own
+/// ([`try_enter_published`](Self::try_enter_published)).
 #[derive(Debug)]
+#[repr(C)]
 pub struct RecursionState {
     cpus: [CpuWord; MAX_CPUS],
     counters: Counters,
@@ -114,43 +119,52 @@ impl RecursionState {
         if !Self::set_bit(word, bit, &self.counters) {
             return None;
         }
-        Some(RecursionGuard { word, cpu, context })
+        Some(RecursionGuard::new(word, cpu, context))
     }
 
     /// [`try_enter`](Self::try_enter) for a callback's own guard
-    /// ([`crate::ops::Ops::guard`]): with the kernel's per-CPU area
-    /// described ([`HotPlatform::cpu_local`]), the CPU id and context are
-    /// read behind one test and the bit set in line, as the trampolines'
-    /// fast path does, and nothing calls the platform: a bit already set
-    /// or a quiet CPU is decided (and counted) out of line as `try_enter`
-    /// would, and a CPU id or context word out of range is refused and
-    /// counted as dropped (the trampolines would ask the platform; here,
-    /// in an mcount build, that would recurse). Without the per-CPU area,
-    /// `try_enter`.
+    /// ([`crate::ops::Ops::guard`]), as the trampolines' fast path takes
+    /// it: in the state whose words it uses
+    /// ([`crate::ops::FTRACE_FAST_WORDS`], published by
+    /// [`Ftrace::use_cpu_local`](crate::Ftrace::use_cpu_local)), with the
+    /// CPU id and context read from the per-CPU area and the bit set in
+    /// line. `None` for anything unusual (nothing published, a CPU id or
+    /// context word out of range, a quiet CPU, the bit already set, left
+    /// as it was): the caller decides out of line, with
+    /// [`try_enter_hot_cold`](Self::try_enter_hot_cold).
     #[inline(always)]
-    pub(crate) fn try_enter_hot<'a>(&'a self, p: &HotPlatform) -> Option<RecursionGuard<'a>> {
-        if let Some((cpu, ctx)) = HotPlatform::cpu_local()
-            && ctx < Context::COUNT
-            && cpu < MAX_CPUS
-        {
-            let word = &self.cpus[cpu];
-            let bit = 1u32 << ctx;
-            if word.quiet.load(Ordering::Relaxed) & bit == 0 && Self::set_bit_fast(word, bit) {
-                return Some(RecursionGuard {
-                    word,
-                    cpu,
-                    context: Context::ALL[ctx],
-                });
-            }
+    pub(crate) fn try_enter_published() -> Option<RecursionGuard<'static>> {
+        let words = crate::ops::FTRACE_FAST_WORDS.load(Ordering::Relaxed);
+        if words == 0 {
+            return None;
         }
-        self.try_enter_hot_cold(p)
+        // SAFETY: a non-zero value is `words_addr()` of an engine's state,
+        // which is the state's own address (`#[repr(C)]`, words first), in
+        // its `Dispatch`, which is never freed.
+        let state = unsafe { &*(words as *const RecursionState) };
+        // SAFETY: the words are published (loaded non-zero above).
+        let (cpu, ctx) = unsafe { HotPlatform::cpu_local_published() }?;
+        if ctx >= Context::COUNT || cpu >= MAX_CPUS {
+            return None;
+        }
+        let word = &state.cpus[cpu];
+        let bit = 1u32 << ctx;
+        if word.quiet.load(Ordering::Relaxed) & bit != 0 || !Self::set_bit_fast(word, bit) {
+            return None;
+        }
+        Some(RecursionGuard::new(word, cpu, Context::ALL[ctx]))
     }
 
-    /// [`try_enter_hot`](Self::try_enter_hot)'s unusual cases, out of
-    /// line: with the per-CPU area, decided without calling the platform;
-    /// without it, [`try_enter`](Self::try_enter).
+    /// [`try_enter`](Self::try_enter) for a callback's own guard, out of
+    /// line: with the kernel's per-CPU area described
+    /// ([`HotPlatform::cpu_local`]) nothing calls the platform: a bit
+    /// already set or a quiet CPU is decided (and counted) as `try_enter`
+    /// would, and a CPU id or context word out of range is refused and
+    /// counted as dropped (the trampolines would ask the platform; in an
+    /// mcount build, which instruments it, that would recurse here).
+    /// Without the per-CPU area, `try_enter`.
     #[inline(never)]
-    fn try_enter_hot_cold<'a>(&'a self, p: &HotPlatform) -> Option<RecursionGuard<'a>> {
+    pub(crate) fn try_enter_hot_cold<'a>(&'a self, p: &HotPlatform) -> Option<RecursionGuard<'a>> {
         let Some((cpu, ctx)) = HotPlatform::cpu_local() else {
             return self.try_enter(p);
         };
@@ -161,11 +175,7 @@ impl RecursionState {
         if !Self::set_bit(word, 1u32 << ctx, &self.counters) {
             return None;
         }
-        Some(RecursionGuard {
-            word,
-            cpu,
-            context: Context::ALL[ctx],
-        })
+        Some(RecursionGuard::new(word, cpu, Context::ALL[ctx]))
     }
 
     /// Sets `bit` in `word` and fences as [`set_bit`](Self::set_bit)
@@ -336,11 +346,24 @@ impl Default for RecursionState {
 #[must_use = "the protected region ends when the guard is dropped"]
 pub struct RecursionGuard<'a> {
     word: &'a CpuWord,
-    cpu: usize,
+    // Two words in all (the CPU id is below MAX_CPUS): a guard, or an
+    // `Option` of one, comes back from a call in two registers.
+    cpu: u32,
     context: Context,
 }
 
-impl RecursionGuard<'_> {
+impl<'a> RecursionGuard<'a> {
+    /// The guard of `cpu` (below [`MAX_CPUS`]), whose bit for `context`
+    /// in `word` the caller set.
+    #[inline(always)]
+    fn new(word: &'a CpuWord, cpu: usize, context: Context) -> Self {
+        RecursionGuard {
+            word,
+            cpu: cpu as u32,
+            context,
+        }
+    }
+
     /// The context the guard was taken in (the platform's, at entry).
     pub fn context(&self) -> Context {
         self.context
@@ -348,9 +371,11 @@ impl RecursionGuard<'_> {
 
     /// The CPU the guard was taken on.
     pub fn cpu(&self) -> usize {
-        self.cpu
+        self.cpu as usize
     }
 }
+
+const _: () = assert!(MAX_CPUS <= u32::MAX as usize);
 
 impl Drop for RecursionGuard<'_> {
     // Always inlined: it runs on every dispatch, and an out-of-line copy

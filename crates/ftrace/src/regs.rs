@@ -18,9 +18,10 @@ pub const FREGS_FULL: usize = 1 << 0;
 /// ([`cpu`](FtraceRegs::cpu), [`context`](FtraceRegs::context)). Without
 /// it, the callback was called by its own trampoline without the guard
 /// ([`OpsFlags::RECURSION`](crate::ops::OpsFlags::RECURSION)), and
-/// [`Ops::guard`](crate::ops::Ops::guard) takes one. Meaningful only to
-/// `RECURSION` callbacks: the trampolines' own guarded path, which never
-/// calls them, stores the CPU and context without it.
+/// [`Ops::guard`](crate::ops::Ops::guard) takes one. Every dispatcher that
+/// holds the guard sets it (the trampolines' fast path too), so a callback
+/// that calls a `RECURSION` callback's function itself (the function
+/// tracer's, say) passes it on.
 pub const FREGS_GUARDED: usize = 1 << 1;
 
 /// Register state of a traced function at its patch site.

@@ -350,7 +350,8 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// behaviour; fewer instructions (BENCHMARKS.md). Returns false (and
     /// changes nothing) when the backend has no fast path
     /// ([`Arch::CPU_LOCAL`]: x86_64 and i686 have one, with `%gs` as the
-    /// base, ppc64 with `r13`), or when a callback is registered: call it
+    /// base, ppc64 with `r13`), when another engine has it, or when a
+    /// callback is registered: call it
     /// once at boot, before the first [`register`](Self::register), so
     /// that no CPU is in a trampoline while the offsets change.
     ///
@@ -362,12 +363,16 @@ impl<A: Arch, P: Platform + 'static> Ftrace<A, P> {
     /// `at.context_offset` must equal [`Platform::context`] as its index
     /// (`Context as u32`), both readable without a fault.
     pub unsafe fn use_cpu_local(&mut self, at: crate::ops::CpuLocal) -> bool {
-        if !A::CPU_LOCAL || !self.registered.is_empty() {
+        let words = self.dispatch.recursion.words_addr();
+        let published = ops::FTRACE_FAST_WORDS.load(Ordering::Acquire);
+        // One engine at a time: the trampolines and RECURSION callbacks
+        // take the guard in the words published here.
+        if !A::CPU_LOCAL || !self.registered.is_empty() || (published != 0 && published != words) {
             return false;
         }
         ops::FTRACE_FAST_CPU_OFF.store(at.cpu_offset, Ordering::Relaxed);
         ops::FTRACE_FAST_CTX_OFF.store(at.context_offset, Ordering::Relaxed);
-        ops::FTRACE_FAST_WORDS.store(self.dispatch.recursion.words_addr(), Ordering::Release);
+        ops::FTRACE_FAST_WORDS.store(words, Ordering::Release);
         true
     }
 

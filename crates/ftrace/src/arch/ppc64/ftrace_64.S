@@ -211,7 +211,8 @@
  * recursion word of FTRACE_FAST_WORDS ({word_stride} bytes per CPU, bits
  * at {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet}),
  * then `sync` (RecursionState::try_enter's SeqCst fence), stores the CPU
- * and context in FtraceRegs::spare[0..2], and calls the callback (the
+ * and context in FtraceRegs::spare[0..2] with FREGS_GUARDED as the
+ * frame's flags, and calls the callback (the
  * extern "C" FtraceFunc at {ops_func} in the Ops: a global entry, called
  * with r12 = its address) if the Ops is still enabled (the word at
  * {ops_state} equals {ops_enabled}; never a RECURSION Ops, whose guard is
@@ -243,6 +244,8 @@
     bgt     2f                                  /* the careful path */
     std     %r8, FT_REGS + {off_spare}(%r1)
     std     %r9, FT_REGS + {off_spare} + 8(%r1)
+    li      %r8, {fregs_guarded}                /* FREGS_GUARDED over FT_SAVE's 0 */
+    std     %r8, FT_REGS + {off_flags}(%r1)
     mulli   %r8, %r8, {word_stride}
     add     %r7, %r7, %r8                       /* its recursion word */
     li      %r11, 1

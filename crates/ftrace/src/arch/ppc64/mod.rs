@@ -663,6 +663,7 @@ mod tramp {
         off_ret_slot = const OFF_RET_SLOT,
         off_flags = const OFF_FLAGS,
         fregs_full = const FREGS_FULL,
+        fregs_guarded = const crate::regs::FREGS_GUARDED,
         nslots = const OPS_TRAMP_SLOTS,
         off_spare = const OFF_SPARE,
         max_cpus = const crate::recursion::MAX_CPUS,

@@ -52,7 +52,8 @@ ftrace_stub:
  * recursion word of FTRACE_FAST_WORDS ({word_stride} bytes per CPU, bits
  * at {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet})
  * with a locked bts, which is the fence too, stores the CPU and context in
- * FtraceRegs::spare[0..2] and calls the callback (the extern "C"
+ * FtraceRegs::spare[0..2] (the caller stored FREGS_GUARDED as the
+ * frame's flags; the unguarded path stores 0 instead) and calls the callback (the extern "C"
  * FtraceFunc at {ops_func} in the Ops) if the Ops is still enabled (the
  * u32 at {ops_state} equals {ops_enabled}; never a RECURSION Ops, whose
  * guard is its own); then clears the
@@ -160,9 +161,9 @@ ftrace_stub:
     pop %eax
     mov %eax, (16 + {eflags})(%esp)
     movl $({fregs_full}), (16 + {off_flags})(%esp)
-    .else
+    .elseif \slot < 0
     movl $0, (16 + {off_flags})(%esp)
-    .endif
+    .endif                              /* pool: stored by the path taken */
     .if \full || \mcount
     mov (%ebp), %eax                    /* %ebp at the site */
     .endif
@@ -205,10 +206,12 @@ ftrace_stub:
      * .text.ftrace_careful). */
     cmpl ${ops_self}, {ops_state}(%eax)
     jne 8f
+    movl $0, (16 + {off_flags})(%esp)   /* no guard held */
     call *{ops_func}(%eax)
 9:
     .pushsection .text.ftrace_guarded, "ax"
 8:
+    movl ${fregs_guarded}, (16 + {off_flags})(%esp)  /* the careful path's too */
     .if \mcount
     /* The pool's mcount entries take the CPU's busy flag here, around
      * the guarded call only (as the other mcount entries do at entry):

@@ -40,7 +40,9 @@ ftrace_stub:
  * (the layout of crate::recursion: {word_stride} bytes per CPU, bits at
  * {off_bits}, generation at {off_epoch}, quiet bits at {off_quiet}),
  * followed by a full fence like RecursionState::try_enter; the CPU and
- * context go to FtraceRegs::spare[0..2]; the callback (an extern "C"
+ * context go to FtraceRegs::spare[0..2] (the caller stored FREGS_GUARDED
+ * as the frame's flags, the frame's one store of them: the unguarded
+ * path stores 0); the callback (an extern "C"
  * FtraceFunc at {ops_func} in the Ops) is called with the same four
  * arguments if the Ops is still enabled (the u32 at {ops_state} equals
  * {ops_enabled}: a CPU still here after its Ops was unregistered calls
@@ -141,9 +143,9 @@ ftrace_stub:
     pop %rax
     mov %rax, {rflags}(%rsp)
     movq $({fregs_full}), {off_flags}(%rsp)
-    .else
+    .elseif \slot < 0
     movq $0, {off_flags}(%rsp)
-    .endif
+    .endif                              /* pool: stored by the path taken */
     mov {frame}(%rsp), %rdi             /* site + 5: the default resume address */
     mov %rdi, {off_ip}(%rsp)
     sub $5, %rdi                        /* arg 0: ip = the site */
@@ -172,10 +174,12 @@ ftrace_stub:
      * .text.ftrace_careful). */
     cmpl ${ops_self}, {ops_state}(%rdx)
     jne 8f
+    movq $0, {off_flags}(%rsp)          /* no guard held */
     call *{ops_func}(%rdx)
 9:
     .pushsection .text.ftrace_guarded, "ax"
 8:
+    movq ${fregs_guarded}, {off_flags}(%rsp)  /* the careful path's too */
     FAST_GUARDED_CALL
     jmp 9b
     .popsection

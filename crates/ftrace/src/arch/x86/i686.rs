@@ -514,6 +514,7 @@ mod asm {
         off_flags = const OFF_FLAGS,
         off_spare = const core::mem::offset_of!(FtraceRegs, spare),
         fregs_full = const FREGS_FULL,
+        fregs_guarded = const crate::regs::FREGS_GUARDED,
         eax = const g(gpr::EAX),
         ecx = const g(gpr::ECX),
         edx = const g(gpr::EDX),

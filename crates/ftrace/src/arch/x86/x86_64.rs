@@ -454,6 +454,7 @@ mod asm {
         off_ret_slot = const OFF_RET_SLOT,
         off_flags = const OFF_FLAGS,
         fregs_full = const FREGS_FULL,
+        fregs_guarded = const crate::regs::FREGS_GUARDED,
         rax = const g(gpr::RAX),
         rcx = const g(gpr::RCX),
         rdx = const g(gpr::RDX),

@@ -244,8 +244,8 @@
     bgt     2f                                  /* the careful path */
     std     %r8, FT_REGS + {off_spare}(%r1)
     std     %r9, FT_REGS + {off_spare} + 8(%r1)
-    li      %r8, {fregs_guarded}                /* FREGS_GUARDED over FT_SAVE's 0 */
-    std     %r8, FT_REGS + {off_flags}(%r1)
+    li      %r10, {fregs_guarded}               /* FREGS_GUARDED over FT_SAVE's 0 */
+    std     %r10, FT_REGS + {off_flags}(%r1)
     mulli   %r8, %r8, {word_stride}
     add     %r7, %r7, %r8                       /* its recursion word */
     li      %r11, 1

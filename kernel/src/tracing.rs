@@ -686,15 +686,14 @@ extern "C" fn direct_recurse(_ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &
     R_INSIDE.store(false, Ordering::Relaxed);
 }
 
-/// The recursion round of `test=direct` (module docs of [`DIRECT_R`]):
-/// `demo_leaf` called three times with R alone on its site; true when R
-/// was entered three times, never inside itself, and the engine refused
-/// exactly the three nested calls (none in mcount builds, whose
-/// trampolines' busy flag refuses them first).
-fn direct_recursion_round() -> bool {
+/// One recursion round of `test=direct`: `ops` alone on `demo_leaf`,
+/// which is called three times. Returns whether registering and
+/// unregistering worked, the site's path meanwhile and the recursions the
+/// engine refused.
+fn demo_leaf_round(ops: &'static Ops) -> (bool, &'static str, usize) {
     let registered = with_engine(|e| {
-        e.set_filter(&DIRECT_R, "demo_leaf")
-            .and_then(|_| e.register(&DIRECT_R))
+        e.set_filter(ops, "demo_leaf")
+            .and_then(|_| e.register(ops))
             .map_err(|err| log::error!("direct: {err}"))
             .is_ok()
     });
@@ -704,9 +703,19 @@ fn direct_recursion_round() -> bool {
         core::hint::black_box(demo::demo_leaf(core::hint::black_box(x)));
     }
     let refused = with_engine(|e| e.recursions()) - before;
-    let unregistered = with_engine(|e| e.unregister(&DIRECT_R))
+    let unregistered = with_engine(|e| e.unregister(ops))
         .map_err(|err| log::error!("direct: {err}"))
         .is_ok();
+    (registered && unregistered, path, refused)
+}
+
+/// The recursion round of `test=direct` (module docs of [`DIRECT_R`]):
+/// `demo_leaf` called three times with R alone on its site; true when R
+/// was entered three times, never inside itself, and the engine refused
+/// exactly the three nested calls (none in mcount builds, whose
+/// trampolines' busy flag refuses them first).
+fn direct_recursion_round() -> bool {
+    let (ok, path, refused) = demo_leaf_round(&DIRECT_R);
     let (entered, nested) = (
         R_ENTERED.load(Ordering::Relaxed),
         R_NESTED.load(Ordering::Relaxed),
@@ -722,7 +731,7 @@ fn direct_recursion_round() -> bool {
     } else {
         3
     };
-    registered && unregistered && (entered, nested, refused) == (3, 0, want_refused)
+    ok && (entered, nested, refused) == (3, 0, want_refused)
 }
 
 /// `test=direct`'s self-guarded round: callback S, with
@@ -759,21 +768,7 @@ extern "C" fn direct_self_guarded(_ip: usize, _parent_ip: usize, ops: &Ops, regs
 /// `mcount` refuses the nested calls first with the busy flag: three
 /// entries, three guarded, none refused.
 fn direct_self_guarded_round(pool: bool) -> bool {
-    let registered = with_engine(|e| {
-        e.set_filter(&DIRECT_S, "demo_leaf")
-            .and_then(|_| e.register(&DIRECT_S))
-            .map_err(|err| log::error!("direct: {err}"))
-            .is_ok()
-    });
-    let path = with_engine(|e| direct_path(e, "demo_leaf").0);
-    let before = with_engine(|e| e.recursions());
-    for x in 0..3 {
-        core::hint::black_box(demo::demo_leaf(core::hint::black_box(x)));
-    }
-    let refused = with_engine(|e| e.recursions()) - before;
-    let unregistered = with_engine(|e| e.unregister(&DIRECT_S))
-        .map_err(|err| log::error!("direct: {err}"))
-        .is_ok();
+    let (ok, path, refused) = demo_leaf_round(&DIRECT_S);
     let (entered, guarded, nested) = (
         S_ENTERED.load(Ordering::Relaxed),
         S_GUARDED.load(Ordering::Relaxed),
@@ -785,7 +780,7 @@ fn direct_self_guarded_round(pool: bool) -> bool {
          {refused} recursions refused"
     );
     let want = if pool { (6, 3, 0, 3) } else { (3, 3, 0, 0) };
-    registered && unregistered && (entered, guarded, nested, refused) == want
+    ok && (entered, guarded, nested, refused) == want
 }
 
 /// With A alone on `demo_leaf` (its trampoline, when the build has the

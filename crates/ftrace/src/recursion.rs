@@ -76,13 +76,11 @@ struct Counters {
 }
 
 /// Per-CPU, per-context recursion bits with a counter of refusals.
-///
-/// `#[repr(C)]` with the words first: the address the fast path publishes
-/// ([`words_addr`](Self::words_addr)) is the state's own
-/// ([`try_enter_published`](Self::try_enter_published)).
 #[derive(Debug)]
 #[repr(C)]
 pub struct RecursionState {
+    // `#[repr(C)]` with the words first: the address the fast path
+    // publishes (`words_addr`) is the state's own (`try_enter_published`).
     cpus: [CpuWord; MAX_CPUS],
     counters: Counters,
 }

@@ -823,6 +823,22 @@ fn the_fast_path_is_published_by_backends_that_have_it_and_ends_with_its_engine(
     }
 }
 
+/// An x86_64 engine over simulated text: the two trampolines' inner calls
+/// and one site, initialised.
+fn one_site_x86_64_engine() -> Ftrace<X86_64, LogPlatform> {
+    let p = LogPlatform::new(0x1000);
+    let t = tramps();
+    p.inner
+        .poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
+    p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
+    p.inner.poke(TEXT_BASE, &NOP5_X86_64_COMPILER);
+    let mut ft = Ftrace::new(X86_64::with_trampolines(t), p, [TEXT_BASE], None)
+        .unwrap()
+        .with_dispatchers(SIM_LIST, SIM_ASSIST);
+    assert!(ft.init().failed.is_empty());
+    ft
+}
+
 /// What the trampolines' fast path reads in an [`Ops`] (`OPS_OFF_FUNC`,
 /// `OPS_OFF_STATE`, `OPS_ENABLED_BIT`), read here the same way, through
 /// raw offsets: the state word is the bit exactly while registered,
@@ -868,16 +884,7 @@ fn the_fast_path_finds_the_callback_and_its_enabled_bit_at_the_published_offsets
     regs.spare[0] = 3;
     assert!(!fast_path(ops, &mut regs), "not registered: not enabled");
     assert_eq!(CALLS.load(Ordering::Relaxed), 0);
-    let p = LogPlatform::new(0x1000);
-    let t = tramps();
-    p.inner
-        .poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
-    p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
-    p.inner.poke(TEXT_BASE, &NOP5_X86_64_COMPILER);
-    let mut ft = Ftrace::new(X86_64::with_trampolines(t), p, [TEXT_BASE], None)
-        .unwrap()
-        .with_dispatchers(SIM_LIST, SIM_ASSIST);
-    assert!(ft.init().failed.is_empty());
+    let mut ft = one_site_x86_64_engine();
     ft.register(ops).unwrap();
     assert!(fast_path(ops, &mut regs), "registered: enabled");
     assert_eq!(CALLS.load(Ordering::Relaxed), 1, "enabled: called once");
@@ -933,16 +940,7 @@ fn a_recursion_callback_is_called_unguarded_only_with_the_fast_path_and_guards_i
     let _s = serial();
     let ops: &'static Ops =
         std::boxed::Box::leak(std::boxed::Box::new(Ops::new(cb, OpsFlags::RECURSION)));
-    let p = LogPlatform::new(0x1000);
-    let t = tramps();
-    p.inner
-        .poke(t.caller_call, &call_bytes(t.caller_call, t.stub));
-    p.inner.poke(t.regs_call, &call_bytes(t.regs_call, t.stub));
-    p.inner.poke(TEXT_BASE, &NOP5_X86_64_COMPILER);
-    let mut ft = Ftrace::new(X86_64::with_trampolines(t), p, [TEXT_BASE], None)
-        .unwrap()
-        .with_dispatchers(SIM_LIST, SIM_ASSIST);
-    assert!(ft.init().failed.is_empty());
+    let mut ft = one_site_x86_64_engine();
 
     // Without the fast path: the plain enabled word, and the dispatcher's
     // guard (the assist function's, as the careful path calls it).

@@ -690,7 +690,7 @@ extern "C" fn direct_recurse(_ip: usize, _parent_ip: usize, _ops: &Ops, _regs: &
 /// which is called three times. Returns whether registering and
 /// unregistering worked, the site's path meanwhile and the recursions the
 /// engine refused.
-fn demo_leaf_round(ops: &'static Ops) -> (bool, &'static str, usize) {
+fn one_recursion_round(ops: &'static Ops) -> (bool, &'static str, usize) {
     let registered = with_engine(|e| {
         e.set_filter(ops, "demo_leaf")
             .and_then(|_| e.register(ops))
@@ -715,7 +715,7 @@ fn demo_leaf_round(ops: &'static Ops) -> (bool, &'static str, usize) {
 /// exactly the three nested calls (none in mcount builds, whose
 /// trampolines' busy flag refuses them first).
 fn direct_recursion_round() -> bool {
-    let (ok, path, refused) = demo_leaf_round(&DIRECT_R);
+    let (ok, path, refused) = one_recursion_round(&DIRECT_R);
     let (entered, nested) = (
         R_ENTERED.load(Ordering::Relaxed),
         R_NESTED.load(Ordering::Relaxed),
@@ -768,7 +768,7 @@ extern "C" fn direct_self_guarded(_ip: usize, _parent_ip: usize, ops: &Ops, regs
 /// `mcount` refuses the nested calls first with the busy flag: three
 /// entries, three guarded, none refused.
 fn direct_self_guarded_round(pool: bool) -> bool {
-    let (ok, path, refused) = demo_leaf_round(&DIRECT_S);
+    let (ok, path, refused) = one_recursion_round(&DIRECT_S);
     let (entered, guarded, nested) = (
         S_ENTERED.load(Ordering::Relaxed),
         S_GUARDED.load(Ordering::Relaxed),

@@ -555,81 +555,45 @@ impl HotPlatform {
     /// described with `use_cpu_local`, when it did (`offset` is one of
     /// [`crate::ops::FTRACE_FAST_CPU_OFF`] / `FTRACE_FAST_CTX_OFF`).
     #[inline(always)]
-    fn per_cpu(offset: &core::sync::atomic::AtomicUsize) -> Option<usize> {
-        #[cfg(all(
-            target_os = "none",
-            any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
-        ))]
-        {
-            use core::sync::atomic::Ordering::Relaxed;
-            // Relaxed: `use_cpu_local` publishes the offsets before the
-            // words and refuses while any callback is registered; a CPU
-            // gets here only through a site enabled afterwards, and
-            // enabling a site synchronises every CPU (`sync_cores`).
-            if crate::ops::FTRACE_FAST_WORDS.load(Relaxed) != 0 {
-                let offset = offset.load(Relaxed);
-                // SAFETY: the words are published only by `use_cpu_local`,
-                // whose caller described the per-CPU area at these offsets.
-                let v = unsafe { crate::arch::cpu::per_cpu_u32(offset) };
-                return Some(v as usize);
-            }
-        }
-        let _ = offset;
-        None
-    }
-
-    /// The CPU id and the context index from the per-CPU area, both
-    /// behind one test, when the kernel described it
-    /// ([`crate::Ftrace::use_cpu_local`]); the context index is the raw
-    /// word (a word of [`Context::COUNT`] or more is not a context).
-    #[inline(always)]
-    pub(crate) fn cpu_local() -> Option<(usize, usize)> {
-        #[cfg(all(
-            target_os = "none",
-            any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
-        ))]
-        {
-            use core::sync::atomic::Ordering::Relaxed;
-            // Relaxed: as in `per_cpu`.
-            if crate::ops::FTRACE_FAST_WORDS.load(Relaxed) != 0 {
-                // SAFETY: the words are published.
-                return unsafe { Self::cpu_local_published() };
-            }
+    pub(crate) fn per_cpu(offset: &core::sync::atomic::AtomicUsize) -> Option<usize> {
+        // Relaxed: `use_cpu_local` publishes the offsets before the words
+        // and refuses while any callback is registered; a CPU gets here
+        // only through a site enabled afterwards, and enabling a site
+        // synchronises every CPU (`sync_cores`).
+        if crate::ops::FTRACE_FAST_WORDS.load(core::sync::atomic::Ordering::Relaxed) != 0 {
+            // SAFETY: the words are published (loaded non-zero above).
+            return unsafe { Self::per_cpu_published(offset) };
         }
         None
     }
 
-    /// [`cpu_local`](Self::cpu_local) when the caller has seen the words
-    /// published ([`crate::ops::FTRACE_FAST_WORDS`] non-zero); `None`
-    /// only where the arch has no per-CPU reads.
+    /// [`per_cpu`](Self::per_cpu) for a caller that has seen the words
+    /// published; `None` only where the arch has no per-CPU reads.
     ///
     /// # Safety
     ///
-    /// The caller loaded a non-zero `FTRACE_FAST_WORDS`.
+    /// The caller loaded a non-zero [`crate::ops::FTRACE_FAST_WORDS`].
     #[inline(always)]
-    pub(crate) unsafe fn cpu_local_published() -> Option<(usize, usize)> {
+    pub(crate) unsafe fn per_cpu_published(
+        offset: &core::sync::atomic::AtomicUsize,
+    ) -> Option<usize> {
         #[cfg(all(
             target_os = "none",
             any(target_arch = "x86_64", target_arch = "x86", target_arch = "powerpc64")
         ))]
         {
-            use core::sync::atomic::Ordering::Relaxed;
-            let (cpu_off, ctx_off) = (
-                crate::ops::FTRACE_FAST_CPU_OFF.load(Relaxed),
-                crate::ops::FTRACE_FAST_CTX_OFF.load(Relaxed),
-            );
-            // SAFETY: as in `per_cpu`: the offsets describe the per-CPU
-            // area once the words are published, which the caller saw.
-            let (cpu, ctx) = unsafe {
-                (
-                    crate::arch::cpu::per_cpu_u32(cpu_off),
-                    crate::arch::cpu::per_cpu_u32(ctx_off),
-                )
-            };
-            return Some((cpu as usize, ctx as usize));
+            let offset = offset.load(core::sync::atomic::Ordering::Relaxed);
+            // SAFETY: the words are published only by `use_cpu_local`,
+            // whose caller described the per-CPU area at these offsets,
+            // and the caller saw them published.
+            let v = unsafe { crate::arch::cpu::per_cpu_u32(offset) };
+            return Some(v as usize);
         }
         #[allow(unreachable_code)]
-        None
+        {
+            let _ = offset;
+            None
+        }
     }
 
     /// [`Platform::clock_ns`] read in line, when the platform declared

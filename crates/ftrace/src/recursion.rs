@@ -141,7 +141,12 @@ impl RecursionState {
         // its `Dispatch`, which is never freed.
         let state = unsafe { &*(words as *const RecursionState) };
         // SAFETY: the words are published (loaded non-zero above).
-        let (cpu, ctx) = unsafe { HotPlatform::cpu_local_published() }?;
+        let (cpu, ctx) = unsafe {
+            (
+                HotPlatform::per_cpu_published(&crate::ops::FTRACE_FAST_CPU_OFF)?,
+                HotPlatform::per_cpu_published(&crate::ops::FTRACE_FAST_CTX_OFF)?,
+            )
+        };
         if ctx >= Context::COUNT || cpu >= MAX_CPUS {
             return None;
         }
@@ -155,7 +160,7 @@ impl RecursionState {
 
     /// [`try_enter`](Self::try_enter) for a callback's own guard, out of
     /// line: with the kernel's per-CPU area described
-    /// ([`HotPlatform::cpu_local`]) nothing calls the platform: a bit
+    /// ([`Ftrace::use_cpu_local`](crate::Ftrace::use_cpu_local)) nothing calls the platform: a bit
     /// already set or a quiet CPU is decided (and counted) as `try_enter`
     /// would, and a CPU id or context word out of range is refused and
     /// counted as dropped (the trampolines would ask the platform; in an
@@ -163,7 +168,10 @@ impl RecursionState {
     /// Without the per-CPU area, `try_enter`.
     #[inline(never)]
     pub(crate) fn try_enter_hot_cold<'a>(&'a self, p: &HotPlatform) -> Option<RecursionGuard<'a>> {
-        let Some((cpu, ctx)) = HotPlatform::cpu_local() else {
+        let (Some(cpu), Some(ctx)) = (
+            HotPlatform::per_cpu(&crate::ops::FTRACE_FAST_CPU_OFF),
+            HotPlatform::per_cpu(&crate::ops::FTRACE_FAST_CTX_OFF),
+        ) else {
             return self.try_enter(p);
         };
         let (Some(word), true) = (self.cpus.get(cpu), ctx < Context::COUNT) else {
